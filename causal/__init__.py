@@ -1,0 +1,15 @@
+"""Causal semantics without neural-network training: graphs, SCMs, data, metrics, queries."""
+
+from causal.data import Column, DataError, Schema, load_table, read_table, validate_table
+from causal.graph import CPDAG, CausalGraph, GraphError, Independence
+from causal.interventions import Intervention, InterventionError, parse_do, shift
+from causal.queries import ConditionalSample, EvidenceError, Mechanisms, QueryMixin
+from causal.scm import SCM, Mechanism, NotIdentifiableError
+
+__all__ = [
+    "CausalGraph", "CPDAG", "GraphError", "Independence",
+    "Column", "Schema", "DataError", "load_table", "read_table", "validate_table",
+    "Intervention", "InterventionError", "parse_do", "shift",
+    "Mechanisms", "QueryMixin", "ConditionalSample", "EvidenceError",
+    "SCM", "Mechanism", "NotIdentifiableError",
+]

@@ -1,0 +1,285 @@
+"""Tables for a graph: column kinds, categories and scales (Schema), and CSV validation."""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from causal.graph import CausalGraph
+
+MIN_ROWS = 20
+MAX_CATEGORIES = 50  # a text column with more distinct values than this is refused
+
+
+class DataError(ValueError):
+    """A table does not fit its graph; the message names the column or file at fault."""
+
+
+@dataclass(frozen=True)
+class Column:
+    """How one node's values look: kind, categories (discrete) and scale (continuous)."""
+
+    name: str
+    kind: str  # "continuous" | "binary" | "categorical"
+    categories: tuple[Any, ...] = ()
+    mean: float = 0.0
+    std: float = 1.0
+    min: float = float("nan")
+    max: float = float("nan")
+
+    @property
+    def discrete(self) -> bool:
+        return self.kind in ("binary", "categorical")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "categories": [_jsonable(c) for c in self.categories],
+            "mean": self.mean,
+            "std": self.std,
+            "min": self.min,
+            "max": self.max,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Column":
+        return cls(
+            name=d["name"],
+            kind=d["kind"],
+            categories=tuple(d.get("categories", ())),
+            mean=float(d.get("mean", 0.0)),
+            std=float(d.get("std", 1.0)),
+            min=float(d.get("min", float("nan"))),
+            max=float(d.get("max", float("nan"))),
+        )
+
+    def code(self, value: Any) -> int:
+        """Index of a category value; a clear error for a value the column never had."""
+        for i, c in enumerate(self.categories):
+            if value == c or str(value) == str(c):
+                return i
+        shown = ", ".join(map(str, self.categories))
+        raise DataError(f"'{self.name}' has no value {value!r}; its values are {shown}")
+
+
+@dataclass(frozen=True)
+class Schema:
+    """Columns in the graph's canonical order. Values inside the library are *codes*:
+    floats for continuous columns, integer category indices for discrete ones."""
+
+    columns: tuple[Column, ...]
+    _by_name: dict[str, Column] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_name", {c.name: c for c in self.columns})
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    def __getitem__(self, name: str) -> Column:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise DataError(f"unknown column '{name}'; the columns are {', '.join(self.names)}") from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name
+
+    def encode(self, df: pd.DataFrame) -> dict[str, np.ndarray]:
+        """DataFrame -> codes (float64 for continuous, int64 for discrete)."""
+        out: dict[str, np.ndarray] = {}
+        for c in self.columns:
+            if c.name not in df.columns:
+                raise DataError(f"column '{c.name}' is missing")
+            col = df[c.name]
+            if c.discrete:
+                lookup = {_key(v): i for i, v in enumerate(c.categories)}
+                codes = np.empty(len(col), dtype=np.int64)
+                for j, v in enumerate(col.to_numpy()):
+                    k = lookup.get(_key(v))
+                    if k is None:
+                        c.code(v)  # raises with the allowed values
+                    codes[j] = k
+                out[c.name] = codes
+            else:
+                out[c.name] = pd.to_numeric(col, errors="raise").to_numpy(dtype=np.float64)
+        return out
+
+    def decode(self, values: Mapping[str, np.ndarray], index: Any = None) -> pd.DataFrame:
+        """Codes -> DataFrame with the original category values."""
+        data = {}
+        for c in self.columns:
+            v = np.asarray(values[c.name])
+            if c.discrete:
+                cats = np.asarray(c.categories, dtype=object if _has_text(c.categories) else None)
+                data[c.name] = cats[v.astype(np.int64)]
+            else:
+                data[c.name] = v.astype(np.float64)
+        return pd.DataFrame(data, index=index)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"columns": [c.to_dict() for c in self.columns]}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Schema":
+        return cls(tuple(Column.from_dict(c) for c in d["columns"]))
+
+
+def _key(v: Any) -> Any:
+    if isinstance(v, (np.integer, np.bool_)):
+        return int(v)
+    if isinstance(v, (float, np.floating)) and float(v).is_integer():
+        return int(v)
+    return str(v) if not isinstance(v, (int, float)) else v
+
+
+def _has_text(cats: Sequence[Any]) -> bool:
+    return any(isinstance(c, str) for c in cats)
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, (np.integer, np.bool_)):
+        return int(v)
+    if isinstance(v, np.floating):
+        return float(v)
+    return v
+
+
+def infer_kind(col: pd.Series) -> str:
+    """continuous, binary or categorical, from a column's values."""
+    values = col.dropna()
+    uniq = pd.unique(values)
+    if len(uniq) == 2:
+        return "binary"
+    if pd.api.types.is_bool_dtype(col):
+        return "binary"
+    if pd.api.types.is_numeric_dtype(col):
+        return "continuous"
+    return "categorical"
+
+
+def schema_from_frame(df: pd.DataFrame, graph: CausalGraph) -> Schema:
+    """A schema for ``graph`` from a validated table: declared kinds win, others inferred."""
+    cols = []
+    for n in graph.nodes:
+        kind = graph.kind(n) or infer_kind(df[n])
+        if kind == "image":
+            raise DataError(f"'{n}' is an image node; tables hold only label columns")
+        if kind in ("binary", "categorical"):
+            cats = sorted(pd.unique(df[n].dropna()), key=lambda v: (isinstance(v, str), v))
+            cats = tuple(_jsonable(c) for c in cats)
+            if kind == "binary" and len(cats) > 2:
+                raise DataError(f"'{n}' is declared binary but has {len(cats)} values: {', '.join(map(str, cats[:6]))}")
+            cols.append(Column(n, kind, cats))
+        else:
+            x = df[n].to_numpy(dtype=np.float64)
+            std = float(x.std())
+            cols.append(Column(n, "continuous", (), float(x.mean()), std if std > 0 else 1.0, float(x.min()), float(x.max())))
+    return Schema(tuple(cols))
+
+
+def validate_table(
+    df: pd.DataFrame,
+    graph: CausalGraph,
+    *,
+    extra: str = "error",
+    min_rows: int = MIN_ROWS,
+    source: str = "the table",
+) -> pd.DataFrame:
+    """Check a table against a graph and return it with columns in canonical order.
+
+    Raises ``DataError`` naming the problem: missing or extra columns (``extra="drop"``
+    drops them instead), missing values, text in a numeric column, constant columns, too
+    many categories, too few rows.
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise DataError(f"{source} must be a pandas DataFrame, got {type(df).__name__}")
+    cols = [str(c) for c in df.columns]
+    df = df.set_axis(cols, axis=1)
+    dup = sorted({c for c in cols if cols.count(c) > 1})
+    if dup:
+        raise DataError(f"{source} has duplicate column(s): {', '.join(dup)}")
+    missing = [n for n in graph.nodes if n not in cols and graph.kind(n) != "image"]
+    if missing:
+        raise DataError(
+            f"{source} has no column for node(s) {', '.join(missing)}; its columns are {', '.join(cols) or '(none)'}"
+        )
+    extras = [c for c in cols if c not in graph]
+    if extras and extra == "error":
+        raise DataError(
+            f"{source} has column(s) not in the graph: {', '.join(extras)}; add them to the graph or drop them"
+        )
+    nodes = [n for n in graph.nodes if graph.kind(n) != "image"]
+    df = df[nodes].copy()
+    if len(df) < min_rows:
+        raise DataError(f"{source} has {len(df)} rows; at least {min_rows} are needed to train")
+    for n in nodes:
+        col = df[n]
+        nan = int(col.isna().sum())
+        if nan:
+            first = col.index[col.isna()][0]
+            raise DataError(f"column '{n}' has {nan} missing value(s) (first at row {first}); fill or drop them")
+        kind = graph.kind(n)
+        if kind == "continuous" or (kind is None and not _looks_discrete_text(col)):
+            if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+                num = pd.to_numeric(col, errors="coerce")
+                bad = col[num.isna()]
+                if kind == "continuous" or len(bad) < len(col):
+                    if len(bad):
+                        raise DataError(
+                            f"column '{n}' should be numeric but row {bad.index[0]} holds {bad.iloc[0]!r}"
+                        )
+                    df[n] = num
+            elif not np.isfinite(col.to_numpy(dtype=np.float64)).all():
+                raise DataError(f"column '{n}' has infinite values")
+        nuniq = df[n].nunique()
+        if nuniq < 2:
+            raise DataError(f"column '{n}' is constant ({df[n].iloc[0]!r}); a constant cannot be modeled as a cause or effect")
+        if kind in (None, "categorical") and not pd.api.types.is_numeric_dtype(df[n]) and nuniq > MAX_CATEGORIES:
+            raise DataError(f"column '{n}' has {nuniq} distinct text values; at most {MAX_CATEGORIES} categories are supported")
+    return df
+
+
+def _looks_discrete_text(col: pd.Series) -> bool:
+    """A text column where most values are not numbers: a categorical column."""
+    if pd.api.types.is_numeric_dtype(col):
+        return False
+    num = pd.to_numeric(col, errors="coerce")
+    return bool(num.isna().mean() > 0.5)
+
+
+def read_table(source: str | os.PathLike | bytes | io.IOBase, name: str | None = None) -> pd.DataFrame:
+    """Read a CSV (path, bytes or file object) with an error that names the file."""
+    label = name or (str(source) if isinstance(source, (str, os.PathLike)) else "the uploaded file")
+    try:
+        if isinstance(source, bytes):
+            source = io.BytesIO(source)
+        df = pd.read_csv(source)
+    except FileNotFoundError:
+        raise DataError(f"no such file: {label}") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as e:
+        raise DataError(f"cannot read {label} as CSV: {str(e).splitlines()[0]}") from None
+    if df.shape[1] == 0:
+        raise DataError(f"{label} has no columns")
+    return df
+
+
+def load_table(
+    source: str | os.PathLike | bytes | pd.DataFrame,
+    graph: CausalGraph,
+    *,
+    extra: str = "error",
+    min_rows: int = MIN_ROWS,
+) -> tuple[pd.DataFrame, Schema]:
+    """Read and validate a table for ``graph``: returns (table in canonical order, schema)."""
+    label = "the table" if isinstance(source, pd.DataFrame) else str(source) if not isinstance(source, bytes) else "the uploaded file"
+    df = source if isinstance(source, pd.DataFrame) else read_table(source)
+    df = validate_table(df, graph, extra=extra, min_rows=min_rows, source=label)
+    return df, schema_from_frame(df, graph)

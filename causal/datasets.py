@@ -1,0 +1,279 @@
+"""Built-in datasets with known ground truth: the tabular SCMs of the causal
+normalizing-flow benchmark (Javaloy et al., NeurIPS 2023), the loan SCM of the fairness
+literature, and the pendulum's four factors (after CausalVAE).
+
+>>> ds = load("triangle-lin", n=100, seed=0)
+>>> ds.data.shape, ds.graph.nodes
+((100, 3), ('x1', 'x2', 'x3'))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from causal.graph import CausalGraph
+from causal.scm import SCM, Mechanism, additive, bernoulli, normal, uniform
+
+__all__ = ["Dataset", "DatasetInfo", "list", "load", "info"]
+
+_list = list  # this module exports a function named ``list``
+
+
+def softplus(x: np.ndarray) -> np.ndarray:
+    return np.logaddexp(0.0, x)
+
+
+def softplus_inv(y: np.ndarray) -> np.ndarray:
+    y = np.maximum(y, 1e-12)
+    return y + np.log(-np.expm1(-y))
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-12, 1 - 1e-12)
+    return np.log(p) - np.log1p(-p)
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """A built-in dataset: its name, what it shows, and where its interventions go."""
+
+    name: str
+    description: str
+    graph: CausalGraph
+    intervene_on: tuple[str, ...]  # the benchmark protocol's intervened nodes
+    build: Callable[[], SCM]
+
+    @property
+    def scm(self) -> SCM:
+        return self.build()
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Data drawn from a known SCM, with the SCM itself for exact answers."""
+
+    name: str
+    description: str
+    data: pd.DataFrame
+    graph: CausalGraph
+    scm: SCM
+    intervene_on: tuple[str, ...]
+
+
+# ---------------------------------------------------------------------- the SCMs
+def _g(text: str) -> CausalGraph:
+    return CausalGraph.parse(text)
+
+
+def _triangle_lin() -> SCM:
+    return SCM(_g("x1 -> x2; x1 -> x3; x2 -> x3"), {
+        "x1": additive(lambda pa: 1.0, normal()),
+        "x2": additive(lambda pa: 10 * pa["x1"], normal()),  # x2 = 10 x1 - u2, u2 symmetric
+        "x3": additive(lambda pa: 0.5 * pa["x2"] + pa["x1"], normal()),
+    }, name="triangle-lin")
+
+
+def _triangle_nlin() -> SCM:
+    return SCM(_g("x1 -> x2; x1 -> x3; x2 -> x3"), {
+        "x1": additive(lambda pa: 0.0, normal()),
+        "x2": additive(lambda pa: 2 * pa["x1"] ** 2, normal()),
+        "x3": additive(lambda pa: 20 / (1 + np.exp(-pa["x2"] ** 2 + pa["x1"])), normal()),
+    }, name="triangle-nlin")
+
+
+def _chain5_lin() -> SCM:
+    return SCM(_g("x1 -> x2 -> x3 -> x4 -> x5"), {
+        "x1": additive(lambda pa: 0.0, normal()),
+        "x2": additive(lambda pa: 10 * pa["x1"], normal()),
+        "x3": additive(lambda pa: 0.25 * pa["x2"], normal(2.0)),
+        "x4": additive(lambda pa: pa["x3"], normal()),
+        "x5": additive(lambda pa: -pa["x4"], normal()),
+    }, name="chain5-lin")
+
+
+def _fork_nlin() -> SCM:
+    return SCM(_g("x1 -> x3; x2 -> x3; x3 -> x4"), {
+        "x1": additive(lambda pa: 0.0, normal()),
+        "x2": additive(lambda pa: 0.0, normal()),
+        "x3": additive(lambda pa: 4 / (1 + np.exp(-pa["x1"] - pa["x2"])) - pa["x2"] ** 2, normal(0.5)),
+        "x4": additive(lambda pa: 20 / (1 + np.exp(pa["x3"] ** 2 / 2 - pa["x3"])), normal()),
+    }, name="fork-nlin")
+
+
+def _simpson_nlin() -> SCM:
+    def x3_loc(pa):
+        return np.tanh(2 * pa["x2"]) + 1.5 * pa["x1"] - 1
+
+    return SCM(_g("x1 -> x2; x1 -> x3; x2 -> x3; x3 -> x4"), {
+        "x1": additive(lambda pa: 0.0, normal()),
+        "x2": additive(lambda pa: softplus(1 - pa["x1"]), normal(np.sqrt(3 / 20))),
+        "x3": Mechanism(
+            normal(),
+            lambda pa, u: x3_loc(pa) + np.tanh(u),
+            lambda pa, x, rng: np.arctanh(np.clip(x - x3_loc(pa), -1 + 1e-15, 1 - 1e-15)),
+        ),
+        "x4": additive(lambda pa: (pa["x3"] - 4) / 5 + 3, normal(1 / np.sqrt(10))),
+    }, name="simpson-nlin")
+
+
+def _simpson_symprod() -> SCM:
+    return SCM(_g("x1 -> x2; x1 -> x3; x2 -> x3; x1 -> x4"), {
+        "x1": additive(lambda pa: 0.0, normal()),
+        "x2": additive(lambda pa: 2 * np.tanh(2 * pa["x1"]), normal(1 / np.sqrt(10))),
+        "x3": additive(lambda pa: 0.5 * pa["x1"] * pa["x2"], normal(1 / np.sqrt(2))),
+        "x4": additive(lambda pa: np.tanh(1.5 * pa["x1"]), normal(np.sqrt(3 / 10))),
+    }, name="simpson-symprod")
+
+
+def _large_backdoor() -> SCM:
+    def L(a, b):
+        return softplus(a + 1) + softplus(0.5 + b) - 3
+
+    def l_mech(parent: str) -> Mechanism:  # x = L(parent, u), invertible in u
+        return Mechanism(
+            uniform,
+            lambda pa, u: L(pa[parent], u),
+            lambda pa, x, rng: softplus_inv(x - softplus(pa[parent] + 1) + 3) - 0.5,
+        )
+
+    def x9_loc(pa):
+        return -softplus((1.3 * pa["x7"] + pa["x8"]) / 3 + 1) + 2
+
+    def laplace_q(u):
+        return -np.sign(u - 0.5) * np.log1p(-2 * np.abs(u - 0.5))
+
+    def laplace_cdf(z):
+        return np.where(z < 0, 0.5 * np.exp(z), 1 - 0.5 * np.exp(-z))
+
+    return SCM(_g("x1 -> x2; x1 -> x3; x2 -> x4; x3 -> x5; x4 -> x6; x5 -> x7; x6 -> x8; x7 -> x9; x8 -> x9"), {
+        "x1": Mechanism(uniform, lambda pa, u: softplus(1.8 * u) - 1, lambda pa, x, rng: softplus_inv(x + 1) / 1.8),
+        "x2": Mechanism(uniform, lambda pa, u: 0.25 * u + 1.5 * L(pa["x1"], 0.0), lambda pa, x, rng: (x - 1.5 * L(pa["x1"], 0.0)) / 0.25),
+        "x3": l_mech("x1"),
+        "x4": l_mech("x2"),
+        "x5": l_mech("x3"),
+        "x6": l_mech("x4"),
+        "x7": l_mech("x5"),
+        "x8": Mechanism(uniform, lambda pa, u: 0.3 * u + softplus(pa["x6"] + 1) - 1, lambda pa, x, rng: (x - softplus(pa["x6"] + 1) + 1) / 0.3),
+        "x9": Mechanism(
+            uniform,
+            lambda pa, u: x9_loc(pa) + 0.6 * laplace_q(u),
+            lambda pa, x, rng: laplace_cdf((x - x9_loc(pa)) / 0.6),
+        ),
+    }, name="large-backdoor")
+
+
+def _loan() -> SCM:
+    def edu_in(pa):
+        return -1 + 0.5 * pa["A"] + sigmoid(0.1 * pa["age"])
+
+    return SCM(
+        _g("A -> edu; A -> amount; A -> duration; A -> income; age -> edu; age -> amount; age -> duration; "
+           "age -> income; amount -> duration; edu -> income; income -> savings").with_kinds({"A": "binary"}),
+        {
+            "A": bernoulli(0.5),
+            "age": additive(lambda pa: -35.0, lambda rng, n: rng.gamma(10.0, 3.5, n)),
+            "edu": Mechanism(
+                normal(0.5),
+                lambda pa, u: -0.5 + sigmoid(edu_in(pa) + u),
+                lambda pa, x, rng: logit(x + 0.5) - edu_in(pa),
+            ),
+            "amount": additive(lambda pa: 1 + 0.01 * (pa["age"] - 5) * (5 - pa["age"]) + pa["A"], normal(2.0)),
+            "duration": additive(lambda pa: -1 + 0.1 * pa["age"] + 2 * pa["A"] + pa["amount"], normal(3.0)),
+            "income": additive(lambda pa: -4 + 0.1 * (pa["age"] + 35) + 2 * pa["A"] + pa["A"] * pa["edu"], normal(2.0)),
+            "savings": additive(lambda pa: -4 + 1.5 * (pa["income"] > 0) * pa["income"], normal(5.0)),
+        },
+        categories={"A": (0, 1)},
+        name="loan",
+    )
+
+
+# Pendulum (after CausalVAE): angles in degrees.
+PIVOT = (10.0, 10.5)
+ROD = 9.5
+GROUND_Y = -0.5
+
+
+def pendulum_shadow(theta_deg: np.ndarray, phi_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Noise-free shadow (position, length) of the pendulum for the given angles."""
+    th, ph = np.deg2rad(theta_deg), np.deg2rad(phi_deg)
+    cot = 1.0 / np.tan(ph)
+    tip_x, tip_y = PIVOT[0] + ROD * np.sin(th), PIVOT[1] - ROD * np.cos(th)
+
+    def proj(x, y):
+        return x + (GROUND_Y - y) * cot
+
+    a, b = proj(PIVOT[0], PIVOT[1]), proj(tip_x, tip_y)
+    return (a + b) / 2, np.maximum(3.0, np.abs(a - b))
+
+
+def _pendulum() -> SCM:
+    return SCM(
+        _g("pendulum_angle -> shadow_position; light_angle -> shadow_position; "
+           "pendulum_angle -> shadow_length; light_angle -> shadow_length"),
+        {
+            "pendulum_angle": additive(lambda pa: -36.0, lambda rng, n: 74.7 * rng.random(n)),
+            "light_angle": additive(lambda pa: 54.0, lambda rng, n: 78.3 * rng.random(n)),
+            "shadow_position": additive(lambda pa: pendulum_shadow(pa["pendulum_angle"], pa["light_angle"])[0], normal(0.1)),
+            "shadow_length": additive(lambda pa: pendulum_shadow(pa["pendulum_angle"], pa["light_angle"])[1], normal(0.1)),
+        },
+        name="pendulum",
+    )
+
+
+_REGISTRY: dict[str, DatasetInfo] = {}
+
+
+def _register(name: str, build: Callable[[], SCM], intervene_on: tuple[str, ...], description: str) -> None:
+    _REGISTRY[name] = DatasetInfo(name, description, build().graph, intervene_on, build)
+
+
+_register("triangle-lin", _triangle_lin, ("x1", "x2"),
+          "Three variables in a triangle, all linear: x1 causes x2 (strongly, x2 = 10·x1 − u2) and both cause x3. "
+          "Conditioning on x2 moves x1; intervening on x2 leaves x1 alone.")
+_register("triangle-nlin", _triangle_nlin, ("x1", "x2"),
+          "The triangle with nonlinear mechanisms: x2 = 2·x1² + u2, and x3 a saturating function of x2² − x1.")
+_register("chain5-lin", _chain5_lin, ("x1", "x2", "x3"),
+          "A five-step linear chain x1 → x2 → x3 → x4 → x5; effects propagate down the chain only.")
+_register("fork-nlin", _fork_nlin, ("x2", "x3"),
+          "Two independent causes x1, x2 meet in x3 (a collider), which drives x4 nonlinearly.")
+_register("simpson-nlin", _simpson_nlin, ("x1", "x2", "x3"),
+          "A nonlinear Simpson's paradox: x1 confounds x2 → x3, so the observed trend of x3 on x2 has the wrong sign.")
+_register("simpson-symprod", _simpson_symprod, ("x1", "x2", "x3"),
+          "A confounded product: x3 = 0.5·x1·x2 + noise, with x1 driving both x2 and x4.")
+_register("large-backdoor", _large_backdoor, ("x1", "x2", "x3", "x5"),
+          "Nine variables with a long back-door path from x1 to x9 through two branches; uniform and Laplace noise.")
+_register("loan", _loan, ("A", "income"),
+          "A synthetic loan application: a binary sensitive attribute A and age drive education, amount, duration "
+          "and income; income drives savings. The standard example of an unfair causal path A → income.")
+_register("pendulum", _pendulum, ("pendulum_angle", "light_angle"),
+          "The pendulum's four factors (after CausalVAE): the pendulum and light angles, independent, cause the "
+          "shadow's position and length. Angles in degrees.")
+
+
+def list() -> _list[str]:  # noqa: A001 - the documented name of this function
+    """Names of the built-in datasets."""
+    return _list(_REGISTRY)
+
+
+def info(name: str) -> DatasetInfo:
+    """Description, graph and protocol of a built-in dataset (no data drawn)."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown dataset '{name}'; the built-in datasets are {', '.join(_REGISTRY)}") from None
+
+
+def load(name: str, n: int = 5000, seed: int | None = 0) -> Dataset:
+    """``n`` rows drawn from a built-in SCM, with its graph and the SCM itself."""
+    meta = info(name)
+    scm = meta.build()
+    data = scm.sample(n, seed=seed)
+    return Dataset(name, meta.description, data, scm.graph, scm, meta.intervene_on)

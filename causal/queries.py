@@ -1,0 +1,294 @@
+"""The query semantics, implemented once for every model: observational, conditional,
+interventional and counterfactual (Pearl's abduction, action, prediction).
+
+A model takes part by satisfying the ``Mechanisms`` protocol: per node, draw exogenous
+noise, predict the node from its parents and noise, and (for counterfactuals) abduct the
+noise from an observed value. Ground-truth SCMs and trained generators use the same code,
+so the same laws hold for both and are tested once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Protocol, runtime_checkable
+
+import numpy as np
+import pandas as pd
+
+from causal.data import DataError, Schema
+from causal.graph import CausalGraph
+from causal.interventions import Intervention, InterventionError, parse_do
+
+Seed = int | np.random.Generator | None
+
+
+class EvidenceError(ValueError):
+    """Conditioning on an event the model gives (near) zero probability, or a bad event."""
+
+
+@runtime_checkable
+class Mechanisms(Protocol):
+    """What a model must provide for the shared query code.
+
+    Values are codes (see ``Schema``): float arrays for continuous nodes, int64 category
+    indices for discrete ones. ``noise`` arrays are the model's own exogenous variables,
+    one row per sample; their meaning is private to the model.
+    """
+
+    graph: CausalGraph
+    schema: Schema
+
+    def noise(self, node: str, n: int, rng: np.random.Generator) -> np.ndarray: ...
+
+    def predict(self, node: str, parents: Mapping[str, np.ndarray], noise: np.ndarray) -> np.ndarray: ...
+
+    def abduct(
+        self, node: str, value: np.ndarray, parents: Mapping[str, np.ndarray], rng: np.random.Generator
+    ) -> np.ndarray: ...
+
+
+def rng_from(seed: Seed) -> np.random.Generator:
+    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+
+# ---------------------------------------------------------------------- sampling
+def simulate(
+    m: Mechanisms, n: int, interventions: tuple[Intervention, ...] = (), rng: Seed = None
+) -> dict[str, np.ndarray]:
+    """Draw ``n`` joint samples (as codes) under the given interventions.
+
+    Noise is drawn for every node in canonical order whatever the intervention, so two
+    calls with the same seed share their exogenous noise (common random numbers): the
+    difference between ``do(x=a)`` and ``do(x=b)`` is then free of sampling noise upstream.
+    """
+    rng = rng_from(seed=rng)
+    ivs = {iv.node: iv for iv in interventions}
+    _check_row_values(ivs, n)
+    values: dict[str, np.ndarray] = {}
+    for node in m.graph.nodes:
+        u = m.noise(node, n, rng)
+        iv = ivs.get(node)
+        if iv is not None and iv.kind == "set":
+            values[node] = iv.apply(None, n)
+            continue
+        x = m.predict(node, {p: values[p] for p in m.graph.parents(node)}, u)
+        values[node] = iv.apply(x, n) if iv is not None else x
+    return values
+
+
+def sample(m: Mechanisms, n: int, do: Mapping[str, Any] | None = None, seed: Seed = None) -> pd.DataFrame:
+    """Observational (no ``do``) or interventional samples as a DataFrame."""
+    _check_n(n)
+    return m.schema.decode(simulate(m, n, parse_do(do, m.schema), seed))
+
+
+@dataclass(frozen=True)
+class ConditionalSample:
+    """Samples that satisfy ``given``, and how hard they were to get."""
+
+    data: pd.DataFrame
+    draws: int
+    accepted: int
+    events: dict[str, tuple[float, float] | Any] = field(default_factory=dict)
+
+    @property
+    def acceptance_rate(self) -> float:
+        return self.accepted / max(self.draws, 1)
+
+
+def sample_conditional(
+    m: Mechanisms,
+    n: int,
+    given: Mapping[str, Any],
+    do: Mapping[str, Any] | None = None,
+    seed: Seed = None,
+    *,
+    tolerance: float = 0.05,
+    max_draws: int = 2_000_000,
+    min_accepted: int | None = None,
+) -> ConditionalSample:
+    """Samples from P(· | given) (under ``do`` when given), by rejection.
+
+    A discrete node must equal its given value. A continuous node given a number ``v``
+    must fall in ``v ± tolerance · sd`` (sd of that node among the draws), or in ``[lo, hi]``
+    when given a pair. Draws continue in growing chunks up to ``max_draws``; if fewer
+    than ``min_accepted`` (default ``min(n, 50)``) samples fall in the event, the event
+    has (near) zero probability under the model and ``EvidenceError`` says so.
+    """
+    _check_n(n)
+    if not given:
+        return ConditionalSample(sample(m, n, do, seed), n, n)
+    rng = rng_from(seed)
+    ivs = parse_do(do, m.schema)
+    set_nodes = {iv.node: iv for iv in ivs if iv.kind == "set"}
+    min_acc = min(n, 50) if min_accepted is None else min_accepted
+    events: dict[str, Any] = {}
+    for node, v in given.items():
+        if node not in m.schema:
+            raise EvidenceError(f"cannot condition on '{node}': no such node; the nodes are {', '.join(m.schema.names)}")
+        col = m.schema[node]
+        if col.discrete:
+            try:
+                events[node] = col.code(v)
+            except ValueError as e:
+                raise EvidenceError(f"cannot condition: {e}") from None
+        elif isinstance(v, (tuple, list)) and len(v) == 2:
+            lo, hi = float(v[0]), float(v[1])
+            if not lo <= hi:
+                raise EvidenceError(f"the range given for '{node}' is empty: [{lo}, {hi}]")
+            events[node] = (lo, hi)
+        else:
+            try:
+                events[node] = float(v)
+            except (TypeError, ValueError):
+                raise EvidenceError(f"cannot condition on {node} = {v!r}: give a number or a (low, high) pair") from None
+        if node in set_nodes and np.ndim(set_nodes[node].value) == 0:
+            fixed = set_nodes[node].value
+            ok = fixed == events[node] if col.discrete else (
+                events[node][0] <= fixed <= events[node][1] if isinstance(events[node], tuple) else np.isclose(fixed, events[node])
+            )
+            if not ok:
+                raise EvidenceError(f"given {node} = {v!r} contradicts do({node} = {fixed!r}): the event has probability 0")
+
+    kept: list[dict[str, np.ndarray]] = []
+    accepted = draws = 0
+    chunk = max(4 * n, 20_000)
+    windows: dict[str, tuple[float, float]] = {}
+    while accepted < n and draws < max_draws:
+        size = int(min(chunk, max_draws - draws))
+        vals = simulate(m, size, ivs, rng)
+        draws += size
+        mask = np.ones(size, dtype=bool)
+        for node, ev in events.items():
+            x = vals[node]
+            if m.schema[node].discrete:
+                mask &= x == ev
+                continue
+            if node not in windows:
+                if isinstance(ev, tuple):
+                    windows[node] = ev
+                else:
+                    sd = float(np.std(x)) or 1.0
+                    windows[node] = (ev - tolerance * sd, ev + tolerance * sd)
+            lo, hi = windows[node]
+            mask &= (x >= lo) & (x <= hi)
+        k = int(mask.sum())
+        if k:
+            kept.append({name: v[mask] for name, v in vals.items()})
+            accepted += k
+        rate = accepted / draws
+        chunk = int(min(max(chunk, 1.3 * (n - accepted) / rate if rate > 0 else 4 * chunk), 1_000_000))
+
+    shown = {**{k: m.schema[k].categories[v] for k, v in events.items() if m.schema[k].discrete}, **windows}
+    if accepted < min_acc:
+        desc = ", ".join(
+            f"{k} in [{w[0]:.4g}, {w[1]:.4g}]" if isinstance(w, tuple) else f"{k} = {w!r}" for k, w in shown.items()
+        )
+        raise EvidenceError(
+            f"the event {desc} has (near) zero probability under this model: {accepted} of {draws:,} samples "
+            f"fell in it. Choose a value inside the data's range, widen the tolerance, or intervene instead."
+        )
+    merged = {name: np.concatenate([c[name] for c in kept])[:n] for name in m.graph.nodes}
+    return ConditionalSample(m.schema.decode(merged), draws, accepted, shown)
+
+
+# ---------------------------------------------------------------------- counterfactuals
+def counterfactual(
+    m: Mechanisms, rows: pd.DataFrame, do: Mapping[str, Any] | None, seed: Seed = None
+) -> pd.DataFrame:
+    """What each row would have been under ``do``: abduction, action, prediction.
+
+    1. Abduction: for every node the intervention can affect, infer its exogenous noise
+       from the row (``m.abduct``; a sample from the noise posterior for discrete nodes).
+    2. Action: replace the intervened mechanisms.
+    3. Prediction: recompute the affected nodes in canonical order from the new parents
+       and the abducted noise. Nodes the intervention cannot reach keep their values
+       exactly. Returns a frame with the same index and columns as ``rows``.
+    """
+    if not isinstance(rows, pd.DataFrame):
+        raise DataError("counterfactual rows must be a pandas DataFrame with one column per node")
+    missing = [c for c in m.graph.nodes if c not in rows.columns]
+    if missing:
+        raise DataError(f"the rows have no column for node(s) {', '.join(missing)}")
+    if rows[list(m.graph.nodes)].isna().any().any():
+        bad = [c for c in m.graph.nodes if rows[c].isna().any()]
+        raise DataError(f"the rows have missing values in {', '.join(bad)}")
+    rng = rng_from(seed)
+    ivs = {iv.node: iv for iv in parse_do(do, m.schema)}
+    n = len(rows)
+    _check_row_values(ivs, n)
+    factual = m.schema.encode(rows)
+    affected = set(ivs)
+    for node in ivs:
+        affected.update(m.graph.descendants(node))
+
+    # 1. abduction (on factual parents)
+    noise: dict[str, np.ndarray] = {}
+    for node in m.graph.nodes:
+        if node in affected and not (node in ivs and ivs[node].kind == "set"):
+            pa = {p: factual[p] for p in m.graph.parents(node)}
+            noise[node] = m.abduct(node, factual[node], pa, rng)
+    # 2. action and 3. prediction
+    cf: dict[str, np.ndarray] = {}
+    for node in m.graph.nodes:
+        iv = ivs.get(node)
+        if node not in affected:
+            cf[node] = factual[node]
+        elif iv is not None and iv.kind == "set":
+            cf[node] = iv.apply(None, n)
+        else:
+            x = m.predict(node, {p: cf[p] for p in m.graph.parents(node)}, noise[node])
+            cf[node] = iv.apply(x, n) if iv is not None else x
+    out = rows.copy()
+    decoded = m.schema.decode(cf, index=rows.index)
+    for node in m.graph.nodes:
+        if node in affected:
+            out[node] = decoded[node]
+    return out
+
+
+# ---------------------------------------------------------------------- mixin
+class QueryMixin:
+    """``sample``, ``sample_conditional`` and ``counterfactual`` for any ``Mechanisms``."""
+
+    def sample(
+        self,
+        n: int,
+        do: Mapping[str, Any] | None = None,
+        given: Mapping[str, Any] | None = None,
+        seed: Seed = None,
+        **conditioning: Any,
+    ) -> pd.DataFrame:
+        """``n`` samples: observational, interventional (``do``), conditional (``given``).
+
+        With ``given``, ``df.attrs`` holds ``acceptance_rate``, ``draws`` and the event.
+        Keyword options (``tolerance``, ``max_draws``) go to ``sample_conditional``.
+        """
+        if not given:
+            if conditioning:
+                raise TypeError(f"unexpected option(s) {', '.join(conditioning)} without given=")
+            return sample(self, n, do, seed)  # type: ignore[arg-type]
+        res = sample_conditional(self, n, given, do, seed, **conditioning)  # type: ignore[arg-type]
+        df = res.data
+        df.attrs.update(acceptance_rate=res.acceptance_rate, draws=res.draws, accepted=res.accepted, event=res.events)
+        return df
+
+    def sample_conditional(self, n: int, given: Mapping[str, Any], do: Mapping[str, Any] | None = None, seed: Seed = None, **kw: Any) -> ConditionalSample:
+        return sample_conditional(self, n, given, do, seed, **kw)  # type: ignore[arg-type]
+
+    def counterfactual(self, rows: pd.DataFrame, do: Mapping[str, Any] | None = None, seed: Seed = None) -> pd.DataFrame:
+        """Counterfactual of each row under ``do``; same index and columns as ``rows``."""
+        return counterfactual(self, rows, do, seed)  # type: ignore[arg-type]
+
+
+def _check_n(n: int) -> None:
+    if not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"the number of samples must be a positive integer, got {n!r}")
+
+
+def _check_row_values(ivs: Mapping[str, Intervention], n: int) -> None:
+    for iv in ivs.values():
+        if iv.kind == "set" and np.ndim(iv.value) == 1 and len(iv.value) != n:
+            raise InterventionError(
+                f"do({iv.node}) has {len(iv.value)} values for {n} rows; give one value, or one per row"
+            )
