@@ -105,7 +105,7 @@ class Schema:
                 for j, v in enumerate(col.to_numpy()):
                     k = lookup.get(_key(v))
                     if k is None:
-                        c.code(v)  # raises with the allowed values
+                        k = c.code(v)  # matches "1" to 1, or raises with the allowed values
                     codes[j] = k
                 out[c.name] = codes
             else:

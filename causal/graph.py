@@ -499,13 +499,14 @@ def _meek_orients(x: str, y: str, directed: set, undirected: set, adjacent) -> b
 
 
 _TOKEN_RE = re.compile(
-    r'\s*(?:(?P<arrow>->|<-|<->|--)|(?P<punct>[{};\[\]=,\n])|"(?P<quoted>[^"]*)"|(?P<word>[^\s{};\[\]=,"<>-]+(?:-(?!>|-)[^\s{};\[\]=,"<>-]+)*))',
+    r'\s*(?:(?P<arrow><->|->|<-|--)|(?P<punct>[{};\[\]=,\n])|"(?P<quoted>[^"]*)"|(?P<word>[^\s{};\[\]=,"<>-]+(?:-(?!>|-)[^\s{};\[\]=,"<>-]+)*))',
 )
 
 
 def _tokenize(text: str, source: str) -> list[tuple[str, str]]:
     tokens: list[tuple[str, str]] = []
-    text = re.sub(r"//[^\n]*|#[^\n]*|/\*.*?\*/", "", text, flags=re.DOTALL)
+    # drop comments, but not a '#' or '//' inside a quoted string (color="#ff0000", URL="http://...")
+    text = re.sub(r'("[^"]*")|//[^\n]*|#[^\n]*|/\*.*?\*/', lambda m: m.group(1) or "", text, flags=re.DOTALL)
     pos = 0
     while pos < len(text):
         if text[pos] in " \t\r":
@@ -579,6 +580,8 @@ def _graph_from_statements(
         if val in (";", ","):
             i += 1
             continue
+        if dot and kind == "word" and val.lower() == "subgraph":
+            raise GraphError(f"{source}: subgraphs are not supported; list their nodes and edges at the top level")
         if dot and kind == "word" and val.lower() in ("node", "edge", "graph") and i + 1 < len(tokens) and tokens[i + 1][1] == "[":
             i += 1
             read_attrs([])
@@ -616,8 +619,8 @@ def _graph_from_statements(
             left = right
         if i < len(tokens) and tokens[i][1] not in (";", ","):
             kind2, val2 = tokens[i]
-            if kind2 == "word":
-                continue  # whitespace-separated statements (DAGitty allows it)
+            if kind2 == "word" or val2 == "{":
+                continue  # whitespace- or newline-separated statements (DAGitty allows it)
             raise GraphError(f"unexpected {val2!r} in {source}")
     found_kinds.update(kinds or {})
     if not nodes:

@@ -51,7 +51,10 @@ def shift(delta: float) -> str:
     return f"x + {float(delta)!r}"
 
 
-_SOFT_RE = re.compile(r"^\s*(?:([A-Za-z_][\w.]*)\s*)?([+*\-])\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
+_NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+# "x + 1", "x2 - 0.5", "x * 2" (the node's name or x), or the bare forms "+1" and "*2".
+# A bare "-1" is the number -1 (a hard intervention), not a shift.
+_SOFT_RE = re.compile(rf"^\s*(?:([A-Za-z_][\w.]*)\s*([+*\-])|([+*]))\s*({_NUM})\s*$")
 
 
 def parse_do(do: Mapping[str, Any] | None, schema: Schema) -> tuple[Intervention, ...]:
@@ -59,7 +62,8 @@ def parse_do(do: Mapping[str, Any] | None, schema: Schema) -> tuple[Intervention
 
     Values for discrete nodes are category values (checked against the data); for
     continuous nodes a number, an array with one value per row, or a string
-    ``"x + d"`` / ``"+d"`` / ``"x * a"`` for shift and scale interventions.
+    ``"x + d"`` / ``"x - d"`` / ``"+d"`` / ``"x * a"`` / ``"*a"`` for shift and scale
+    interventions (``x`` or the node's own name). A bare ``"-1"`` is the number -1.
     """
     if not do:
         return ()
@@ -92,7 +96,8 @@ def parse_do(do: Mapping[str, Any] | None, schema: Schema) -> tuple[Intervention
                     raise InterventionError(
                         f"cannot read intervention {value!r} on '{node}': use a number, 'x + d' or 'x * a'"
                     ) from None
-            name, op, num = m.groups()
+            name, op, bare_op, num = m.groups()
+            op = op or bare_op
             if name not in (None, "x", node):
                 raise InterventionError(f"intervention {value!r} on '{node}' refers to '{name}'; write '{node} + d'")
             d = float(num)

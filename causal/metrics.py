@@ -40,7 +40,7 @@ def median_pairwise_distance(x: np.ndarray) -> float:
     """Median Euclidean distance over distinct pairs of rows."""
     d = _sqdist(x, x)
     iu = np.triu_indices(len(x), k=1)
-    return float(np.sqrt(np.median(d[iu])))
+    return float(np.median(np.sqrt(d[iu])))  # median of distances, not root of median squared distance
 
 
 @dataclass(frozen=True)
@@ -85,8 +85,8 @@ def counterfactual_rmse(
     model_cf: pd.DataFrame, true_cf: pd.DataFrame, scale: Standardizer, columns: Sequence[str] | None = None
 ) -> float:
     """RMSE between model and true counterfactuals on standardized coordinates."""
-    cols = list(columns or scale.columns)
-    if not cols:
+    cols = list(scale.columns if columns is None else columns)
+    if not cols:  # e.g. the descendants of an intervened sink: nothing to compare
         return 0.0
     return rmse(scale(model_cf, cols), scale(true_cf, cols))
 

@@ -55,10 +55,33 @@ def make_config(kind: str, **settings: Any) -> Any:
             f"unknown setting(s) {', '.join(sorted(unknown))} for {kind}; "
             f"its settings are {', '.join(sorted((cfg_fields - {'train'}) | train_fields))}"
         )
+    if "train" in top and not isinstance(top["train"], TrainConfig):
+        raise ValueError("'train' must be a TrainConfig; give training settings (max_epochs, lr, ...) directly")
+    for name, value in {**top, **train}.items():
+        if name != "train":
+            _check_type(kind, name, value, getattr(cls.Config(), name, None) if name in top else getattr(TrainConfig(), name))
     base = top.pop("train", None) or TrainConfig()
     if train:
         base = dataclasses.replace(base, **train)
     return cls.Config(**top, train=base)
+
+
+def _check_type(kind: str, name: str, value: Any, default: Any) -> None:
+    """A setting must have its default's type (an int is accepted for a float)."""
+    if default is None or value is None:
+        return
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, type(default))
+    if not ok:
+        raise ValueError(
+            f"setting '{name}' of {kind} must be {type(default).__name__} (like {default!r}), got {value!r}"
+        )
 
 
 def build_model(kind: str, graph: CausalGraph | str, config: Any = None, **settings: Any) -> TabularModel:

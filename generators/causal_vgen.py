@@ -140,7 +140,7 @@ class CausalVGen(TabularModel):
 
     def _refresh(self) -> None:
         net: CausalVGenNet = self.net  # type: ignore[assignment]
-        self._sigma = net.sigma().double().cpu().numpy()
+        self._sigma = net.sigma().detach().double().cpu().numpy()
         self._latent_q = net.latent_q.double().cpu().numpy()
 
     # noise layout per continuous node: [u_1 .. u_d, ε]

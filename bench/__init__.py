@@ -1,0 +1,1 @@
+"""Benchmark scripts: `make bench` (python bench/run.py) writes docs/benchmarks.md."""

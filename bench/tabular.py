@@ -1,0 +1,169 @@
+"""The public tabular suite of benchmarks.md: fit each model on each ground-truth SCM and
+score interventional MMD² (beside its oracle floor), counterfactual RMSE, ATE error and
+speed, against the truth and against a linear additive-noise baseline."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from causal import datasets
+from causal.metrics import Standardizer, counterfactual_rmse, mmd2
+from generators import build_model
+
+SUITE = (
+    "triangle-lin", "triangle-nlin", "chain5-lin", "fork-nlin",
+    "simpson-nlin", "simpson-symprod", "large-backdoor", "loan",
+)
+MODELS = ("causal-gen", "causal-vgen", "linear-anm")
+
+
+@dataclass
+class Protocol:
+    n_train: int = 20_000
+    n_val: int = 2_500
+    n_test: int = 2_500
+    n_mmd: int = 2_500  # model and true samples per intervention
+    n_ate: int = 10_000  # model samples per arm of an ATE
+    n_ate_truth: int = 100_000  # true samples per arm (common random numbers)
+    quantiles: tuple[float, ...] = (0.25, 0.5, 0.75)
+    timing_repeats: int = 7
+
+
+@dataclass
+class Result:
+    scm: str
+    model: str
+    seed: int
+    fit_seconds: float
+    epochs: int
+    mmd: float  # mean over interventions
+    mmd_floor: float  # same statistic between two independent true samples
+    cf_rmse: float  # all nodes, standardized, mean over interventions
+    cf_rmse_desc: float  # descendants of the intervened node only
+    ate_error: float
+    ms_sample: float  # 5,000 interventional samples
+    ms_cf: float  # 2,500 counterfactual rows
+    per_intervention: list[dict[str, Any]] = field(default_factory=list)
+
+
+def interventions(name: str, train: pd.DataFrame, proto: Protocol) -> list[tuple[str, list[Any]]]:
+    """(node, values) per intervened node: training percentiles, or 0/1 for binary nodes."""
+    meta = datasets.info(name)
+    scm = meta.scm
+    out = []
+    for node in meta.intervene_on:
+        if scm.schema[node].discrete:
+            out.append((node, list(scm.schema[node].categories)))
+        else:
+            out.append((node, [float(train[node].quantile(q)) for q in proto.quantiles]))
+    return out
+
+
+def _timeit(fn: Callable[[], Any], repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return 1e3 * float(np.median(times))
+
+
+def run_one(name: str, kind: str, seed: int, proto: Protocol, settings: dict[str, Any] | None = None) -> Result:
+    ds = datasets.load(name, n=proto.n_train + proto.n_val + proto.n_test, seed=1000 + seed)
+    scm = ds.scm
+    fit_rows = ds.data.iloc[: proto.n_train + proto.n_val]
+    train = fit_rows.iloc[: proto.n_train]
+    test = ds.data.iloc[proto.n_train + proto.n_val :]
+    scale = Standardizer.fit(train, ds.graph.nodes)
+    model = build_model(kind, ds.graph, val_fraction=proto.n_val / len(fit_rows), **(settings or {}))
+    t0 = time.perf_counter()
+    report = model.fit(fit_rows, seed=seed)
+    fit_seconds = time.perf_counter() - t0
+
+    rows: list[dict[str, Any]] = []
+    ate_errors: list[float] = []
+    rng_seed = 10_000 * seed
+    for i, (node, values) in enumerate(interventions(name, train, proto)):
+        desc = list(ds.graph.descendants(node))
+        for k, v in enumerate(values):
+            s = rng_seed + 100 * i + 10 * k
+            model_s = model.sample(proto.n_mmd, do={node: v}, seed=s)
+            true_a = scm.sample(proto.n_mmd, do={node: v}, seed=s + 1)
+            true_b = scm.sample(proto.n_mmd, do={node: v}, seed=s + 2)
+            m = mmd2(scale(model_s), scale(true_a)).value
+            floor = mmd2(scale(true_b), scale(true_a)).value
+            cf = model.counterfactual(test, do={node: v}, seed=s)
+            true_cf = scm.counterfactual(test, do={node: v}, seed=s)
+            rows.append({
+                "node": node, "value": v, "mmd": m, "floor": floor,
+                "cf_rmse": counterfactual_rmse(cf, true_cf, scale),
+                "cf_rmse_desc": counterfactual_rmse(cf, true_cf, scale, desc) if desc else 0.0,
+            })
+        # ATE error over every pair of values and every descendant outcome
+        for a, b in itertools.combinations(values, 2):
+            s = rng_seed + 7
+            ma, mb = model.sample(proto.n_ate, do={node: a}, seed=s), model.sample(proto.n_ate, do={node: b}, seed=s)
+            ta, tb = scm.sample(proto.n_ate_truth, do={node: a}, seed=s), scm.sample(proto.n_ate_truth, do={node: b}, seed=s)
+            for j in desc:
+                sd = scale.std[scale.columns.index(j)]
+                model_ate = mb[j].astype(float).mean() - ma[j].astype(float).mean()
+                true_ate = tb[j].astype(float).mean() - ta[j].astype(float).mean()
+                ate_errors.append(abs(model_ate - true_ate) / sd)
+
+    node0, values0 = interventions(name, train, proto)[0]
+    ms_sample = _timeit(lambda: model.sample(5000, do={node0: values0[0]}, seed=0), proto.timing_repeats)
+    ms_cf = _timeit(lambda: model.counterfactual(test, do={node0: values0[0]}, seed=0), proto.timing_repeats)
+    return Result(
+        scm=name, model=kind, seed=seed, fit_seconds=fit_seconds, epochs=report.epochs,
+        mmd=float(np.mean([r["mmd"] for r in rows])), mmd_floor=float(np.mean([r["floor"] for r in rows])),
+        cf_rmse=float(np.mean([r["cf_rmse"] for r in rows])),
+        cf_rmse_desc=float(np.mean([r["cf_rmse_desc"] for r in rows])),
+        ate_error=float(np.mean(ate_errors)) if ate_errors else 0.0,
+        ms_sample=ms_sample, ms_cf=ms_cf, per_intervention=rows,
+    )
+
+
+def summarize(results: Sequence[Result]) -> pd.DataFrame:
+    """Mean (and spread over seeds) per SCM and model."""
+    df = pd.DataFrame([{k: v for k, v in asdict(r).items() if k != "per_intervention"} for r in results])
+    df["mmd_ratio"] = df["mmd"] / df["mmd_floor"]
+    g = df.groupby(["scm", "model"], sort=False)
+    out = g.agg(
+        seeds=("seed", "count"),
+        fit_s=("fit_seconds", "mean"),
+        epochs=("epochs", "mean"),
+        mmd=("mmd", "mean"),
+        floor=("mmd_floor", "mean"),
+        cf_rmse=("cf_rmse", "mean"),
+        cf_rmse_sd=("cf_rmse", "std"),
+        cf_desc=("cf_rmse_desc", "mean"),
+        ate_err=("ate_error", "mean"),
+        ms_sample=("ms_sample", "median"),
+        ms_cf=("ms_cf", "median"),
+    ).reset_index()
+    out["mmd_ratio"] = out["mmd"] / out["floor"]
+    return out
+
+
+def machine() -> str:
+    import os
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), Python {platform.python_version()}"
