@@ -110,7 +110,7 @@ class TabularModel(QueryMixin):
     def __init__(self, graph: CausalGraph | str, config: Any = None) -> None:
         self.graph = require_graph(graph)
         self.config = config if config is not None else self.Config()
-        self.schema: Schema | None = None
+        self._schema: Schema | None = None
         self.layout: Layout | None = None
         self.net: nn.Module | None = None
         self.report: FitReport | None = None
@@ -172,8 +172,19 @@ class TabularModel(QueryMixin):
         """After the weights change (fit, load): rebuild any cached inference state."""
 
     @property
+    def schema(self) -> Schema:
+        """The fitted data's columns; asking before ``fit`` is a clear error."""
+        if self._schema is None:
+            raise NotFittedError(f"this {self.kind} model is not fitted yet: call fit(data) or load a checkpoint")
+        return self._schema
+
+    @schema.setter
+    def schema(self, value: Schema) -> None:
+        self._schema = value
+
+    @property
     def fitted(self) -> bool:
-        return self.net is not None and self.schema is not None
+        return self.net is not None and self._schema is not None
 
     def _require_fitted(self) -> None:
         if not self.fitted:

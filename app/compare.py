@@ -1,0 +1,174 @@
+"""Seeing versus doing: a model's observational, conditional (given X = x) and
+interventional (do X = x) samples side by side, with the ground truth where it is known.
+
+>>> from app.training import TrainSpec, train
+>>> trained = train(TrainSpec("triangle-lin", n_rows=300, hidden=8, max_epochs=3))
+>>> c = compare(trained.model, "x2", 12.0, n=500, truth=trained.dataset.scm)
+>>> list(c.means().columns)
+['observational', 'given', 'do', 'do · truth']
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from causal import EvidenceError
+from causal.data import Column
+from causal.graph import CausalGraph
+
+__all__ = ["Comparison", "ValueChoice", "compare", "default_node", "explain", "value_choice", "LABELS"]
+
+# How the three distributions are named everywhere in the app (tables, legends, captions).
+LABELS = ("observational", "given", "do")
+TRUTH = "do · truth"
+
+
+@dataclass(frozen=True)
+class ValueChoice:
+    """How to pick a value for a node: a slider (continuous) or a list (discrete)."""
+
+    kind: str  # "slider" | "select"
+    default: Any
+    min: float = math.nan
+    max: float = math.nan
+    step: float = math.nan
+    options: tuple[Any, ...] = ()
+
+
+def value_choice(col: Column, extend: bool = False) -> ValueChoice:
+    """The values offered for ``col``: the data's min..max for a continuous node (twice its
+    width on each side with ``extend``, to ask about values never seen), else its categories.
+    The default is one standard deviation above the mean, where conditioning and
+    intervening usually differ visibly."""
+    if col.discrete:
+        return ValueChoice("select", col.categories[-1], options=tuple(col.categories))
+    lo, hi = float(col.min), float(col.max)
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
+        lo, hi = col.mean - 3 * col.std, col.mean + 3 * col.std
+    width = hi - lo
+    if extend:
+        lo, hi = lo - width, hi + width
+    step = 10.0 ** math.floor(math.log10(width / 200))
+    lo, hi = math.floor(lo / step) * step, math.ceil(hi / step) * step
+    default = min(max(col.mean + col.std, lo), hi)
+    return ValueChoice("slider", _round(default, step), _round(lo, step), _round(hi, step), step)
+
+
+def _round(x: float, step: float) -> float:
+    digits = max(0, -int(math.floor(math.log10(step))))
+    return round(round(x / step) * step, digits)
+
+
+def default_node(graph: CausalGraph, suggested: Sequence[str] = ()) -> str:
+    """The node to ask about first: the first suggested node that has parents (so that
+    conditioning on it says something about its causes and intervening does not), else
+    the first suggested node, else the first node with parents."""
+    for n in suggested:
+        if n in graph and graph.parents(n):
+            return n
+    if suggested and suggested[0] in graph:
+        return suggested[0]
+    with_parents = [n for n in graph.nodes if graph.parents(n)]
+    return (with_parents or list(graph.nodes))[0]
+
+
+def explain(graph: CausalGraph, node: str) -> str:
+    """What to expect from given versus do on ``node``, in words, for this graph."""
+    causes, effects = graph.ancestors(node), graph.descendants(node)
+    if not causes:
+        return (
+            f"{node} has no causes in this graph, so given and do agree (up to sampling noise): "
+            "for a root node, seeing is doing. Pick a node with parents to see them differ."
+        )
+    text = (
+        f"Under do the causes of {node} ({', '.join(causes)}) keep their observational distribution: "
+        "setting a variable does not reach back to its causes. "
+    )
+    if effects:
+        return text + f"Its effects ({', '.join(effects)}) move under both; given also moves its causes."
+    return text + f"{node} has no effects here; given moves its causes."
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Samples of one model under no query, ``given`` node = value and ``do`` node = value.
+
+    ``given`` is ``None`` when the event had (near) zero probability under the model;
+    ``given_error`` then says why. ``truth_do`` holds samples of the ground-truth SCM
+    under the same intervention when it is known.
+    """
+
+    node: str
+    value: Any
+    observational: pd.DataFrame
+    given: pd.DataFrame | None
+    do: pd.DataFrame
+    acceptance_rate: float | None = None
+    given_draws: int | None = None  # model draws made to find the ``given`` samples
+    given_window: tuple[float, float] | None = None  # the event kept, for a continuous node
+    given_error: str | None = None
+    truth_do: pd.DataFrame | None = None
+
+    def samples(self) -> dict[str, pd.DataFrame]:
+        """The available samples by label, in the order of ``LABELS``."""
+        out = {"observational": self.observational, "given": self.given, "do": self.do}
+        return {k: v for k, v in out.items() if v is not None}
+
+    def means(self) -> pd.DataFrame:
+        """Mean of every node under each query (rows: nodes). Discrete nodes with numeric
+        values get their mean (for 0/1 nodes, P(= 1)); text categories get NaN."""
+        cols = {**self.samples()}
+        if self.truth_do is not None:
+            cols[TRUTH] = self.truth_do
+        table = pd.DataFrame({label: _numeric_means(df) for label, df in cols.items()})
+        table = table.reindex(columns=[c for c in (*LABELS, TRUTH) if c in table.columns])
+        if "given" not in table.columns:
+            table.insert(1, "given", np.nan)
+        table.index.name = "node"
+        return table
+
+
+    def truth_means(self) -> dict[str, float]:
+        """The ground truth's mean of every node under ``do`` (empty when unknown)."""
+        return {} if self.truth_do is None else {k: float(v) for k, v in _numeric_means(self.truth_do).items()}
+
+
+def _numeric_means(df: pd.DataFrame) -> pd.Series:
+    return df.apply(lambda s: pd.to_numeric(s, errors="coerce").mean())
+
+
+def compare(
+    model: Any,
+    node: str,
+    value: Any,
+    n: int = 2000,
+    seed: int = 0,
+    truth: Any = None,
+    max_draws: int = 400_000,
+    tolerance: float = 0.05,
+) -> Comparison:
+    """Draw ``n`` samples each: observational, given ``node = value`` and ``do(node = value)``.
+
+    ``model`` is anything with the query API (a fitted generator, or an SCM). Conditioning
+    on a continuous node keeps draws within ``tolerance`` standard deviations of ``value``,
+    trying at most ``max_draws`` draws; an event rarer than that is reported in
+    ``given_error`` rather than raised. ``truth`` (an SCM) adds its interventional samples.
+    """
+    obs = model.sample(n, seed=seed)
+    do = model.sample(n, do={node: value}, seed=seed)
+    given, rate, draws, window, error = None, None, None, None, None
+    try:
+        given = model.sample(n, given={node: value}, seed=seed, max_draws=max_draws, tolerance=tolerance)
+        rate = float(given.attrs.get("acceptance_rate", 1.0))
+        draws = int(given.attrs.get("draws", len(given)))
+        event = given.attrs.get("event", {}).get(node)
+        window = (float(event[0]), float(event[1])) if isinstance(event, tuple) else None
+    except EvidenceError as e:
+        error = str(e)
+    truth_do = truth.sample(n, do={node: value}, seed=seed + 1) if truth is not None else None
+    return Comparison(node, value, obs, given, do, rate, draws, window, error, truth_do)

@@ -1,0 +1,267 @@
+"""Plotly figures for the app: the causal graph, seeing-versus-doing distributions, and
+training curves. Plain functions of library values; no streamlit here.
+
+>>> from causal import CausalGraph
+>>> fig = graph_figure(CausalGraph.parse("x1 -> x2; x1 -> x3; x2 -> x3"))
+>>> sum(1 for a in fig.layout.annotations if a.showarrow)
+3
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from causal.graph import CausalGraph
+
+__all__ = ["COLORS", "graph_layout", "graph_figure", "comparison_figure", "loss_figure", "query_labels", "format_value"]
+
+# One colour per kind of question, used in every figure and caption.
+COLORS = {"observational": "#7f7f7f", "given": "#1f77b4", "do": "#e4572e", "truth": "#8c1c13"}
+NODE_FILL = {"continuous": "#e8f1fb", "discrete": "#e9f6ec", "highlight": "#fde3d9"}
+NODE_LINE = {"continuous": "#4a78a8", "discrete": "#3f8f55", "highlight": COLORS["do"]}
+RADIUS = 0.3  # node radius, in units of the distance between generations
+FONT = "Inter, 'Source Sans Pro', sans-serif"
+
+
+def format_value(v: Any) -> str:
+    if isinstance(v, (float, np.floating)):
+        return f"{float(v):.4g}"
+    return str(v)
+
+
+def query_labels(node: str, value: Any) -> dict[str, str]:
+    """Legend texts of the three queries, e.g. ``given x2 = 3`` and ``do(x2 = 3)``."""
+    v = format_value(value)
+    return {"observational": "observational", "given": f"given {node} = {v}", "do": f"do({node} = {v})"}
+
+
+# ---------------------------------------------------------------------- the graph
+def graph_layout(graph: CausalGraph) -> dict[str, tuple[float, float]]:
+    """Node positions: generation ``k`` (``graph.generations()``) at ``x = k``; within a
+    generation, nodes ordered by their parents' mean height (fewer crossings) and
+    centred on ``y = 0``, one unit apart."""
+    pos: dict[str, tuple[float, float]] = {}
+    for k, gen in enumerate(graph.generations()):
+        def height(n: str) -> float:
+            ys = [pos[p][1] for p in graph.parents(n) if p in pos]
+            return -float(np.mean(ys)) if ys else 0.0
+
+        ordered = sorted(gen, key=lambda n: (height(n), graph.index(n))) if k else list(gen)
+        for i, n in enumerate(ordered):
+            pos[n] = (float(k), (len(ordered) - 1) / 2 - i)
+    return pos
+
+
+def _bezier(p0: np.ndarray, c: np.ndarray, p1: np.ndarray, t: np.ndarray) -> np.ndarray:
+    t = t[:, None]
+    return (1 - t) ** 2 * p0 + 2 * (1 - t) * t * c + t**2 * p1
+
+
+def _edge_path(a: np.ndarray, b: np.ndarray, others: Iterable[np.ndarray]) -> np.ndarray:
+    """Points of the edge from centre ``a`` to centre ``b``: straight when that clears
+    every other node, else the least-bent quadratic curve that does."""
+    others = list(others)
+    t = np.linspace(0.0, 1.0, 41)
+    d = b - a
+    normal = np.array([-d[1], d[0]]) / (np.linalg.norm(d) or 1.0)
+    for bend in (0.0, 0.35, -0.35, 0.6, -0.6, 0.9, -0.9):
+        pts = _bezier(a, (a + b) / 2 + bend * normal, b, t)
+        if all(np.min(np.linalg.norm(pts - o, axis=1)) > 1.35 * RADIUS for o in others):
+            return pts
+    return _bezier(a, (a + b) / 2 + 0.35 * normal, b, t)
+
+
+def _clip(pts: np.ndarray, a: np.ndarray, b: np.ndarray, gap: float) -> np.ndarray:
+    """The part of the path outside both end nodes' circles (plus a small gap)."""
+    keep = (np.linalg.norm(pts - a, axis=1) >= RADIUS + gap) & (np.linalg.norm(pts - b, axis=1) >= RADIUS + gap)
+    return pts[keep]
+
+
+def graph_figure(graph: CausalGraph, highlight: str | None = None, height: int | None = None) -> go.Figure:
+    """The DAG drawn left to right by generation, one arrow (annotation) per edge.
+
+    Continuous nodes are blue, discrete ones green; ``highlight`` (the node being asked
+    about) is drawn in the colour of ``do``.
+    """
+    pos = {n: np.array(p) for n, p in graph_layout(graph).items()}
+    fig = go.Figure()
+    drawn = [np.array([[x - RADIUS, y - RADIUS], [x + RADIUS, y + RADIUS]]) for x, y in pos.values()]
+    for a, b in graph.edges:
+        others = [pos[n] for n in graph.nodes if n not in (a, b)]
+        pts = _clip(_edge_path(pos[a], pos[b], others), pos[a], pos[b], 0.03)
+        drawn.append(pts)
+        if len(pts) < 2:  # nodes nearly touching: a short straight arrow
+            u = (pos[b] - pos[a]) / (np.linalg.norm(pos[b] - pos[a]) or 1.0)
+            pts = np.stack([pos[a] + RADIUS * u, pos[b] - RADIUS * u])
+        k = max(0, len(pts) - 6)  # the arrow annotation draws the last few points
+        if k:  # the shaft, overlapping the annotation's so that no gap shows
+            fig.add_trace(go.Scatter(
+                x=pts[:-1, 0], y=pts[:-1, 1], mode="lines",
+                line=dict(color="#555", width=1.6), hoverinfo="skip", showlegend=False,
+            ))
+        fig.add_annotation(
+            x=pts[-1, 0], y=pts[-1, 1], ax=pts[k, 0], ay=pts[k, 1],
+            xref="x", yref="y", axref="x", ayref="y", text="", showarrow=True,
+            arrowhead=2, arrowsize=1.3, arrowwidth=1.6, arrowcolor="#555", name=f"{a} -> {b}",
+        )
+    for n in graph.nodes:
+        x, y = pos[n]
+        kind = graph.kind(n) or "continuous"
+        style = "highlight" if n == highlight else ("discrete" if kind in ("binary", "categorical") else "continuous")
+        fig.add_shape(
+            type="circle", xref="x", yref="y", layer="below", x0=x - RADIUS, x1=x + RADIUS, y0=y - RADIUS, y1=y + RADIUS,
+            fillcolor=NODE_FILL[style], line=dict(color=NODE_LINE[style], width=2.5 if n == highlight else 1.5),
+        )
+    names = list(graph.nodes)
+    fig.add_trace(go.Scatter(
+        x=[pos[n][0] for n in names], y=[pos[n][1] for n in names], mode="text",
+        text=[n.replace("_", "<br>") if len(n) > 6 else n for n in names],
+        textfont=dict(size=13 if max(map(len, names)) <= 6 else 10, color="#222", family=FONT),
+        hovertext=[f"{n} ({graph.kind(n) or 'continuous'})<br>parents: {', '.join(graph.parents(n)) or 'none'}" for n in names],
+        hoverinfo="text", showlegend=False,
+    ))
+    box = np.concatenate(drawn) if drawn else np.zeros((1, 2))
+    (x0, y0), (x1, y1) = box.min(axis=0) - 0.12, box.max(axis=0) + 0.12
+    fig.update_xaxes(visible=False, range=[x0, x1])
+    fig.update_yaxes(visible=False, range=[y0, y1], scaleanchor="x", scaleratio=1)
+    if height is None:  # about 130 px per unit, less for wide graphs (a column is ~560 px wide)
+        height = int(min(400, max(150, 20 + (y1 - y0) * min(130.0, 560 / (x1 - x0)))))
+    fig.update_layout(
+        height=height, margin=dict(l=10, r=10, t=10, b=10), plot_bgcolor="white", paper_bgcolor="white",
+        dragmode=False, font=dict(family=FONT),
+    )
+    return fig
+
+
+# ---------------------------------------------------------------------- seeing vs doing
+def _relation(graph: CausalGraph | None, node: str, other: str) -> str:
+    """How ``other`` stands to ``node`` causally, for panel titles."""
+    if graph is None or node not in graph or other not in graph:
+        return ""
+    if other in graph.parents(node):
+        return f"direct cause of {node}"
+    if other in graph.ancestors(node):
+        return f"cause of {node}"
+    if other in graph.children(node):
+        return f"direct effect of {node}"
+    if other in graph.descendants(node):
+        return f"effect of {node}"
+    return "no causal path"
+
+
+def _density(values: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Step outline of a histogram density over ``edges`` (zero outside)."""
+    dens, _ = np.histogram(values, bins=edges, density=True)
+    x = np.concatenate([[edges[0]], np.repeat(edges[1:-1], 2), [edges[-1]]])
+    y = np.repeat(dens, 2)
+    return np.concatenate([[edges[0]], x, [edges[-1]]]), np.concatenate([[0.0], y, [0.0]])
+
+
+def comparison_figure(
+    samples: Mapping[str, pd.DataFrame],
+    node: str,
+    value: Any,
+    graph: CausalGraph | None = None,
+    truth_means: Mapping[str, float] | None = None,
+    columns: int = 4,
+    bins: int = 40,
+) -> go.Figure:
+    """One panel per other node: its distribution observationally, given ``node = value``
+    and under ``do(node = value)`` (keys of ``samples``: ``observational``, ``given``,
+    ``do``; a missing one is left out). Continuous nodes get step densities on shared bins,
+    discrete ones bars of their frequencies. ``truth_means`` adds a dashed line at the
+    ground truth's mean under ``do``."""
+    labels = query_labels(node, value)
+    truth_means = dict(truth_means) if truth_means is not None else {}
+    first = next(iter(samples.values()))
+    others = [c for c in first.columns if c != node]
+    cols = max(1, min(columns, len(others)))
+    rows = max(1, math.ceil(len(others) / cols))
+    titles = []
+    for o in others:
+        rel = _relation(graph, node, o)
+        titles.append(f"<b>{o}</b>" + (f"<br><span style='color:#888;font-size:11px'>{rel}</span>" if rel else ""))
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.06, vertical_spacing=80 / (270 * rows) if rows > 1 else 0.1)
+    shown: set[str] = set()
+    for i, o in enumerate(others):
+        r, c = i // cols + 1, i % cols + 1
+        columns_ = {k: df[o] for k, df in samples.items() if df is not None and len(df)}
+        discrete = any(not pd.api.types.is_float_dtype(s) for s in columns_.values())
+        ymax = 0.0
+        if discrete:
+            cats = sorted({v for s in columns_.values() for v in s.unique()}, key=lambda v: (isinstance(v, str), v))
+            for k, s in columns_.items():
+                freq = s.value_counts(normalize=True).reindex(cats, fill_value=0.0)
+                ymax = max(ymax, float(freq.max()))
+                fig.add_trace(go.Bar(
+                    x=[str(v) for v in cats], y=freq.to_numpy(), name=labels[k], legendgroup=k, showlegend=k not in shown,
+                    marker=dict(color=COLORS[k], opacity=0.8), hovertemplate=f"{labels[k]}<br>{o} = %{{x}}: %{{y:.3f}}<extra></extra>",
+                ), row=r, col=c)
+                shown.add(k)
+        else:
+            allv = np.concatenate([s.to_numpy(dtype=float) for s in columns_.values()])
+            lo, hi = np.quantile(allv, [0.002, 0.998])
+            if o in truth_means and np.isfinite(truth_means[o]):
+                lo, hi = min(lo, truth_means[o]), max(hi, truth_means[o])
+            if hi <= lo:
+                lo, hi = lo - 0.5, hi + 0.5
+            edges = np.linspace(lo, hi, bins + 1)
+            for k, s in columns_.items():
+                x, y = _density(s.to_numpy(dtype=float), edges)
+                ymax = max(ymax, float(y.max()))
+                obs = k == "observational"  # drawn as a grey area that the others outline
+                fig.add_trace(go.Scatter(
+                    x=x, y=y, mode="lines", name=labels[k], legendgroup=k, showlegend=k not in shown,
+                    line=dict(color=COLORS[k], width=1 if obs else 2.2), fill="tozeroy",
+                    fillcolor=_rgba(COLORS[k], 0.3 if obs else 0.1),
+                    hovertemplate=f"{labels[k]}<br>{o} ≈ %{{x:.3g}}: density %{{y:.3f}}<extra></extra>",
+                ), row=r, col=c)
+                shown.add(k)
+        if o in truth_means and np.isfinite(truth_means[o]) and not discrete:
+            m = float(truth_means[o])
+            fig.add_trace(go.Scatter(
+                x=[m, m], y=[0, ymax * 1.05], mode="lines", name=f"true mean under {labels['do']}",
+                legendgroup="truth", showlegend="truth" not in shown, line=dict(color=COLORS["truth"], width=2, dash="dash"),
+                hovertemplate=f"true mean under {labels['do']}: {m:.3g}<extra></extra>",
+            ), row=r, col=c)
+            shown.add("truth")
+        fig.update_yaxes(showticklabels=False, row=r, col=c, rangemode="tozero")
+    fig.update_layout(
+        height=100 + 270 * rows, margin=dict(l=10, r=10, t=90, b=10), barmode="group", plot_bgcolor="white",
+        paper_bgcolor="white", font=dict(family=FONT),
+        legend=dict(orientation="h", yanchor="bottom", y=1.0 + 50 / (270 * rows), xanchor="left", x=0, font=dict(size=13)),
+    )
+    fig.update_xaxes(showgrid=True, gridcolor="#eee", zeroline=False)
+    fig.update_yaxes(showgrid=False, zeroline=False)
+    for a in fig.layout.annotations:  # subplot titles
+        a.font = dict(size=13, family=FONT)
+    return fig
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    h = hex_color.lstrip("#")
+    r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+# ---------------------------------------------------------------------- training
+def loss_figure(history: Sequence[Sequence[float]], height: int = 240) -> go.Figure:
+    """Training and validation loss per epoch from ``FitReport.history`` rows
+    ``(epoch, train_loss, val_loss)``."""
+    h = np.asarray(history, dtype=float).reshape(-1, 3)
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=h[:, 0], y=h[:, 1], mode="lines", name="train", line=dict(color="#4a78a8")))
+    fig.add_trace(go.Scatter(x=h[:, 0], y=h[:, 2], mode="lines", name="validation", line=dict(color="#e4572e")))
+    fig.update_layout(
+        height=height, margin=dict(l=10, r=10, t=10, b=10), xaxis_title="epoch", yaxis_title="loss",
+        plot_bgcolor="white", paper_bgcolor="white", legend=dict(orientation="h", y=1.1), font=dict(family=FONT),
+    )
+    fig.update_xaxes(showgrid=True, gridcolor="#eee")
+    fig.update_yaxes(showgrid=True, gridcolor="#eee")
+    return fig
