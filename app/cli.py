@@ -30,6 +30,7 @@ EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
 FORMATS = ("text", "dagitty", "dot", "json")
 STOP_REASONS = {
+    "schedule_done": "ran its full learning-rate schedule (set its length with --set steps=N)",
     "converged": "validation loss stopped improving",
     "max_epochs": "reached max_epochs (raise it with --set max_epochs=N)",
     "time_limit": "reached the max_seconds time budget",
@@ -183,6 +184,22 @@ def _one_line(e: BaseException) -> str:
 
 
 # ---------------------------------------------------------------------- commands
+def cmd_settings(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from generators import make_config
+
+    cfg = make_config(args.kind)
+    print(f"settings of {args.kind} (--set key=value):")
+    for f in dataclasses.fields(cfg):
+        if f.name != "train":
+            print(f"  {f.name}={getattr(cfg, f.name)!r}")
+    print("training (the same for every model kind):")
+    for f in dataclasses.fields(cfg.train):
+        print(f"  {f.name}={getattr(cfg.train, f.name)!r}")
+    return 0
+
+
 def cmd_datasets(args: argparse.Namespace) -> int:
     if args.name is None:
         if args.out:
@@ -404,10 +421,8 @@ def build_parser() -> argparse.ArgumentParser:
         "graph node, and a graph is required). Progress goes to stderr, a summary to stdout, and "
         "the model to --out DIR (the best model so far is saved there during training too)."),
         epilog=textwrap.dedent(f"""\
-            settings (--set key=value) are the fields of the model's config and of TrainConfig:
-              hidden=64 layers=2 dropout=0.0 activation=silu mechanism=additive  (causal-gen)
-              max_epochs=400 batch_size=256 lr=0.003 patience=12 max_seconds=none device=auto
-              an unknown key lists them all.
+            settings (--set key=value) are the fields of the model's config and of its training
+            config; '{PROG} settings KIND' lists them with their defaults.
 
             examples:
               {PROG} train --dataset triangle-lin -n 5000 --out runs/tri
@@ -499,6 +514,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mec", action="store_true",
                    help="show the Markov equivalence class: the graphs no observational data can tell apart")
     p.set_defaults(run=cmd_graph)
+
+    p = sub.add_parser(
+        "settings",
+        formatter_class=fmt,
+        help="list a model kind's settings and their defaults (for train --set)",
+        description="List the settings of a model kind and of training, with their defaults.",
+        epilog=f"examples:\n  {PROG} settings causal-gen\n  {PROG} settings causal-vgen",
+    )
+    p.add_argument("kind", nargs="?", default="causal-gen", metavar="KIND", help="model kind (default causal-gen)")
+    p.set_defaults(run=cmd_settings)
     return parser
 
 

@@ -47,6 +47,8 @@ class Result:
     mmd_floor: float  # same statistic between two independent true samples
     cf_rmse: float  # all nodes, standardized, mean over interventions
     cf_rmse_desc: float  # descendants of the intervened node only
+    cf_rmse_in: float  # rows whose counterfactual stays inside the training support
+    off_support: float  # share of counterfactual rows that extrapolate (generators.support)
     ate_error: float
     ms_sample: float  # 5,000 interventional samples
     ms_cf: float  # 2,500 counterfactual rows
@@ -102,7 +104,10 @@ def run_one(name: str, kind: str, seed: int, proto: Protocol, settings: dict[str
             floor = mmd2(scale(true_b), scale(true_a)).value
             cf = model.counterfactual(test, do={node: v}, seed=s)
             true_cf = scm.counterfactual(test, do={node: v}, seed=s)
+            off = model.outside_support(cf).any(axis=1).to_numpy()
             rows.append({
+                "off_support": float(off.mean()),
+                "cf_rmse_in": counterfactual_rmse(cf[~off], true_cf[~off], scale) if (~off).any() else float("nan"),
                 "node": node, "value": v, "mmd": m, "floor": floor,
                 "cf_rmse": counterfactual_rmse(cf, true_cf, scale),
                 "cf_rmse_desc": counterfactual_rmse(cf, true_cf, scale, desc) if desc else 0.0,
@@ -126,6 +131,8 @@ def run_one(name: str, kind: str, seed: int, proto: Protocol, settings: dict[str
         mmd=float(np.mean([r["mmd"] for r in rows])), mmd_floor=float(np.mean([r["floor"] for r in rows])),
         cf_rmse=float(np.mean([r["cf_rmse"] for r in rows])),
         cf_rmse_desc=float(np.mean([r["cf_rmse_desc"] for r in rows])),
+        cf_rmse_in=float(np.nanmean([r["cf_rmse_in"] for r in rows])),
+        off_support=float(np.mean([r["off_support"] for r in rows])),
         ate_error=float(np.mean(ate_errors)) if ate_errors else 0.0,
         ms_sample=ms_sample, ms_cf=ms_cf, per_intervention=rows,
     )
@@ -145,6 +152,8 @@ def summarize(results: Sequence[Result]) -> pd.DataFrame:
         cf_rmse=("cf_rmse", "mean"),
         cf_rmse_sd=("cf_rmse", "std"),
         cf_desc=("cf_rmse_desc", "mean"),
+        cf_in=("cf_rmse_in", "mean"),
+        off=("off_support", "mean"),
         ate_err=("ate_error", "mean"),
         ms_sample=("ms_sample", "median"),
         ms_cf=("ms_cf", "median"),

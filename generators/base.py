@@ -20,6 +20,8 @@ from torch import Tensor, nn
 from causal.data import Schema, load_table
 from causal.graph import CausalGraph, require_graph
 from causal.queries import QueryMixin
+from generators.support import PREFIX as SUPPORT_PREFIX
+from generators.support import Support
 from generators.training import Callback, FitReport, Progress, TrainConfig, pick_device, train
 
 FORMAT = "counterfactory-model"
@@ -114,6 +116,7 @@ class TabularModel(QueryMixin):
         self.layout: Layout | None = None
         self.net: nn.Module | None = None
         self.report: FitReport | None = None
+        self.support: Support | None = None
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ fitting
@@ -141,6 +144,8 @@ class TabularModel(QueryMixin):
         self.net = self._build(schema).to(device)
         x = torch.from_numpy(self.layout.encode(schema.encode(table))).to(device)
 
+        self.support = Support.fit(self.graph, self._parent_columns(), x, seed=seed)
+
         def save_checkpoint(_: Progress) -> None:
             self._finalize(x)
             self.save(checkpoint_dir)  # type: ignore[arg-type]
@@ -158,6 +163,33 @@ class TabularModel(QueryMixin):
         if checkpoint_dir is not None:
             self.save(checkpoint_dir)
         return self.report
+
+    def _parent_columns(self) -> dict[str, list[int]]:
+        """Encoded input columns of each node's parents."""
+        assert self.layout is not None
+        return {
+            n: [i for p in self.graph.parents(n) for i in range(self.layout.slices[p].start, self.layout.slices[p].stop)]
+            for n in self.graph.nodes
+        }
+
+    def outside_support(self, data: pd.DataFrame) -> pd.DataFrame:
+        """Per row and node, whether the node's parent values lie outside the training
+        data's support, so that its mechanism had to extrapolate (e.g. apply it to the
+        output of ``counterfactual`` or of ``sample(do=...)``). Roots are never outside.
+
+        >>> flags = model.outside_support(model.counterfactual(rows, do={"x2": 30.0}))  # doctest: +SKIP
+        >>> flags.any(axis=1).mean()  # share of counterfactuals that extrapolate  # doctest: +SKIP
+        """
+        self._require_fitted()
+        codes = self.schema.encode(data)
+        out = {}
+        for node in self.graph.nodes:
+            if self.support is None or not self.graph.parents(node):
+                out[node] = np.zeros(len(data), dtype=bool)
+                continue
+            p = self._parents_tensor(node, {q: codes[q] for q in self.graph.parents(node)}, len(data))
+            out[node] = self.support.outside(node, p)
+        return pd.DataFrame(out, index=data.index)
 
     def _train_config(self) -> TrainConfig:
         return getattr(self.config, "train", TrainConfig())
@@ -254,6 +286,8 @@ class TabularModel(QueryMixin):
         folder.mkdir(parents=True, exist_ok=True)
         with self._lock:
             state = {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}  # type: ignore[union-attr]
+            if self.support is not None:
+                state.update(self.support.tensors())
             tmp = folder / (WEIGHTS + ".tmp")
             save_file(state, str(tmp))
             digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
@@ -280,6 +314,8 @@ class TabularModel(QueryMixin):
         model.schema = Schema.from_dict(meta["schema"])
         model.layout = Layout(model.schema)
         model.net = model._build(model.schema)
+        model.support = Support.from_tensors(state)
+        state = {k: v for k, v in state.items() if not k.startswith(SUPPORT_PREFIX)}
         try:
             model.net.load_state_dict(state, strict=True)
         except RuntimeError as e:

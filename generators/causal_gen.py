@@ -42,6 +42,9 @@ class CausalGenConfig:
     activation: str = "silu"  # silu | relu | tanh | elu
     mechanism: str = "additive"  # additive | location-scale (see module docstring)
     noise_knots: int = 512  # quantiles kept of each node's noise distribution
+    select_linear: bool = True  # per node, prefer a linear mechanism where the data cannot tell it from the network
+    linear_gap: float = 0.02  # ... it predicts the same as the network to within this RMS (sd units) on held-out rows
+    linear_z: float = 0.0  # ... or its held-out loss is within this many standard errors of the network's
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self) -> None:
@@ -70,36 +73,118 @@ class NodeLosses(nn.Module):
         """Continuous targets ``[n_cont, batch]``."""
         return batch[:, self.cont_cols].T
 
-    def discrete_loss(self, out: Tensor, batch: Tensor) -> Tensor:
-        total = out.new_zeros(())
+    def discrete_terms(self, out: Tensor, batch: Tensor) -> Tensor:
+        """Cross-entropy per discrete node, ``[n_discrete]``."""
+        terms = [
+            nn.functional.cross_entropy(out[j, :, :k], batch[:, sl.start].long() if binary else batch[:, sl].argmax(1))
+            for j, sl, binary, k in self.discrete
+        ]
+        return torch.stack(terms) if terms else out.new_zeros(0)
+
+    def per_node(self, out: Tensor, batch: Tensor, scaled: bool) -> Tensor:
+        """Each node's mean loss ``[n_nodes]`` (see ``per_row``)."""
+        return self.per_row(out, batch, scaled).mean(1)
+
+    def per_row(self, out: Tensor, batch: Tensor, scaled: bool) -> Tensor:
+        """Each node's loss on each row ``[n_nodes, batch]``: squared error (or Gaussian
+        NLL with a log-scale in output 1 when ``scaled``) for continuous nodes,
+        cross-entropy for discrete ones."""
+        losses = out.new_zeros(out.shape[0], out.shape[1])
+        if len(self.cont_nodes):
+            o = out[self.cont_nodes]
+            target = self.targets(batch)
+            if scaled:
+                log_s = o[:, :, 1].clamp(-7, 5)
+                cont = 0.5 * ((target - o[:, :, 0]) * torch.exp(-log_s)) ** 2 + log_s
+            else:
+                cont = (target - o[:, :, 0]) ** 2
+            losses = losses.index_add(0, self.cont_nodes, cont)
         for j, sl, binary, k in self.discrete:
             target = batch[:, sl.start].long() if binary else batch[:, sl].argmax(1)
-            total = total + nn.functional.cross_entropy(out[j, :, :k], target)
-        return total
+            ce = nn.functional.cross_entropy(out[j, :, :k], target, reduction="none")
+            losses = losses.index_add(0, torch.tensor([j], device=out.device), ce[None])
+        return losses
 
 
 class CausalGenNet(nn.Module):
+    """Every node's network (``nets``) and, trained beside it, every node's linear
+    mechanism (``linear``); after training, ``use_linear`` marks the nodes whose linear
+    mechanism validates as well as the network (Occam's razor per mechanism)."""
+
     def __init__(self, graph: CausalGraph, layout: Layout, config: CausalGenConfig) -> None:
         super().__init__()
         k_max = max([len(c.categories) for c in layout.schema.columns if c.discrete] + [1])
         out_dim = max(k_max, 2 if config.mechanism == "location-scale" else 1)
-        self.nets = ParentNets(layout.mask(graph), out_dim, config.hidden, config.layers, config.dropout, config.activation)
+        mask = layout.mask(graph)
+        self.nets = ParentNets(mask, out_dim, config.hidden, config.layers, config.dropout, config.activation)
+        self.linear = ParentNets(mask, out_dim, hidden=1, layers=0) if config.select_linear and config.layers else None
         self.terms = NodeLosses(graph, layout)
         self.scaled = config.mechanism == "location-scale"
+        self.linear_z = config.linear_z
+        self.linear_gap = config.linear_gap
         self.register_buffer("noise_q", torch.zeros(len(graph.nodes), config.noise_knots))
+        self.register_buffer("use_linear", torch.zeros(len(graph.nodes), dtype=torch.bool))
+
+    def decay_parameters(self) -> list[nn.Parameter]:
+        return self.nets.decay_parameters()
+
+    @property
+    def n_nodes(self) -> int:
+        return self.nets.n_nodes
+
+    def node_losses(self, batch: Tensor) -> Tensor:
+        """Each node's loss ``[n_nodes]`` (network plus its linear rival)."""
+        losses = self.terms.per_node(self.nets(batch), batch, self.scaled)
+        if self.linear is not None:
+            losses = losses + self.terms.per_node(self.linear(batch), batch, self.scaled)
+        return losses
 
     def loss(self, batch: Tensor) -> Tensor:
+        return self.node_losses(batch).sum()
+
+    @torch.no_grad()
+    def after_training(self, train: Tensor, val: Tensor) -> None:
+        """Solve every linear continuous mechanism exactly (least squares on the training
+        rows), then choose per node between the linear mechanism and the network."""
+        linear = self.linear if self.linear is not None else (self.nets if len(self.nets.weights) == 1 else None)
+        if linear is not None and len(self.terms.cont_nodes) and not self.scaled:
+            linear.fit_least_squares(train, self._all_targets(train), self.terms.cont_nodes.tolist())
+        self.select_on_validation(val if val.shape[0] else train)
+
+    def _all_targets(self, batch: Tensor) -> Tensor:
+        t = batch.new_zeros(self.n_nodes, batch.shape[0])
+        t[self.terms.cont_nodes] = self.terms.targets(batch)
+        return t
+
+    @torch.no_grad()
+    def select_on_validation(self, val: Tensor) -> None:
+        """Per node, choose the linear mechanism when (a) on held-out rows it predicts
+        what the network predicts to within ``linear_gap`` (RMS, in standard deviations
+        for a continuous node, in probability for a discrete one), so the choice cannot
+        matter where there are data and linear extrapolates more conservatively; or (b)
+        its held-out loss is no worse than the network's by ``linear_z`` standard errors
+        (paired over rows). Otherwise keep the network: counterfactuals remove the noise
+        that dominates the loss, so even a small real nonlinearity matters."""
+        if self.linear is None or val.shape[0] < 10:
+            return
+        lin_out, net_out = self.linear(val), self.nets(val)
+        diff = self.terms.per_row(lin_out, val, self.scaled) - self.terms.per_row(net_out, val, self.scaled)
+        se = diff.std(dim=1) / diff.shape[1] ** 0.5
+        gap = ((lin_out[:, :, 0] - net_out[:, :, 0]) ** 2).mean(1).sqrt()
+        for j, _, _, k in self.terms.discrete:
+            p_lin, p_net = lin_out[j, :, :k].softmax(-1), net_out[j, :, :k].softmax(-1)
+            gap[j] = ((p_lin - p_net) ** 2).sum(-1).mean().sqrt()
+        self.use_linear.copy_((gap < self.linear_gap) | (diff.mean(1) <= self.linear_z * se))
+
+    def outputs(self, batch: Tensor) -> Tensor:
+        """``[n_nodes, batch, out_dim]`` from each node's selected mechanism."""
         out = self.nets(batch)
-        total = self.terms.discrete_loss(out, batch)
-        if len(self.terms.cont_nodes):
-            o = out[self.terms.cont_nodes]
-            target = self.terms.targets(batch)
-            if self.scaled:
-                log_s = o[:, :, 1].clamp(-7, 5)
-                total = total + (0.5 * ((target - o[:, :, 0]) * torch.exp(-log_s)) ** 2 + log_s).mean(1).sum()
-            else:
-                total = total + ((target - o[:, :, 0]) ** 2).mean(1).sum()
-        return total
+        if self.linear is not None and bool(self.use_linear.any()):
+            out = torch.where(self.use_linear[:, None, None], self.linear(batch), out)
+        return out
+
+    def node(self, j: int, p: Tensor) -> Tensor:
+        return self.linear.node(j, p) if self.linear is not None and bool(self.use_linear[j]) else self.nets.node(j, p)
 
     @torch.no_grad()
     def residuals(self, x: Tensor) -> Tensor:
@@ -107,7 +192,7 @@ class CausalGenNet(nn.Module):
         chunks = []
         for start in range(0, x.shape[0], 16384):
             batch = x[start : start + 16384]
-            o = self.nets(batch)[self.terms.cont_nodes]
+            o = self.outputs(batch)[self.terms.cont_nodes]
             r = self.terms.targets(batch) - o[:, :, 0]
             chunks.append(r * torch.exp(-o[:, :, 1].clamp(-7, 5)) if self.scaled else r)
         return torch.cat(chunks, dim=1)
@@ -125,12 +210,11 @@ class CausalGen(TabularModel):
     def _finalize(self, x: Tensor) -> None:
         net: CausalGenNet = self.net  # type: ignore[assignment]
         net.eval()
-        if not len(net.terms.cont_nodes):
-            return
-        r = net.residuals(x).double()
-        probs = torch.linspace(0, 1, net.noise_q.shape[1], dtype=torch.float64, device=r.device)
-        q = torch.quantile(r, probs, dim=1).T  # [n_cont, knots]
-        net.noise_q[net.terms.cont_nodes] = q.to(net.noise_q.dtype)
+        if len(net.terms.cont_nodes):
+            r = net.residuals(x).double()
+            probs = torch.linspace(0, 1, net.noise_q.shape[1], dtype=torch.float64, device=r.device)
+            q = torch.quantile(r, probs, dim=1).T  # [n_cont, knots]
+            net.noise_q[net.terms.cont_nodes] = q.to(net.noise_q.dtype)
         self._refresh()
 
     def _refresh(self) -> None:
@@ -144,7 +228,13 @@ class CausalGen(TabularModel):
         return q[i] + (pos - i) * (q[i + 1] - q[i])
 
     def _out(self, node: str, p: Tensor) -> np.ndarray:
-        return self.net.nets.node(self.graph.index(node), p).double().cpu().numpy()  # type: ignore[union-attr]
+        return self.net.node(self.graph.index(node), p).double().cpu().numpy()  # type: ignore[union-attr]
+
+    @property
+    def linear_nodes(self) -> tuple[str, ...]:
+        """Nodes whose selected mechanism is linear (see ``select_linear``)."""
+        self._require_fitted()
+        return tuple(n for j, n in enumerate(self.graph.nodes) if bool(self.net.use_linear[j]) and self.graph.parents(n))  # type: ignore[union-attr]
 
     def _predict_z(self, node: str, p: Tensor, noise: np.ndarray) -> np.ndarray:
         o = self._out(node, p)

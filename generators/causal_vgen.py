@@ -103,19 +103,36 @@ class CausalVGenNet(nn.Module):
         out = self.nets(batch)
         return out + torch.nn.functional.pad(self.latent_net(umat), (0, out.shape[-1] - 1))
 
-    def loss(self, batch: Tensor) -> Tensor:
+    def decay_parameters(self) -> list[nn.Parameter]:
+        nets = [self.encoder, self.nets] + ([self.latent_net] if not self.general else [])
+        return [p for n in nets for p in n.decay_parameters()]
+
+    @property
+    def n_nodes(self) -> int:
+        return self.log_sigma.shape[0]
+
+    def node_losses(self, batch: Tensor) -> Tensor:
+        """Each node's negative ELBO ``[n_nodes]``: reconstruction NLL + beta * KL for a
+        continuous node (u sampled by reparametrization in training, its mean otherwise),
+        cross-entropy for a discrete one."""
         b = batch.shape[0]
         if not len(self.terms.cont_nodes):
-            return self.terms.discrete_loss(self.decode(batch, batch.new_zeros(b, 0)), batch)
+            return self.terms.per_node(self.decode(batch, batch.new_zeros(b, 0)), batch, False)
         mu, logvar = self.encode(batch)
         u = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu) if self.training else mu
         out = self.decode(batch, self.latent_matrix(u, b))
-        total = self.terms.discrete_loss(out, batch)
+        losses = out.new_zeros(self.n_nodes)
+        disc = self.terms.discrete_terms(out, batch)
+        if len(disc):
+            losses = losses.index_add(0, torch.tensor([j for j, *_ in self.terms.discrete], device=out.device), disc)
         log_s = self.log_sigma.clamp(min=self.min_log_sigma)[self.terms.cont_nodes][:, None]
         resid = (self.terms.targets(batch) - out[self.terms.cont_nodes][..., 0]) * torch.exp(-log_s)
-        recon = (0.5 * resid**2 + log_s).mean(1).sum()
-        kl = 0.5 * (mu**2 + logvar.exp() - 1.0 - logvar).sum(-1).mean(1).sum()
-        return total + recon + self.beta * kl
+        recon = (0.5 * resid**2 + log_s).mean(1)
+        kl = 0.5 * (mu**2 + logvar.exp() - 1.0 - logvar).sum(-1).mean(1)
+        return losses.index_add(0, self.terms.cont_nodes, recon + self.beta * kl)
+
+    def loss(self, batch: Tensor) -> Tensor:
+        return self.node_losses(batch).sum()
 
 
 class CausalVGen(TabularModel):

@@ -35,7 +35,7 @@ class ParentNets(nn.Module):
         super().__init__()
         n, d = mask.shape
         self.n_nodes, self.in_dim, self.out_dim, self.hidden = n, d, out_dim, hidden
-        self.register_buffer("mask", mask.float())
+        self.register_buffer("mask", mask.float().clone())  # its own copy: safetensors refuses shared memory
         dims = [d] + [hidden] * layers + [out_dim]
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()
@@ -49,6 +49,29 @@ class ParentNets(nn.Module):
         self.dropout = dropout
         self._cols: list[Tensor] = [torch.nonzero(mask[j]).flatten() for j in range(n)]
         self._cache: dict[int, tuple] = {}
+
+    def decay_parameters(self) -> list[nn.Parameter]:
+        """The hidden layers' weights: what weight decay shrinks (not the linear skip)."""
+        return list(self.weights)
+
+    @torch.no_grad()
+    def fit_least_squares(self, x: Tensor, targets: Tensor, nodes: Sequence[int]) -> None:
+        """Set the listed nodes' output 0 to the exact least-squares fit of ``targets``
+        (``[n_nodes, rows]``) on their parents' columns. Only for linear nets (layers=0):
+        gradient descent converges slowly along the difference of strongly correlated
+        parents (x2 ≈ 10·x1), exactly the direction an intervention moves."""
+        if len(self.weights) != 1:
+            raise ValueError("least squares needs a linear ParentNets (layers=0)")
+        for j in nodes:
+            cols = self._cols[j]
+            p = x[:, cols].double().cpu()
+            design = torch.cat([p, torch.ones(p.shape[0], 1, dtype=p.dtype)], dim=1)
+            beta = torch.linalg.lstsq(design, targets[j].double().cpu()[:, None], driver="gelsd").solution[:, 0]
+            self.weights[0][j, :, 0] = 0.0
+            self.weights[0][j, cols, 0] = beta[:-1].to(self.weights[0])
+            self.biases[0][j, 0] = beta[-1].to(self.biases[0])
+            self.skip[j, :, 0] = 0.0
+        self._cache.clear()
 
     def forward(self, x: Tensor) -> Tensor:
         """All nodes at once: ``x`` is ``[batch, in_dim]``; returns ``[n_nodes, batch, out_dim]``."""
@@ -68,24 +91,25 @@ class ParentNets(nn.Module):
         per node per query); any change of mode, device or weights clears the cache.
         """
         if self.training or torch.is_grad_enabled():
-            cols = self._cols[j]
-            h = parents @ self.weights[0][j, cols] + self.biases[0][j]
-            for w, b in zip(self.weights[1:], self.biases[1:]):
-                h = torch.addmm(b[j], self.act(h), w[j])
-            return h + parents @ self.skip[j, cols]
+            return self._node_forward(j, parents, self._node_weights(j))
         if j not in self._cache:
-            cols = self._cols[j]
-            self._cache[j] = (
-                self.weights[0][j, cols].detach().clone(),
-                self.biases[0][j].detach().clone(),
-                [(w[j].detach().clone(), b[j].detach().clone()) for w, b in zip(self.weights[1:], self.biases[1:])],
-                self.skip[j, cols].detach().clone(),
+            self._cache[j] = tuple(
+                [t.detach().clone() for t in w] if isinstance(w, list) else w.detach().clone()
+                for w in self._node_weights(j)
             )
-        w0, b0, rest, skip = self._cache[j]
+        return self._node_forward(j, parents, self._cache[j])
+
+    def _node_weights(self, j: int) -> tuple:
+        cols = self._cols[j]
+        rest = [w for pair in zip(self.weights[1:], self.biases[1:]) for w in (pair[0][j], pair[1][j])]
+        return self.weights[0][j, cols], self.biases[0][j], rest, self.skip[j, cols]
+
+    def _node_forward(self, j: int, parents: Tensor, weights: tuple) -> Tensor:
+        w0, b0, rest, sk = weights
         h = torch.addmm(b0, parents, w0)
-        for w, b in rest:
-            h = torch.addmm(b, self.act(h), w)
-        return h + parents @ skip
+        for k in range(0, len(rest), 2):
+            h = torch.addmm(rest[k + 1], self.act(h), rest[k])
+        return h + parents @ sk
 
     def train(self, mode: bool = True) -> "ParentNets":
         self._cache.clear()

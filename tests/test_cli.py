@@ -90,7 +90,7 @@ def test_train_on_dataset_saves_model_and_reports(capsys, tmp_path):
     )
     assert code == 0
     assert (out_dir / "model.json").is_file() and (out_dir / "model.safetensors").is_file()
-    assert "epochs: 3" in out and "stopped: max_epochs" in out and f"saved to: {out_dir}" in out
+    assert "epochs: 3" in out and "stopped: schedule_done" in out and f"saved to: {out_dir}" in out
     assert "epoch 1/3" in err and "train " in err and "val " in err
     model = load_model(out_dir, graph=TRIANGLE)
     assert model.kind == "causal-gen"
@@ -347,7 +347,7 @@ def test_version(capsys):
     assert code == 0 and out.startswith("counterfactory ") and len(out.split()) == 2
 
 
-@pytest.mark.parametrize("command", ["datasets", "train", "sample", "counterfactual", "graph"])
+@pytest.mark.parametrize("command", ["datasets", "train", "sample", "counterfactual", "graph", "settings"])
 def test_every_command_has_help_with_examples(capsys, command):
     code, out, _ = run(capsys, command, "--help")
     assert code == 0
@@ -377,3 +377,14 @@ def test_installed_entry_point_help():
     assert "usage: counterfactory" in result.stdout
     for command in ("datasets", "train", "sample", "counterfactual", "graph"):
         assert command in result.stdout
+
+
+def test_settings_lists_every_setting_with_its_current_default(capsys):
+    from generators import make_config
+
+    code, out, _ = run(capsys, "settings", "causal-vgen")
+    assert code == 0
+    cfg = make_config("causal-vgen")
+    assert f"latent_dim={cfg.latent_dim!r}" in out and f"lr={cfg.train.lr!r}" in out
+    code, _, err = run(capsys, "settings", "nope")
+    assert code == 2 and "unknown model kind 'nope'" in err
