@@ -2,7 +2,7 @@
 interventional (do X = x) samples side by side, with the ground truth where it is known.
 
 >>> from app.training import TrainSpec, train
->>> trained = train(TrainSpec("triangle-lin", n_rows=300, hidden=8, max_epochs=3))
+>>> trained = train(TrainSpec("triangle-lin", n_rows=300, hidden=8, steps=30))
 >>> c = compare(trained.model, "x2", 12.0, n=500, truth=trained.dataset.scm)
 >>> list(c.means().columns)
 ['observational', 'given', 'do', 'do · truth']

@@ -1,9 +1,9 @@
 """Training a model on a built-in dataset: the plain call behind the app's Train button.
 
 >>> from app.training import TrainSpec, train
->>> trained = train(TrainSpec("triangle-lin", n_rows=300, hidden=8, max_epochs=2))
->>> trained.report.epochs
-2
+>>> trained = train(TrainSpec("triangle-lin", n_rows=300, hidden=8, steps=20))
+>>> trained.report.steps
+20
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ class TrainSpec:
     n_rows: int = 2000  # rows drawn from the dataset's SCM
     kind: str = "causal-gen"  # a generators.model_kinds() name
     hidden: int = 64  # units per hidden layer of each node's network
-    max_epochs: int = 200  # upper bound; early stopping usually ends sooner
+    steps: int = 2000  # optimizer steps of the learning-rate schedule
     seed: int = 0  # seeds both the data draw and the training
 
     def __post_init__(self) -> None:
@@ -39,8 +39,8 @@ class TrainSpec:
             raise ValueError(f"unknown model kind '{self.kind}'; choose one of {', '.join(MODEL_KINDS)}")
         if self.n_rows < 50:
             raise ValueError(f"train on at least 50 rows, not {self.n_rows}")
-        if self.hidden < 1 or self.max_epochs < 1:
-            raise ValueError("hidden units and epochs must be at least 1")
+        if self.hidden < 1 or self.steps < 1:
+            raise ValueError("hidden units and training steps must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,6 @@ def train(
     best weights so far (the report then says ``stopped="cancelled"``).
     """
     ds = datasets.load(spec.dataset, n=spec.n_rows, seed=spec.seed)
-    model = build_model(spec.kind, ds.graph, hidden=spec.hidden, max_epochs=spec.max_epochs)
+    model = build_model(spec.kind, ds.graph, hidden=spec.hidden, steps=spec.steps)
     report = model.fit(ds.data, seed=spec.seed, callbacks=[progress] if progress else [], cancel=cancel)
     return TrainedModel(spec, model, ds, report)

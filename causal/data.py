@@ -100,13 +100,10 @@ class Schema:
                 raise DataError(f"column '{c.name}' is missing")
             col = df[c.name]
             if c.discrete:
-                lookup = {_key(v): i for i, v in enumerate(c.categories)}
-                codes = np.empty(len(col), dtype=np.int64)
-                for j, v in enumerate(col.to_numpy()):
-                    k = lookup.get(_key(v))
-                    if k is None:
-                        k = c.code(v)  # matches "1" to 1, or raises with the allowed values
-                    codes[j] = k
+                values = col.to_numpy().astype(object)
+                codes = pd.Index(list(c.categories), dtype=object).get_indexer(values).astype(np.int64)
+                for j in np.flatnonzero(codes < 0):  # e.g. "1" for category 1; or an unknown value
+                    codes[j] = c.code(values[j])  # matches it, or raises with the allowed values
                 out[c.name] = codes
             else:
                 out[c.name] = pd.to_numeric(col, errors="raise").to_numpy(dtype=np.float64)
@@ -130,14 +127,6 @@ class Schema:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Schema":
         return cls(tuple(Column.from_dict(c) for c in d["columns"]))
-
-
-def _key(v: Any) -> Any:
-    if isinstance(v, (np.integer, np.bool_)):
-        return int(v)
-    if isinstance(v, (float, np.floating)) and float(v).is_integer():
-        return int(v)
-    return str(v) if not isinstance(v, (int, float)) else v
 
 
 def _has_text(cats: Sequence[Any]) -> bool:

@@ -59,8 +59,8 @@ def make_config(kind: str, **settings: Any) -> Any:
         raise ValueError("'train' must be a TrainConfig; give training settings (max_epochs, lr, ...) directly")
     for name, value in {**top, **train}.items():
         if name != "train":
-            _check_type(kind, name, value, getattr(cls.Config(), name, None) if name in top else getattr(TrainConfig(), name))
-    base = top.pop("train", None) or TrainConfig()
+            _check_type(kind, name, value, getattr(cls.Config(), name, None) if name in top else getattr(cls.Config().train, name))
+    base = top.pop("train", None) or cls.Config().train  # the kind's own training defaults
     if train:
         base = dataclasses.replace(base, **train)
     return cls.Config(**top, train=base)

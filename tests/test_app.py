@@ -192,10 +192,10 @@ def _explore():
     return at
 
 
-def _train(at, rows: int = 300, epochs: int = 3, hidden: int = 16, wait: float = 60.0):
+def _train(at, rows: int = 300, steps: int = 30, hidden: int = 16, wait: float = 60.0):
     """Submit the training form and poll (bounded) until the job is no longer running."""
     at.number_input(key="train-rows").set_value(rows)
-    at.number_input(key="train-epochs").set_value(epochs)
+    at.number_input(key="train-steps").set_value(steps)
     at.selectbox(key="train-hidden").set_value(hidden)
     at.button[0].click().run()  # the form's Train button
     deadline = time.monotonic() + wait
@@ -263,7 +263,7 @@ def test_training_then_seeing_vs_doing() -> None:
 def test_training_can_be_cancelled() -> None:
     at = _explore()
     at.number_input(key="train-rows").set_value(20_000)
-    at.number_input(key="train-epochs").set_value(2000)
+    at.number_input(key="train-steps").set_value(20_000)
     at.button[0].click().run()
     assert at.get("progress"), "expected a running job"
     cancel = [b for b in at.button if b.label == "Cancel"]

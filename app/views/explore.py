@@ -63,7 +63,12 @@ def training_summary(info: JobInfo) -> None:
             icon=":material/pause_circle:",
         )
     else:
-        why = {"converged": "converged", "max_epochs": "reached the epoch limit", "time_limit": "hit its time limit"}
+        why = {
+            "schedule_done": "finished its schedule",
+            "converged": "converged",
+            "max_epochs": "reached the epoch limit",
+            "time_limit": "hit its time limit",
+        }
         st.success(
             f"Trained {info.label} on {r.n_train + r.n_val:,} rows in {r.seconds:.1f} s: {r.epochs} epochs, "
             f"{why.get(r.stopped, r.stopped)}, best validation loss {r.best_val_loss:.4f}.",
@@ -180,12 +185,15 @@ def main() -> None:
         n_rows = c[0].number_input("Rows of data", min_value=100, max_value=50_000, value=2000, step=500, key="train-rows")
         kind = c[1].selectbox("Model", MODEL_KINDS, format_func=lambda k: MODEL_NAMES.get(k, k), key="train-kind")
         hidden = c[2].selectbox("Hidden units per layer", HIDDEN_CHOICES, index=HIDDEN_CHOICES.index(64), key="train-hidden")
-        max_epochs = c[3].number_input("Max epochs", min_value=1, max_value=2000, value=200, step=10, key="train-epochs")
+        steps = c[3].number_input(
+            "Training steps", min_value=10, max_value=20_000, value=2000, step=500, key="train-steps",
+            help="Optimizer steps of the learning-rate schedule (batches of 512 rows).",
+        )
         seed = c[4].number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, key="train-seed")
         submitted = st.form_submit_button("Train", type="primary", icon=":material/model_training:")
     if submitted:
         try:
-            start_training(TrainSpec(name, int(n_rows), kind, int(hidden), int(max_epochs), int(seed)))
+            start_training(TrainSpec(name, int(n_rows), kind, int(hidden), int(steps), int(seed)))
         except ValueError as e:
             st.error(f"Cannot train: {e}")
 
