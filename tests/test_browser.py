@@ -148,8 +148,8 @@ def test_seeing_vs_doing_flow(server: str, page) -> None:
     expect(page.locator(".st-key-graph-triangle-lin .js-plotly-plot")).to_be_visible()
 
     # Train a small model to completion in the background; progress is polled.
-    page.get_by_label("Training steps").fill("600")
-    page.get_by_role("button", name=re.compile("Train")).click()
+    page.get_by_role("spinbutton", name="Training steps").fill("600")
+    page.get_by_test_id("stBaseButton-primaryFormSubmit").click()
     _screenshot_progress(page)
     expect(page.get_by_text(re.compile(r"^Trained Causal Gen on triangle-lin"))).to_be_visible(timeout=60_000)
     _idle(page)
