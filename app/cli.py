@@ -26,6 +26,7 @@ import pandas as pd
 from causal import CausalGraph, DataError, datasets, read_table, validate_table
 
 PROG = "counterfactory"
+RUN_PREFIX = "run:"  # MODEL arguments: "run:ID" names a workspace run instead of a folder
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
 FORMATS = ("text", "dagitty", "dot", "json")
@@ -258,6 +259,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     gen = _generators()
     if args.data is not None and args.rows is not None:
         raise UsageError("-n/--rows applies to --dataset only; trim the CSV to train on fewer rows")
+    if args.workspace_run and args.overwrite:
+        raise UsageError("--overwrite applies to --out only; a workspace run always gets a new folder")
+    if args.name is not None and not args.workspace_run:
+        raise UsageError("--name names a workspace run; add --workspace-run")
     if args.dataset is not None:
         ds = datasets.load(args.dataset, n=args.rows or 5000, seed=args.seed)
         df, graph, source = ds.data, ds.graph, f"dataset '{ds.name}'"
@@ -270,7 +275,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     if graph is None:
         raise UsageError("--data needs a causal graph: pass --graph 'a -> b; b -> c' or --graph-file FILE")
     table = _training_table(df, graph, args.drop_extra, source)
-    model = gen.build_model(args.model, graph, **_settings(args.set, args.model))
+    settings = _settings(args.set, args.model)
+    if args.workspace_run:
+        return _train_workspace_run(args, df, graph, source, len(table), settings)
+    model = gen.build_model(args.model, graph, **settings)
     out = Path(args.out)
     if (out / "model.json").exists() and not args.overwrite:
         raise UsageError(f"{out} already holds a model; pass --overwrite to replace it, or choose another --out")
@@ -278,20 +286,62 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"training {args.model} on {source}: {len(table):,} rows, graph {graph.to_text()}", file=sys.stderr)
     # checkpoint_dir: the best model so far is saved during training (atomically) and at the end
     report = model.fit(table, seed=args.seed, callbacks=callbacks, checkpoint_dir=out)
-    print(f"trained {model.kind} on {source} ({report.n_train:,} training rows, {report.n_val:,} validation rows)")
-    print(f"epochs: {report.epochs} (best {report.best_epoch}, validation loss {report.best_val_loss:.4g})")
-    print(f"time: {report.seconds:.1f} s on {report.device}")
-    print(f"stopped: {report.stopped}: {STOP_REASONS.get(report.stopped, report.stopped)}")
-    print(f"saved to: {out}")
+    _print_trained(model.kind, source, report.to_dict(), out)
     return 0
 
 
-def _load(model_dir: str) -> Any:
-    return _generators().load_model(model_dir)
+def _print_trained(kind: str, source: str, r: dict[str, Any], saved: Path) -> None:
+    print(f"trained {kind} on {source} ({r['n_train']:,} training rows, {r['n_val']:,} validation rows)")
+    print(f"epochs: {r['epochs']} (best {r['best_epoch']}, validation loss {r['best_val_loss']:.4g})")
+    print(f"time: {r['seconds']:.1f} s on {r['device']}")
+    print(f"stopped: {r['stopped']}: {STOP_REASONS.get(r['stopped'], r['stopped'])}")
+    print(f"saved to: {saved}")
+
+
+def _train_workspace_run(
+    args: argparse.Namespace, df: pd.DataFrame, graph: CausalGraph, source: str, rows: int, settings: dict[str, Any]
+) -> int:
+    """Register the run in the workspace, then train it here, in the foreground, exactly as a
+    background worker would: the app shows its progress and can cancel it."""
+    from app.workspace import RunSpec
+    from app.worker import execute
+
+    ws = _workspace(args)
+    if args.dataset is not None:
+        data, n_rows = f"builtin:{args.dataset}", args.rows or 5000
+    else:
+        path = Path(args.data)
+        data, n_rows = ws.add_dataset(path.name, df, source=str(path.resolve())).id, None
+    spec = RunSpec(data, n_rows=n_rows, data_seed=args.seed, graph=graph.to_json(), kind=args.model,
+                   settings=settings, seed=args.seed, name=args.name or "")
+    run = ws.create_run(spec, pid=os.getpid())  # running here: no runner may claim it
+    callbacks = [] if args.quiet else [_progress_printer(sys.stderr)]
+    print(f"training {args.model} on {source}: {rows:,} rows, graph {graph.to_text()}", file=sys.stderr)
+    print(f"run {run.id} in workspace {ws.root}", file=sys.stderr)
+    done = execute(ws, run.id, callbacks=callbacks)
+    if done.report is not None:
+        _print_trained(args.model, source, done.report, done.checkpoint_dir)
+    print(f"run: {done.id} ({done.status}); use it as run:{done.id}, e.g. {PROG} sample run:{done.id}")
+    return 0
+
+
+def _workspace(args: argparse.Namespace) -> Any:
+    from app.workspace import Workspace
+
+    return Workspace(getattr(args, "workspace", None))
+
+
+def _load(args: argparse.Namespace) -> Any:
+    """The model named by MODEL: a folder written by 'train', or ``run:ID`` (a workspace run;
+    its best checkpoint so far while it is still training)."""
+    target = args.model_dir
+    if target.startswith(RUN_PREFIX):
+        return _workspace(args).load_model(target[len(RUN_PREFIX):])
+    return _generators().load_model(target)
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    model = _load(args.model_dir)
+    model = _load(args)
     do = {k: _do_value(v) for k, v in _pairs(args.do, "--do").items()}
     given = {k: _given_value(v) for k, v in _pairs(args.given, "--given").items()}
     df = model.sample(args.rows, do=do or None, given=given or None, seed=args.seed)
@@ -305,7 +355,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_counterfactual(args: argparse.Namespace) -> int:
-    model = _load(args.model_dir)
+    model = _load(args)
     rows = read_table(args.rows)
     do = {k: _do_value(v) for k, v in _pairs(args.do, "--do").items()}
     try:
@@ -342,6 +392,64 @@ def cmd_graph(args: argparse.Namespace) -> int:
         else:
             print(f"  {len(cp.undirected)} undirected edges (--) can point either way")
     return 0
+
+
+def _when(iso: str | None) -> str:
+    return iso[:19].replace("T", " ") if iso else "-"
+
+
+def _run_line(r: Any) -> str:
+    metric = r.metrics.get("counterfactual_rmse")
+    extra = f"  cf-rmse {metric:.4f}" if isinstance(metric, (int, float)) else ""
+    if r.status == "running" and r.progress is not None:
+        extra = f"  {r.progress.fraction:.0%} (epoch {r.progress.epoch}/{r.progress.max_epochs})"
+    return f"{r.id}  {r.status:<9}  {_when(r.created)}  {r.seconds:7.1f}s  {r.name}{extra}"
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    ws = _workspace(args)
+    action = args.action
+    if action == "list":
+        if args.run_id is not None:
+            raise UsageError("'runs list' takes no run id; use 'runs show ID'")
+        runs = ws.runs(args.status)
+        if not runs:
+            print(f"no runs in workspace {ws.root}" + (f" with status {args.status}" if args.status else ""))
+            return 0
+        print(f"{len(runs)} run(s) in workspace {ws.root}:")
+        for r in runs:
+            print(_run_line(r))
+        return 0
+    if args.run_id is None:
+        raise UsageError(f"'runs {action}' needs a run id ('{PROG} runs' lists them)")
+    if action == "show":
+        r = ws.run(args.run_id)
+        print(f"run {r.id}: {r.name}")
+        print(f"status: {r.status}" + (f" ({r.error})" if r.error else ""))
+        print(f"data: {r.data_name}" + (f" ({r.spec.n_rows:,} rows, seed {r.spec.data_seed})" if r.spec.builtin else ""))
+        print(f"graph: {r.graph.to_text()}")
+        print(f"model: {r.spec.kind}, training seed {r.spec.seed}")
+        for k, v in sorted(r.spec.settings.items()):
+            print(f"  {k}={v!r}")
+        print(f"created {_when(r.created)}, started {_when(r.started)}, finished {_when(r.finished)} ({r.seconds:.1f} s)")
+        if r.progress is not None:
+            p = r.progress
+            print(f"progress: epoch {p.epoch}/{p.max_epochs}, {p.steps} steps, validation loss {p.val_loss:.4g} "
+                  f"(best {p.best_val_loss:.4g})")
+        for k, v in r.metrics.items():
+            print(f"metric {k}: {v:.4g}" if isinstance(v, float) else f"metric {k}: {v}")
+        print(f"checkpoint: {r.checkpoint_dir}" + ("" if r.has_checkpoint else " (none yet)"))
+        return 0
+    if action == "cancel":
+        r = ws.request_cancel(args.run_id)
+        print(f"run {r.id}: " + ("cancelled" if r.status == "cancelled" else "asked to stop; it keeps its best weights"))
+        return 0
+    if action == "delete":
+        r = ws.run(args.run_id)
+        ws.delete_run(r.id)
+        print(f"deleted run {r.id} ({r.name}) and its files")
+        return 0
+    raise UsageError(f"unknown runs action '{action}'")  # argparse's choices make this unreachable
 
 
 # ---------------------------------------------------------------------- parser
@@ -392,6 +500,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    ws = argparse.ArgumentParser(add_help=False)
+    ws.add_argument("--workspace", metavar="DIR", default=None,
+                    help="the workspace folder shared with the app (default $COUNTERFACTORY_WORKSPACE, else ./workspace)")
 
     p = sub.add_parser(
         "datasets",
@@ -414,6 +525,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "train",
+        parents=[ws],
         formatter_class=fmt,
         help="train a causal generative model and save it",
         description=_para("Train a model whose mechanisms follow the causal graph, on a built-in dataset "
@@ -428,7 +540,8 @@ def build_parser() -> argparse.ArgumentParser:
               {PROG} train --dataset triangle-lin -n 5000 --out runs/tri
               {PROG} train --data mydata.csv --graph "age -> income; edu -> income" --out runs/mine
               {PROG} train --data mydata.csv --graph-file graph.dot --drop-extra --out runs/mine
-              {PROG} train --dataset loan --model causal-vgen --set max_epochs=50 --set hidden=32 --out runs/loan"""),
+              {PROG} train --dataset loan --model causal-vgen --set max_epochs=50 --set hidden=32 --out runs/loan
+              {PROG} train --dataset loan --workspace-run --name "loan, default"   # a run the app lists"""),
     )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--dataset", metavar="NAME", help="train on a built-in dataset (see 'datasets')")
@@ -443,13 +556,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a model or training setting, repeatable (e.g. --set max_epochs=50 --set hidden=32)")
     p.add_argument("--drop-extra", action="store_true", help="ignore CSV columns that are not graph nodes (default: error)")
     p.add_argument("--seed", type=int, default=0, help="random seed for data drawing and training (default 0)")
-    p.add_argument("--out", required=True, metavar="DIR", help="folder to save the model in (model.json + model.safetensors)")
+    dest = p.add_mutually_exclusive_group(required=True)
+    dest.add_argument("--out", metavar="DIR", help="folder to save the model in (model.json + model.safetensors)")
+    dest.add_argument("--workspace-run", action="store_true",
+                      help="register a run in the workspace and train it here: the app shows it, 'runs' lists it, "
+                      "and 'sample run:ID' uses it")
+    p.add_argument("--name", metavar="TEXT", help="the workspace run's name (default: 'KIND on DATA')")
     p.add_argument("--overwrite", action="store_true", help="replace a model already saved in DIR")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     p.set_defaults(run=cmd_train)
 
     p = sub.add_parser(
         "sample",
+        parents=[ws],
         formatter_class=fmt,
         help="draw samples from a trained model: observational, do(...) or given ...",
         description=_para("Draw N rows from a saved model. --do intervenes (cuts the node from its parents); "
@@ -464,7 +583,7 @@ def build_parser() -> argparse.ArgumentParser:
               {PROG} sample runs/tri --given x2=0:2 --given x1=0:  # ranges; open ends allowed
               {PROG} sample runs/loan --do A=1 -o treated.csv"""),
     )
-    p.add_argument("model_dir", metavar="MODEL_DIR", help="a folder written by 'train'")
+    p.add_argument("model_dir", metavar="MODEL", help="a folder written by 'train', or run:ID (a workspace run)")
     p.add_argument("-n", "--rows", type=_positive_int, default=1000, help="rows to draw (default 1000)")
     p.add_argument("--do", action="append", metavar="NODE=VALUE", help=DO_HELP)
     p.add_argument("--given", action="append", metavar="NODE=VALUE",
@@ -476,6 +595,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "counterfactual",
+        parents=[ws],
         formatter_class=fmt,
         help="what each row would have been under do(...)",
         description=_para("For each row of --rows (a CSV with one column per node; other columns are kept), "
@@ -486,7 +606,7 @@ def build_parser() -> argparse.ArgumentParser:
               {PROG} counterfactual runs/tri --rows tri.csv --do x1=0 -o cf.csv
               {PROG} counterfactual runs/loan --rows people.csv --do A=0 --do age=x+5"""),
     )
-    p.add_argument("model_dir", metavar="MODEL_DIR", help="a folder written by 'train'")
+    p.add_argument("model_dir", metavar="MODEL", help="a folder written by 'train', or run:ID (a workspace run)")
     p.add_argument("--rows", required=True, metavar="FILE.csv", help="the factual rows")
     p.add_argument("--do", action="append", required=True, metavar="NODE=VALUE", help=DO_HELP)
     p.add_argument("--seed", type=int, default=0, help="random seed (discrete nodes' noise is sampled; default 0)")
@@ -524,6 +644,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("kind", nargs="?", default="causal-gen", metavar="KIND", help="model kind (default causal-gen)")
     p.set_defaults(run=cmd_settings)
+
+    p = sub.add_parser(
+        "runs",
+        parents=[ws],
+        formatter_class=fmt,
+        help="the workspace's training runs (the ones the app shows): list, show, cancel, delete",
+        description=_para("The runs registered in the workspace by the app or by 'train --workspace-run': "
+        "list them (newest first), show one in full, cancel one that is queued or training (it keeps "
+        "its best weights), or delete one with its files. A run id may be shortened to a unique prefix."),
+        epilog=textwrap.dedent(f"""\
+            examples:
+              {PROG} runs
+              {PROG} runs list --status done
+              {PROG} runs show 0k3f9
+              {PROG} runs cancel 0k3f9
+              {PROG} sample run:0k3f9 -n 1000 --do x2=1.5"""),
+    )
+    p.add_argument("action", nargs="?", default="list", choices=("list", "show", "cancel", "delete"),
+                   help="what to do (default list)")
+    p.add_argument("run_id", nargs="?", metavar="ID", help="the run (show, cancel, delete)")
+    p.add_argument("--status", choices=("queued", "running", "done", "failed", "cancelled"), help="list only these")
+    p.set_defaults(run=cmd_runs)
     return parser
 
 

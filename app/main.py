@@ -24,10 +24,22 @@ VIEWS = Path(__file__).resolve().parent / "views"
 
 st.set_page_config(page_title="Counterfactory", page_icon=":material/account_tree:", layout="wide")
 
+# (file, title, icon, url path) in the order of the sidebar; a page appears once its file exists.
+PAGES = [
+    ("home.py", "Home", ":material/home:", "home"),
+    ("data.py", "Data", ":material/table:", "data"),
+    ("graph.py", "Graph", ":material/account_tree:", "graph"),
+    ("train.py", "Train", ":material/model_training:", "train"),
+    ("explore.py", "Seeing vs doing", ":material/compare_arrows:", "explore"),
+    ("counterfactuals.py", "Counterfactuals", ":material/alt_route:", "counterfactuals"),
+    ("runs.py", "Runs", ":material/history:", "runs"),
+]
+
 nav = st.navigation(
     [
-        st.Page(VIEWS / "home.py", title="Home", icon=":material/home:", default=True),
-        st.Page(VIEWS / "explore.py", title="Seeing vs doing", icon=":material/compare_arrows:", url_path="explore"),
+        st.Page(VIEWS / file, title=title, icon=icon, url_path=path, default=(file == "home.py"))
+        for file, title, icon, path in PAGES
+        if (VIEWS / file).exists()
     ]
 )
 nav.run()

@@ -10,6 +10,7 @@ import argparse
 import datetime as dt
 import json
 import re
+import shlex
 import sys
 import time
 from dataclasses import asdict
@@ -27,13 +28,16 @@ TARGETS = {  # from the Foundation issue: defaults, 2 CPU cores
     "ms_cf": 5.0,
     "fit_s": 15.0,
 }
-START, END = "<!-- tabular:start -->", "<!-- tabular:end -->"
+
+def markers(section: str) -> tuple[str, str]:
+    return f"<!-- {section}:start -->", f"<!-- {section}:end -->"
 
 
-def markdown(summary, command: str, seconds: float, proto: Protocol) -> str:
+def markdown(summary, command: str, seconds: float, proto: Protocol, section: str = "tabular", title: str | None = None) -> str:
+    start, end = markers(section)
     lines = [
-        START,
-        "## Tabular suite (Causal Gen, Causal Variational Gen, linear ANM baseline)",
+        start,
+        f"## {title or 'Tabular suite (Causal Gen, Causal Variational Gen, linear ANM baseline)'}",
         "",
         f"- Command: `{command}`",
         f"- Machine: {machine()}",
@@ -60,10 +64,11 @@ def markdown(summary, command: str, seconds: float, proto: Protocol) -> str:
     misses = []
     for r in summary.itertuples():
         marks = {}
-        if r.model != "linear-anm":
+        base = r.model.split("[", 1)[0]
+        if base != "linear-anm":
             marks["ratio"] = r.mmd_ratio <= TARGETS["mmd_ratio"]
-            if r.model in TARGETS["cf_rmse"]:
-                marks["cf"] = r.cf_rmse <= TARGETS["cf_rmse"][r.model]
+            if base in TARGETS["cf_rmse"]:
+                marks["cf"] = r.cf_rmse <= TARGETS["cf_rmse"][base]
             marks["fit"] = r.fit_s <= TARGETS["fit_s"]
             marks["ms_sample"] = r.ms_sample <= TARGETS["ms_sample"]
             marks["ms_cf"] = r.ms_cf <= TARGETS["ms_cf"]
@@ -84,26 +89,47 @@ def markdown(summary, command: str, seconds: float, proto: Protocol) -> str:
     lines += ["", "Targets (Foundation issue): MMD² ratio ≤ 2, CF RMSE ≤ 0.03 (causal-gen) / ≤ 0.06 (causal-vgen), "
               "≤ 5 ms for 5,000 interventional samples and for 2,500 counterfactuals, fit ≤ 15 s. Misses are marked ✗."]
     lines.append("Missed here: " + ("; ".join(misses) if misses else "none") + ".")
-    lines.append(END)
+    lines.append(end)
     return "\n".join(lines)
 
 
-def write_section(path: Path, section: str) -> None:
+def write_section(path: Path, section: str, name: str = "tabular") -> None:
+    start, end = markers(name)
     text = path.read_text() if path.exists() else "# Benchmarks\n\nWritten by `make bench` (bench/run.py).\n\n"
-    if START in text and END in text:
-        text = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: section, text, flags=re.DOTALL)
+    if start in text and end in text:
+        text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: section, text, flags=re.DOTALL)
     else:
         text = text.rstrip() + "\n\n" + section + "\n"
     path.write_text(text)
 
 
+def _value(text: str):
+    """A --set / variant value: JSON when it parses (numbers, true/false), else text."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def parse_model(spec: str) -> tuple[str, dict]:
+    """'causal-gen[mechanism=location-scale,hidden=32]' -> ('causal-gen', {...})."""
+    if "[" not in spec:
+        return spec, {}
+    kind, rest = spec.split("[", 1)
+    pairs = [p.split("=", 1) for p in rest.rstrip("]").split(",") if p]
+    return kind, {k.strip(): _value(v.strip()) for k, v in pairs}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scms", nargs="+", default=list(SUITE), choices=list(SUITE))
-    ap.add_argument("--models", nargs="+", default=list(MODELS))
+    ap.add_argument("--models", nargs="+", default=list(MODELS),
+                    help="model kinds, or variants such as 'causal-gen[mechanism=location-scale]'")
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--out", type=Path, default=None, help="markdown file to update (e.g. docs/benchmarks.md)")
-    ap.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "tabular.json")
+    ap.add_argument("--json", type=Path, default=None, help="raw results (default bench/results/SECTION.json)")
+    ap.add_argument("--section", default="tabular", help="which marked section of --out to replace")
+    ap.add_argument("--title", default=None, help="heading of that section")
     ap.add_argument("--set", action="append", default=[], metavar="MODEL:KEY=VALUE",
                     help="override a model setting, e.g. causal-gen:hidden=32")
     args = ap.parse_args(argv)
@@ -111,26 +137,29 @@ def main(argv: list[str] | None = None) -> int:
     for item in args.set:
         kind, kv = item.split(":", 1)
         key, value = kv.split("=", 1)
-        settings.setdefault(kind, {})[key] = json.loads(value) if value[:1] in "0123456789-[{tf" and value not in ("t", "f") else value
+        settings.setdefault(kind, {})[key] = _value(value)
     proto = Protocol()
     t0 = time.time()
     results = []
     for name in args.scms:
-        for kind in args.models:
+        for spec in args.models:
+            kind, variant = parse_model(spec)
             for seed in range(args.seeds):
-                r = run_one(name, kind, seed, proto, settings.get(kind))
+                r = run_one(name, kind, seed, proto, {**settings.get(kind, {}), **variant})
+                r.model = spec
                 results.append(r)
                 print(f"{name:16s} {kind:12s} seed {seed}: fit {r.fit_seconds:5.1f}s ({r.epochs} ep)  "
                       f"mmd/floor {r.mmd / r.mmd_floor:5.2f}  cf {r.cf_rmse:.4f}  ate {r.ate_error:.4f}  "
                       f"{r.ms_sample:.1f}/{r.ms_cf:.1f} ms", flush=True)
     summary = summarize(results)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps([asdict(r) for r in results], indent=1))
-    command = "python bench/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    section = markdown(summary, command.strip(), time.time() - t0, proto)
+    raw = args.json or ROOT / "bench" / "results" / f"{args.section}.json"
+    raw.parent.mkdir(parents=True, exist_ok=True)
+    raw.write_text(json.dumps([asdict(r) for r in results], indent=1))
+    command = "python bench/run.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    section = markdown(summary, command.strip(), time.time() - t0, proto, args.section, args.title)
     print(section)
     if args.out:
-        write_section(args.out, section)
+        write_section(args.out, section, args.section)
     return 0
 
 

@@ -217,23 +217,26 @@ def validate_table(
             raise DataError(f"column '{n}' has {nan} missing value(s) (first at row {first}); fill or drop them")
         kind = graph.kind(n)
         if kind == "continuous" or (kind is None and not _looks_discrete_text(col)):
-            if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
-                num = pd.to_numeric(col, errors="coerce")
-                bad = col[num.isna()]
-                if kind == "continuous" or len(bad) < len(col):
-                    if len(bad):
-                        raise DataError(
-                            f"column '{n}' should be numeric but row {bad.index[0]} holds {bad.iloc[0]!r}"
-                        )
-                    df[n] = num
-            elif not np.isfinite(col.to_numpy(dtype=np.float64)).all():
-                raise DataError(f"column '{n}' has infinite values")
+            df[n] = _as_numeric(n, col)
         nuniq = df[n].nunique()
         if nuniq < 2:
             raise DataError(f"column '{n}' is constant ({df[n].iloc[0]!r}); a constant cannot be modeled as a cause or effect")
         if kind in (None, "categorical") and not pd.api.types.is_numeric_dtype(df[n]) and nuniq > MAX_CATEGORIES:
             raise DataError(f"column '{n}' has {nuniq} distinct text values; at most {MAX_CATEGORIES} categories are supported")
     return df
+
+
+def _as_numeric(name: str, col: pd.Series) -> pd.Series:
+    """The column as numbers (booleans as 0/1); an error naming the first text or
+    infinite value."""
+    numeric = pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
+    num = col if numeric else pd.to_numeric(col, errors="coerce")
+    bad = col[num.isna()]
+    if len(bad):
+        raise DataError(f"column '{name}' should be numeric but row {bad.index[0]} holds {bad.iloc[0]!r}")
+    if not np.isfinite(num.to_numpy(dtype=np.float64)).all():
+        raise DataError(f"column '{name}' has infinite values")
+    return num
 
 
 def _looks_discrete_text(col: pd.Series) -> bool:

@@ -341,13 +341,53 @@ def test_keyboard_interrupt_exits_130_quietly(capsys, monkeypatch):
     assert code == 130 and out == "" and err == ""
 
 
+# ---------------------------------------------------------------------- workspace runs
+def test_workspace_run_is_listed_shown_sampled_and_deleted(capsys, tmp_path, rows_csv):
+    ws = ["--workspace", tmp_path / "ws"]
+    code, out, err = run(capsys, "train", "--dataset", "triangle-lin", "-n", 300, *TINY, "--workspace-run",
+                         "--name", "tiny tri", *ws)
+    assert code == 0, err
+    run_id = out.strip().splitlines()[-1].split()[1]
+    assert f"run:{run_id}" in out and "(done)" in out
+
+    code, out, _ = run(capsys, "runs", *ws)
+    assert code == 0 and "1 run(s)" in out and run_id in out and "tiny tri" in out and "done" in out
+    code, out, _ = run(capsys, "runs", "show", run_id[:8], *ws)
+    assert code == 0 and f"run {run_id}: tiny tri" in out and "graph: x1 -> x2; x1 -> x3; x2 -> x3" in out
+    assert "metric counterfactual_rmse" in out and "hidden=8" in out
+
+    code, out, _ = run(capsys, "sample", f"run:{run_id}", "-n", 20, "--do", "x1=2", *ws)
+    assert code == 0 and (csv_from(out)["x1"] == 2).all()
+    code, out, _ = run(capsys, "counterfactual", f"run:{run_id}", "--rows", rows_csv, "--do", "x1=0", *ws)
+    assert code == 0 and len(csv_from(out)) == 40
+
+    code, out, err = run(capsys, "runs", "cancel", run_id, *ws)
+    assert code == 2 and "already finished" in err
+    code, out, _ = run(capsys, "runs", "delete", run_id, *ws)
+    assert code == 0 and "deleted" in out
+    code, out, _ = run(capsys, "runs", *ws)
+    assert "no runs" in out
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["runs", "show"], "needs a run id"),
+    (["runs", "show", "nope"], "no run 'nope'"),
+    (["sample", "run:nope"], "no run 'nope'"),
+    (["train", "--dataset", "triangle-lin", "--name", "x", "--out", "o"], "--workspace-run"),
+    (["train", "--dataset", "triangle-lin", "--workspace-run", "--out", "o"], "not allowed with"),
+])
+def test_workspace_errors_are_one_line(capsys, tmp_path, argv, needle):
+    code, out, err = run(capsys, *argv, "--workspace", tmp_path / "ws")
+    assert code == 2 and err.startswith("error: ") and err.count("\n") == 1 and needle in err, err
+
+
 # ---------------------------------------------------------------------- help, version, packaging
 def test_version(capsys):
     code, out, _ = run(capsys, "--version")
     assert code == 0 and out.startswith("counterfactory ") and len(out.split()) == 2
 
 
-@pytest.mark.parametrize("command", ["datasets", "train", "sample", "counterfactual", "graph", "settings"])
+@pytest.mark.parametrize("command", ["datasets", "train", "sample", "counterfactual", "graph", "settings", "runs"])
 def test_every_command_has_help_with_examples(capsys, command):
     code, out, _ = run(capsys, command, "--help")
     assert code == 0

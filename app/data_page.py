@@ -1,0 +1,437 @@
+"""The Data page's logic: built-in datasets with their ground truth, uploaded CSV files
+(read, checked column by column, held in a bounded cache), summaries and figures, and
+``current_dataset`` for the other pages. Plain Python; no streamlit here.
+
+The page keeps only a small *reference* to the chosen dataset in session state (under
+``STATE_KEY``): ``{"source": "builtin", "name", "n", "seed"}`` or ``{"source": "upload",
+"name", "key", "kinds"}``; an uploaded table itself lives in ``UPLOADS``.
+
+>>> data, name, graph = current_dataset({STATE_KEY: builtin_ref("chain5-lin", n=50, seed=1)})
+>>> data.shape, name, graph.nodes[:2]
+((50, 5), 'chain5-lin', ('x1', 'x2'))
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import threading
+from collections import OrderedDict
+from functools import lru_cache
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+from plotly.subplots import make_subplots
+
+from causal import datasets
+from causal.data import MAX_CATEGORIES, MIN_ROWS, DataError, infer_kind, read_table, schema_from_frame, validate_table
+from causal.graph import CausalGraph, GraphError
+
+__all__ = [
+    "EQUATIONS", "KINDS", "STATE_KEY", "UPLOADS", "UploadCache",
+    "builtin_ref", "upload_ref", "load_builtin", "read_upload", "remember_upload",
+    "current_dataset", "current_kinds", "infer_kinds",
+    "column_problems", "kind_problems", "table_problems", "loader_check", "summary_table",
+    "scatter_matrix_figure", "histograms_figure",
+]
+
+STATE_KEY = "data:dataset"  # session state: the reference to the chosen dataset
+KINDS = ("continuous", "binary", "categorical")
+MAX_UPLOAD_MB = 50
+DEFAULT_N = 2000  # rows drawn from a built-in dataset unless chosen otherwise
+MAX_N = 50_000
+SCATTER_ROWS = 2000  # the scatter matrix draws at most this many rows
+SCATTER_COLUMNS = 8  # ... and at most this many columns
+MAX_BARS = 30  # a discrete histogram shows the most frequent values, the rest as "other"
+FONT = "Inter, 'Source Sans Pro', sans-serif"
+
+# The true structural equations of each built-in dataset (docs/benchmarks.md); u is
+# exogenous noise, N(0, 1) unless said otherwise; s(x) = softplus(x), σ = logistic sigmoid.
+EQUATIONS: dict[str, str] = {
+    "triangle-lin": "x1 = u1 + 1\nx2 = 10·x1 − u2\nx3 = 0.5·x2 + x1 + u3",
+    "triangle-nlin": "x1 = u1\nx2 = 2·x1² + u2\nx3 = 20 / (1 + exp(−x2² + x1)) + u3",
+    "chain5-lin": "x1 = u1\nx2 = 10·x1 − u2\nx3 = 0.25·x2 + 2·u3\nx4 = x3 + u4\nx5 = −x4 + u5",
+    "fork-nlin": "x1 = u1\nx2 = u2\nx3 = 4 / (1 + exp(−x1 − x2)) − x2² + u3/2\nx4 = 20 / (1 + exp(x3²/2 − x3)) + u4",
+    "simpson-nlin": (
+        "x1 = u1\nx2 = s(1 − x1) + √(3/20)·u2\nx3 = tanh(2·x2) + 1.5·x1 − 1 + tanh(u3)\nx4 = (x3 − 4)/5 + 3 + u4/√10"
+    ),
+    "simpson-symprod": (
+        "x1 = u1\nx2 = 2·tanh(2·x1) + u2/√10\nx3 = 0.5·x1·x2 + u3/√2\nx4 = tanh(1.5·x1) + √(3/10)·u4"
+    ),
+    "large-backdoor": (
+        "u ~ Uniform(0, 1);  L(a, b) = s(a + 1) + s(0.5 + b) − 3\n"
+        "x1 = s(1.8·u1) − 1\nx2 = 0.25·u2 + 1.5·L(x1, 0)\nx3 = L(x1, u3)\nx4 = L(x2, u4)\nx5 = L(x3, u5)\n"
+        "x6 = L(x4, u6)\nx7 = L(x5, u7)\nx8 = 0.3·u8 + s(x6 + 1) − 1\n"
+        "x9 = Laplace quantile of u9, location −s((1.3·x7 + x8)/3 + 1) + 2, scale 0.6"
+    ),
+    "loan": (
+        "A = Bernoulli(0.5)\nage = −35 + Gamma(shape 10, scale 3.5)\n"
+        "edu = −0.5 + σ(−1 + 0.5·A + σ(0.1·age) + N(0, 0.5²))\n"
+        "amount = 1 + 0.01·(age − 5)·(5 − age) + A + N(0, 2²)\n"
+        "duration = −1 + 0.1·age + 2·A + amount + N(0, 3²)\n"
+        "income = −4 + 0.1·(age + 35) + 2·A + A·edu + N(0, 2²)\n"
+        "savings = −4 + 1.5·1[income > 0]·income + N(0, 5²)"
+    ),
+    "pendulum": (
+        "pendulum_angle = Uniform(−36°, 38.7°)\nlight_angle = Uniform(54°, 132.3°)\n"
+        "proj(x, y) = x + (−0.5 − y)·cot(light_angle); pivot (10, 10.5); tip (10 + 9.5·sin θ, 10.5 − 9.5·cos θ)\n"
+        "shadow_position = midpoint of proj(pivot) and proj(tip) + 0.1·u_m\n"
+        "shadow_length = max(3, |proj(pivot) − proj(tip)|) + 0.1·u_s"
+    ),
+}
+
+
+# ---------------------------------------------------------------------- references
+def builtin_ref(name: str, n: int = DEFAULT_N, seed: int = 0) -> dict[str, Any]:
+    """The session-state reference to ``n`` rows of a built-in dataset drawn with ``seed``."""
+    datasets.info(name)  # a clear error for an unknown name
+    if not 1 <= int(n) <= MAX_N:
+        raise ValueError(f"n must be between 1 and {MAX_N:,}, got {n}")
+    return {"source": "builtin", "name": name, "n": int(n), "seed": int(seed)}
+
+
+def upload_ref(name: str, key: str, kinds: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The session-state reference to an uploaded table held in ``UPLOADS`` under ``key``."""
+    return {"source": "upload", "name": name, "key": key, "kinds": dict(kinds or {})}
+
+
+@lru_cache(maxsize=8)
+def load_builtin(name: str, n: int, seed: int) -> datasets.Dataset:
+    """``datasets.load``, remembered for the last few (name, n, seed); do not mutate ``.data``."""
+    return datasets.load(name, n=n, seed=seed)
+
+
+class UploadCache:
+    """Uploaded tables by content key, least recently used dropped first, bounded in entries
+    and in memory. Thread-safe: one cache serves every session of the server."""
+
+    def __init__(self, max_entries: int = 8, max_bytes: int = 512 * 2**20) -> None:
+        self.max_entries, self.max_bytes = max_entries, max_bytes
+        self._items: OrderedDict[str, tuple[pd.DataFrame, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> pd.DataFrame | None:
+        with self._lock:
+            item = self._items.get(key)
+            if item is None:
+                return None
+            self._items.move_to_end(key)
+            return item[0]
+
+    def put(self, key: str, df: pd.DataFrame) -> None:
+        size = int(df.memory_usage(deep=True).sum())
+        with self._lock:
+            self._items.pop(key, None)
+            self._items[key] = (df, size)
+            while len(self._items) > 1 and (
+                len(self._items) > self.max_entries or sum(s for _, s in self._items.values()) > self.max_bytes
+            ):
+                self._items.popitem(last=False)
+
+    def __contains__(self, key: object) -> bool:
+        with self._lock:
+            return key in self._items
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+UPLOADS = UploadCache()
+
+
+def read_upload(name: str, content: bytes, max_mb: float | None = None) -> pd.DataFrame:
+    """Read an uploaded CSV (UTF-8, else Windows-1252 text); ``DataError`` naming the file and
+    what is wrong with it (too large, empty, not text, not a table). ``max_mb`` defaults to
+    ``MAX_UPLOAD_MB``."""
+    max_mb = MAX_UPLOAD_MB if max_mb is None else max_mb
+    size_mb = len(content) / 2**20
+    if size_mb > max_mb:
+        raise DataError(f"{name} is {size_mb:.1f} MB; files up to {max_mb:g} MB can be uploaded")
+    if not content.strip():
+        raise DataError(f"{name} is empty")
+    head = content[:8192]
+    if b"\x00" in head or head.startswith((b"\x89PNG", b"PK\x03\x04", b"%PDF", b"\xff\xd8\xff", b"\x1f\x8b")):
+        raise DataError(f"{name} is not a CSV file: it holds binary data (an image, archive, PDF or spreadsheet?)")
+    try:
+        content.decode("utf-8")
+    except UnicodeDecodeError:  # a spreadsheet's export in the Windows code page, most likely
+        try:
+            content = content.decode("cp1252").encode("utf-8")
+        except UnicodeDecodeError:
+            raise DataError(f"{name} is not a text file in UTF-8 or Windows-1252; save it as UTF-8 CSV") from None
+    df = read_table(content, name=name)
+    first = str(df.columns[0])
+    if df.shape[1] == 1 and any(sep in first for sep in (";", "\t", "|")):  # another separator: sniff it
+        try:
+            df = pd.read_csv(io.BytesIO(content), sep=None, engine="python")
+        except (pd.errors.ParserError, ValueError, UnicodeDecodeError) as e:
+            raise DataError(f"cannot read {name} as CSV: {str(e).splitlines()[0]}") from None
+    if len(df) == 0:
+        raise DataError(f"{name} has a header row but no data rows")
+    return df
+
+
+def content_key(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()[:16]
+
+
+def remember_upload(name: str, content: bytes, cache: UploadCache = UPLOADS) -> tuple[str, pd.DataFrame]:
+    """Read an upload (once per distinct content) into ``cache``: returns (key, table)."""
+    key = content_key(content)
+    df = cache.get(key)
+    if df is None:
+        df = read_upload(name, content)
+        cache.put(key, df)
+    return key, df
+
+
+def current_dataset(state: Mapping[str, Any], cache: UploadCache = UPLOADS) -> tuple[pd.DataFrame, str, CausalGraph | None]:
+    """The dataset chosen on the Data page: (table, name, its true graph or ``None`` for an
+    upload). With nothing chosen yet, the page's default: the first built-in dataset.
+
+    Raises ``DataError`` when an uploaded table is no longer held by the server.
+    """
+    ref = state.get(STATE_KEY) or builtin_ref(datasets.list()[0])
+    if ref["source"] == "builtin":
+        ds = load_builtin(ref["name"], int(ref["n"]), int(ref["seed"]))
+        return ds.data.copy(), ref["name"], ds.graph
+    df = cache.get(ref["key"])
+    if df is None:
+        raise DataError(f"the uploaded file {ref['name']} is no longer held by the server; upload it again on the Data page")
+    return df.copy(), ref["name"], None
+
+
+def current_kinds(state: Mapping[str, Any], cache: UploadCache = UPLOADS) -> dict[str, str]:
+    """Column kinds of the current dataset: the graph's or the user's choice, else inferred."""
+    df, _, graph = current_dataset(state, cache)
+    ref = state.get(STATE_KEY) or {}
+    declared = dict(graph.kinds) if graph is not None else dict(ref.get("kinds", {}))
+    return {**infer_kinds(df), **{c: k for c, k in declared.items() if c in df.columns}}
+
+
+# ---------------------------------------------------------------------- checks
+def infer_kinds(df: pd.DataFrame) -> dict[str, str]:
+    """``causal.data.infer_kind`` for every column."""
+    return {str(c): infer_kind(df[c]) for c in df.columns}
+
+
+def _row(index: Any) -> str:
+    return f"row {index}"
+
+
+def _show(value: Any) -> str:
+    """A value as the user wrote it: ``5``, ``'abc'`` (not ``np.int64(5)``)."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
+def column_problems(df: pd.DataFrame) -> dict[str, list[str]]:
+    """Per-column problems the loader would refuse or that deserve a look, in plain words:
+    missing values, constant columns, text mixed with numbers, infinite values, too many
+    categories, names that cannot be graph nodes. Columns without problems are left out."""
+    out: dict[str, list[str]] = {}
+    for c in df.columns:
+        col, name, found = df[c], str(c), []
+        if name.startswith("Unnamed:"):  # pandas' name for a column without a header
+            found.append(f"it has no header (read as {name!r}); if it is a saved row index drop it, else name it")
+        else:
+            try:
+                CausalGraph([name], [])
+            except GraphError as e:
+                found.append(f"its name cannot be a graph node: {e}; rename it")
+        nan = int(col.isna().sum())
+        values = col.dropna()
+        if nan:
+            found.append(f"{nan:,} missing value(s) (first at {_row(col.index[col.isna()][0])})")
+        if values.nunique() < 2:
+            found.append("all values are missing" if values.empty else f"constant: every value is {_show(values.iloc[0])}")
+        elif pd.api.types.is_bool_dtype(col):
+            pass
+        elif pd.api.types.is_numeric_dtype(col):
+            inf = ~np.isfinite(values.to_numpy(dtype=np.float64))
+            if inf.any():
+                found.append(f"{int(inf.sum()):,} infinite value(s) (first at {_row(values.index[inf][0])})")
+        else:
+            num = pd.to_numeric(values, errors="coerce")
+            text = values[num.isna()]
+            if 0 < len(text) < len(values):
+                found.append(
+                    f"mixes numbers and text: {len(values) - len(text):,} numbers, {len(text):,} text value(s) "
+                    f"(first {_show(text.iloc[0])} at {_row(text.index[0])})"
+                )
+            if len(text) > len(values) / 2 and values.nunique() > MAX_CATEGORIES:
+                found.append(f"{values.nunique():,} distinct text values; at most {MAX_CATEGORIES} categories are supported")
+        if found:
+            out[name] = found
+    return out
+
+
+def kind_problems(df: pd.DataFrame, kinds: Mapping[str, str]) -> dict[str, list[str]]:
+    """Problems with the kinds chosen for the columns (e.g. binary with five values)."""
+    out: dict[str, list[str]] = {}
+    for c, kind in kinds.items():
+        if c not in df.columns:
+            continue
+        values = df[c].dropna()
+        k = values.nunique()
+        if kind == "binary" and k > 2:
+            out.setdefault(c, []).append(f"set to binary but has {k} distinct values")
+        elif kind == "categorical" and k > MAX_CATEGORIES:
+            out.setdefault(c, []).append(f"set to categorical but has {k:,} distinct values; at most {MAX_CATEGORIES} are supported")
+        elif kind == "continuous" and not pd.api.types.is_numeric_dtype(values):
+            text = values[pd.to_numeric(values, errors="coerce").isna()]
+            if len(text):
+                out.setdefault(c, []).append(f"set to continuous but holds text ({_show(text.iloc[0])} at {_row(text.index[0])})")
+    return out
+
+
+def table_problems(df: pd.DataFrame) -> list[str]:
+    """Problems of the table as a whole."""
+    out = []
+    if len(df) < MIN_ROWS:
+        out.append(f"only {len(df)} row(s); at least {MIN_ROWS} are needed to train a model")
+    if df.shape[1] < 2:
+        out.append(f"only {df.shape[1]} column(s); a causal graph needs at least two variables")
+    return out
+
+
+def loader_check(df: pd.DataFrame, kinds: Mapping[str, str] | None = None, name: str = "the table") -> str | None:
+    """What the library's loader says about the table with every column a node of a graph
+    (``None``: it would load). The Graph and Train pages check against the real graph."""
+    cols = [str(c) for c in df.columns]
+    try:
+        graph = CausalGraph(cols, [], {c: k for c, k in (kinds or {}).items() if c in cols})
+        schema_from_frame(validate_table(df.set_axis(cols, axis=1), graph, source=name), graph)
+    except (DataError, GraphError) as e:
+        return str(e)
+    return None
+
+
+def summary_table(df: pd.DataFrame, kinds: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """One row per column: kind, missing and distinct counts; mean, spread and quartiles of
+    a continuous column; the most frequent value and its share for a discrete one."""
+    kinds = {**infer_kinds(df), **dict(kinds or {})}
+    rows = []
+    for c in df.columns:
+        col, kind = df[c], kinds[str(c)]
+        values = col.dropna()
+        row: dict[str, Any] = {"column": str(c), "kind": kind, "missing": int(col.isna().sum()), "distinct": int(values.nunique())}
+        if kind == "continuous":
+            x = pd.to_numeric(values, errors="coerce").dropna()
+            x = x[np.isfinite(x.to_numpy(dtype=np.float64))]
+            if len(x):
+                q = x.quantile([0.25, 0.5, 0.75]).to_numpy()
+                row.update(mean=x.mean(), std=x.std(), min=x.min(), q25=q[0], median=q[1], q75=q[2], max=x.max())
+        elif len(values):
+            freq = values.value_counts()
+            row.update(top=str(freq.index[0]), top_share=float(freq.iloc[0] / len(values)))
+        rows.append(row)
+    cols = ["column", "kind", "missing", "distinct", "mean", "std", "min", "q25", "median", "q75", "max", "top", "top_share"]
+    return pd.DataFrame(rows).reindex(columns=cols).set_index("column")
+
+
+# ---------------------------------------------------------------------- figures
+def _order(v: Any) -> tuple[bool, Any]:
+    """Sort key for category values: numbers first (numerically), then text."""
+    return (isinstance(v, str), v)
+
+
+def _codes(col: pd.Series) -> tuple[np.ndarray, list[Any]]:
+    cats = sorted(pd.unique(col.dropna()), key=_order)
+    index = {v: i for i, v in enumerate(cats)}
+    return np.array([index.get(v, np.nan) for v in col], dtype=np.float64), cats
+
+
+def scatter_matrix_figure(
+    df: pd.DataFrame,
+    kinds: Mapping[str, str] | None = None,
+    color: str | None = None,
+    max_rows: int = SCATTER_ROWS,
+    max_columns: int = SCATTER_COLUMNS,
+    seed: int = 0,
+) -> go.Figure:
+    """Pairwise scatter plots of up to ``max_columns`` columns on at most ``max_rows`` rows
+    (a seeded random subsample). A discrete ``color`` column colours the points, one legend
+    entry per value; other discrete columns are drawn as their category codes, jittered."""
+    kinds = {**infer_kinds(df), **dict(kinds or {})}
+    rng = np.random.default_rng(seed)
+    if len(df) > max_rows:
+        df = df.iloc[np.sort(rng.choice(len(df), size=max_rows, replace=False))]
+    names = [str(c) for c in df.columns if str(c) != color][:max_columns]
+    dims = []
+    for c in names:
+        if kinds[c] == "continuous":
+            dims.append(dict(label=c, values=pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=np.float64)))
+        else:
+            codes, cats = _codes(df[c])
+            shown = ", ".join(f"{i}={v}" for i, v in enumerate(cats[:4])) + (", …" if len(cats) > 4 else "")
+            dims.append(dict(label=f"{c} ({shown})", values=codes + rng.uniform(-0.2, 0.2, len(codes))))
+    fig = go.Figure()
+    style = dict(size=3.5, opacity=0.55, line=dict(width=0))
+    if color is not None and color in df.columns:
+        _, cats = _codes(df[color])
+        palette = qualitative.Plotly
+        for i, v in enumerate(cats[:MAX_BARS]):
+            mask = (df[color] == v).to_numpy()
+            fig.add_trace(go.Splom(
+                dimensions=[dict(label=d["label"], values=d["values"][mask]) for d in dims],
+                name=f"{color} = {v}", marker=dict(color=palette[i % len(palette)], **style),
+                showupperhalf=False, diagonal_visible=False,
+            ))
+    else:
+        fig.add_trace(go.Splom(
+            dimensions=dims, marker=dict(color="#4a78a8", **style), showupperhalf=False, diagonal_visible=False,
+            showlegend=False,
+        ))
+    k = max(1, len(dims) - 1)
+    fig.update_layout(
+        height=int(min(900, 140 + 150 * k)), margin=dict(l=10, r=10, t=30, b=10), plot_bgcolor="white",
+        paper_bgcolor="white", font=dict(family=FONT, size=11), dragmode="select", hovermode="closest",
+        legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0),
+    )
+    return fig
+
+
+def histograms_figure(df: pd.DataFrame, kinds: Mapping[str, str] | None = None, columns: int = 4, bins: int = 30) -> go.Figure:
+    """One panel per column: a histogram of a continuous column, bars of a discrete one's
+    value counts (the ``MAX_BARS`` most frequent, the rest as "other")."""
+    kinds = {**infer_kinds(df), **dict(kinds or {})}
+    names = [str(c) for c in df.columns]
+    cols = max(1, min(columns, len(names)))
+    rows = max(1, math.ceil(len(names) / cols))
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[f"<b>{c}</b> <span style='color:#888'>{kinds[c]}</span>" for c in names],
+                        horizontal_spacing=0.05, vertical_spacing=min(0.3, 60 / (230 * rows)))
+    for i, c in enumerate(df.columns):
+        r, k = i // cols + 1, i % cols + 1
+        values = df[c].dropna()
+        if kinds[str(c)] == "continuous":
+            x = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
+            x = x[np.isfinite(x)]
+            fig.add_trace(go.Histogram(x=x, nbinsx=bins, marker=dict(color="#4a78a8"), showlegend=False,
+                                       hovertemplate=f"{c}: %{{x}}<br>%{{y}} rows<extra></extra>"), row=r, col=k)
+        else:
+            freq = values.value_counts()
+            if len(freq) > MAX_BARS:
+                freq = pd.concat([freq.iloc[:MAX_BARS], pd.Series({"other": freq.iloc[MAX_BARS:].sum()})])
+            else:
+                freq = freq.loc[sorted(freq.index, key=_order)]
+            fig.add_trace(go.Bar(x=[str(v) for v in freq.index], y=freq.to_numpy(), marker=dict(color="#3f8f55"), showlegend=False,
+                                 hovertemplate=f"{c} = %{{x}}: %{{y}} rows<extra></extra>"), row=r, col=k)
+            fig.update_xaxes(type="category", row=r, col=k)
+    fig.update_layout(
+        height=60 + 230 * rows, margin=dict(l=10, r=10, t=40, b=10), plot_bgcolor="white", paper_bgcolor="white",
+        font=dict(family=FONT, size=11), bargap=0.05,
+    )
+    fig.update_yaxes(showticklabels=False, showgrid=False)
+    fig.update_xaxes(showgrid=False)
+    for a in fig.layout.annotations:
+        a.font = dict(size=12, family=FONT)
+    return fig

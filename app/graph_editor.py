@@ -1,0 +1,457 @@
+"""The Graph page's logic, without streamlit: the drawing (a validated graph plus where each
+node sits), conversion to and from the React Flow JSON that ``streamlit-flow-component``
+speaks, layered layout, and the size of a graph's Markov equivalence class.
+
+Every edit returns a new ``Drawing``. An edit that would break the graph (a cycle, a
+self-loop, a duplicate or bad name, text that does not parse) is refused: the drawing keeps
+its last valid graph and carries the library's message naming the fault.
+
+>>> d = new_drawing(CausalGraph.parse("a -> b; b -> c"))
+>>> d.apply_text("a -> b; b -> c; c -> a").error
+'the graph has a cycle: a -> b -> c -> a'
+>>> d.apply_text("a -> b; b -> c; a -> c").graph.to_text()
+'a -> b; a -> c; b -> c'
+
+The page keeps the current valid graph in session state under ``GRAPH_KEY`` as DAGitty
+text; other pages read it with ``current_graph(st.session_state)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Any, Iterable, Literal, Mapping, MutableMapping
+
+from app.plots import NODE_FILL, NODE_LINE, graph_layout
+from causal.graph import CausalGraph, GraphError
+
+__all__ = [
+    "GRAPH_KEY", "Direction", "Drawing", "new_drawing", "current_graph", "store_graph",
+    "layout_positions", "graph_from_flow", "positions_from_flow", "to_flow", "parse_graph",
+    "equivalence_class_size", "FORMATS", "export",
+]
+
+GRAPH_KEY = "graph_text"  # session state: the Graph page's current valid graph, as DAGitty text
+Direction = Literal["LR", "TB"]  # left to right, or top to bottom
+Position = tuple[float, float]
+
+NODE_GAP = 90.0  # pixels between nodes of one generation (left to right layout)
+LAYER_GAP = 120.0  # pixels between generations (top to bottom layout)
+EDGE_COLOR = "#555555"
+
+# (label, file name, MIME type) of each export format
+FORMATS: dict[str, tuple[str, str, str]] = {
+    "dagitty": ("DAGitty", "graph.dagitty", "text/plain"),
+    "dot": ("DOT", "graph.dot", "text/vnd.graphviz"),
+    "json": ("JSON", "graph.json", "application/json"),
+}
+
+
+# ---------------------------------------------------------------------- session state
+def current_graph(state: Mapping[str, Any]) -> CausalGraph | None:
+    """The graph the Graph page holds (``state[GRAPH_KEY]``), or ``None`` when there is none
+    or it does not parse. Other pages call it with ``st.session_state``."""
+    text = state.get(GRAPH_KEY)
+    if not text:
+        return None
+    try:
+        return CausalGraph.parse(text)
+    except GraphError:
+        return None
+
+
+def store_graph(state: MutableMapping[str, Any], graph: CausalGraph) -> None:
+    """Make ``graph`` the current graph (``state[GRAPH_KEY]``, DAGitty text)."""
+    state[GRAPH_KEY] = graph.to_dagitty()
+
+
+def parse_graph(text: str) -> tuple[CausalGraph | None, str | None]:
+    """``(graph, None)`` for text in any syntax ``CausalGraph.parse`` reads, else
+    ``(None, message)`` with the library's message naming the fault."""
+    try:
+        return CausalGraph.parse(text), None
+    except GraphError as e:
+        return None, str(e)
+
+
+def export(graph: CausalGraph, fmt: str) -> str:
+    """The graph as text in ``fmt`` (a key of ``FORMATS``)."""
+    if fmt == "dagitty":
+        return graph.to_dagitty()
+    if fmt == "dot":
+        return graph.to_dot()
+    if fmt == "json":
+        return graph.to_json()
+    raise ValueError(f"unknown export format '{fmt}'; use one of {', '.join(FORMATS)}")
+
+
+# ---------------------------------------------------------------------- layout
+def _steps(graph: CausalGraph, direction: Direction) -> tuple[float, float]:
+    """Pixels between generations and between nodes of one generation."""
+    longest = max((len(n) for n in graph.nodes), default=1)
+    width = 8.5 * longest + 40  # about the rendered width of a node's box
+    if direction == "LR":
+        return max(170.0, width + 90), NODE_GAP
+    return LAYER_GAP, max(120.0, width + 30)
+
+
+def layout_positions(graph: CausalGraph, direction: Direction = "LR") -> dict[str, Position]:
+    """Top-left corners of the nodes, layered by ``graph.generations()``: generation ``k``
+    sits in column ``k`` (``"LR"``) or row ``k`` (``"TB"``), so every edge points right
+    (or down); within a generation, nodes are ordered to reduce crossings."""
+    layer, within = _steps(graph, direction)
+    out: dict[str, Position] = {}
+    for n, (k, y) in graph_layout(graph).items():
+        if direction == "LR":
+            out[n] = (k * layer, -y * within)
+        else:
+            out[n] = (-y * within, k * layer)
+    return out
+
+
+def _free_spot(taken: Iterable[Position], want: Position, step: Position) -> Position:
+    """``want``, or the first spot below it (by ``step``) that no taken position occupies."""
+    taken = list(taken)
+    x, y = want
+    while any(abs(x - tx) < step[0] * 0.6 and abs(y - ty) < step[1] * 0.6 for tx, ty in taken):
+        y += step[1]
+    return (x, y)
+
+
+# ---------------------------------------------------------------------- the drawing
+@dataclass(frozen=True)
+class Drawing:
+    """The Graph page's state: the last valid ``graph``, where each node sits on the canvas,
+    and the message of the last refused edit (``error``).
+
+    ``arranged`` is ``False`` while the positions are the automatic layout (the layout is
+    then redone after each edit); dragging a node makes it ``True``. ``revision`` goes up
+    whenever the canvas must be redrawn from this drawing (after an edit made outside the
+    canvas, or to undo a refused edit made on it).
+    """
+
+    graph: CausalGraph
+    positions: Mapping[str, Position]
+    direction: Direction = "LR"
+    error: str | None = None
+    arranged: bool = False
+    revision: int = 0
+
+    # ------------------------------------------------------------------ edits
+    def apply_graph(self, graph: CausalGraph) -> "Drawing":
+        """Replace the graph by a valid one; positions of surviving nodes are kept when the
+        user arranged them, else the layout is redone."""
+        if not self.arranged:
+            pos = layout_positions(graph, self.direction)
+        else:
+            pos = {n: self.positions[n] for n in graph.nodes if n in self.positions}
+            auto = layout_positions(graph, self.direction)
+            step = _steps(graph, self.direction)
+            grid = step if self.direction == "LR" else (step[1], step[0])
+            for n in graph.nodes:
+                if n not in pos:
+                    pos[n] = _free_spot(pos.values(), auto[n], (grid[0], grid[1]))
+        return replace(self, graph=graph, positions=pos, error=None, revision=self.revision + 1)
+
+    def refuse(self, message: str) -> "Drawing":
+        """Keep the last valid graph and say why the edit was refused; the canvas is redrawn
+        (it may show the refused edit)."""
+        return replace(self, error=message, revision=self.revision + 1)
+
+    def apply_text(self, text: str) -> "Drawing":
+        """Apply graph text in any syntax (DAGitty, DOT, JSON, ``a -> b; b -> c``)."""
+        graph, error = parse_graph(text)
+        if graph is None:
+            return replace(self, error=error)  # the canvas did not change: no redraw
+        return self.apply_graph(graph)
+
+    def apply_flow(self, value: Mapping[str, Any]) -> "Drawing":
+        """Apply what the canvas returned (React Flow JSON: ``nodes`` and ``edges``).
+
+        A valid new graph is taken with the canvas's positions; an invalid one is refused
+        and the canvas redrawn from the last valid graph. When only positions changed (the
+        user moved a node) the canvas is not redrawn; when nothing changed (the canvas
+        echoing a redraw) the drawing, and its error message, stay as they are.
+        """
+        try:
+            graph = graph_from_flow(value, self.kinds_by_id())
+        except GraphError as e:
+            return self.refuse(str(e))
+        pos = positions_from_flow(value)
+        pos = {n: pos.get(n, self.positions.get(n, (0.0, 0.0))) for n in graph.nodes}
+        if graph == self.graph:
+            if _same_positions(pos, self.positions):
+                return self
+            return replace(self, positions=pos, error=None, arranged=True)
+        return replace(self, graph=graph, positions=pos, error=None, revision=self.revision + 1)
+
+    def add_node(self, name: str) -> "Drawing":
+        """Add an isolated node, placed below the first column."""
+        name = name.strip()
+        if name in self.graph:
+            return replace(self, error=f"there is already a node named '{name}'")
+        try:
+            graph = CausalGraph(list(self.graph.nodes) + [name], self.graph.edges, self.graph.kinds)
+        except GraphError as e:
+            return replace(self, error=str(e))
+        return self.apply_graph(graph)
+
+    def rename_node(self, old: str, new: str) -> "Drawing":
+        """Rename a node, keeping its edges, kind and position."""
+        new = new.strip()
+        if old not in self.graph:
+            return replace(self, error=f"there is no node named '{old}'")
+        if new == old:
+            return self
+        if new in self.graph:
+            return replace(self, error=f"cannot rename '{old}' to '{new}': there is already a node named '{new}'")
+        r = lambda n: new if n == old else n  # noqa: E731
+        try:
+            graph = CausalGraph(
+                [r(n) for n in self.graph.nodes],
+                [(r(a), r(b)) for a, b in self.graph.edges],
+                {r(n): k for n, k in self.graph.kinds.items()},
+            )
+        except GraphError as e:
+            return replace(self, error=str(e))
+        pos = {r(n): p for n, p in self.positions.items()}
+        return replace(self, graph=graph, positions=pos, error=None, revision=self.revision + 1)
+
+    def delete_node(self, name: str) -> "Drawing":
+        """Delete a node and its edges (the last node cannot be deleted)."""
+        if name not in self.graph:
+            return replace(self, error=f"there is no node named '{name}'")
+        if len(self.graph) == 1:
+            return replace(self, error=f"cannot delete '{name}': a graph needs at least one node")
+        keep = [n for n in self.graph.nodes if n != name]
+        kinds = {n: k for n, k in self.graph.kinds.items() if n != name}
+        return self.apply_graph(CausalGraph(keep, [e for e in self.graph.edges if name not in e], kinds))
+
+    def add_edge(self, a: str, b: str) -> "Drawing":
+        """Add ``a -> b`` (refused with the library's message if it closes a cycle)."""
+        try:
+            return self.apply_graph(self.graph.with_edges((a, b)))
+        except GraphError as e:
+            return replace(self, error=str(e))
+
+    def delete_edge(self, a: str, b: str) -> "Drawing":
+        try:
+            graph = self.graph.without_edges((a, b))
+        except GraphError as e:
+            return replace(self, error=str(e))
+        return self.apply_graph(graph)
+
+    def layout(self, direction: Direction | None = None) -> "Drawing":
+        """Redo the automatic layered layout (optionally switching direction)."""
+        d = direction or self.direction
+        return replace(
+            self, direction=d, positions=layout_positions(self.graph, d), arranged=False, revision=self.revision + 1
+        )
+
+    def clear_error(self) -> "Drawing":
+        return replace(self, error=None) if self.error else self
+
+    # ------------------------------------------------------------------ helpers
+    def kinds_by_id(self) -> dict[str, str]:
+        """Node kinds keyed by canvas node id (the node's name when the canvas was drawn)."""
+        return self.graph.kinds
+
+
+def new_drawing(graph: CausalGraph, direction: Direction = "LR") -> Drawing:
+    """A drawing of ``graph`` in the automatic layout."""
+    return Drawing(graph, layout_positions(graph, direction), direction)
+
+
+def _same_positions(a: Mapping[str, Position], b: Mapping[str, Position], tol: float = 0.5) -> bool:
+    return a.keys() == b.keys() and all(
+        abs(a[n][0] - b[n][0]) <= tol and abs(a[n][1] - b[n][1]) <= tol for n in a
+    )
+
+
+# ---------------------------------------------------------------------- React Flow JSON
+def _name(node: Mapping[str, Any]) -> str:
+    content = (node.get("data") or {}).get("content")
+    return "" if content is None else str(content).strip()
+
+
+def graph_from_flow(value: Mapping[str, Any], kinds: Mapping[str, str] | None = None) -> CausalGraph:
+    """The graph a canvas state describes: a node's name is its text (``data.content``),
+    edges join node ids. ``kinds`` (keyed by node id or name) carry over, so a renamed node
+    keeps its kind. Raises ``GraphError`` for an unnamed node, a bad or duplicate name, a
+    self-loop, a duplicate edge or a cycle."""
+    kinds = dict(kinds or {})
+    names: dict[str, str] = {}
+    found: dict[str, str] = {}
+    for node in value.get("nodes") or []:
+        name = _name(node)
+        if not name:
+            raise GraphError("a node on the canvas has no name: right-click it, choose Edit Node and type one")
+        nid = str(node.get("id", name))
+        names[nid] = name
+        kind = kinds.get(nid) or kinds.get(name)
+        if kind:
+            found[name] = kind
+    if not names:
+        raise GraphError("the canvas has no nodes; a graph needs at least one")
+    edges = []
+    for e in value.get("edges") or []:
+        s, t = str(e.get("source")), str(e.get("target"))
+        if s in names and t in names:  # React Flow drops an edge whose node is deleted; be as lenient
+            edges.append((names[s], names[t]))
+    return CausalGraph(list(names.values()), edges, found)
+
+
+def positions_from_flow(value: Mapping[str, Any]) -> dict[str, Position]:
+    """Node name -> top-left position on the canvas."""
+    out = {}
+    for node in value.get("nodes") or []:
+        p = node.get("position") or {}
+        out[_name(node)] = (float(p.get("x", 0.0)), float(p.get("y", 0.0)))
+    return out
+
+
+def node_style(kind: str | None) -> dict[str, str]:
+    """CSS of a node's box: blue for continuous nodes, green for discrete ones (as in
+    ``app.plots``)."""
+    style = "discrete" if kind in ("binary", "categorical") else "continuous"
+    return {
+        "width": "auto", "minWidth": "56px", "padding": "6px 14px", "borderRadius": "16px",
+        "border": f"1.5px solid {NODE_LINE[style]}", "background": NODE_FILL[style], "color": "#222",
+        "fontSize": "14px", "fontFamily": "'Source Sans Pro', sans-serif", "textAlign": "center",
+    }
+
+
+def to_flow(drawing: Drawing) -> dict[str, list[dict[str, Any]]]:
+    """The canvas state of a drawing (React Flow JSON, the format the component returns).
+
+    Node ids are the node names; handles sit on the right and left (``"LR"``) or bottom and
+    top (``"TB"``); every edge ends in an arrow.
+    """
+    g = drawing.graph
+    src, tgt = ("right", "left") if drawing.direction == "LR" else ("bottom", "top")
+    nodes = [
+        {
+            "id": n,
+            "position": {"x": float(drawing.positions[n][0]), "y": float(drawing.positions[n][1])},
+            "data": {"content": n},
+            "type": "default",
+            "sourcePosition": src,
+            "targetPosition": tgt,
+            "draggable": True,
+            "connectable": True,
+            "deletable": True,
+            "selectable": False,
+            "style": node_style(g.kind(n)),
+        }
+        for n in g.nodes
+    ]
+    edges = [
+        {
+            "id": f"{a}->{b}",
+            "source": a,
+            "target": b,
+            "type": "default",
+            "markerEnd": {"type": "arrowclosed", "width": 18, "height": 18, "color": EDGE_COLOR},
+            "deletable": True,
+            "style": {"stroke": EDGE_COLOR, "strokeWidth": 1.6},
+        }
+        for a, b in g.edges
+    ]
+    return {"nodes": nodes, "edges": edges}
+
+
+# ---------------------------------------------------------------------- Markov equivalence
+def equivalence_class_size(graph: CausalGraph) -> int:
+    """How many DAGs share ``graph``'s Markov equivalence class.
+
+    The CPDAG's undirected part splits into chain components that are oriented
+    independently; each is counted by rooting it at every node in turn and recursing on the
+    components Meek's rules leave undirected (He, Jia & Yu 2015, "Counting and exploring
+    sizes of Markov equivalence classes of directed acyclic graphs", JMLR 16). Exact, and
+    fast for the graphs people draw by hand (a complete graph on 10 nodes: 10!).
+
+    >>> equivalence_class_size(CausalGraph.parse("a -> b; b -> c"))
+    3
+    >>> equivalence_class_size(CausalGraph.parse("a -> c; b -> c"))
+    1
+    """
+    adj: dict[str, set[str]] = {n: set() for n in graph.nodes}
+    for a, b in graph.cpdag().undirected:
+        adj[a].add(b)
+        adj[b].add(a)
+    memo: dict[frozenset, int] = {}
+    total = 1
+    for comp in _components(frozenset(graph.nodes), {frozenset((a, b)) for a in adj for b in adj[a]}):
+        total *= _count_orientations(comp, adj, memo)
+    return total
+
+
+def _components(nodes: frozenset, undirected: set[frozenset]) -> list[frozenset]:
+    """Connected components (with at least one edge) of the undirected edges."""
+    nbrs: dict[str, set[str]] = {n: set() for n in nodes}
+    for e in undirected:
+        a, b = tuple(e)
+        nbrs[a].add(b)
+        nbrs[b].add(a)
+    seen: set[str] = set()
+    out = []
+    for n in sorted(nodes):
+        if n in seen or not nbrs[n]:
+            continue
+        stack, comp = [n], set()
+        while stack:
+            v = stack.pop()
+            if v in comp:
+                continue
+            comp.add(v)
+            stack.extend(nbrs[v] - comp)
+        seen |= comp
+        out.append(frozenset(comp))
+    return out
+
+
+def _count_orientations(nodes: frozenset, adj: Mapping[str, set[str]], memo: dict[frozenset, int]) -> int:
+    """Acyclic orientations without new v-structures of the chordal graph ``adj[nodes]``."""
+    if nodes in memo:
+        return memo[nodes]
+    n = len(nodes)
+    m = sum(len(adj[v] & nodes) for v in nodes) // 2
+    if m == n - 1:  # a tree: one orientation per choice of root
+        result = n
+    elif m == n * (n - 1) // 2:  # a complete graph: one per ordering
+        result = math.factorial(n)
+    else:
+        result = 0
+        for root in nodes:
+            undirected = _root_at(root, nodes, adj)
+            count = 1
+            for comp in _components(nodes, undirected):
+                count *= _count_orientations(comp, adj, memo)
+            result += count
+    memo[nodes] = result
+    return result
+
+
+def _root_at(root: str, nodes: frozenset, adj: Mapping[str, set[str]]) -> set[frozenset]:
+    """Orient every edge at ``root`` away from it, close under Meek's rules 1-3, and return
+    the edges left undirected."""
+    directed = {(root, v) for v in adj[root] & nodes}
+    undirected = {frozenset((a, b)) for a in nodes for b in adj[a] & nodes if root not in (a, b)}
+    adjacent = lambda a, b: b in adj[a]  # noqa: E731
+    changed = True
+    while changed:
+        changed = False
+        for e in list(undirected):
+            a, b = tuple(e)
+            for x, y in ((a, b), (b, a)):
+                into_x = [w for w, t in directed if t == x]
+                r1 = any(w != y and not adjacent(w, y) for w in into_x)
+                r2 = any((x, w) in directed and (w, y) in directed for w in adj[x] & adj[y])
+                ws = [w for w in adj[x] & adj[y] if (w, y) in directed and frozenset((x, w)) in undirected]
+                r3 = any(not adjacent(w1, w2) for i, w1 in enumerate(ws) for w2 in ws[i + 1:])
+                if r1 or r2 or r3:
+                    undirected.discard(e)
+                    directed.add((x, y))
+                    changed = True
+                    break
+    return undirected

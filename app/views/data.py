@@ -1,0 +1,170 @@
+"""Data: pick a built-in dataset (with its true equations) or upload a CSV; preview it,
+check every column, set column kinds, and look at pairwise plots. The chosen dataset is
+what the other pages work on (``app.data_page.current_dataset``)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+import pandas as pd
+import streamlit as st
+
+from app import data_page as dp
+from app import plots
+from causal import datasets
+from causal.data import DataError
+
+PREVIEW_ROWS = 1000
+
+st.title("Data")
+st.caption(
+    "Choose the data the other pages work on: a built-in example whose true causal model is known, "
+    "or your own table (one row per sample, one column per variable)."
+)
+
+ref: Mapping[str, Any] | None = st.session_state.get(dp.STATE_KEY)
+SOURCES = ("Built-in example", "Upload a CSV")
+source = st.radio(
+    "Source", SOURCES, horizontal=True, key="data-source", label_visibility="collapsed",
+    index=1 if ref and ref["source"] == "upload" else 0,
+)
+
+
+def column_checks(df: pd.DataFrame, kinds: Mapping[str, str], overrides: Mapping[str, str], name: str) -> None:
+    """Every per-column and whole-table problem, then the loader's own verdict (on the
+    kinds the user set; the loader infers the rest, as it will on the Train page)."""
+    problems = dp.column_problems(df)
+    for col, found in dp.kind_problems(df, kinds).items():
+        problems.setdefault(col, []).extend(found)
+    table = dp.table_problems(df)
+    if table or problems:
+        lines = [f"- {t}" for t in table] + [f"- **{c}**: {'; '.join(found)}" for c, found in problems.items()]
+        st.warning(f"Problems in **{name}**:\n" + "\n".join(lines), icon=":material/warning:")
+    verdict = dp.loader_check(df, overrides, name=name)
+    if verdict:
+        st.error(f"As it stands this table cannot be used to train a model: {verdict}", icon=":material/error:")
+    else:
+        st.success(
+            f"**{name}**: {len(df):,} rows × {df.shape[1]} columns pass the loader's checks. "
+            "The Graph and Train pages check it against your graph.",
+            icon=":material/check_circle:",
+        )
+
+
+def table_views(df: pd.DataFrame, kinds: Mapping[str, str], key: str) -> None:
+    """Preview, summary statistics and pairwise plots."""
+    st.subheader("Preview")
+    shown = df.head(PREVIEW_ROWS)
+    st.dataframe(shown, width="stretch", height=260)
+    if len(df) > len(shown):
+        st.caption(f"The first {len(shown):,} of {len(df):,} rows.")
+    st.subheader("Columns")
+    summary = dp.summary_table(df, kinds)
+    st.dataframe(
+        summary.dropna(axis=1, how="all"),
+        width="stretch",
+        column_config={
+            **{c: st.column_config.NumberColumn(c, format="%.3g") for c in ("mean", "std", "min", "q25", "median", "q75", "max")},
+            "top_share": st.column_config.NumberColumn("top share", format="percent"),
+        },
+    )
+    st.subheader("Pairwise plots")
+    discrete = [c for c in map(str, df.columns) if kinds.get(c) in ("binary", "categorical") and df[c].nunique() <= dp.MAX_BARS]
+    color = None
+    if discrete:
+        choice = st.selectbox("Colour by", ["(none)", *discrete], index=1, key=f"data-color-{key}")
+        color = None if choice == "(none)" else choice
+    tab_pairs, tab_hist = st.tabs(["Scatter matrix", "Histograms"])
+    with tab_pairs:
+        st.plotly_chart(dp.scatter_matrix_figure(df, kinds, color=color), width="stretch", key=f"data-splom-{key}")
+        notes = []
+        if len(df) > dp.SCATTER_ROWS:
+            notes.append(f"a random {dp.SCATTER_ROWS:,} of {len(df):,} rows")
+        if df.shape[1] - (color is not None) > dp.SCATTER_COLUMNS:
+            notes.append(f"the first {dp.SCATTER_COLUMNS} columns")
+        if any(kinds.get(str(c)) != "continuous" and str(c) != color for c in df.columns):
+            notes.append("discrete columns as jittered category codes")
+        if notes:
+            st.caption("Showing " + "; ".join(notes) + ".")
+    with tab_hist:
+        st.plotly_chart(dp.histograms_figure(df, kinds), width="stretch", key=f"data-hist-{key}")
+
+
+# ---------------------------------------------------------------------- built-in
+def builtin(ref: Mapping[str, Any] | None) -> None:
+    names = datasets.list()
+    current = ref if ref and ref["source"] == "builtin" else dp.builtin_ref(names[0])
+    c_name, c_n, c_seed = st.columns([3, 1, 1], vertical_alignment="bottom")
+    name = c_name.selectbox("Dataset", names, index=names.index(current["name"]), key="data-builtin")
+    n = c_n.number_input("Rows", min_value=100, max_value=dp.MAX_N, value=int(current["n"]), step=500, key="data-n")
+    seed = c_seed.number_input("Seed", min_value=0, max_value=2**31 - 1, value=int(current["seed"]), key="data-seed")
+    st.session_state[dp.STATE_KEY] = dp.builtin_ref(name, int(n), int(seed))
+    info = datasets.info(name)
+    st.markdown(info.description)
+    left, right = st.columns([1, 1])
+    with left:
+        st.markdown("**Causal graph**")
+        st.plotly_chart(plots.graph_figure(info.graph), width="stretch", key=f"data-graph-{name}")
+    with right:
+        st.markdown("**Ground truth: the structural equations**")
+        st.code(dp.EQUATIONS[name], language=None, wrap_lines=True)
+        st.caption(
+            "Because these equations are known, exact interventional and counterfactual answers are available for "
+            "this dataset: every model trained on it is scored against the truth."
+        )
+    df, _, graph = dp.current_dataset(st.session_state)
+    kinds = {**dp.infer_kinds(df), **graph.kinds}
+    table_views(df, kinds, key=f"{name}-{n}-{seed}")
+
+
+# ---------------------------------------------------------------------- upload
+def upload(ref: Mapping[str, Any] | None) -> None:
+    file = st.file_uploader(
+        f"CSV file (up to {dp.MAX_UPLOAD_MB} MB)", type=["csv", "txt", "tsv"], key="data-upload",
+        max_upload_size=max(1, math.ceil(dp.MAX_UPLOAD_MB)),
+        help="A header row with the column names, then one row per sample. Commas separate values; "
+        "semicolons and tabs are detected.",
+    )
+    if file is not None:
+        try:
+            key, df = dp.remember_upload(file.name, file.getvalue())
+        except DataError as e:
+            st.error(str(e), icon=":material/error:")
+            return
+        previous = ref.get("kinds", {}) if ref and ref.get("key") == key else {}
+        ref = dp.upload_ref(file.name, key, previous)
+    elif ref and ref["source"] == "upload":
+        if ref["key"] not in dp.UPLOADS:
+            st.warning(f"{ref['name']} is no longer held by the server; upload it again.", icon=":material/warning:")
+            return
+        st.caption(f"Showing **{ref['name']}**, uploaded earlier; upload another file to replace it.")
+    else:
+        st.info(
+            "Upload a table: one column per variable, one row per sample, column names in the first row.",
+            icon=":material/upload_file:",
+        )
+        return
+    df, name, _ = dp.current_dataset({dp.STATE_KEY: ref})
+    inferred = dp.infer_kinds(df)
+    st.markdown(f"**{name}**: {len(df):,} rows × {df.shape[1]} columns")
+    with st.expander("Column kinds", expanded=True, icon=":material/category:"):
+        st.caption("Inferred from the values; change a kind where the guess is wrong (e.g. a 1–5 rating that is categorical).")
+        grid = st.columns(4)
+        kinds: dict[str, str] = {}
+        for i, col in enumerate(inferred):
+            chosen = ref["kinds"].get(col, inferred[col])
+            kinds[col] = grid[i % 4].selectbox(
+                col, dp.KINDS, index=dp.KINDS.index(chosen), key=f"data-kind-{ref['key']}-{col}",
+                help=f"inferred: {inferred[col]}",
+            )
+    overrides = {c: k for c, k in kinds.items() if k != inferred[c]}
+    st.session_state[dp.STATE_KEY] = dp.upload_ref(name, ref["key"], overrides)
+    column_checks(df, kinds, overrides, name)
+    table_views(df, kinds, key=ref["key"])
+
+
+if source == SOURCES[0]:
+    builtin(ref)
+else:
+    upload(ref)

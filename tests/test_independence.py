@@ -1,0 +1,224 @@
+"""Conditional independence tests (causal.independence): power on chains, calibration under
+the null, Holm's correction, a false graph refuted, and errors that name the column."""
+
+from __future__ import annotations
+
+import doctest
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import causal.independence as ind
+from causal import CausalGraph, datasets
+from causal.independence import CITest, ci_test, holm, implications_frame
+
+CHAIN = CausalGraph.parse("a -> b -> c")
+COLLIDER = CausalGraph.parse("a -> b; c -> b")  # the false graph for chain data: claims a ⟂ c
+
+
+def continuous_chain(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=n)
+    b = a + rng.normal(size=n)
+    c = b + rng.normal(size=n)
+    return pd.DataFrame({"a": a, "b": b, "c": c})
+
+
+def discrete_chain(n: int, seed: int) -> pd.DataFrame:
+    """Binary a -> categorical b (3 values) -> binary c, with text categories for b."""
+    rng = np.random.default_rng(seed)
+    a = (rng.random(n) < 0.5).astype(int)
+    b = np.where(rng.random(n) < 0.7, a * 2, rng.integers(0, 3, n))  # mostly 0 or 2, following a
+    c = (rng.random(n) < np.array([0.15, 0.5, 0.85])[b]).astype(int)
+    return pd.DataFrame({"a": a, "b": np.array(["low", "mid", "high"])[b], "c": c})
+
+
+# ---------------------------------------------------------------------- one test
+def test_chain_continuous_marginal_dependence_and_conditional_independence() -> None:
+    df = continuous_chain(500, seed=0)
+    marginal = ci_test(df, "a", "c")
+    conditional = ci_test(df, "a", "c", given=["b"])
+    assert marginal.method == "correlation, Fisher's z" and "partial correlation" in conditional.method
+    assert marginal.p_value < 1e-20 and marginal.effect > 0.4  # corr(a, c) = 1/sqrt(3) ≈ 0.58
+    assert conditional.p_value > 0.05 and abs(conditional.effect) < 0.1
+    assert (conditional.n, conditional.dof, conditional.given) == (500, 500 - 1 - 3, ("b",))
+    # z is atanh of the partial correlation times sqrt(n - |given| - 3)
+    assert conditional.statistic == pytest.approx(np.arctanh(conditional.effect) * np.sqrt(496))
+
+
+def test_chain_discrete_uses_a_g_test_within_strata() -> None:
+    df = discrete_chain(1000, seed=1)
+    marginal = ci_test(df, "a", "c")
+    conditional = ci_test(df, "a", "c", given=["b"])
+    assert marginal.method.startswith("G-test") and marginal.dof == 1
+    assert marginal.p_value < 1e-10
+    assert conditional.p_value > 0.05
+    assert conditional.dof == 3  # one degree of freedom in each of the three strata of b
+    assert "3 of 3 strata" in conditional.method
+    # the G statistic matches scipy's likelihood-ratio chi-square on the marginal table
+    from scipy.stats import chi2_contingency
+
+    g, p, dof, _ = chi2_contingency(pd.crosstab(df.a, df.c).to_numpy(), correction=False, lambda_="log-likelihood")
+    assert (marginal.statistic, marginal.p_value, marginal.dof) == (pytest.approx(g), pytest.approx(p), dof)
+
+
+def test_mixed_kinds_bin_the_continuous_variables() -> None:
+    df = continuous_chain(800, seed=2)
+    df["a"] = (df["a"] > 0).astype(int)  # binary cause
+    t = ci_test(df, "a", "c")
+    assert t.method == "G-test; c in 4 quantile bins" and t.dof == 3 and t.p_value < 1e-10
+    t = ci_test(df, "a", "c", given=["b"], bins=3)
+    assert t.method == "G-test in 3 of 3 strata; c, b in 3 quantile bins"
+    # kinds can be forced: c treated as categorical needs no bins, b as continuous does
+    t = ci_test(df.assign(c=(df.c > 0).astype(int)), "a", "c", kinds={"c": "categorical"})
+    assert t.method == "G-test" and t.dof == 1
+
+
+def test_strata_too_small_are_skipped_and_an_empty_test_says_untested() -> None:
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame({"a": rng.integers(0, 2, 60), "c": rng.integers(0, 2, 60), "z": np.arange(60) % 30})
+    t = ci_test(df, "a", "c", given=["z"], kinds={"z": "categorical"})  # 30 strata of 2 rows each
+    assert t.dof == 0 and t.p_value == 1.0 and "untested" in t.method
+
+
+def test_p_values_are_uniform_under_the_null() -> None:
+    """Rejection rate at alpha = 0.05 over 200 seeded data sets where a ⟂ c | b holds."""
+    continuous = [ci_test(continuous_chain(200, seed), "a", "c", given=["b"]).p_value for seed in range(200)]
+    discrete = [ci_test(discrete_chain(300, seed), "a", "c", given=["b"]).p_value for seed in range(200)]
+    for name, ps in (("Fisher's z", continuous), ("G-test", discrete)):
+        ps = np.asarray(ps)
+        rate = float((ps < 0.05).mean())
+        assert 0.02 <= rate <= 0.09, f"{name}: rejection rate {rate:.3f} under the null"
+        assert 0.35 < float(np.median(ps)) < 0.65, f"{name}: median p {np.median(ps):.2f}"
+
+
+def test_spline_regression_is_calibrated_and_removes_nonlinear_confounding() -> None:
+    ps = np.asarray([
+        ci_test(continuous_chain(200, seed), "a", "c", given=["b"], regression="spline").p_value for seed in range(200)
+    ])
+    assert 0.02 <= float((ps < 0.05).mean()) <= 0.09
+    # fork-nlin: x4 = 20 / (1 + exp(x3²/2 − x3)) + u4, so x1 ⟂ x4 | x3 holds, but x4's linear
+    # residual on x3 still carries x1 (through x3's nonlinear shape): linear refutes the truth
+    ds = datasets.load("fork-nlin", n=2000, seed=0)
+    linear = ci_test(ds.data, "x1", "x4", given=["x3"])
+    spline = ci_test(ds.data, "x1", "x4", given=["x3"], regression="spline")
+    assert linear.p_value < 1e-20 and spline.p_value > 0.05
+    assert "spline regression" in spline.method and 2000 - 3 - 12 <= spline.dof < linear.dof == 2000 - 1 - 3
+    results = ind.test_implications(ds.data, ds.graph, regression="spline")
+    assert not any(r.rejected_holm for r in results)
+    # without a conditioning set there is nothing to regress: the same test either way
+    assert ci_test(ds.data, "x1", "x2", regression="spline") == ci_test(ds.data, "x1", "x2")
+
+
+def test_result_is_a_frozen_value() -> None:
+    t = ci_test(continuous_chain(50, seed=0), "a", "b")
+    assert isinstance(t, CITest) and "a ⟂ b: p = " in str(t)
+    with pytest.raises(AttributeError):
+        t.p_value = 0.5  # type: ignore[misc]
+
+
+def test_missing_values_drop_rows() -> None:
+    df = continuous_chain(100, seed=0)
+    df.loc[:9, "c"] = np.nan
+    assert ci_test(df, "a", "c").n == 90
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"x": "a", "y": "nope"}, "'nope'"),
+        ({"x": "a", "y": "c", "given": ["b", "zz"]}, "'zz'"),
+        ({"x": "a", "y": "a"}, "'a' against itself"),
+        ({"x": "a", "y": "c", "given": ["a"]}, "'a' is both tested and conditioned on"),
+        ({"x": "a", "y": "k"}, "column 'k' is constant"),
+        ({"x": "a", "y": "t", "kinds": {"t": "continuous"}}, "column 't' is continuous but row 0 holds 'x'"),
+        ({"x": "a", "y": "c", "kinds": {"c": "image"}}, "column 'c' has kind 'image'"),
+        ({"x": "a", "y": "c", "regression": "cubic"}, "regression must be one of linear, spline"),
+    ],
+)
+def test_errors_name_the_column(kwargs: dict, message: str) -> None:
+    df = continuous_chain(40, seed=0).assign(k=1.0, t=["x", "y"] * 20)
+    with pytest.raises(ValueError) as e:
+        ci_test(df, **kwargs)
+    assert message in str(e.value)
+    if message in ("'nope'", "'zz'"):
+        assert "the columns are a, b, c" in str(e.value)
+
+
+def test_too_few_rows_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="4 complete rows are too few .* need at least 5"):
+        ci_test(continuous_chain(4, seed=0), "a", "c", given=["b"])
+    assert ci_test(continuous_chain(5, seed=0), "a", "c", given=["b"]).dof == 1
+
+
+# ---------------------------------------------------------------------- a graph's implications
+def test_holm_is_at_least_raw_and_monotone() -> None:
+    rng = np.random.default_rng(4)
+    p = np.concatenate([rng.random(30), rng.random(10) * 1e-3])
+    adj = holm(p)
+    assert (adj >= p).all() and (adj <= 1).all()
+    order = np.argsort(p)
+    assert (np.diff(adj[order]) >= 0).all()
+    assert adj[order[0]] == pytest.approx(len(p) * p[order[0]])  # the smallest is multiplied by m
+    assert holm([]).size == 0
+
+
+def test_true_graph_implications_hold_and_the_false_graph_is_refuted() -> None:
+    df = continuous_chain(1000, seed=5)
+    true = ind.test_implications(df, CHAIN)
+    assert [str(r.independence) for r in true] == ["a ⟂ c | b"]
+    assert not true[0].rejected and true[0].p_holm == pytest.approx(true[0].p_value)
+    false = ind.test_implications(df, COLLIDER)
+    assert [str(r.independence) for r in false] == ["a ⟂ c"]
+    assert false[0].rejected and false[0].rejected_holm and false[0].p_value < 1e-30
+
+
+def test_discrete_false_graph_is_refuted() -> None:
+    df = discrete_chain(1000, seed=6)
+    assert not ind.test_implications(df, CHAIN)[0].rejected
+    (r,) = ind.test_implications(df, COLLIDER)
+    assert r.rejected and r.test.method.startswith("G-test")
+
+
+def test_implications_on_a_benchmark_are_sorted_and_holm_adjusted() -> None:
+    ds = datasets.load("loan", n=1500, seed=0)
+    results = ind.test_implications(ds.data, ds.graph, alpha=0.01)
+    assert len(results) == len(ds.graph.implied_independences())
+    ps = [r.p_value for r in results]
+    assert ps == sorted(ps)
+    assert all(r.p_holm >= r.p_value and r.alpha == 0.01 and r.rejected == (r.p_value < 0.01) for r in results)
+    assert all(np.diff([r.p_holm for r in results]) >= 0)
+    # the graph's declared kind (A binary) selects the G-test for implications involving A
+    assert all(r.test.method.startswith("G-test") for r in results if "A" in (r.test.x, r.test.y, *r.test.given))
+    frame = implications_frame(results)
+    assert list(frame["p"]) == ps and frame.shape == (len(results), 10)
+
+
+def test_max_tests_keeps_the_smallest_conditioning_sets() -> None:
+    ds = datasets.load("large-backdoor", n=300, seed=0)
+    all_ = ind.test_implications(ds.data, ds.graph)
+    few = ind.test_implications(ds.data, ds.graph, max_tests=5)
+    assert len(few) == 5 < len(all_)
+    assert max(len(r.independence.given) for r in few) <= min(
+        len(r.independence.given) for r in all_ if r.independence not in {f.independence for f in few}
+    )
+
+
+def test_implications_name_missing_nodes_and_bad_alpha() -> None:
+    df = continuous_chain(50, seed=0).drop(columns="c")
+    with pytest.raises(ValueError, match=r"no column for node\(s\) c"):
+        ind.test_implications(df, CHAIN)
+    with pytest.raises(ValueError, match="alpha"):
+        ind.test_implications(continuous_chain(50, seed=0), CHAIN, alpha=1.5)
+
+
+def test_module_doctests_and_no_streamlit_or_torch() -> None:
+    result = doctest.testmod(ind)
+    assert result.attempted >= 3 and result.failed == 0
+    import subprocess
+    import sys
+
+    code = "import sys, causal.independence; print('streamlit' in sys.modules, 'torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
