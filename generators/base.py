@@ -288,23 +288,14 @@ class TabularModel(QueryMixin):
             state = {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}  # type: ignore[union-attr]
             if self.support is not None:
                 state.update(self.support.tensors())
-            tmp = folder / (WEIGHTS + ".tmp")
-            save_file(state, str(tmp))
-            digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
-            os.replace(tmp, folder / WEIGHTS)
             meta = {
-                "format": FORMAT,
-                "format_version": FORMAT_VERSION,
                 "kind": self.kind,
                 "config": _config_to_dict(self.config),
                 "graph": self.graph.to_dict(),
                 "schema": self.schema.to_dict(),  # type: ignore[union-attr]
                 "fit": self.report.to_dict() if self.report else None,
-                "weights_sha256": digest,
             }
-            tmpj = folder / (META + ".tmp")
-            tmpj.write_text(json.dumps(meta, indent=1, default=_json_default))
-            os.replace(tmpj, folder / META)
+            write_checkpoint(folder, state, meta)
         return folder
 
     @classmethod
@@ -327,6 +318,20 @@ class TabularModel(QueryMixin):
             fit["history"] = tuple(tuple(h) for h in fit.get("history", []))
             model.report = FitReport(**fit)
         return model
+
+
+def write_checkpoint(folder: Path, state: Mapping[str, Tensor], meta: Mapping[str, Any]) -> None:
+    """Write ``state`` as ``model.safetensors`` and ``meta`` (plus format and the weights'
+    SHA-256) as ``model.json`` into ``folder``: each to a temporary name, then renamed,
+    the JSON last, so a crash never leaves a checkpoint that loads half-written."""
+    tmp = folder / (WEIGHTS + ".tmp")
+    save_file(dict(state), str(tmp))
+    digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
+    os.replace(tmp, folder / WEIGHTS)
+    full = {"format": FORMAT, "format_version": FORMAT_VERSION, **meta, "weights_sha256": digest}
+    tmpj = folder / (META + ".tmp")
+    tmpj.write_text(json.dumps(full, indent=1, default=_json_default))
+    os.replace(tmpj, folder / META)
 
 
 def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, Tensor]]:
