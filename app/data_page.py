@@ -33,7 +33,7 @@ from causal.graph import CausalGraph, GraphError
 
 __all__ = [
     "EQUATIONS", "KINDS", "STATE_KEY", "UPLOADS", "UploadCache",
-    "builtin_ref", "upload_ref", "load_builtin", "read_upload", "remember_upload",
+    "builtin_ref", "upload_ref", "stored_ref", "load_builtin", "load_stored", "read_upload", "remember_upload",
     "current_dataset", "current_kinds", "infer_kinds",
     "column_problems", "kind_problems", "table_problems", "loader_check", "summary_table",
     "scatter_matrix_figure", "histograms_figure",
@@ -100,6 +100,28 @@ def upload_ref(name: str, key: str, kinds: Mapping[str, str] | None = None) -> d
 
 
 @lru_cache(maxsize=8)
+def stored_ref(dataset_id: str, name: str) -> dict[str, Any]:
+    """The session-state reference to a dataset stored in the workspace."""
+    return {"source": "stored", "name": name, "id": dataset_id}
+
+
+@lru_cache(maxsize=1)
+def _workspace(root: str) -> Any:
+    from app.workspace import Workspace
+
+    return Workspace(root)
+
+
+def load_stored(dataset_id: str) -> pd.DataFrame:
+    """A dataset stored in the workspace (``$COUNTERFACTORY_WORKSPACE``, else ./workspace)."""
+    from app.workspace import WorkspaceError, default_root
+
+    try:
+        return _workspace(str(default_root())).load_dataset(dataset_id)
+    except WorkspaceError as e:
+        raise DataError(str(e)) from None
+
+
 def load_builtin(name: str, n: int, seed: int) -> datasets.Dataset:
     """``datasets.load``, remembered for the last few (name, n, seed); do not mutate ``.data``."""
     return datasets.load(name, n=n, seed=seed)
@@ -204,6 +226,8 @@ def current_dataset(state: Mapping[str, Any], cache: UploadCache = UPLOADS) -> t
     if ref["source"] == "builtin":
         ds = load_builtin(ref["name"], int(ref["n"]), int(ref["seed"]))
         return ds.data.copy(), ref["name"], ds.graph
+    if ref["source"] == "stored":
+        return load_stored(ref["id"]), ref["name"], None
     df = cache.get(ref["key"])
     if df is None:
         raise DataError(f"the uploaded file {ref['name']} is no longer held by the server; upload it again on the Data page")

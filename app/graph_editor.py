@@ -29,9 +29,11 @@ __all__ = [
     "GRAPH_KEY", "Direction", "Drawing", "new_drawing", "current_graph", "store_graph",
     "layout_positions", "graph_from_flow", "positions_from_flow", "to_flow", "parse_graph",
     "equivalence_class_size", "FORMATS", "export",
+    "dataset_key", "starting_graph", "graph_for", "forget_graph", "fit_to_columns",
 ]
 
 GRAPH_KEY = "graph_text"  # session state: the Graph page's current valid graph, as DAGitty text
+GRAPH_FOR_KEY = "graph_text:dataset"  # ... and the dataset it was drawn for (``dataset_key``)
 Direction = Literal["LR", "TB"]  # left to right, or top to bottom
 Position = tuple[float, float]
 
@@ -61,8 +63,10 @@ def current_graph(state: Mapping[str, Any]) -> CausalGraph | None:
 
 
 def store_graph(state: MutableMapping[str, Any], graph: CausalGraph) -> None:
-    """Make ``graph`` the current graph (``state[GRAPH_KEY]``, DAGitty text)."""
+    """Make ``graph`` the current graph (``state[GRAPH_KEY]``, DAGitty text) of the dataset
+    the Data page holds now."""
     state[GRAPH_KEY] = graph.to_dagitty()
+    state[GRAPH_FOR_KEY] = dataset_key(state)
 
 
 def parse_graph(text: str) -> tuple[CausalGraph | None, str | None]:
@@ -455,3 +459,51 @@ def _root_at(root: str, nodes: frozenset, adj: Mapping[str, set[str]]) -> set[fr
                     changed = True
                     break
     return undirected
+
+
+# ---------------------------------------------------------------------- the graph for a dataset
+def dataset_key(state: Mapping[str, Any]) -> str:
+    """Which dataset the Data page holds, as a short text (a drawing belongs to one)."""
+    from app.data_page import STATE_KEY
+
+    ref = state.get(STATE_KEY) or {}
+    if ref.get("source") == "upload":
+        return f"upload:{ref.get('key')}"
+    if ref.get("source") == "stored":
+        return f"stored:{ref.get('id')}"
+    return f"builtin:{ref.get('name', '')}"
+
+
+def starting_graph(columns: Iterable[str], true_graph: CausalGraph | None, kinds: Mapping[str, str]) -> CausalGraph:
+    """The graph a new drawing starts from: the dataset's true graph when it has one, else
+    its columns as unconnected nodes (with their kinds), for the user to connect."""
+    if true_graph is not None:
+        return true_graph
+    cols = [str(c) for c in columns]
+    return CausalGraph(cols, [], {c: kinds[c] for c in cols if kinds.get(c) in ("continuous", "binary", "categorical")})
+
+
+def graph_for(
+    state: Mapping[str, Any], columns: Iterable[str], true_graph: CausalGraph | None, kinds: Mapping[str, str]
+) -> CausalGraph:
+    """The graph the pages work on: the Graph page's current graph when it fits the data's
+    columns, else the dataset's starting graph (``starting_graph``)."""
+    graph = current_graph(state) if state.get(GRAPH_FOR_KEY) == dataset_key(state) else None
+    if graph is not None and not fit_to_columns(graph, columns)[0]:
+        return graph
+    return starting_graph(columns, true_graph, kinds)
+
+
+def forget_graph(state: MutableMapping[str, Any]) -> None:
+    """Drop the current graph (the data changed under it)."""
+    state.pop(GRAPH_KEY, None)
+    state.pop(GRAPH_FOR_KEY, None)
+
+
+def fit_to_columns(graph: CausalGraph, columns: Iterable[str]) -> tuple[list[str], list[str]]:
+    """(graph nodes the data lack, data columns the graph leaves out): the first stop
+    training, the second are ignored by it."""
+    cols = [str(c) for c in columns]
+    missing = [n for n in graph.nodes if n not in cols and graph.kind(n) != "image"]
+    unused = [c for c in cols if c not in graph]
+    return missing, unused

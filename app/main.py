@@ -1,8 +1,8 @@
 """Counterfactory's Streamlit entry point: page set-up and navigation.
 
 Run it with ``make run`` (``streamlit run app/main.py``). Each page is one file under
-``app/views/``; the logic the pages call lives in plain modules (``app.jobs``,
-``app.training``, ``app.compare``, ``app.plots``).
+``app/views/``; the logic the pages call lives in plain modules (``app.workspace``,
+``app.runner``, ``app.compare``, ``app.run_views``, ``app.cf_views``, ``app.plots`` ...).
 
 The folder is deliberately not called ``pages/``: Streamlit 1.67 still switches to its
 old directory-based navigation when a ``pages/`` folder sits next to the entry file and

@@ -265,3 +265,28 @@ def loss_figure(history: Sequence[Sequence[float]], height: int = 240) -> go.Fig
     fig.update_xaxes(showgrid=True, gridcolor="#eee")
     fig.update_yaxes(showgrid=True, gridcolor="#eee")
     return fig
+
+
+def comparison_matrix(samples: Mapping[str, pd.DataFrame], node: str, value: Any, points: int = 600,
+                      max_columns: int = 6) -> go.Figure:
+    """A scatter matrix of the numeric nodes, one colour per query (observational, given,
+    do), ``points`` samples of each: shows how the joint distribution, not only each
+    marginal, changes under conditioning and intervention."""
+    labels = query_labels(node, value)
+    first = next(iter(samples.values()))
+    numeric = [c for c in first.columns if pd.api.types.is_numeric_dtype(first[c])][:max_columns]
+    fig = go.Figure()
+    for k, df in samples.items():
+        if df is None or not len(df):
+            continue
+        sub = df.iloc[:points]
+        fig.add_trace(go.Splom(
+            dimensions=[dict(label=c, values=sub[c].to_numpy(dtype=float)) for c in numeric],
+            name=labels[k], marker=dict(color=COLORS[k], size=3, opacity=0.45), diagonal_visible=False,
+            showupperhalf=False,
+        ))
+    side = 140 * max(2, len(numeric))
+    fig.update_layout(height=side + 80, margin=dict(l=40, r=10, t=40, b=40), plot_bgcolor="white",
+                      paper_bgcolor="white", font=dict(family=FONT), legend=dict(orientation="h", y=1.06),
+                      dragmode="select")
+    return fig

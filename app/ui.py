@@ -1,32 +1,128 @@
-"""Streamlit glue shared by the pages: the process-wide job registry and cached queries.
+"""Streamlit glue shared by the pages: the workspace and job runner every session shares,
+cached models and comparisons, and a few widgets used on several pages.
 
-Only the pages and this module import streamlit; the logic they call is plain Python.
+Only the pages and this module import streamlit; the logic they call is plain Python
+(``app.workspace``, ``app.runner``, ``app.compare``, ``app.run_views`` ...).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import streamlit as st
 
 from app.compare import Comparison, compare
-from app.jobs import JobRegistry
+from app.runner import Runner
+from app.workspace import RunRecord, Workspace, WorkspaceError, default_root
+from causal import datasets
 
 SAMPLES = 2000  # samples per distribution in a comparison
 MAX_DRAWS = 400_000  # model draws allowed to find conditional samples (keeps the page responsive)
+RUN_KEY = "run:selected"  # session state: the id of the run the Explore and Counterfactual pages show
+MODEL_NAMES = {
+    "causal-gen": "Causal Gen",
+    "causal-vgen": "Causal Variational Gen",
+    "linear-anm": "Linear (baseline)",
+    "ccgm": "CCGM",
+    "causal-gan": "CausalGAN",
+}
+STATUS_ICONS = {
+    "queued": ":material/schedule:", "running": ":material/progress_activity:", "done": ":material/check_circle:",
+    "failed": ":material/error:", "cancelled": ":material/cancel:",
+}
 
 
 @st.cache_resource
-def job_registry() -> JobRegistry:
-    """One registry for the whole server: it is thread-safe, and sessions hold only job ids."""
-    return JobRegistry(max_finished=32)
+def _workspace(root: str) -> Workspace:
+    return Workspace(root)
 
 
-@st.cache_data(max_entries=128, show_spinner="Sampling from the model…")
-def comparison(job_id: str, node: str, value: Any, n: int = SAMPLES, seed: int = 0) -> Comparison | None:
-    """``compare`` for the model a finished job trained (``None`` if the job is gone)."""
-    info = job_registry().get(job_id)
-    if info is None or info.result is None:
+def workspace() -> Workspace:
+    """The workspace of this server (``$COUNTERFACTORY_WORKSPACE``, else ``./workspace``).
+    A ``Workspace`` holds no open connection and is safe to share between sessions."""
+    return _workspace(str(default_root()))
+
+
+@st.cache_resource
+def _runner(root: str) -> Runner:
+    return Runner(_workspace(root))
+
+
+def runner() -> Runner:
+    """One job runner for the whole server (thread-safe); workers run in their own
+    processes, so they outlive sessions, reruns and even the server."""
+    return _runner(str(default_root()))
+
+
+def poll() -> None:
+    """Start queued runs whose turn has come and notice dead workers (cheap: a few reads)."""
+    runner().poll()
+
+
+def model_name(kind: str) -> str:
+    return MODEL_NAMES.get(kind, kind)
+
+
+def _stamp(run: RunRecord) -> float:
+    """The checkpoint's modification time: a new checkpoint means a new cached model."""
+    try:
+        return (run.checkpoint_dir / "model.json").stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+@st.cache_resource(max_entries=8, show_spinner="Loading the model…")
+def _model(root: str, run_id: str, stamp: float) -> Any:
+    del stamp  # part of the cache key only
+    return _workspace(root).load_model(run_id)
+
+
+def run_model(run: RunRecord) -> Any:
+    """The run's model from its checkpoint, cached (at most 8 held) until a newer one is saved.
+    Queries never change a model, so one object serves every session."""
+    return _model(str(default_root()), run.id, _stamp(run))
+
+
+@st.cache_data(max_entries=256, show_spinner="Sampling from the model…")
+def comparison(root: str, run_id: str, stamp: float, node: str, value: Any, n: int = SAMPLES, seed: int = 0) -> Comparison:
+    """``compare`` for a run's model, with the built-in dataset's true SCM when there is one."""
+    run = _workspace(root).run(run_id)
+    model = _model(root, run_id, stamp)
+    truth = datasets.info(run.spec.builtin).scm if run.spec.builtin and _same_nodes(run) else None
+    return compare(model, node, value, n=n, seed=seed, truth=truth, max_draws=MAX_DRAWS)
+
+
+def _same_nodes(run: RunRecord) -> bool:
+    return set(run.graph.nodes) == set(datasets.info(run.spec.builtin).graph.nodes)
+
+
+def run_comparison(run: RunRecord, node: str, value: Any, n: int = SAMPLES, seed: int = 0) -> Comparison:
+    return comparison(str(default_root()), run.id, _stamp(run), node, value, n=n, seed=seed)
+
+
+def run_label(run: RunRecord) -> str:
+    """How a run is named in pickers: its name, status and id."""
+    return f"{run.name} · {run.status} · {run.id}"
+
+
+def pick_run(runs: Sequence[RunRecord], key: str, label: str = "Trained run") -> RunRecord | None:
+    """A selectbox over ``runs`` that remembers the choice across pages (``RUN_KEY``)."""
+    if not runs:
         return None
-    trained = info.result
-    return compare(trained.model, node, value, n=n, seed=seed, truth=trained.dataset.scm, max_draws=MAX_DRAWS)
+    ids = [r.id for r in runs]
+    wanted = st.session_state.get(RUN_KEY)
+    index = ids.index(wanted) if wanted in ids else 0
+    by_id = {r.id: r for r in runs}
+    chosen = st.selectbox(label, ids, index=index, format_func=lambda i: run_label(by_id[i]), key=key)
+    st.session_state[RUN_KEY] = chosen
+    return by_id[chosen]
+
+
+def usable_runs(kinds: Sequence[str] | None = None) -> list[RunRecord]:
+    """Runs with a checkpoint (finished, or stopped with their best weights), newest first."""
+    try:
+        runs = workspace().runs()
+    except WorkspaceError as e:
+        st.error(str(e), icon=":material/error:")
+        return []
+    return [r for r in runs if r.has_checkpoint and r.status != "queued" and (kinds is None or r.spec.kind in kinds)]

@@ -23,11 +23,10 @@ from typing import Any, Callable, Iterable
 
 import pandas as pd
 
-from app.jobs import readable_error
 from app.workspace import RunRecord, Workspace, WorkspaceError
 from causal import CausalGraph, datasets, validate_table
 
-__all__ = ["execute", "load_inputs", "truth_metrics", "main"]
+__all__ = ["execute", "load_inputs", "truth_metrics", "readable_error", "main"]
 
 log = logging.getLogger("app.worker")
 
@@ -35,6 +34,16 @@ PROGRESS_EVERY = 0.2  # seconds between progress writes (at most 5 a second)
 CANCEL_POLL = 0.2  # seconds between looks at the cancel flag
 BEAT_EVERY = 2.0  # seconds between heartbeats
 N_TEST = 500  # held-out rows for the ground-truth metrics
+
+
+def readable_error(e: BaseException) -> str:
+    """A one-line message for the UI. Errors of the user's making (``ValueError`` and its
+    kin: ``DataError``, ``GraphError``, ``EvidenceError``) carry their own message; anything
+    else is named by its type so that it is not mistaken for advice."""
+    msg = " ".join(str(e).split()) or type(e).__name__
+    if isinstance(e, (ValueError, FloatingPointError)):
+        return msg
+    return f"unexpected error ({type(e).__name__}): {msg}"
 
 
 def load_inputs(ws: Workspace, run: RunRecord) -> tuple[pd.DataFrame, CausalGraph]:

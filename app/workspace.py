@@ -448,6 +448,15 @@ class Workspace:
             raise
         return self.dataset(ds_id)
 
+    def add_dataset_once(self, name: str, data: pd.DataFrame, source: str, description: str = "") -> DatasetRecord:
+        """``add_dataset``, unless a dataset from the same ``source`` (e.g. an upload's
+        content hash) is stored already: then that one."""
+        with self._read() as c:
+            row = c.execute("SELECT * FROM datasets WHERE source = ? ORDER BY seq DESC LIMIT 1", (str(source),)).fetchone()
+        if row is not None:
+            return self._dataset_record(row)
+        return self.add_dataset(name, data, source, description)
+
     def _dataset_record(self, row: sqlite3.Row) -> DatasetRecord:
         return DatasetRecord(row["id"], row["name"], row["source"], row["description"], row["rows"],
                              tuple(json.loads(row["columns"])), row["created"], self.root / "datasets" / f"{row['id']}.csv")

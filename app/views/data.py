@@ -24,10 +24,10 @@ st.caption(
 )
 
 ref: Mapping[str, Any] | None = st.session_state.get(dp.STATE_KEY)
-SOURCES = ("Built-in example", "Upload a CSV")
+SOURCES = ("Built-in example", "Upload a CSV", "Saved in the workspace")
 source = st.radio(
     "Source", SOURCES, horizontal=True, key="data-source", label_visibility="collapsed",
-    index=1 if ref and ref["source"] == "upload" else 0,
+    index={"builtin": 0, "upload": 1, "stored": 2}.get(ref["source"], 0) if ref else 0,
 )
 
 
@@ -161,10 +161,44 @@ def upload(ref: Mapping[str, Any] | None) -> None:
     overrides = {c: k for c, k in kinds.items() if k != inferred[c]}
     st.session_state[dp.STATE_KEY] = dp.upload_ref(name, ref["key"], overrides)
     column_checks(df, kinds, overrides, name)
+    if st.button("Save in the workspace", key="data-save", icon=":material/save:",
+                 help="Keep this table across restarts; it is listed under 'Saved in the workspace'."):
+        from app import ui
+
+        ui.workspace().add_dataset_once(name, df, source=f"upload:{ref['key']}", description=f"uploaded as {name}")
+        st.toast(f"Saved {name} in the workspace", icon=":material/save:")
     table_views(df, kinds, key=ref["key"])
+
+
+# ---------------------------------------------------------------------- stored in the workspace
+def stored(ref: Mapping[str, Any] | None) -> None:
+    from app import ui
+
+    records = ui.workspace().datasets()
+    if not records:
+        st.info("No dataset is saved in the workspace yet: an uploaded table is saved there when you train on it, "
+                "or press **Save in the workspace** after uploading.", icon=":material/info:")
+        return
+    names = {r.id: f"{r.name} · {r.rows:,} rows · {r.created[:10]}" for r in records}
+    ids = list(names)
+    current = ids.index(ref["id"]) if ref and ref.get("source") == "stored" and ref.get("id") in ids else 0
+    chosen = st.selectbox("Dataset", ids, index=current, format_func=names.get, key="data-stored")
+    record = next(r for r in records if r.id == chosen)
+    st.session_state[dp.STATE_KEY] = dp.stored_ref(record.id, record.name)
+    st.caption(f"From {record.source}. {record.description}")
+    try:
+        df, name, _ = dp.current_dataset(st.session_state)
+    except DataError as e:
+        st.error(str(e), icon=":material/error:")
+        return
+    kinds = dp.infer_kinds(df)
+    column_checks(df, kinds, {}, name)
+    table_views(df, kinds, key=f"stored-{record.id}")
 
 
 if source == SOURCES[0]:
     builtin(ref)
-else:
+elif source == SOURCES[1]:
     upload(ref)
+else:
+    stored(ref)

@@ -1,0 +1,285 @@
+"""Graph: draw the causal graph with the mouse (or type it), check it against the data,
+and see what no data can tell apart (its Markov equivalence class).
+
+The canvas (``streamlit-flow-component``, React Flow) and the text editor edit one
+``app.graph_editor.Drawing`` kept in session state; every edit goes through the library's
+validation, so a cycle is refused with the cycle named and the last valid graph kept.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from app import data_page as dp
+from app import graph_editor as ge
+from app import plots, ui
+from causal.data import DataError
+from causal.graph import GraphError
+from causal.independence import implications_frame, test_implications
+
+DRAWING = "graph:drawing"  # session state: the Drawing
+FLOW = "graph:flow"  # the canvas state last sent to / received from the component
+FLOW_REV = "graph:flow-revision"  # the drawing revision the canvas state was built from
+TEXT_REV = "graph:text-revision"  # the drawing revision the text editor shows
+FOR = "graph:dataset"  # which dataset the drawing belongs to
+TEXT = "graph-text"  # the text editor's widget key
+NOTICE = "graph:notice"
+
+st.title("Graph")
+st.caption(
+    "State the causal graph you believe in: an arrow a → b says a is a direct cause of b. Draw it on the canvas "
+    "(drag from a node's right edge to another node to add an arrow; right-click the canvas to add a node, a node "
+    "or an arrow to edit or delete it) or type it beside. Every model you train obeys this graph."
+)
+
+# ---------------------------------------------------------------------- the data and the drawing
+try:
+    data, data_name, true_graph = dp.current_dataset(st.session_state)
+    kinds = dp.current_kinds(st.session_state)
+except DataError as e:
+    st.error(str(e), icon=":material/error:")
+    st.stop()
+
+key = ge.dataset_key(st.session_state)
+drawing: ge.Drawing | None = st.session_state.get(DRAWING)
+if drawing is None or st.session_state.get(FOR) != key:
+    if drawing is not None:
+        st.session_state[NOTICE] = f"The graph now starts from **{data_name}**'s " + (
+            "true graph." if true_graph is not None else "columns, unconnected: draw the arrows you believe in.")
+        ge.forget_graph(st.session_state)
+    drawing = ge.new_drawing(ge.graph_for(st.session_state, data.columns, true_graph, kinds))
+    st.session_state[FOR] = key
+    st.session_state[DRAWING] = drawing
+    st.session_state[FLOW_REV] = -1
+    st.session_state[TEXT_REV] = -1
+
+
+def commit(new: ge.Drawing) -> None:
+    """Keep a drawing and make its graph the current graph for the other pages."""
+    st.session_state[DRAWING] = new
+    ge.store_graph(st.session_state, new.graph)
+
+
+def canvas_state(d: ge.Drawing) -> Any:
+    """A fresh canvas state for ``d``; its new timestamp makes the component redraw."""
+    from streamlit_flow.elements import StreamlitFlowEdge, StreamlitFlowNode
+    from streamlit_flow.state import StreamlitFlowState
+
+    flow = ge.to_flow(d)
+    nodes = [StreamlitFlowNode.from_dict(n) for n in flow["nodes"]]
+    for n, raw in zip(nodes, flow["nodes"]):  # keep what from_dict does not carry
+        n.selectable = False
+        n.style = raw["style"]
+    edges = [StreamlitFlowEdge.from_dict(e) for e in flow["edges"]]
+    return StreamlitFlowState(nodes, edges, timestamp=int(time.time() * 1000))
+
+
+ge.store_graph(st.session_state, drawing.graph)
+notice = st.session_state.pop(NOTICE, None)
+if notice:
+    st.info(notice, icon=":material/info:")
+
+st.markdown(f"Data: **{data_name}** ({len(data):,} rows, {data.shape[1]} columns) · change it on the Data page.")
+
+left, right = st.columns([3, 2], gap="medium")
+
+# ---------------------------------------------------------------------- the canvas
+with left:
+    try:
+        from streamlit_flow import streamlit_flow
+    except ImportError:  # the app still works by text
+        streamlit_flow = None
+        st.warning("The graph canvas needs `streamlit-flow-component`; edit the graph as text on the right.")
+    if streamlit_flow is not None:
+        if st.session_state.get(FLOW_REV) != drawing.revision or FLOW not in st.session_state:
+            st.session_state[FLOW] = canvas_state(drawing)
+            st.session_state[FLOW_REV] = drawing.revision
+        sent = st.session_state[FLOW]
+        got = streamlit_flow(
+            "graph-canvas", sent, height=460, fit_view=True, show_controls=True, allow_new_edges=True,
+            enable_pane_menu=True, enable_node_menu=True, enable_edge_menu=True, hide_watermark=True,
+            min_zoom=0.2, get_node_on_click=False,
+        )
+        if got is not sent and got.timestamp != sent.timestamp:
+            st.session_state[FLOW] = got
+            new = drawing.apply_flow(got.asdict())
+            if new is not drawing:
+                commit(new)
+                if new.revision != drawing.revision:
+                    st.rerun()  # redraw the canvas from the validated graph (arrows, or the refused edit undone)
+                drawing = new
+    else:
+        st.plotly_chart(plots.graph_figure(drawing.graph), width="stretch", key="graph-figure")
+    if drawing.error:
+        st.error(f"Refused: {drawing.error}. The graph is kept as it was.", icon=":material/block:")
+    c1, c2, c3 = st.columns(3)
+    if c1.button("Lay out left to right", icon=":material/arrow_right_alt:", key="graph-layout-lr"):
+        commit(drawing.layout("LR"))
+        st.rerun()
+    if c2.button("Lay out top to bottom", icon=":material/arrow_downward:", key="graph-layout-tb"):
+        commit(drawing.layout("TB"))
+        st.rerun()
+    if true_graph is not None and c3.button("Reset to the true graph", icon=":material/restart_alt:", key="graph-reset"):
+        commit(drawing.apply_graph(true_graph))
+        st.rerun()
+
+# ---------------------------------------------------------------------- text and controls
+with right:
+    if st.session_state.get(TEXT_REV) != drawing.revision:
+        st.session_state[TEXT] = drawing.graph.to_dagitty()
+        st.session_state[TEXT_REV] = drawing.revision
+    st.text_area(
+        "The graph as text", key=TEXT, height=170,
+        help="DAGitty (`dag { a -> b }`), DOT, node-link JSON, or plain `a -> b; b -> c`. "
+        "Chains (`a -> b -> c`) and groups (`{a b} -> c`) work too.",
+    )
+    if st.button("Apply text", type="primary", icon=":material/check:", key="graph-apply"):
+        new = drawing.apply_text(st.session_state[TEXT])
+        commit(new)
+        st.rerun()
+
+    with st.expander("Edit nodes and arrows", icon=":material/edit:"):
+        nodes = list(drawing.graph.nodes)
+        a, b = st.columns(2)
+        src = a.selectbox("From", nodes, key="graph-edge-from")
+        dst = b.selectbox("To", nodes, index=min(1, len(nodes) - 1), key="graph-edge-to")
+        e1, e2 = st.columns(2)
+        if e1.button("Add arrow", key="graph-add-edge", icon=":material/add:"):
+            commit(drawing.add_edge(src, dst))
+            st.rerun()
+        if e2.button("Remove arrow", key="graph-del-edge", icon=":material/remove:"):
+            commit(drawing.delete_edge(src, dst))
+            st.rerun()
+        st.divider()
+        n1, n2 = st.columns([2, 1], vertical_alignment="bottom")
+        new_name = n1.text_input("New node", key="graph-new-node", placeholder="a column name")
+        if n2.button("Add node", key="graph-add-node", disabled=not new_name.strip()):
+            commit(drawing.add_node(new_name))
+            st.rerun()
+        r1, r2, r3 = st.columns([2, 2, 1], vertical_alignment="bottom")
+        old = r1.selectbox("Node", nodes, key="graph-rename-from")
+        to = r2.text_input("Rename to", key="graph-rename-to")
+        if r3.button("Rename", key="graph-rename", disabled=not to.strip()):
+            commit(drawing.rename_node(old, to))
+            st.rerun()
+        if st.button(f"Delete node {old}", key="graph-delete-node", icon=":material/delete:"):
+            commit(drawing.delete_node(old))
+            st.rerun()
+
+    with st.expander("Import and export", icon=":material/swap_vert:"):
+        file = st.file_uploader("Import a graph file", type=["dagitty", "dot", "gv", "json", "txt"], key="graph-import")
+        if file is not None and st.button("Use this file", key="graph-import-apply"):
+            try:
+                text = file.getvalue().decode("utf-8")
+            except UnicodeDecodeError:
+                st.error(f"{file.name} is not a text file", icon=":material/error:")
+            else:
+                graph, error = ge.parse_graph(text)
+                if graph is None:
+                    st.error(f"{file.name}: {error}", icon=":material/error:")
+                else:
+                    commit(drawing.apply_graph(graph))
+                    st.rerun()
+        cols = st.columns(len(ge.FORMATS))
+        for col, (fmt, (label, filename, mime)) in zip(cols, ge.FORMATS.items()):
+            col.download_button(label, ge.export(drawing.graph, fmt), file_name=filename, mime=mime, key=f"graph-export-{fmt}")
+        ws = ui.workspace()
+        s1, s2 = st.columns([2, 1], vertical_alignment="bottom")
+        save_name = s1.text_input("Save in the workspace as", value=data_name, key="graph-save-name")
+        if s2.button("Save", key="graph-save", disabled=not save_name.strip()):
+            ws.add_graph(save_name, drawing.graph)
+            st.toast(f"Saved graph '{save_name}'", icon=":material/save:")
+        saved = ws.graphs()
+        if saved:
+            names = {g.id: f"{g.name} · {g.text}" for g in saved}
+            pick = st.selectbox("Saved graphs", list(names), format_func=names.get, key="graph-saved")
+            if st.button("Load saved graph", key="graph-load"):
+                commit(drawing.apply_graph(ws.graph(pick).graph))
+                st.rerun()
+
+# ---------------------------------------------------------------------- the graph against the data
+graph = drawing.graph
+missing, unused = ge.fit_to_columns(graph, data.columns)
+if missing:
+    st.warning(
+        f"The data have no column for node(s) **{', '.join(missing)}**: a model of this graph cannot be trained on "
+        f"{data_name}. Rename them to columns ({', '.join(map(str, data.columns))}) or remove them.",
+        icon=":material/warning:",
+    )
+if unused:
+    st.caption(f"Columns the graph leaves out (training ignores them): {', '.join(unused)}.")
+
+st.subheader("What the data can and cannot tell")
+mec, tests = st.columns([2, 3], gap="medium")
+with mec:
+    st.markdown("**Markov equivalence class**")
+    size = ge.equivalence_class_size(graph)
+    cp = graph.cpdag()
+    if size == 1:
+        st.success("Every arrow is identified: no other graph implies the same independences.", icon=":material/verified:")
+    else:
+        st.info(
+            f"**{size:,} graphs** imply exactly the same independences as this one, so observational data alone cannot "
+            f"tell them apart. The arrows drawn as `--` below can point either way within the class; only "
+            "interventions, assumptions or out-of-distribution tests (hypothesis testing) can settle them.",
+            icon=":material/help:",
+        )
+    st.code(str(cp), language=None, wrap_lines=True)
+
+
+@st.cache_data(max_entries=64, show_spinner="Testing the graph's implications on the data…")
+def implications(data_key: str, graph_json: str, regression: str, _data: pd.DataFrame, _kinds: dict) -> pd.DataFrame:
+    from causal import CausalGraph
+
+    return implications_frame(test_implications(_data, CausalGraph.parse(graph_json), kinds=_kinds, regression=regression))
+
+
+with tests:
+    st.markdown("**Testable implications, tested on the data**")
+    if missing:
+        st.caption("Fix the nodes the data lack first.")
+    else:
+        regression = st.radio(
+            "Adjust for the conditioning set with", ("linear", "spline"), horizontal=True, key="graph-regression",
+            help="Partial correlation removes the linear part of the conditioning variables' influence; splines also "
+            "remove smooth nonlinear parts (better when mechanisms may be nonlinear).",
+        )
+        ref = st.session_state.get(dp.STATE_KEY) or {}
+        try:
+            frame = implications(f"{key}:{ref.get('n')}:{ref.get('seed')}", graph.to_json(), regression, data, kinds)
+        except (ValueError, GraphError) as e:
+            st.error(str(e), icon=":material/error:")
+            frame = None
+        if frame is not None and frame.empty:
+            st.caption("The graph implies no conditional independence (every pair of nodes is connected): "
+                       "the data cannot contradict it.")
+        elif frame is not None:
+            bad = int(frame["rejected (Holm)"].sum())
+            if bad:
+                st.error(
+                    f"The data contradict **{bad}** of the {len(frame)} independences this graph implies (Holm-adjusted "
+                    "p < 0.05): an arrow is probably missing between those variables.",
+                    icon=":material/report:",
+                )
+            else:
+                st.success(
+                    f"The data are consistent with all {len(frame)} independences tested (a large p-value does not "
+                    "prove independence; it only fails to refute it).",
+                    icon=":material/check_circle:",
+                )
+            shown = frame[["independence", "p", "p (Holm)", "rejected (Holm)", "effect", "method"]]
+            st.dataframe(
+                shown.style.apply(
+                    lambda row: ["background-color: #fde2e1" if row["rejected (Holm)"] else "" for _ in row], axis=1
+                ),
+                hide_index=True, width="stretch", key="graph-tests",
+                column_config={
+                    "p": st.column_config.NumberColumn(format="%.3g"),
+                    "p (Holm)": st.column_config.NumberColumn(format="%.3g"),
+                    "effect": st.column_config.NumberColumn(format="%.3f", help="partial correlation, or mutual information (nats)"),
+                },
+            )

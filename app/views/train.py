@@ -1,0 +1,167 @@
+"""Train: choose a model kind and its settings, start a run on the current data and graph,
+and watch it train in a background worker (progress, live loss curves, time left, cancel).
+
+Runs live in the workspace: closing the tab, switching pages or restarting the app does
+not stop them, and every page, the CLI and Python see the same runs.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app import data_page as dp
+from app import graph_editor as ge
+from app import plots, ui
+from app.run_views import MAIN_SETTINGS, format_seconds, parse_setting, progress_fraction, setting_fields, spec_for_session, time_left
+from app.workspace import RunRecord
+from causal.data import DataError, validate_table
+from generators import model_kinds
+
+POLL_SECONDS = 0.7
+TABLE_KINDS = [k for k in model_kinds() if k != "causal-gan"]  # CausalGAN needs an image node
+
+st.title("Train")
+st.caption(
+    "Train a causal generative model that obeys your graph. Training runs in a background worker: you can leave "
+    "this page, open others or close the tab; the run goes on and its model appears on the Seeing vs doing and "
+    "Counterfactuals pages."
+)
+
+try:
+    data, data_name, true_graph = dp.current_dataset(st.session_state)
+    kinds = dp.current_kinds(st.session_state)
+except DataError as e:
+    st.error(str(e), icon=":material/error:")
+    st.stop()
+graph = ge.graph_for(st.session_state, data.columns, true_graph, kinds)
+graph = graph.with_kinds({n: kinds[n] for n in graph.nodes if n in kinds and not graph.kind(n)})
+
+left, right = st.columns([3, 2])
+with left:
+    st.markdown(f"**Data**: {data_name} · {len(data):,} rows · change it on the Data page")
+    st.markdown(f"**Graph**: `{graph.to_text()}` · draw it on the Graph page")
+with right:
+    st.plotly_chart(plots.graph_figure(graph, height=180), width="stretch", key="train-graph",
+                    config={"displayModeBar": False})
+
+problem = None
+if not graph.edges:
+    problem = "The graph has no arrows: every variable would be modeled as independent. Draw the graph first."
+else:
+    try:
+        validate_table(data, graph, extra="drop", source=data_name)
+    except DataError as e:
+        problem = str(e)
+if problem:
+    st.warning(problem, icon=":material/warning:")
+
+# ---------------------------------------------------------------------- the form
+kind = st.selectbox("Model", TABLE_KINDS, format_func=ui.model_name, key="train-kind",
+                    help="Causal Gen: one network per node over its parents. Causal Variational Gen adds a per-node "
+                    "latent with a KL term. Linear: the additive-noise baseline. CCGM: a VAE with a causal layer.")
+fields = setting_fields(kind)
+main = [f for f in fields if f.name in MAIN_SETTINGS]
+rest = [f for f in fields if f.name not in MAIN_SETTINGS]
+with st.form(f"train-form-{kind}", border=True):
+    cols = st.columns(len(main) + 1)
+    values = {}
+    for col, f in zip(cols, main):
+        values[f.name] = col.text_input(f.name, value=str(f.default), key=f"train-{kind}-{f.name}",
+                                        help=MAIN_SETTINGS[f.name])
+    seed = cols[-1].number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, key=f"train-{kind}-seed",
+                                 help="The same seed, data and settings give the same model.")
+    with st.expander("All settings"):
+        grid = st.columns(3)
+        for i, f in enumerate(rest):
+            values[f.name] = grid[i % 3].text_input(f"{f.group}: {f.name}", value=str(f.default), key=f"train-{kind}-{f.name}")
+    name = st.text_input("Run name", placeholder=f"{ui.model_name(kind)} on {data_name}", key="train-name")
+    submitted = st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:",
+                                      disabled=problem is not None)
+
+if submitted:
+    by_name = {f.name: f for f in fields}
+    try:
+        settings = {}
+        for key, text in values.items():
+            value = parse_setting(text, by_name[key])
+            if value != by_name[key].default:
+                settings[key] = value
+        spec = spec_for_session(st.session_state, ui.workspace(), graph.to_json(), kind, settings, int(seed), name.strip())
+        run_id = ui.runner().submit(spec)
+    except ValueError as e:
+        st.error(f"Cannot start training: {e}", icon=":material/error:")
+    else:
+        st.session_state[ui.RUN_KEY] = run_id
+        st.toast(f"Started run {run_id}", icon=":material/play_arrow:")
+
+
+# ---------------------------------------------------------------------- runs in progress
+def show_run(run: RunRecord) -> None:
+    with st.container(border=True, key=f"train-run-{run.id}"):
+        head, act = st.columns([5, 1], vertical_alignment="center")
+        head.markdown(f"{ui.STATUS_ICONS.get(run.status, '')} **{run.name}** · `{run.id}` · {run.status}")
+        if run.active:
+            act.button("Cancel", key=f"cancel-{run.id}", icon=":material/stop:", on_click=ui.runner().cancel, args=(run.id,))
+        frac = progress_fraction(run)
+        p = run.progress
+        if run.status == "queued":
+            st.progress(0.0, text="Waiting for a free worker…")
+        elif run.status == "running":
+            text = "Starting the worker and drawing the data…" if p is None else (
+                f"epoch {p.epoch} · step {p.steps:,} · train loss {p.train_loss:.4f} · validation loss {p.val_loss:.4f}")
+            st.progress(frac, text=text)
+            st.caption(f"elapsed {format_seconds(run.seconds)} · about {format_seconds(time_left(run))} left")
+        elif run.status == "done":
+            rep = run.report or {}
+            st.success(
+                f"Trained in {format_seconds(rep.get('seconds', run.seconds))} on {rep.get('device', 'cpu')}: "
+                f"{rep.get('epochs')} epochs, best validation loss {rep.get('best_val_loss', float('nan')):.4f}.",
+                icon=":material/check_circle:",
+            )
+            m = run.metrics
+            if "counterfactual_rmse" in m:
+                st.caption(
+                    f"Against the true SCM: interventional MMD² {m['interventional_mmd2']:.4f} (oracle floor "
+                    f"{m['interventional_mmd2_floor']:.4f}), counterfactual RMSE {m['counterfactual_rmse']:.4f} "
+                    f"(standardized; {', '.join(m.get('interventions', []))})."
+                )
+        elif run.status == "cancelled":
+            st.info("Cancelled; the checkpoint keeps its best weights so far." if run.has_checkpoint
+                    else "Cancelled before it saved a model.", icon=":material/cancel:")
+        else:
+            st.error(f"Failed: {run.error}", icon=":material/error:")
+        history = ui.workspace().history(run.id)
+        if history:
+            with st.expander("Loss curves", expanded=run.status == "running"):
+                st.plotly_chart(plots.loss_figure([(h.epoch, h.train_loss, h.val_loss) for h in history]),
+                                width="stretch", key=f"loss-{run.id}-{len(history)}")
+
+
+def shown_runs() -> list[RunRecord]:
+    """This session's latest run and every active one (at most 6)."""
+    runs = ui.workspace().runs()
+    mine = st.session_state.get(ui.RUN_KEY)
+    return [r for r in runs if r.active or r.id == mine][:6]
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def live_runs() -> None:
+    """The runs, refreshed while any is active; the page reruns once the last one ends."""
+    ui.poll()
+    runs = shown_runs()
+    for run in runs:
+        show_run(run)
+    if not any(r.active for r in runs):
+        st.rerun()
+
+
+st.subheader("Runs")
+ui.poll()
+current = shown_runs()
+if any(r.active for r in current):
+    live_runs()
+elif current:
+    for r in current:
+        show_run(r)
+else:
+    st.caption("No run yet: press **Start training**. Earlier runs are on the Runs page.")

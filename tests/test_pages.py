@@ -1,0 +1,312 @@
+"""Every page of the workbench headless with Streamlit's AppTest, on a temporary workspace.
+
+Training goes through the real job runner (a worker process per run, about two seconds
+for the tiny models here). The canvas of the Graph page is a custom component, which
+AppTest cannot drive: its logic is in test_graph_editor.py, its mouse use in
+test_browser.py.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from app.run_views import checkpoint_zip, compare_frame, parse_setting, progress_fraction, runs_frame, setting_fields
+from app.worker import execute
+from app.workspace import RunSpec, Workspace
+from causal import datasets
+
+REPO = Path(__file__).resolve().parents[1]
+MAIN = str(REPO / "app" / "main.py")
+TIMEOUT = 30
+TINY = {"hidden": 8, "steps": 80}
+
+
+@pytest.fixture
+def ws(tmp_path, monkeypatch) -> Workspace:
+    """An empty workspace that the app under test uses."""
+    root = tmp_path / "ws"
+    monkeypatch.setenv("COUNTERFACTORY_WORKSPACE", str(root))
+    return Workspace(root)
+
+
+@pytest.fixture(scope="module")
+def trained_root(tmp_path_factory) -> Path:
+    """A workspace holding one finished triangle-lin run (trained in this process)."""
+    root = tmp_path_factory.mktemp("trained") / "ws"
+    w = Workspace(root)
+    run = w.create_run(RunSpec("builtin:triangle-lin", n_rows=2000, settings={"hidden": 16, "steps": 1000},
+                               name="tri small"), pid=os.getpid())
+    assert execute(w, run.id).status == "done"
+    return root
+
+
+@pytest.fixture
+def trained(trained_root, monkeypatch) -> Workspace:
+    monkeypatch.setenv("COUNTERFACTORY_WORKSPACE", str(trained_root))
+    return Workspace(trained_root)
+
+
+def _app(page: str | None = None):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(MAIN, default_timeout=TIMEOUT).run()
+    if page:
+        at.switch_page(f"views/{page}.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _text(at) -> str:
+    kinds = ("markdown", "caption", "success", "info", "warning", "error", "code")
+    return "\n".join(str(e.value) for kind in kinds for e in at.get(kind))
+
+
+def _frame(at, *columns):
+    """The first dataframe shown whose columns include ``columns`` (AppTest does not expose
+    dataframe keys); a Styler's data is unwrapped."""
+    for e in at.dataframe:
+        v = e.value
+        v = v.data if hasattr(v, "data") and not isinstance(v, pd.DataFrame) else v
+        have = set(v.columns)
+        if isinstance(v.columns, pd.MultiIndex):
+            have |= set(v.columns.get_level_values(1))
+        if set(columns) <= have:
+            return v
+    pytest.fail(f"no dataframe with columns {columns}")
+
+
+def _button(at, label: str):
+    found = [b for b in at.button if b.label == label]
+    assert found, f"no button '{label}' among {[b.label for b in at.button]}"
+    return found[0]
+
+
+def _until(at, done, wait: float = 60.0, what: str = "the page"):
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        assert not at.exception, at.exception
+        if done(at):
+            return at
+        time.sleep(0.25)
+        at.run()
+    pytest.fail(f"{what} did not settle within {wait} s:\n{_text(at)}")
+
+
+# ---------------------------------------------------------------------- home
+def test_home_page_explains_and_links_every_step(ws) -> None:
+    at = _app()
+    assert at.title[0].value == "Counterfactory"
+    text = _text(at)
+    assert "Seeing" in text and "Doing" in text
+
+
+# ---------------------------------------------------------------------- graph
+def test_graph_page_starts_from_the_true_graph_and_shows_what_data_cannot_tell(ws) -> None:
+    at = _app("graph")
+    assert at.title[0].value == "Graph"
+    assert "x1 -> x2" in at.text_area(key="graph-text").value
+    assert any("6 graphs" in i.value for i in at.info)  # a complete DAG on 3 nodes: 3! orientations
+    assert "x1 -- x2" in _text(at)
+
+
+def test_a_cycle_typed_as_text_is_refused_with_the_cycle_named_and_the_graph_kept(ws) -> None:
+    at = _app("graph")
+    before = at.session_state["graph_text"]
+    at.text_area(key="graph-text").set_value("x1 -> x2; x2 -> x3; x3 -> x1").run()
+    _button(at, "Apply text").click().run()
+    assert not at.exception
+    assert any("the graph has a cycle: x1 -> x2 -> x3 -> x1" in e.value for e in at.error), _text(at)
+    assert at.session_state["graph_text"] == before
+
+
+def test_editing_the_graph_updates_the_tests_of_its_implications(ws) -> None:
+    at = _app("graph")
+    at.text_area(key="graph-text").set_value("x1 -> x2; x2 -> x3").run()  # drops x1 -> x3: x1 ⟂ x3 | x2 is implied
+    _button(at, "Apply text").click().run()
+    assert "x1 -> x2" in at.session_state["graph_text"] and "x1 -> x3" not in at.session_state["graph_text"]
+    assert any("contradict" in e.value for e in at.error), _text(at)  # the data (true graph has x1 -> x3) refute it
+    table = _frame(at, "independence", "rejected (Holm)")
+    assert table["independence"].tolist() == ["x1 ⟂ x3 | x2"] and bool(table["rejected (Holm)"].iloc[0])
+    # the edit controls: add the arrow back, and the data agree again
+    at.selectbox(key="graph-edge-from").set_value("x1")
+    at.selectbox(key="graph-edge-to").set_value("x3")
+    _button(at, "Add arrow").click().run()
+    assert "x1 -> x3" in at.session_state["graph_text"]
+    assert not at.error
+
+
+def test_graph_edits_that_break_the_graph_are_refused(ws) -> None:
+    at = _app("graph")
+    at.selectbox(key="graph-edge-from").set_value("x3")
+    at.selectbox(key="graph-edge-to").set_value("x1")
+    _button(at, "Add arrow").click().run()
+    assert any("cycle" in e.value for e in at.error)
+    at.text_input(key="graph-new-node").set_value("x2").run()
+    _button(at, "Add node").click().run()
+    assert any("already a node named 'x2'" in e.value for e in at.error)
+
+
+def test_an_upload_starts_with_unconnected_columns_and_training_asks_for_a_graph(ws) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=80)
+    content = pd.DataFrame({"a": x, "b": 2 * x + rng.normal(size=80)}).to_csv(index=False).encode()
+    at = _app("data")
+    at.radio(key="data-source").set_value("Upload a CSV").run()
+    at.file_uploader(key="data-upload").set_value(("mine.csv", content, "text/csv")).run()
+    at.switch_page("views/graph.py").run()
+    assert not at.exception
+    from causal import CausalGraph
+
+    start = CausalGraph.parse(at.text_area(key="graph-text").value)
+    assert start.nodes == ("a", "b") and start.edges == () and start.kind("a") == "continuous"
+    at.switch_page("views/train.py").run()
+    assert any("no arrows" in w.value for w in at.warning)
+    at.switch_page("views/graph.py").run()
+    at.text_area(key="graph-text").set_value("a -> b").run()
+    _button(at, "Apply text").click().run()
+    at.switch_page("views/train.py").run()
+    assert not at.warning and "`a -> b`" in _text(at)
+
+
+# ---------------------------------------------------------------------- train
+def test_train_page_trains_in_a_worker_and_reports_against_the_truth(ws) -> None:
+    at = _app("train")
+    at.text_input(key="train-causal-gen-steps").set_value("80")
+    at.text_input(key="train-causal-gen-hidden").set_value("8")
+    _button(at, "Start training").click().run()
+    _until(at, lambda a: a.success, what="training")
+    assert "Trained in" in at.success[0].value
+    assert "Against the true SCM: interventional MMD²" in _text(at)
+    [run] = ws.runs()
+    assert run.status == "done" and run.spec.settings == {"hidden": 8, "steps": 80}
+    assert run.pid != os.getpid()  # trained in a worker process
+
+
+def test_a_bad_setting_is_refused_by_name_and_nothing_is_started(ws) -> None:
+    at = _app("train")
+    at.text_input(key="train-causal-gen-hidden").set_value("wide")
+    _button(at, "Start training").click().run()
+    assert any("setting 'hidden' must be int" in e.value for e in at.error), _text(at)
+    assert ws.runs() == []
+
+
+def test_a_running_run_can_be_cancelled_from_the_page(ws) -> None:
+    at = _app("train")
+    at.text_input(key="train-causal-gen-steps").set_value("500000")
+    with_epochs = [t for t in at.text_input if t.key == "train-causal-gen-max_epochs"]
+    with_epochs[0].set_value("100000")
+    _button(at, "Start training").click().run()
+    _until(at, lambda a: any(b.label == "Cancel" for b in a.button), what="the run to start")
+    _button(at, "Cancel").click().run()
+    _until(at, lambda a: a.info and any("Cancelled" in i.value for i in a.info), what="the cancel")
+    assert ws.runs()[0].status == "cancelled"
+
+
+# ---------------------------------------------------------------------- seeing vs doing
+def test_explore_offers_a_quick_model_when_there_is_none(ws) -> None:
+    at = _app("explore")
+    assert any("No trained model yet" in i.value for i in at.info)
+    assert _button(at, "Train a quick model")
+
+
+def test_explore_compares_given_and_do_against_the_truth(trained) -> None:
+    at = _app("explore")
+    run = trained.runs()[0]
+    assert at.selectbox(key=f"node-{run.id}").value == "x2"
+    table = _frame(at, "observational", "given", "do")
+    assert list(table.columns) == ["observational", "given", "do", "do · truth"]
+    slider = at.slider(key=f"value-{run.id}-x2-0")
+    assert table.loc["x2", "do"] == pytest.approx(slider.value)
+    assert table.loc["x1", "do"] == pytest.approx(table.loc["x1", "observational"])  # doing leaves the cause alone
+    assert table.loc["x1", "given"] > table.loc["x1", "observational"] + 0.3  # seeing moves it
+    effects = _frame(at, "effect", "low", "high")
+    assert list(effects.index) == ["x1", "x3"] and effects.loc["x1", "effect"] == pytest.approx(0.0, abs=1e-9)
+    assert effects.loc["x3", "low"] <= effects.loc["x3", "effect"] <= effects.loc["x3", "high"]
+    assert effects.loc["x3", "truth"] == pytest.approx(0.5 * (slider.value - 10.0), abs=0.6)
+    assert "Answered in" in _text(at)
+
+    # beyond the data: do still answers, conditioning explains why it cannot
+    at.toggle(key=f"extend-{run.id}-x2").set_value(True).run()
+    wide = at.slider(key=f"value-{run.id}-x2-1")
+    wide.set_value(wide.max).run()
+    assert not at.exception
+    warnings = " ".join(w.value for w in at.warning)
+    assert "outside the training data" in warnings and "Cannot condition on x2" in warnings
+    assert _frame(at, "observational", "given", "do")["given"].isna().all()
+
+    at.selectbox(key=f"node-{run.id}").set_value("x1").run()
+    assert not at.exception and "no causes" in _text(at)
+
+
+# ---------------------------------------------------------------------- counterfactuals
+def test_counterfactuals_of_chosen_rows_against_the_exact_answer(trained) -> None:
+    at = _app("counterfactuals")
+    run = trained.runs()[0]
+    at.text_input(key=f"cf-rows-{run.id}").set_value("3, 10-12").run()
+    at.selectbox(key=f"cf-node-{run.id}").set_value("x2").run()
+    at.number_input(key=f"cf-value-{run.id}-x2-set to").set_value(5.0).run()
+    assert not at.exception
+    assert any("under do(x2 = 5)" in h.value for h in at.subheader), [h.value for h in at.subheader]
+    frame = _frame(at, ("x1", "factual"), ("x2", "counterfactual"))
+    assert list(frame.index) == [3, 10, 11, 12]
+    assert (frame[("x2", "counterfactual")] == 5.0).all()
+    assert (frame[("x1", "counterfactual")] == frame[("x1", "factual")]).all()  # not a descendant: kept exactly
+    err = [e.value for e in at.dataframe if list(getattr(e.value, "index", [])) == ["RMSE vs truth (or share wrong, discrete)"]][0]
+    assert err["x1"].iloc[0] == 0.0 and err["x3"].iloc[0] < 0.1 * datasets.load("triangle-lin", n=2000).data["x3"].std()
+    assert "Not descendants of x2, so kept exactly: x1" in _text(at)
+
+
+def test_bad_row_numbers_get_a_message(trained) -> None:
+    at = _app("counterfactuals")
+    run = trained.runs()[0]
+    at.text_input(key=f"cf-rows-{run.id}").set_value("5, 99999").run()
+    assert any("row 99999 does not exist" in e.value for e in at.error)
+    at.text_input(key=f"cf-rows-{run.id}").set_value("a-b").run()
+    assert any("'a-b' is not a row number" in e.value for e in at.error)
+
+
+def test_a_shift_intervention(trained) -> None:
+    at = _app("counterfactuals")
+    run = trained.runs()[0]
+    at.selectbox(key=f"cf-node-{run.id}").set_value("x1").run()
+    at.selectbox(key=f"cf-how-{run.id}-x1").set_value("shift by").run()
+    at.number_input(key=f"cf-value-{run.id}-x1-shift by").set_value(1.0).run()
+    frame = _frame(at, ("x1", "factual"), ("x2", "counterfactual"))
+    np.testing.assert_allclose(frame[("x1", "counterfactual")], frame[("x1", "factual")] + 1.0)
+
+
+# ---------------------------------------------------------------------- runs
+def test_runs_page_lists_every_run_with_its_metrics(trained) -> None:
+    at = _app("runs")
+    table = _frame(at, "name", "status", "CF RMSE")
+    assert table["name"].tolist() == ["tri small"] and table["status"].tolist() == ["done"]
+    assert table["CF RMSE"].iloc[0] > 0
+
+
+def test_run_views_tables_and_downloads(trained) -> None:
+    runs = trained.runs()
+    frame = runs_frame(runs)
+    assert frame.loc[0, "model"] == "causal-gen" and frame.loc[0, "graph"] == "x1 -> x2; x1 -> x3; x2 -> x3"
+    cmp = compare_frame(runs)
+    assert cmp.loc["model: hidden"].iloc[0] == 16 and cmp.loc["training: steps"].iloc[0] == 1000
+    assert progress_fraction(runs[0]) == 1.0
+    import io
+    import zipfile
+
+    names = zipfile.ZipFile(io.BytesIO(checkpoint_zip(runs[0]))).namelist()
+    assert sorted(names) == sorted(f"{runs[0].id}/{n}" for n in ("model.json", "model.safetensors"))
+
+
+def test_setting_fields_are_typed_like_their_defaults() -> None:
+    fields = {f.name: f for f in setting_fields("causal-gen")}
+    assert parse_setting("32", fields["hidden"]) == 32 and parse_setting("1e-3", fields["lr"]) == 0.001
+    assert parse_setting("none", fields["patience"]) is None and parse_setting("7", fields["patience"]) == 7
+    with pytest.raises(ValueError, match="setting 'hidden' must be int"):
+        parse_setting("2.5", fields["hidden"])
+    assert datasets.list()  # the registry is importable beside the app logic
