@@ -100,7 +100,7 @@ from generators.training import Callback, FitReport, Progress, TrainConfig, pick
 
 __all__ = [
     "ImageModel", "ImageInfo", "LabelEncoding", "ImageRows", "split_image_graph",
-    "ConvEncoder", "ConvDecoder", "ConvDiscriminator", "ConvHead", "planned_epochs",
+    "ConvEncoder", "ConvDecoder", "ConvDiscriminator", "ConvHead", "planned_epochs", "planned_steps",
 ]
 
 DECODE_CHUNK = 512  # images per forward pass when sampling, abducting or decoding
@@ -321,13 +321,20 @@ class ImageRows(nn.Module):
         return list(getattr(self.net, "decay_parameters", list)())
 
 
-def planned_epochs(n: int, config: TrainConfig) -> int:
-    """How many epochs ``training.train`` plans for ``n`` rows under ``config`` (its own
-    arithmetic), so that progress can be reported across training phases."""
+def planned_steps(n: int, config: TrainConfig) -> tuple[int, int]:
+    """``(optimizer steps, steps per epoch)`` that ``training.train`` plans for ``n`` rows
+    under ``config`` (its own arithmetic; fewer steps only when it stops early)."""
     n_val = int(round(n * config.val_fraction)) if n >= 40 else 0
     n_tr = n - n_val
     per_epoch = max(n_tr // max(min(config.batch_size, n_tr), 1), 1)
     total = min(config.steps, config.max_epochs * per_epoch) if config.schedule == "cosine" else config.max_epochs * per_epoch
+    return total, per_epoch
+
+
+def planned_epochs(n: int, config: TrainConfig) -> int:
+    """How many epochs ``training.train`` plans for ``n`` rows under ``config``, so that
+    progress can be reported across training phases."""
+    total, per_epoch = planned_steps(n, config)
     return -(-total // per_epoch)
 
 
@@ -624,7 +631,7 @@ class ImageModel:
                 "graph": self.graph.to_dict(),
                 "schema": self.schema.to_dict(),
                 "fit": self.report.to_dict() if self.report else None,
-                "image": {"node": self.image_node, **dataclasses.asdict(self.info)},  # type: ignore[arg-type]
+                "image": {"node": self.image_node, **dataclasses.asdict(self.info), "inputs": list(self.encoding.nodes)},  # type: ignore[arg-type, union-attr]
                 "labels": {
                     "kind": lm.kind,  # type: ignore[union-attr]
                     "config": _config_to_dict(lm.config),  # type: ignore[union-attr]
@@ -643,7 +650,7 @@ class ImageModel:
         model = cls(graph, _config_from_dict(cls.Config, meta["config"]))
         model.info = ImageInfo(int(meta["image"]["size"]), int(meta["image"]["channels"]))
         schema = Schema.from_dict(meta["schema"])
-        model.encoding = LabelEncoding(schema, model.image_parents)
+        model.encoding = LabelEncoding(schema, meta["image"].get("inputs", model.image_parents))
         template = model._make_label_model()
         sub_meta = {**meta["labels"], "schema": meta["schema"]}
         sub_state = {k[len("labels."):]: v for k, v in state.items() if k.startswith("labels.")}
