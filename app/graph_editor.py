@@ -29,7 +29,7 @@ __all__ = [
     "GRAPH_KEY", "Direction", "Drawing", "new_drawing", "current_graph", "store_graph",
     "layout_positions", "graph_from_flow", "positions_from_flow", "to_flow", "parse_graph",
     "equivalence_class_size", "FORMATS", "export",
-    "dataset_key", "starting_graph", "graph_for", "forget_graph", "fit_to_columns",
+    "editor_text", "keep_kinds", "dataset_key", "starting_graph", "graph_for", "forget_graph", "fit_to_columns",
 ]
 
 GRAPH_KEY = "graph_text"  # session state: the Graph page's current valid graph, as DAGitty text
@@ -78,6 +78,18 @@ def parse_graph(text: str) -> tuple[CausalGraph | None, str | None]:
         return None, str(e)
 
 
+def editor_text(graph: CausalGraph) -> str:
+    """The graph as the text editor shows it: one arrow per line, then lone nodes."""
+    return graph.to_text().replace("; ", "\n")
+
+
+def keep_kinds(new: CausalGraph, old: CausalGraph) -> CausalGraph:
+    """``new`` with the kinds ``old`` declared for the nodes ``new`` leaves undeclared
+    (text without kinds must not forget that a node is binary)."""
+    carry = {n: old.kind(n) for n in new.nodes if n in old and old.kind(n) and not new.kind(n)}
+    return new.with_kinds(carry) if carry else new
+
+
 def export(graph: CausalGraph, fmt: str) -> str:
     """The graph as text in ``fmt`` (a key of ``FORMATS``)."""
     if fmt == "dagitty":
@@ -105,11 +117,36 @@ def layout_positions(graph: CausalGraph, direction: Direction = "LR") -> dict[st
     (or down); within a generation, nodes are ordered to reduce crossings."""
     layer, within = _steps(graph, direction)
     out: dict[str, Position] = {}
-    for n, (k, y) in graph_layout(graph).items():
+    for n, (k, y) in _clear_long_edges(graph, graph_layout(graph)).items():
         if direction == "LR":
             out[n] = (k * layer, -y * within)
         else:
             out[n] = (-y * within, k * layer)
+    return out
+
+
+def _clear_long_edges(graph: CausalGraph, pos: Mapping[str, Position], gap: float = 0.45,
+                      rounds: int = 8) -> dict[str, Position]:
+    """Move nodes off the straight line of an edge that skips their generation (the canvas
+    draws edges nearly straight, so ``a -> c`` would hide behind ``b`` in ``a -> b -> c``):
+    a node closer than ``gap`` to such an edge is pushed down, half a step at a time."""
+    out = dict(pos)
+    for _ in range(rounds):
+        moved = False
+        for a, b in graph.edges:
+            (xa, ya), (xb, yb) = out[a], out[b]
+            for n, (x, y) in list(out.items()):
+                if n in (a, b) or not xa < x < xb:
+                    continue
+                on_line = ya + (yb - ya) * (x - xa) / (xb - xa)
+                if abs(on_line - y) < gap:
+                    y = on_line - 0.6
+                    while any(m != n and mx == x and abs(my - y) < 0.9 for m, (mx, my) in out.items()):
+                        y -= 1.0  # a free spot in the same generation
+                    out[n] = (x, y)
+                    moved = True
+        if not moved:
+            break
     return out
 
 
@@ -163,11 +200,12 @@ class Drawing:
         return replace(self, error=message, revision=self.revision + 1)
 
     def apply_text(self, text: str) -> "Drawing":
-        """Apply graph text in any syntax (DAGitty, DOT, JSON, ``a -> b; b -> c``)."""
+        """Apply graph text in any syntax (DAGitty, DOT, JSON, ``a -> b; b -> c``); nodes
+        the text declares no kind for keep the kind they had."""
         graph, error = parse_graph(text)
         if graph is None:
             return replace(self, error=error)  # the canvas did not change: no redraw
-        return self.apply_graph(graph)
+        return self.apply_graph(keep_kinds(graph, self.graph))
 
     def apply_flow(self, value: Mapping[str, Any]) -> "Drawing":
         """Apply what the canvas returned (React Flow JSON: ``nodes`` and ``edges``).

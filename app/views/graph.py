@@ -130,12 +130,12 @@ with left:
 # ---------------------------------------------------------------------- text and controls
 with right:
     if st.session_state.get(TEXT_REV) != drawing.revision:
-        st.session_state[TEXT] = drawing.graph.to_dagitty()
+        st.session_state[TEXT] = ge.editor_text(drawing.graph)
         st.session_state[TEXT_REV] = drawing.revision
     st.text_area(
         "The graph as text", key=TEXT, height=170,
-        help="DAGitty (`dag { a -> b }`), DOT, node-link JSON, or plain `a -> b; b -> c`. "
-        "Chains (`a -> b -> c`) and groups (`{a b} -> c`) work too.",
+        help="One arrow per line (`a -> b`), or `a -> b; b -> c`; chains (`a -> b -> c`) and groups "
+        "(`{a b} -> c`) work too, and so do DAGitty (`dag { a -> b }`), DOT and node-link JSON.",
     )
     if st.button("Apply text", type="primary", icon=":material/check:", key="graph-apply"):
         new = drawing.apply_text(st.session_state[TEXT])

@@ -1,0 +1,170 @@
+"""The Graph page's logic (app.graph_editor): edits, the canvas's React Flow JSON, layout,
+and the size of a Markov equivalence class."""
+
+from __future__ import annotations
+
+import doctest
+import itertools
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import app.graph_editor as ge
+from app import data_page as dp
+from causal import CausalGraph, datasets
+
+TRI = CausalGraph.parse("a -> b; b -> c")
+
+
+def test_doctests():
+    assert doctest.testmod(ge).failed == 0
+
+
+# ---------------------------------------------------------------------- edits
+def test_edits_return_new_drawings_and_refusals_keep_the_last_valid_graph():
+    d = ge.new_drawing(TRI)
+    e = d.add_edge("a", "c")
+    assert e.graph.has_edge("a", "c") and not d.graph.has_edge("a", "c") and e.error is None
+    cyc = e.add_edge("c", "a")
+    assert cyc.graph == e.graph and cyc.error == "the graph has a cycle: a -> b -> c -> a"
+    assert e.add_edge("b", "b").error and "b" in e.add_edge("b", "b").error
+    assert e.add_node("b").error == "there is already a node named 'b'"
+    assert e.add_node("a b").graph == e.graph  # a bad name is refused
+    assert e.delete_edge("a", "c").graph == d.graph
+    assert e.delete_node("b").graph == CausalGraph.parse("a -> c")
+    assert ge.new_drawing(CausalGraph.parse("a")).delete_node("a").error.startswith("cannot delete 'a'")
+
+
+def test_rename_keeps_edges_kind_and_position():
+    d = ge.new_drawing(CausalGraph.parse("a -> b", kinds={"a": "binary"}))
+    r = d.rename_node("a", "treated")
+    assert r.graph.same_structure(CausalGraph.parse("treated -> b")) and r.graph.kind("treated") == "binary"
+    assert r.positions["treated"] == d.positions["a"]
+    assert d.rename_node("a", "b").error == "cannot rename 'a' to 'b': there is already a node named 'b'"
+    assert d.rename_node("zz", "q").error == "there is no node named 'zz'"
+
+
+def test_text_is_applied_in_any_syntax_and_kinds_are_kept():
+    d = ge.new_drawing(CausalGraph.parse("a -> b", kinds={"a": "binary"}))
+    for text in ("a -> b; b -> c", "dag { a -> b -> c }", 'digraph { "a" -> "b"; b -> c }', "a -> b\nb -> c"):
+        new = d.apply_text(text)
+        assert new.error is None and new.graph.edges == (("a", "b"), ("b", "c")), text
+        assert new.graph.kind("a") == "binary"
+    bad = d.apply_text("a -> b; b -> a")
+    assert bad.graph == d.graph and "cycle" in bad.error and bad.revision == d.revision  # no redraw needed
+    assert ge.editor_text(CausalGraph.parse("a -> b; b -> c; z")) == "a -> b\nb -> c\nz"
+
+
+# ---------------------------------------------------------------------- the canvas's JSON
+def test_flow_round_trip_and_what_the_canvas_may_send():
+    d = ge.new_drawing(TRI)
+    flow = ge.to_flow(d)
+    assert [n["id"] for n in flow["nodes"]] == ["a", "b", "c"]
+    assert all(e["markerEnd"]["type"] == "arrowclosed" for e in flow["edges"])
+    assert ge.graph_from_flow(flow) == TRI
+
+    # the canvas echoes the drawing: nothing changes, not even the revision
+    assert d.apply_flow(flow) is d
+    # the user dragged a node: positions change, no redraw
+    moved = {**flow, "nodes": [dict(n, position={"x": 500.0, "y": 7.0}) if n["id"] == "c" else n for n in flow["nodes"]]}
+    m = d.apply_flow(moved)
+    assert m.positions["c"] == (500.0, 7.0) and m.arranged and m.revision == d.revision
+    # the user connected a -> c: a new valid graph, redrawn (with arrows)
+    added = {**flow, "edges": flow["edges"] + [{"id": "new", "source": "a", "target": "c"}]}
+    a = d.apply_flow(added)
+    assert a.graph.has_edge("a", "c") and a.revision == d.revision + 1
+    # the user connected c -> a: refused, the canvas is redrawn from the last valid graph
+    cyc = {**flow, "edges": flow["edges"] + [{"id": "new", "source": "c", "target": "a"}]}
+    r = d.apply_flow(cyc)
+    assert r.graph == TRI and "a -> b -> c -> a" in r.error and r.revision == d.revision + 1
+    # a node created on the canvas is named by its text; renaming it there keeps its id
+    created = {**flow, "nodes": flow["nodes"] + [{"id": "n1", "data": {"content": "d"}, "position": {"x": 0, "y": 200}}],
+               "edges": flow["edges"] + [{"id": "e", "source": "c", "target": "n1"}]}
+    assert d.apply_flow(created).graph == CausalGraph.parse("a -> b; b -> c; c -> d")
+
+
+@pytest.mark.parametrize("nodes, edges, needle", [
+    ([("1", "")], [], "has no name"),
+    ([("1", "a"), ("2", "a")], [], "a"),
+    ([("1", "a")], [("1", "1")], "a"),
+    ([], [], "no nodes"),
+])
+def test_bad_canvas_states_are_refused_by_name(nodes, edges, needle):
+    value = {"nodes": [{"id": i, "data": {"content": c}, "position": {"x": 0, "y": 0}} for i, c in nodes],
+             "edges": [{"id": f"{s}{t}", "source": s, "target": t} for s, t in edges]}
+    with pytest.raises(ValueError, match=needle):
+        ge.graph_from_flow(value)
+
+
+# ---------------------------------------------------------------------- layout
+@pytest.mark.parametrize("name", datasets.list())
+@pytest.mark.parametrize("direction", ["LR", "TB"])
+def test_layout_points_edges_forward_and_keeps_nodes_apart_and_off_other_edges(name, direction):
+    g = datasets.info(name).graph
+    pos = ge.layout_positions(g, direction)
+    axis = 0 if direction == "LR" else 1
+    for a, b in g.edges:
+        assert pos[a][axis] < pos[b][axis]
+    for m, n in itertools.combinations(g.nodes, 2):
+        assert abs(pos[m][0] - pos[n][0]) + abs(pos[m][1] - pos[n][1]) > 40, (m, n)
+    other = 1 - axis
+    for a, b in g.edges:  # no node sits on the straight line of an edge that skips it
+        for n in g.nodes:
+            if n in (a, b) or not pos[a][axis] < pos[n][axis] < pos[b][axis]:
+                continue
+            t = (pos[n][axis] - pos[a][axis]) / (pos[b][axis] - pos[a][axis])
+            line = pos[a][other] + t * (pos[b][other] - pos[a][other])
+            assert abs(line - pos[n][other]) > 30, (a, b, n)
+
+
+def test_new_nodes_keep_arranged_positions_and_find_a_free_spot():
+    d = ge.new_drawing(TRI)
+    flow = ge.to_flow(d)
+    moved = d.apply_flow({**flow, "nodes": [dict(n, position={"x": 999.0, "y": 5.0}) if n["id"] == "a" else n
+                                            for n in flow["nodes"]]})
+    e = moved.add_node("z")
+    assert e.positions["a"] == (999.0, 5.0) and e.positions["z"] not in (e.positions["b"], e.positions["c"])
+    assert e.layout().positions["a"] != (999.0, 5.0) and not e.layout().arranged
+
+
+# ---------------------------------------------------------------------- the size of the equivalence class
+@st.composite
+def dags(draw, max_nodes: int = 6):
+    n = draw(st.integers(2, max_nodes))
+    names = [f"v{i}" for i in range(n)]
+    edges = [(names[i], names[j]) for i in range(n) for j in range(i + 1, n) if draw(st.booleans())]
+    return CausalGraph(names, edges)
+
+
+@settings(max_examples=60, deadline=None)
+@given(dags())
+def test_equivalence_class_size_counts_the_enumerated_class(g):
+    assert ge.equivalence_class_size(g) == len(g.equivalence_class(limit=100_000))
+
+
+def test_equivalence_class_size_of_known_graphs():
+    complete = CausalGraph([f"v{i}" for i in range(6)], [(f"v{i}", f"v{j}") for i in range(6) for j in range(i + 1, 6)])
+    assert ge.equivalence_class_size(complete) == 720
+    assert ge.equivalence_class_size(CausalGraph.parse("a -> b; c -> b")) == 1  # a v-structure
+    assert ge.equivalence_class_size(datasets.info("chain5-lin").graph) == 5  # a chain: one root per node
+
+
+# ---------------------------------------------------------------------- the graph for a dataset
+def test_the_pages_use_the_drawn_graph_only_for_the_dataset_it_was_drawn_for():
+    state = {dp.STATE_KEY: dp.builtin_ref("triangle-lin")}
+    cols = ["x1", "x2", "x3"]
+    drawn = CausalGraph.parse("x1 -> x2; x2 -> x3")
+    ge.store_graph(state, drawn)
+    assert ge.graph_for(state, cols, None, {}) == drawn
+    state[dp.STATE_KEY] = dp.builtin_ref("triangle-nlin")  # same columns, another dataset
+    assert ge.graph_for(state, cols, None, {"x1": "continuous"}).edges == ()
+    truth = datasets.info("triangle-nlin").graph
+    assert ge.graph_for(state, cols, truth, {}) == truth
+    ge.forget_graph(state)
+    assert ge.GRAPH_KEY not in state
+
+
+def test_fit_to_columns_names_missing_nodes_and_unused_columns():
+    g = CausalGraph.parse("a -> b; b -> zz")
+    assert ge.fit_to_columns(g, ["a", "b", "extra"]) == (["zz"], ["extra"])
