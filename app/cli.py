@@ -193,8 +193,14 @@ def cmd_settings(args: argparse.Namespace) -> int:
     cfg = make_config(args.kind)
     print(f"settings of {args.kind} (--set key=value):")
     for f in dataclasses.fields(cfg):
-        if f.name != "train":
-            print(f"  {f.name}={getattr(cfg, f.name)!r}")
+        if f.name == "train":
+            continue
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):  # a nested group: --set group.key=value
+            for g in dataclasses.fields(value):
+                print(f"  {f.name}.{g.name}={getattr(value, g.name)!r}")
+        else:
+            print(f"  {f.name}={value!r}")
     print("training (the same for every model kind):")
     for f in dataclasses.fields(cfg.train):
         print(f"  {f.name}={getattr(cfg.train, f.name)!r}")
@@ -205,12 +211,19 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     if args.name is None:
         if args.out:
             raise UsageError("-o needs a dataset NAME, e.g. counterfactory datasets loan -o loan.csv")
+        from causal import image_datasets
+
         names = datasets.list()
-        width = max(map(len, names))
+        width = max(map(len, names + image_datasets.list()))
         for name in names:
             meta = datasets.info(name)
             summary = textwrap.shorten(meta.description.split(". ")[0].rstrip("."), 96, placeholder="…")
             print(f"{name:<{width}}  {len(meta.graph):>2} nodes  {summary}")
+        print("\nimage datasets (train --images NAME):")
+        for name in image_datasets.list():
+            meta = image_datasets.info(name)
+            summary = textwrap.shorten(meta.description.split(". ")[0].rstrip("."), 88, placeholder="…")
+            print(f"{name:<{width}}  {len(meta.graph) - 1:>2} labels + image  {summary}")
         return 0
     ds = datasets.load(args.name, n=args.rows, seed=args.seed)
     info = _info_stream(args.out)
@@ -258,11 +271,15 @@ def _progress_printer(stream: Any, every: float = 1.0) -> Callable[[Any], None]:
 def cmd_train(args: argparse.Namespace) -> int:
     gen = _generators()
     if args.data is not None and args.rows is not None:
-        raise UsageError("-n/--rows applies to --dataset only; trim the CSV to train on fewer rows")
+        raise UsageError("-n/--rows applies to --dataset and --images only; trim the CSV to train on fewer rows")
+    if args.size is not None and args.images is None:
+        raise UsageError("--size applies to --images only")
     if args.workspace_run and args.overwrite:
         raise UsageError("--overwrite applies to --out only; a workspace run always gets a new folder")
     if args.name is not None and not args.workspace_run:
         raise UsageError("--name names a workspace run; add --workspace-run")
+    if args.images is not None:
+        return _train_images(args, gen)
     if args.dataset is not None:
         ds = datasets.load(args.dataset, n=args.rows or 5000, seed=args.seed)
         df, graph, source = ds.data, ds.graph, f"dataset '{ds.name}'"
@@ -287,6 +304,45 @@ def cmd_train(args: argparse.Namespace) -> int:
     # checkpoint_dir: the best model so far is saved during training (atomically) and at the end
     report = model.fit(table, seed=args.seed, callbacks=callbacks, checkpoint_dir=out)
     _print_trained(model.kind, source, report.to_dict(), out)
+    return 0
+
+
+def _train_images(args: argparse.Namespace, gen: Any) -> int:
+    """Train an image model on a built-in image dataset (labels + images)."""
+    from causal import image_datasets
+
+    size = args.size or 32
+    n = args.rows or 5000
+    settings = _settings(args.set, args.model)
+    if args.workspace_run:
+        from app.worker import execute
+        from app.workspace import RunSpec
+
+        ws = _workspace(args)
+        spec = RunSpec(f"images:{args.images}", n_rows=n, data_seed=args.seed, graph="", kind=args.model,
+                       settings=settings, seed=args.seed, name=args.name or "", image_size=size)
+        run = ws.create_run(spec, pid=os.getpid())
+        print(f"training {args.model} on {n:,} {size} px images of '{args.images}'; run {run.id} in {ws.root}",
+              file=sys.stderr)
+        done = execute(ws, run.id, callbacks=[] if args.quiet else [_progress_printer(sys.stderr)])
+        if done.report is not None:
+            _print_trained(args.model, f"image dataset '{args.images}'", done.report, done.checkpoint_dir)
+        print(f"run: {done.id} ({done.status}); use it as run:{done.id}, e.g. {PROG} sample run:{done.id} --grid g.png")
+        return 0
+    ds = image_datasets.load(args.images, n=n, seed=args.seed, size=size)
+    graph = ds.graph
+    if args.graph is not None or args.graph_file is not None:
+        graph = CausalGraph.parse(args.graph if args.graph is not None else _read_text(args.graph_file))
+    if args.model not in gen.kinds_for(graph):
+        raise UsageError(f"model kind '{args.model}' does not train on images; use one of {', '.join(gen.kinds_for(graph))}")
+    model = gen.build_model(args.model, graph, **settings)
+    out = Path(args.out)
+    if (out / "model.json").exists() and not args.overwrite:
+        raise UsageError(f"{out} already holds a model; pass --overwrite to replace it, or choose another --out")
+    print(f"training {args.model} on {n:,} {size} px images of '{args.images}', graph {graph.to_text()}", file=sys.stderr)
+    report = model.fit(ds.data, seed=args.seed, callbacks=[] if args.quiet else [_progress_printer(sys.stderr)],
+                       checkpoint_dir=out)
+    _print_trained(model.kind, f"image dataset '{args.images}'", report.to_dict(), out)
     return 0
 
 
@@ -345,6 +401,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
     do = {k: _do_value(v) for k, v in _pairs(args.do, "--do").items()}
     given = {k: _given_value(v) for k, v in _pairs(args.given, "--given").items()}
     df = model.sample(args.rows, do=do or None, given=given or None, seed=args.seed)
+    if _is_images(df):
+        return _write_images(df, args, given=bool(given))
+    if args.grid or args.images_dir:
+        raise UsageError("--grid and --images-dir apply to image models; this model samples tables")
     if given:
         a = df.attrs
         print(f"acceptance rate: {a['acceptance_rate']:.2%} ({a['accepted']:,} of {a['draws']:,} draws)", file=sys.stderr)
@@ -354,8 +414,46 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _is_images(result: Any) -> bool:
+    from causal.imagedata import ImageData
+
+    return isinstance(result, ImageData)
+
+
+def _write_images(data: Any, args: argparse.Namespace, given: bool = False) -> int:
+    """Image results: labels as CSV (-o or stdout), a PNG grid (--grid), PNG files (--images-dir)."""
+    from causal import image_datasets
+
+    if given and "acceptance_rate" in data.labels.attrs:
+        a = data.labels.attrs
+        print(f"acceptance rate: {a['acceptance_rate']:.2%} ({a['accepted']:,} of {a['draws']:,} draws)", file=sys.stderr)
+    info = _info_stream(args.out)
+    if args.grid:
+        image_datasets.save_png(data, args.grid, columns=args.columns)
+        print(f"wrote a grid of {len(data)} images to {args.grid}", file=info)
+    if args.images_dir:
+        folder = image_datasets.save_image_folder(data, args.images_dir)
+        print(f"wrote {len(data)} images and labels.csv to {folder}", file=info)
+    if args.out or not (args.grid or args.images_dir):
+        _write_csv(data.labels, args.out)
+        if args.out:
+            print(f"wrote {len(data):,} label rows to {args.out}", file=info)
+    return 0
+
+
 def cmd_counterfactual(args: argparse.Namespace) -> int:
     model = _load(args)
+    if args.images_from is not None:
+        from causal import image_datasets
+
+        data = image_datasets.load_image_folder(args.images_from, labels_csv=args.rows, image_column=args.image_column)
+        do = {k: _do_value(v) for k, v in _pairs(args.do, "--do").items()}
+        cf = model.counterfactual(data, do=do, seed=args.seed)
+        if not (args.grid or args.images_dir):
+            raise UsageError("image counterfactuals need --images-dir DIR (one PNG per image) or --grid FILE.png")
+        return _write_images(cf, args)
+    if args.rows is None:
+        raise UsageError("--rows FILE.csv is required (or --images-from FOLDER for an image model)")
     rows = read_table(args.rows)
     do = {k: _do_value(v) for k, v in _pairs(args.do, "--do").items()}
     try:
@@ -479,6 +577,12 @@ def _para(text: str) -> str:
     return textwrap.fill(text, 88)
 
 
+def _image_outputs(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--grid", metavar="FILE.png", help="image models: save the images as one PNG grid")
+    p.add_argument("--columns", type=_positive_int, default=8, help="images per row of --grid (default 8)")
+    p.add_argument("--images-dir", metavar="DIR", help="image models: save each image as a PNG, with labels.csv")
+
+
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
     parser = _Parser(
@@ -541,17 +645,23 @@ def build_parser() -> argparse.ArgumentParser:
               {PROG} train --data mydata.csv --graph "age -> income; edu -> income" --out runs/mine
               {PROG} train --data mydata.csv --graph-file graph.dot --drop-extra --out runs/mine
               {PROG} train --dataset loan --model causal-vgen --set max_epochs=50 --set hidden=32 --out runs/loan
-              {PROG} train --dataset loan --workspace-run --name "loan, default"   # a run the app lists"""),
+              {PROG} train --dataset loan --workspace-run --name "loan, default"   # a run the app lists
+              {PROG} train --images faces --model causal-gan --out runs/faces          # minutes on a CPU"""),
     )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--dataset", metavar="NAME", help="train on a built-in dataset (see 'datasets')")
     src.add_argument("--data", metavar="FILE.csv", help="train on a CSV file with one column per graph node")
+    src.add_argument("--images", metavar="NAME", help="train an image model on a built-in image dataset "
+                     "(pendulum, faces, morpho-glyphs; see 'datasets')")
+    p.add_argument("--size", type=_positive_int, choices=(28, 32, 64), metavar="PX",
+                   help="--images only: image size in pixels (32 default, or 64)")
     p.add_argument("-n", "--rows", type=_positive_int, help="rows to draw from --dataset (default 5000)")
     gr = p.add_mutually_exclusive_group()
     gr.add_argument("--graph", metavar="TEXT", help="the causal graph as text: 'a -> b; b -> c', DAGitty, DOT or JSON")
     gr.add_argument("--graph-file", metavar="FILE", help="a file holding the graph (DAGitty, DOT, JSON or 'a -> b' text)")
     p.add_argument("--model", default="causal-gen", metavar="KIND",
-                   help="model kind: causal-gen (default), causal-vgen, linear-anm; a wrong name lists them all")
+                   help="model kind: causal-gen (default), causal-vgen, linear-anm, ccgm; for images causal-gan or "
+                   "ccgm; a wrong name lists them all")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="a model or training setting, repeatable (e.g. --set max_epochs=50 --set hidden=32)")
     p.add_argument("--drop-extra", action="store_true", help="ignore CSV columns that are not graph nodes (default: error)")
@@ -581,7 +691,9 @@ def build_parser() -> argparse.ArgumentParser:
               {PROG} sample runs/tri --do x2=x2+1                 # shift x2 by 1
               {PROG} sample runs/tri --given x2=1.5               # x2 within 0.05 sd of 1.5
               {PROG} sample runs/tri --given x2=0:2 --given x1=0:  # ranges; open ends allowed
-              {PROG} sample runs/loan --do A=1 -o treated.csv"""),
+              {PROG} sample runs/loan --do A=1 -o treated.csv
+              {PROG} sample runs/faces -n 32 --do Mustache=1 --grid do.png     # an image model
+              {PROG} sample runs/faces -n 32 --given Mustache=1 --grid given.png"""),
     )
     p.add_argument("model_dir", metavar="MODEL", help="a folder written by 'train', or run:ID (a workspace run)")
     p.add_argument("-n", "--rows", type=_positive_int, default=1000, help="rows to draw (default 1000)")
@@ -590,7 +702,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="NODE=VALUE or NODE=LOW:HIGH, repeatable: condition on a value (continuous: within "
                    "0.05 sd), a category label, or a range")
     p.add_argument("--seed", type=int, default=0, help="random seed: the same seed gives the same rows (default 0)")
-    p.add_argument("-o", "--out", metavar="FILE", help="write the CSV here instead of stdout")
+    p.add_argument("-o", "--out", metavar="FILE", help="write the CSV here instead of stdout (image models: the labels)")
+    _image_outputs(p)
     p.set_defaults(run=cmd_sample)
 
     p = sub.add_parser(
@@ -604,13 +717,18 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=textwrap.dedent(f"""\
             examples:
               {PROG} counterfactual runs/tri --rows tri.csv --do x1=0 -o cf.csv
-              {PROG} counterfactual runs/loan --rows people.csv --do A=0 --do age=x+5"""),
+              {PROG} counterfactual runs/loan --rows people.csv --do A=0 --do age=x+5
+              {PROG} counterfactual runs/faces --images-from photos/ --do Male=0 --images-dir cf/"""),
     )
     p.add_argument("model_dir", metavar="MODEL", help="a folder written by 'train', or run:ID (a workspace run)")
-    p.add_argument("--rows", required=True, metavar="FILE.csv", help="the factual rows")
+    p.add_argument("--rows", metavar="FILE.csv", help="the factual rows (image models: the labels CSV of --images-from)")
+    p.add_argument("--images-from", metavar="FOLDER", help="image models: a folder or .zip of images with a labels CSV "
+                   "(a 'file' column naming each image; labels.csv inside by default)")
+    p.add_argument("--image-column", default="file", metavar="NAME", help="the labels CSV's column naming each image")
     p.add_argument("--do", action="append", required=True, metavar="NODE=VALUE", help=DO_HELP)
     p.add_argument("--seed", type=int, default=0, help="random seed (discrete nodes' noise is sampled; default 0)")
-    p.add_argument("-o", "--out", metavar="FILE", help="write the CSV here instead of stdout")
+    p.add_argument("-o", "--out", metavar="FILE", help="write the CSV here instead of stdout (image models: the labels)")
+    _image_outputs(p)
     p.set_defaults(run=cmd_counterfactual)
 
     p = sub.add_parser(

@@ -33,7 +33,7 @@ from causal.graph import CausalGraph, GraphError
 
 __all__ = [
     "EQUATIONS", "KINDS", "STATE_KEY", "UPLOADS", "UploadCache",
-    "builtin_ref", "upload_ref", "stored_ref", "load_builtin", "load_stored", "read_upload", "remember_upload",
+    "builtin_ref", "upload_ref", "stored_ref", "images_ref", "load_images", "load_builtin", "load_stored", "read_upload", "remember_upload",
     "current_dataset", "current_kinds", "infer_kinds",
     "column_problems", "kind_problems", "table_problems", "loader_check", "summary_table",
     "scatter_matrix_figure", "histograms_figure",
@@ -44,6 +44,7 @@ KINDS = ("continuous", "binary", "categorical")
 MAX_UPLOAD_MB = 50
 DEFAULT_N = 2000  # rows drawn from a built-in dataset unless chosen otherwise
 MAX_N = 50_000
+IMAGE_SIZES = (32, 64)
 SCATTER_ROWS = 2000  # the scatter matrix draws at most this many rows
 SCATTER_COLUMNS = 8  # ... and at most this many columns
 MAX_BARS = 30  # a discrete histogram shows the most frequent values, the rest as "other"
@@ -100,6 +101,26 @@ def upload_ref(name: str, key: str, kinds: Mapping[str, str] | None = None) -> d
 
 
 @lru_cache(maxsize=8)
+def images_ref(name: str, n: int = 2000, seed: int = 0, size: int = 32) -> dict[str, Any]:
+    """The session-state reference to ``n`` labelled images of a built-in image dataset."""
+    from causal import image_datasets
+
+    image_datasets.info(name)  # a clear error for an unknown name
+    if not 1 <= int(n) <= MAX_N:
+        raise ValueError(f"n must be between 1 and {MAX_N:,}, got {n}")
+    if int(size) not in IMAGE_SIZES:
+        raise ValueError(f"image size must be one of {', '.join(map(str, IMAGE_SIZES))} pixels, got {size}")
+    return {"source": "images", "name": name, "n": int(n), "seed": int(seed), "size": int(size)}
+
+
+@lru_cache(maxsize=4)
+def load_images(name: str, n: int, seed: int, size: int) -> Any:
+    """``causal.image_datasets.load``, remembered for the last few choices; do not mutate."""
+    from causal import image_datasets
+
+    return image_datasets.load(name, n=n, seed=seed, size=size)
+
+
 def stored_ref(dataset_id: str, name: str) -> dict[str, Any]:
     """The session-state reference to a dataset stored in the workspace."""
     return {"source": "stored", "name": name, "id": dataset_id}
@@ -228,6 +249,9 @@ def current_dataset(state: Mapping[str, Any], cache: UploadCache = UPLOADS) -> t
         return ds.data.copy(), ref["name"], ds.graph
     if ref["source"] == "stored":
         return load_stored(ref["id"]), ref["name"], None
+    if ref["source"] == "images":  # the label table; the images are drawn where they are needed
+        ds = load_images(ref["name"], int(ref["n"]), int(ref["seed"]), int(ref["size"]))
+        return ds.data.labels.copy(), ref["name"], ds.graph
     df = cache.get(ref["key"])
     if df is None:
         raise DataError(f"the uploaded file {ref['name']} is no longer held by the server; upload it again on the Data page")

@@ -354,7 +354,13 @@ def positions_from_flow(value: Mapping[str, Any]) -> dict[str, Position]:
 
 def node_style(kind: str | None) -> dict[str, str]:
     """CSS of a node's box: blue for continuous nodes, green for discrete ones (as in
-    ``app.plots``)."""
+    ``app.plots``), a dashed purple box for the image node."""
+    if kind == "image":
+        return {
+            "width": "auto", "minWidth": "56px", "padding": "6px 14px", "borderRadius": "4px",
+            "border": "1.5px dashed #7a5195", "background": "#f3ecf7", "color": "#222", "fontSize": "14px",
+            "fontFamily": "'Source Sans Pro', sans-serif", "textAlign": "center",
+        }
     style = "discrete" if kind in ("binary", "categorical") else "continuous"
     return {
         "width": "auto", "minWidth": "56px", "padding": "6px 14px", "borderRadius": "16px",
@@ -509,6 +515,8 @@ def dataset_key(state: Mapping[str, Any]) -> str:
         return f"upload:{ref.get('key')}"
     if ref.get("source") == "stored":
         return f"stored:{ref.get('id')}"
+    if ref.get("source") == "images":
+        return f"images:{ref.get('name', '')}"
     return f"builtin:{ref.get('name', '')}"
 
 

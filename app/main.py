@@ -32,6 +32,7 @@ PAGES = [
     ("train.py", "Train", ":material/model_training:", "train"),
     ("explore.py", "Seeing vs doing", ":material/compare_arrows:", "explore"),
     ("counterfactuals.py", "Counterfactuals", ":material/alt_route:", "counterfactuals"),
+    ("images.py", "Images", ":material/image:", "images"),
     ("runs.py", "Runs", ":material/history:", "runs"),
 ]
 

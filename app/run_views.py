@@ -60,7 +60,15 @@ def setting_fields(kind: str) -> list[SettingField]:
     from generators import make_config
 
     cfg = make_config(kind)
-    out = [SettingField(f.name, getattr(cfg, f.name), "model") for f in dataclasses.fields(cfg) if f.name != "train"]
+    out = []
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if f.name == "train":
+            continue
+        if dataclasses.is_dataclass(value):  # a nested group (image training, label mechanisms): dotted names
+            out += [SettingField(f"{f.name}.{g.name}", getattr(value, g.name), f.name) for g in dataclasses.fields(value)]
+        else:
+            out.append(SettingField(f.name, value, "model"))
     if hasattr(cfg, "train"):
         out += [SettingField(f.name, getattr(cfg.train, f.name), "training") for f in dataclasses.fields(cfg.train)]
     return out
@@ -114,6 +122,9 @@ def spec_for_session(
         return RunSpec(f"builtin:{ref['name']}", n_rows=int(ref["n"]), data_seed=int(ref["seed"]), **common)
     if ref["source"] == "stored":
         return RunSpec(ref["id"], **common)
+    if ref["source"] == "images":
+        return RunSpec(f"images:{ref['name']}", n_rows=int(ref["n"]), data_seed=int(ref["seed"]),
+                       image_size=int(ref["size"]), **common)
     df, data_name, _ = dp.current_dataset(state)
     stored = ws.add_dataset_once(data_name, df, source=f"upload:{ref['key']}", description=f"uploaded as {data_name}")
     return RunSpec(stored.id, **common)

@@ -100,6 +100,17 @@ def run_comparison(run: RunRecord, node: str, value: Any, n: int = SAMPLES, seed
     return comparison(str(default_root()), run.id, _stamp(run), node, value, n=n, seed=seed)
 
 
+@st.cache_data(max_entries=64, show_spinner=False)
+def _sample_grid(root: str, run_id: str, stamp: float, n: int, columns: int, seed: int) -> Any:
+    model = _model(root, run_id, stamp)
+    return model.sample(n, seed=seed).grid(columns=columns, pad=1)
+
+
+def sample_grid(run: RunRecord, n: int = 16, columns: int = 8, seed: int = 0) -> Any:
+    """A grid (uint8 image) of ``n`` samples of an image run's model, cached per checkpoint."""
+    return _sample_grid(str(default_root()), run.id, _stamp(run), n, columns, seed)
+
+
 def run_label(run: RunRecord) -> str:
     """How a run is named in pickers: its name, status and id."""
     return f"{run.name} · {run.status} · {run.id}"
@@ -118,11 +129,12 @@ def pick_run(runs: Sequence[RunRecord], key: str, label: str = "Trained run") ->
     return by_id[chosen]
 
 
-def usable_runs(kinds: Sequence[str] | None = None) -> list[RunRecord]:
-    """Runs with a checkpoint (finished, or stopped with their best weights), newest first."""
+def usable_runs(images: bool | None = None) -> list[RunRecord]:
+    """Runs with a checkpoint (finished, or stopped with their best weights), newest first;
+    ``images`` keeps only image runs (True) or only table runs (False)."""
     try:
         runs = workspace().runs()
     except WorkspaceError as e:
         st.error(str(e), icon=":material/error:")
         return []
-    return [r for r in runs if r.has_checkpoint and r.status != "queued" and (kinds is None or r.spec.kind in kinds)]
+    return [r for r in runs if r.has_checkpoint and r.status != "queued" and (images is None or r.has_images == images)]

@@ -40,7 +40,7 @@ from causal import CausalGraph
 
 __all__ = [
     "Workspace", "WorkspaceError", "RunSpec", "RunRecord", "DatasetRecord", "GraphRecord", "ProgressRow",
-    "STATUSES", "ACTIVE", "BUILTIN", "ENV_WORKSPACE", "SCHEMA_VERSION", "default_root",
+    "STATUSES", "ACTIVE", "BUILTIN", "IMAGES", "ENV_WORKSPACE", "SCHEMA_VERSION", "default_root",
 ]
 
 ENV_WORKSPACE = "COUNTERFACTORY_WORKSPACE"
@@ -49,6 +49,7 @@ BUSY_TIMEOUT = 10.0  # seconds a connection waits for another writer before givi
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
 ACTIVE = ("queued", "running")
 BUILTIN = "builtin:"
+IMAGES = "images:"  # a built-in image dataset (causal.image_datasets), drawn at RunSpec.image_size
 DEFAULT_BUILTIN_ROWS = 5000  # rows drawn from a built-in dataset when a spec gives no n_rows
 DB_NAME = "counterfactory.db"
 _ID_EPOCH_MS = 1_704_067_200_000  # 2024-01-01: ids are base-36 milliseconds since then
@@ -146,8 +147,9 @@ class GraphRecord:
 class RunSpec:
     """What to train: the data, the graph, the model kind and its settings, the seed.
 
-    ``data`` is a stored dataset's id or ``"builtin:<name>"`` (then ``n_rows`` rows are drawn
-    from its SCM with ``data_seed``). ``graph`` is graph text or JSON; empty means the
+    ``data`` is a stored dataset's id, ``"builtin:<name>"`` (then ``n_rows`` rows are drawn
+    from its SCM with ``data_seed``) or ``"images:<name>"`` (a built-in image dataset:
+    ``n_rows`` labelled images of ``image_size`` pixels). ``graph`` is graph text or JSON; empty means the
     built-in dataset's own graph. ``settings`` are ``generators.build_model`` settings
     (model and training: ``hidden``, ``steps``, ``max_epochs``, ``lr``...).
     """
@@ -161,11 +163,17 @@ class RunSpec:
     settings: dict[str, Any] = field(default_factory=dict)
     seed: int = 0  # seeds training
     name: str = ""
+    image_size: int = 32  # built-in image data only: pixels per side (32 or 64)
 
     @property
     def builtin(self) -> str | None:
-        """The built-in dataset's name, or None for a stored dataset."""
+        """The built-in (tabular) dataset's name, or None."""
         return self.data[len(BUILTIN):] if self.data.startswith(BUILTIN) else None
+
+    @property
+    def images(self) -> str | None:
+        """The built-in image dataset's name, or None."""
+        return self.data[len(IMAGES):] if self.data.startswith(IMAGES) else None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -258,6 +266,12 @@ class RunRecord:
     @property
     def graph(self) -> CausalGraph:
         return CausalGraph.parse(self.spec.graph)
+
+    @property
+    def has_images(self) -> bool:
+        """Its graph has an image node: an image model (samples are ``ImageData``)."""
+        g = self.graph
+        return any(g.kind(n) == "image" for n in g.nodes)
 
 
 # ---------------------------------------------------------------------- schema
@@ -567,7 +581,19 @@ class Workspace:
         if isinstance(spec.seed, bool) or not isinstance(spec.seed, int):
             raise WorkspaceError(f"the training seed must be a whole number, got {spec.seed!r}")
         builtin = spec.builtin
-        if builtin is not None:
+        if spec.images is not None:
+            from causal import image_datasets
+
+            info = image_datasets.info(spec.images)  # ValueError listing the image datasets
+            n_rows = DEFAULT_BUILTIN_ROWS if spec.n_rows is None else spec.n_rows
+            if isinstance(n_rows, bool) or not isinstance(n_rows, int) or n_rows < 1:
+                raise WorkspaceError(f"n_rows must be a positive whole number, got {spec.n_rows!r}")
+            if spec.image_size not in (28, 32, 64):
+                raise WorkspaceError(f"image_size must be 28, 32 or 64 pixels, got {spec.image_size!r}")
+            columns, dataset_id, data_name = info.graph.nodes, None, spec.images
+            graph = CausalGraph.parse(spec.graph) if spec.graph.strip() else info.graph
+            spec = dataclasses.replace(spec, n_rows=n_rows)
+        elif builtin is not None:
             info = datasets.info(builtin)  # ValueError listing the built-in datasets
             n_rows = DEFAULT_BUILTIN_ROWS if spec.n_rows is None else spec.n_rows
             if isinstance(n_rows, bool) or not isinstance(n_rows, int) or n_rows < 1:
@@ -609,7 +635,7 @@ class Workspace:
             metrics=json.loads(r["metrics"] or "{}"), error=r["error"],
             checkpoint_dir=self.root / "runs" / r["id"] / "model", pid=r["pid"], host=r["host"],
             heartbeat=r["heartbeat"], proc_start=r["proc_start"], cancel_requested=bool(r["cancel_requested"]),
-            data_name=spec.builtin or r["dataset_name"] or spec.data,
+            data_name=spec.builtin or spec.images or r["dataset_name"] or spec.data,
         )
 
     def runs(self, status: str | Iterable[str] | None = None) -> list[RunRecord]:

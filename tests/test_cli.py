@@ -50,10 +50,14 @@ def rows_csv(tmp_path_factory) -> Path:
 
 # ---------------------------------------------------------------------- datasets
 def test_datasets_lists_every_builtin_with_a_one_line_description(capsys):
+    from causal import image_datasets
+
     code, out, _ = run(capsys, "datasets")
-    lines = out.strip().splitlines()
+    tables, images = out.strip().split("\n\nimage datasets (train --images NAME):\n")
+    lines = tables.splitlines()
     assert code == 0
     assert [line.split()[0] for line in lines] == datasets.list()
+    assert [line.split()[0] for line in images.splitlines()] == image_datasets.list()
     loan = next(line for line in lines if line.startswith("loan "))
     assert "7 nodes" in loan and "loan application" in loan
 
@@ -339,6 +343,46 @@ def test_keyboard_interrupt_exits_130_quietly(capsys, monkeypatch):
     monkeypatch.setattr(cli.datasets, "list", interrupted)
     code, out, err = run(capsys, "datasets")
     assert code == 130 and out == "" and err == ""
+
+
+# ---------------------------------------------------------------------- image models
+TINY_IMAGES = ["--set", "steps=40", "--set", "image_train.steps=6", "--set", "image_train.batch_size=16",
+               "--set", "hidden=8", "--set", "width=8", "-q"]
+
+
+def test_image_model_trains_samples_grids_and_counterfactuals(capsys, tmp_path):
+    from PIL import Image
+
+    out_dir = tmp_path / "pend"
+    code, out, err = run(capsys, "train", "--images", "pendulum", "-n", 64, "--model", "ccgm", *TINY_IMAGES,
+                         "--out", out_dir)
+    assert code == 0, err
+    assert "image dataset 'pendulum'" in out and (out_dir / "model.safetensors").exists()
+
+    code, out, err = run(capsys, "sample", out_dir, "-n", 6, "--do", "pendulum_angle=10", "--grid", tmp_path / "g.png",
+                         "--columns", 3, "-o", tmp_path / "labels.csv")
+    assert code == 0, err
+    assert Image.open(tmp_path / "g.png").size == (3 * 33 + 1, 2 * 33 + 1)
+    labels = pd.read_csv(tmp_path / "labels.csv")
+    assert len(labels) == 6 and (labels["pendulum_angle"] == 10).all()
+
+    code, out, err = run(capsys, "sample", out_dir, "-n", 4, "--images-dir", tmp_path / "imgs")
+    assert code == 0, err
+    code, out, err = run(capsys, "counterfactual", out_dir, "--images-from", tmp_path / "imgs", "--do",
+                         "light_angle=60", "--images-dir", tmp_path / "cf")
+    assert code == 0, err
+    cf = pd.read_csv(tmp_path / "cf" / "labels.csv")
+    assert len(cf) == 4 and (cf["light_angle"] == 60).all() and len(list((tmp_path / "cf").glob("*.png"))) == 4
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["train", "--images", "faces", "--model", "causal-gen", "--out", "o"], "does not train on images"),
+    (["train", "--images", "nope", "--model", "ccgm", "--out", "o"], "nope"),
+    (["train", "--dataset", "loan", "--size", "64", "--out", "o"], "--size applies to --images only"),
+])
+def test_image_training_errors_are_one_line(capsys, tmp_path, argv, needle):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and err.startswith("error: ") and needle in err, err
 
 
 # ---------------------------------------------------------------------- workspace runs

@@ -20,7 +20,7 @@ st.caption(
 )
 
 ui.poll()
-runs = ui.usable_runs()
+runs = ui.usable_runs(images=False)
 if not runs:
     st.info("No trained model yet: train one on the Train page (or with one click on Seeing vs doing).",
             icon=":material/info:")

@@ -24,10 +24,11 @@ st.caption(
 )
 
 ref: Mapping[str, Any] | None = st.session_state.get(dp.STATE_KEY)
-SOURCES = ("Built-in example", "Upload a CSV", "Saved in the workspace")
+SOURCES = ("Built-in example", "Built-in images", "Upload a CSV", "Saved in the workspace")
+KEYS = ("builtin", "images", "upload", "stored")
 source = st.radio(
     "Source", SOURCES, horizontal=True, key="data-source", label_visibility="collapsed",
-    index={"builtin": 0, "upload": 1, "stored": 2}.get(ref["source"], 0) if ref else 0,
+    index=KEYS.index(ref["source"]) if ref and ref["source"] in KEYS else 0,
 )
 
 
@@ -196,9 +197,45 @@ def stored(ref: Mapping[str, Any] | None) -> None:
     table_views(df, kinds, key=f"stored-{record.id}")
 
 
+# ---------------------------------------------------------------------- built-in images
+def images(ref: Mapping[str, Any] | None) -> None:
+    from causal import image_datasets
+
+    names = image_datasets.list()
+    current = ref if ref and ref["source"] == "images" else dp.images_ref(names[0])
+    c_name, c_n, c_size, c_seed = st.columns([3, 1, 1, 1], vertical_alignment="bottom")
+    name = c_name.selectbox("Image dataset", names, index=names.index(current["name"]), key="data-images")
+    n = c_n.number_input("Images", min_value=100, max_value=dp.MAX_N, value=int(current["n"]), step=500,
+                         key="data-images-n")
+    size = c_size.selectbox("Pixels", dp.IMAGE_SIZES, index=dp.IMAGE_SIZES.index(int(current["size"])),
+                            key="data-images-size", help="Images are square; 32 px trains in minutes on a CPU.")
+    seed = c_seed.number_input("Seed", min_value=0, max_value=2**31 - 1, value=int(current["seed"]),
+                               key="data-images-seed")
+    st.session_state[dp.STATE_KEY] = dp.images_ref(name, int(n), int(seed), int(size))
+    ds = dp.load_images(name, int(n), int(seed), int(size))
+    st.markdown(ds.description)
+    left, right = st.columns([1, 1])
+    with left:
+        st.markdown("**Causal graph** (the image node, dashed on the Graph page, depends on the labels)")
+        st.plotly_chart(plots.graph_figure(ds.graph), width="stretch", key=f"data-igraph-{name}")
+        st.caption(
+            "The images are rendered from the labels by a known program, so the exact counterfactual image of any "
+            "sample under any intervention is known: image models are scored against it."
+        )
+    with right:
+        st.markdown("**A few of the images**")
+        st.image(ds.data[:32].grid(columns=8, pad=1), width="stretch", clamp=True)
+        st.dataframe(ds.data.labels.head(8), hide_index=True, width="stretch")
+    labels = ds.data.labels
+    kinds = {**dp.infer_kinds(labels), **{k: v for k, v in ds.graph.kinds.items() if k in labels.columns}}
+    table_views(labels, kinds, key=f"images-{name}-{n}-{seed}")
+
+
 if source == SOURCES[0]:
     builtin(ref)
 elif source == SOURCES[1]:
+    images(ref)
+elif source == SOURCES[2]:
     upload(ref)
 else:
     stored(ref)

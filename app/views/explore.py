@@ -52,7 +52,7 @@ def quick_train() -> None:
 
 
 ui.poll()
-runs = ui.usable_runs()
+runs = ui.usable_runs(images=False)
 waiting = st.session_state.get(ui.RUN_KEY)
 active = next((r for r in ui.workspace().runs() if r.id == waiting and r.active), None) if waiting else None
 if active is not None:

@@ -15,10 +15,9 @@ from app import plots, ui
 from app.run_views import MAIN_SETTINGS, format_seconds, parse_setting, progress_fraction, setting_fields, spec_for_session, time_left
 from app.workspace import RunRecord
 from causal.data import DataError, validate_table
-from generators import model_kinds
+from generators import kinds_for
 
 POLL_SECONDS = 0.7
-TABLE_KINDS = [k for k in model_kinds() if k != "causal-gan"]  # CausalGAN needs an image node
 
 st.title("Train")
 st.caption(
@@ -56,9 +55,17 @@ if problem:
     st.warning(problem, icon=":material/warning:")
 
 # ---------------------------------------------------------------------- the form
-kind = st.selectbox("Model", TABLE_KINDS, format_func=ui.model_name, key="train-kind",
-                    help="Causal Gen: one network per node over its parents. Causal Variational Gen adds a per-node "
-                    "latent with a KL term. Linear: the additive-noise baseline. CCGM: a VAE with a causal layer.")
+images = any(graph.kind(n) == "image" for n in graph.nodes)
+kind = st.selectbox(
+    "Model", kinds_for(graph), format_func=ui.model_name, key=f"train-kind-{'images' if images else 'table'}",
+    help="CausalGAN: a causal controller for the labels and a conditional GAN with labeler and anti-labeler for the "
+    "images. CCGM: a VAE whose latent blocks are linked by a partially trainable causal layer." if images else
+    "Causal Gen: one network per node over its parents. Causal Variational Gen adds a per-node latent with a KL "
+    "term. Linear: the additive-noise baseline. CCGM: a causal layer over the nodes, trained as a VAE.",
+)
+if images:
+    st.caption("Image models train for minutes on a CPU (the default settings fit 32 px images in about ten); "
+               "the run's card below shows samples from its latest checkpoint as it trains.")
 fields = setting_fields(kind)
 main = [f for f in fields if f.name in MAIN_SETTINGS]
 rest = [f for f in fields if f.name not in MAIN_SETTINGS]
@@ -96,6 +103,17 @@ if submitted:
 
 
 # ---------------------------------------------------------------------- runs in progress
+def preview_grid(run: RunRecord) -> None:
+    """Samples of the run's latest checkpoint (one seed, so successive grids compare)."""
+    try:
+        grid = ui.sample_grid(run, n=16, columns=8)
+    except Exception as e:  # noqa: BLE001 - a checkpoint being replaced; the next refresh shows it
+        st.caption(f"(no preview: {e})")
+        return
+    st.image(grid, caption="samples of the latest checkpoint", width=min(640, grid.shape[1] * 3), clamp=True)
+
+
+
 def show_run(run: RunRecord) -> None:
     with st.container(border=True, key=f"train-run-{run.id}"):
         head, act = st.columns([5, 1], vertical_alignment="center")
@@ -130,6 +148,8 @@ def show_run(run: RunRecord) -> None:
                     else "Cancelled before it saved a model.", icon=":material/cancel:")
         else:
             st.error(f"Failed: {run.error}", icon=":material/error:")
+        if run.spec.images and run.has_checkpoint:
+            preview_grid(run)
         history = ui.workspace().history(run.id)
         if history:
             with st.expander("Loss curves", expanded=run.status == "running"):
