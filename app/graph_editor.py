@@ -210,8 +210,9 @@ class Drawing:
     def apply_flow(self, value: Mapping[str, Any]) -> "Drawing":
         """Apply what the canvas returned (React Flow JSON: ``nodes`` and ``edges``).
 
-        A valid new graph is taken with the canvas's positions; an invalid one is refused
-        and the canvas redrawn from the last valid graph. When only positions changed (the
+        A valid new graph is taken with the canvas's positions once the user has arranged
+        the nodes by hand, else laid out afresh; an invalid one is refused and the canvas
+        redrawn from the last valid graph. When only positions changed (the
         user moved a node) the canvas is not redrawn; when nothing changed (the canvas
         echoing a redraw) the drawing, and its error message, stay as they are.
         """
@@ -225,6 +226,8 @@ class Drawing:
             if _same_positions(pos, self.positions):
                 return self
             return replace(self, positions=pos, error=None, arranged=True)
+        if not self.arranged:  # nobody placed the nodes by hand: lay the new graph out afresh
+            return self.apply_graph(graph)
         return replace(self, graph=graph, positions=pos, error=None, revision=self.revision + 1)
 
     def add_node(self, name: str) -> "Drawing":

@@ -74,6 +74,9 @@ def test_flow_round_trip_and_what_the_canvas_may_send():
     added = {**flow, "edges": flow["edges"] + [{"id": "new", "source": "a", "target": "c"}]}
     a = d.apply_flow(added)
     assert a.graph.has_edge("a", "c") and a.revision == d.revision + 1
+    assert a.positions == ge.layout_positions(a.graph)  # not arranged by hand: laid out afresh (b off a -> c)
+    arranged_add = m.apply_flow({**added, "nodes": moved["nodes"]})
+    assert arranged_add.positions["c"] == (500.0, 7.0)  # arranged by hand: the user's positions stay
     # the user connected c -> a: refused, the canvas is redrawn from the last valid graph
     cyc = {**flow, "edges": flow["edges"] + [{"id": "new", "source": "c", "target": "a"}]}
     r = d.apply_flow(cyc)
