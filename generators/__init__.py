@@ -17,11 +17,13 @@ from causal.graph import CausalGraph, require_graph
 from generators.base import CheckpointError, NotFittedError, TabularModel, read_checkpoint
 from generators.causal_gen import CausalGen, CausalGenConfig
 from generators.causal_vgen import CausalVGen, CausalVGenConfig
+from generators.ccgm import CCGM, CCGMConfig
 from generators.training import FitReport, Progress, TrainConfig, pick_device
 
 MODELS: dict[str, type[TabularModel]] = {
     "causal-gen": CausalGen,
     "causal-vgen": CausalVGen,
+    "ccgm": CCGM,  # type: ignore[dict-item]  # TabularCCGM for tables, ImageCCGM with an image node
 }
 # "linear-anm": Causal Gen with no hidden layers, the simple baseline of the benchmarks.
 ALIASES: dict[str, dict[str, Any]] = {"linear-anm": {"layers": 0}}
@@ -130,7 +132,7 @@ def load_model(path: str | os.PathLike, graph: CausalGraph | str | None = None, 
 
 __all__ = [
     "build_model", "load_model", "make_config", "model_kinds", "MODELS",
-    "TabularModel", "CausalGen", "CausalGenConfig", "CausalVGen", "CausalVGenConfig",
+    "TabularModel", "CausalGen", "CausalGenConfig", "CausalVGen", "CausalVGenConfig", "CCGM", "CCGMConfig",
     "TrainConfig", "FitReport", "Progress", "pick_device",
     "CheckpointError", "NotFittedError",
 ]

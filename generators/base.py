@@ -128,14 +128,18 @@ class TabularModel(QueryMixin):
         callbacks: Iterable[Callback] = (),
         cancel: threading.Event | Callable[[], bool] | None = None,
         checkpoint_dir: str | os.PathLike | None = None,
+        schema: Schema | None = None,
     ) -> FitReport:
         """Fit every node's mechanism to ``data`` (one column per node; others ignored).
 
         The table is validated first (missing columns, NaN, text in numeric columns,
         constant columns, too few rows each raise ``DataError``). With ``checkpoint_dir``
         the best model so far is saved there during training, atomically, and at the end.
+        ``schema`` imposes the columns' kinds, categories and scales instead of the data's
+        own (a refit that must share another model's coordinates, e.g. CCGM's de-biasing).
         """
-        table, schema = load_table(data, self.graph, extra="drop")
+        table, found = load_table(data, self.graph, extra="drop")
+        schema = schema if schema is not None else found
         self.schema = schema
         self.graph = self.graph.with_kinds({c.name: c.kind for c in schema.columns})
         self.layout = Layout(schema)

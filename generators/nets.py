@@ -75,7 +75,7 @@ class ParentNets(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """All nodes at once: ``x`` is ``[batch, in_dim]``; returns ``[n_nodes, batch, out_dim]``."""
-        m = self.mask[:, :, None]
+        m = self._input_mask()[:, :, None]
         h = torch.einsum("bd,ndh->nbh", x, self.weights[0] * m) + self.biases[0][:, None, :]
         for w, b in zip(self.weights[1:], self.biases[1:]):
             h = self.act(h)
@@ -99,10 +99,16 @@ class ParentNets(nn.Module):
             )
         return self._node_forward(j, parents, self._cache[j])
 
+    def _input_mask(self) -> Tensor:
+        """``[n_nodes, in_dim]`` factors on the first layer's and the skip's weights: the
+        0/1 mask here; a subclass may weight the parents' columns (CCGM's edge gates)."""
+        return self.mask
+
     def _node_weights(self, j: int) -> tuple:
         cols = self._cols[j]
         rest = [w for pair in zip(self.weights[1:], self.biases[1:]) for w in (pair[0][j], pair[1][j])]
-        return self.weights[0][j, cols], self.biases[0][j], rest, self.skip[j, cols]
+        scale = self._input_mask()[j, cols][:, None]  # ones for a plain mask (exact)
+        return self.weights[0][j, cols] * scale, self.biases[0][j], rest, self.skip[j, cols] * scale
 
     def _node_forward(self, j: int, parents: Tensor, weights: tuple) -> Tensor:
         w0, b0, rest, sk = weights
