@@ -16,6 +16,7 @@ from typing import Any
 from causal.graph import CausalGraph, require_graph
 from generators.base import CheckpointError, NotFittedError, TabularModel, read_checkpoint
 from generators.causal_gen import CausalGen, CausalGenConfig
+from generators.causal_gan import CausalGAN, CausalGANConfig
 from generators.causal_vgen import CausalVGen, CausalVGenConfig
 from generators.ccgm import CCGM, CCGMConfig
 from generators.training import FitReport, Progress, TrainConfig, pick_device
@@ -24,13 +25,27 @@ MODELS: dict[str, type[TabularModel]] = {
     "causal-gen": CausalGen,
     "causal-vgen": CausalVGen,
     "ccgm": CCGM,  # type: ignore[dict-item]  # TabularCCGM for tables, ImageCCGM with an image node
+    "causal-gan": CausalGAN,  # type: ignore[dict-item]  # an ImageModel: fit/sample take ImageData
 }
 # "linear-anm": Causal Gen with no hidden layers, the simple baseline of the benchmarks.
 ALIASES: dict[str, dict[str, Any]] = {"linear-anm": {"layers": 0}}
 
 
+# Which kinds train on images (a graph with a node of kind "image") and which on tables.
+IMAGE_KINDS = ("causal-gan", "ccgm")
+TABLE_KINDS = ("causal-gen", "causal-vgen", "linear-anm", "ccgm")
+
+
 def model_kinds() -> list[str]:
     return list(MODELS) + list(ALIASES)
+
+
+def kinds_for(graph: CausalGraph | str) -> list[str]:
+    """The model kinds that can be trained on ``graph``: image models when it has an image
+    node, tabular models otherwise."""
+    g = require_graph(graph)
+    images = any(g.kind(n) == "image" for n in g.nodes)
+    return [k for k in model_kinds() if k in (IMAGE_KINDS if images else TABLE_KINDS)]
 
 
 def _resolve(kind: str) -> tuple[type[TabularModel], dict[str, Any]]:
@@ -46,7 +61,7 @@ def make_config(kind: str, **settings: Any) -> Any:
     """The frozen config of ``kind`` with ``settings`` applied; a training setting
     (``max_epochs``, ``lr``, ``batch_size`` ...) goes to its ``train`` part."""
     cls, preset = _resolve(kind)
-    settings = {**preset, **settings}
+    settings = _nested({**preset, **settings}, cls.Config(), kind)
     cfg_fields = {f.name for f in dataclasses.fields(cls.Config)}
     train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
     top = {k: v for k, v in settings.items() if k in cfg_fields}
@@ -66,6 +81,33 @@ def make_config(kind: str, **settings: Any) -> Any:
     if train:
         base = dataclasses.replace(base, **train)
     return cls.Config(**top, train=base)
+
+
+def _nested(settings: dict[str, Any], default: Any, kind: str) -> dict[str, Any]:
+    """Dotted settings of a nested config (``"image_train.steps": 500``, ``"labels.kind":
+    "network"``) folded into that config, each checked against its default's type."""
+    dotted = {k: v for k, v in settings.items() if "." in k}
+    if not dotted:
+        return settings
+    out = {k: v for k, v in settings.items() if "." not in k}
+    groups: dict[str, dict[str, Any]] = {}
+    for key, value in dotted.items():
+        head, _, tail = key.partition(".")
+        groups.setdefault(head, {})[tail] = value
+    for head, sub in groups.items():
+        base = out.get(head) or getattr(default, head, None)
+        if not dataclasses.is_dataclass(base):
+            raise ValueError(f"unknown setting(s) {', '.join(f'{head}.{t}' for t in sub)} for {kind}: "
+                             f"'{head}' is not a group of settings")
+        names = {f.name for f in dataclasses.fields(base)}
+        bad = sorted(set(sub) - names)
+        if bad:
+            raise ValueError(f"unknown setting(s) {', '.join(f'{head}.{b}' for b in bad)} for {kind}; "
+                             f"the {head} settings are {', '.join(sorted(names))}")
+        for name, value in sub.items():
+            _check_type(kind, f"{head}.{name}", value, getattr(base, name))
+        out[head] = dataclasses.replace(base, **sub)
+    return out
 
 
 def _check_type(kind: str, name: str, value: Any, default: Any) -> None:
@@ -131,7 +173,7 @@ def load_model(path: str | os.PathLike, graph: CausalGraph | str | None = None, 
 
 
 __all__ = [
-    "build_model", "load_model", "make_config", "model_kinds", "MODELS",
+    "build_model", "load_model", "make_config", "model_kinds", "kinds_for", "MODELS", "IMAGE_KINDS", "TABLE_KINDS",
     "TabularModel", "CausalGen", "CausalGenConfig", "CausalVGen", "CausalVGenConfig", "CCGM", "CCGMConfig",
     "TrainConfig", "FitReport", "Progress", "pick_device",
     "CheckpointError", "NotFittedError",

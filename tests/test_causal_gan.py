@@ -1,0 +1,246 @@
+"""CausalGAN and its causal controllers on tiny models (16 px grey images, CPU, seconds)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from causal import CausalGraph, InterventionError, EvidenceError
+from causal.exact import DiscreteBN
+from causal.imagedata import ImageData
+from causal.scm import SCM, bernoulli
+from generators import build_model, load_model
+from generators.causal_gan import CausalGAN, CausalGANConfig, CausalGANNet, invert
+from generators.controller import ControllerConfig, CPTLabels, WGANLabels, label_bn, make_controller
+from generators.training import TrainConfig
+
+LABELS = CausalGraph.parse("a -> b", kinds={"a": "binary", "b": "binary"})
+GRAPH = CausalGraph.parse("a -> b; a -> image; b -> image", kinds={"a": "binary", "b": "binary", "image": "image"})
+P_B = np.array([0.2, 0.8])  # P(b=1 | a); P(a=1) = 0.5  ->  P(a=1 | b=1) = 0.4 / 0.5 = 0.8
+
+
+def label_scm() -> SCM:
+    return SCM(LABELS, {"a": bernoulli(0.5), "b": bernoulli(lambda pa: P_B[pa["a"]])}, categories={"a": (0, 1), "b": (0, 1)})
+
+
+def render(labels: pd.DataFrame, row: np.ndarray, size: int = 16) -> np.ndarray:
+    """A 5-pixel square: left half when a = 0, right half when a = 1; grey 255 when b = 1
+    else 100; its row is the style."""
+    n = len(labels)
+    img = np.zeros((n, size, size, 1), np.uint8)
+    a, b = labels["a"].to_numpy(), labels["b"].to_numpy()
+    r = np.round(row * (size - 5)).astype(int)
+    for i in range(n):
+        c = 2 if a[i] == 0 else size - 7
+        img[i, r[i] : r[i] + 5, c : c + 5, 0] = 255 if b[i] else 100
+    return img
+
+
+def image_data(n: int = 300, seed: int = 0) -> ImageData:
+    labels = label_scm().sample(n, seed=seed)
+    row = np.random.default_rng(seed + 100).random(n)
+    return ImageData(labels, render(labels, row), style=row[:, None])
+
+
+TINY = CausalGANConfig(
+    z_dim=4, width=8, labeler_width=4, pretrain_labeler=5, invert_steps=30, invert_restarts=2,
+    train=TrainConfig(steps=24, batch_size=32, lr=1e-3, val_fraction=0.05),
+)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    torch.manual_seed(0)
+    events = []
+    model = CausalGAN(GRAPH, TINY)
+    report = model.fit(image_data(), seed=0, callbacks=[events.append])
+    return model, report, events
+
+
+# ---------------------------------------------------------------------- controllers
+def test_mle_controller_reproduces_a_known_cpt():
+    data = label_scm().sample(20_000, seed=0)
+    c = make_controller(LABELS, kind="mle")
+    c.fit(data, seed=0)
+    assert isinstance(c, CPTLabels)
+    bn = label_bn(c)
+    # binomial standard error of each cell at 10k rows per parent value: <= 0.005
+    np.testing.assert_allclose(bn.cpts["b"][:, 1], P_B, atol=0.015)
+    assert abs(bn.cpts["a"][1] - 0.5) < 0.015
+    # Gumbel-max sampling follows the CPT: 40k draws, sd <= 0.0035
+    s = c.sample(40_000, seed=1)
+    assert abs(s.loc[s["a"] == 1, "b"].mean() - bn.cpts["b"][1, 1]) < 0.015
+
+
+@pytest.mark.parametrize("kind", ["mle", "network"])
+def test_conditioning_and_doing_differ_the_right_way(kind):
+    data = label_scm().sample(4000, seed=0)
+    c = make_controller(LABELS, kind=kind, steps=150)
+    c.fit(data, seed=0)
+    do = c.sample(20_000, do={"b": 1}, seed=0)
+    given = c.sample(4000, given={"b": 1}, seed=0)
+    assert (do["b"] == 1).all() and (given["b"] == 1).all()
+    # do(child) leaves the parent's marginal at 0.5; given child = 1 shifts it to 0.8.
+    # Tolerance 0.04: the model's estimate from 4000 rows (sd ~0.01) plus sampling (sd ~0.007).
+    assert abs(do["a"].mean() - 0.5) < 0.04
+    assert abs(given["a"].mean() - 0.8) < 0.04
+    assert given.attrs["acceptance_rate"] == pytest.approx(0.5, abs=0.05)
+    # and the controller's own CPTs say the same exactly
+    bn = label_bn(c)
+    assert abs(bn.prob("a", 1, do={"b": 1}) - bn.prob("a", 1)) < 1e-12
+    assert bn.prob("a", 1, given={"b": 1}) > bn.prob("a", 1) + 0.2
+
+
+def test_label_bn_of_the_network_controller_is_its_sampling_distribution():
+    data = label_scm().sample(2000, seed=0)
+    c = make_controller(LABELS, kind="network", steps=100)
+    c.fit(data, seed=0)
+    bn = label_bn(c)
+    assert bn.exact
+    s = c.sample(40_000, seed=2)
+    p = bn.joint().to_dict()
+    emp = s.value_counts(normalize=True).to_dict()
+    assert max(abs(emp.get(k, 0.0) - v) for k, v in p.items()) < 0.012  # 4 cells, sd <= 0.0025
+
+
+def test_abduction_reproduces_the_observed_labels_for_every_controller():
+    data = label_scm().sample(600, seed=0)
+    rng = np.random.default_rng(0)
+    for kind in ("mle", "network", "wgan"):
+        c = make_controller(LABELS, kind=kind, steps=20, n_critic=2, batch_size=128)
+        c.fit(data, seed=0)
+        codes = c.schema.encode(data)
+        bn = label_bn(c, draws=4000)
+        for node in ("a", "b"):
+            pa = {p: codes[p] for p in c.graph.parents(node)}
+            u = c.abduct(node, codes[node], pa, rng)
+            x = c.predict(node, pa, u)
+            # rejection abduction (wgan) explains every row its network gives probability
+            # >= 5% (256 prior draws miss such a row with probability < 2e-6)
+            p = bn.cpts[node][tuple(codes[q] for q in c.graph.parents(node)) + (codes[node],)]
+            rows = p >= 0.05 if kind == "wgan" else np.ones(len(p), dtype=bool)
+            assert rows.mean() > 0.3 and (x == codes[node])[rows].all(), (kind, node)
+        # the counterfactual of no intervention is the factual
+        pd.testing.assert_frame_equal(c.counterfactual(data.head(50), do={}, seed=0), data.head(50))
+
+
+def test_wgan_controller_trains_and_reports():
+    data = label_scm().sample(500, seed=0)
+    c = make_controller(LABELS, kind="wgan", steps=30, n_critic=2, batch_size=64)
+    seen = []
+    rep = c.fit(data, seed=0, callbacks=[seen.append])
+    assert isinstance(c, WGANLabels) and rep.steps == 30 and np.isfinite(rep.best_val_loss)
+    assert [p.steps for p in seen] == [30]
+    bn = label_bn(c, draws=2000)
+    assert not bn.exact and abs(bn.joint().probs.sum() - 1) < 1e-9
+    stop = threading.Event()
+    stop.set()
+    assert c.fit(data, seed=0, cancel=stop).stopped == "cancelled"
+
+
+def test_controllers_refuse_continuous_labels():
+    g = CausalGraph.parse("x -> y", kinds={"y": "binary"})
+    df = pd.DataFrame({"x": np.linspace(0, 1, 40), "y": [0, 1] * 20})
+    with pytest.raises(ValueError, match="'x' is continuous"):
+        make_controller(g, kind="mle").fit(df)
+    with pytest.raises(ValueError, match="unknown controller"):
+        ControllerConfig(kind="bayes")
+
+
+# ---------------------------------------------------------------------- the image model
+def test_a_few_gan_steps_run_and_report(fitted):
+    model, report, events = fitted
+    assert report.steps == model.labels.report.steps + 24
+    assert np.isfinite(report.best_val_loss) and report.stopped == "schedule_done"
+    assert [e.epoch for e in events] == list(range(1, report.epochs + 1))
+    assert isinstance(model.labels, CPTLabels)  # auto: every label is discrete
+
+
+def test_sample_shapes_types_and_seeds(fitted):
+    model, _, _ = fitted
+    s = model.sample(10, seed=0)
+    assert isinstance(s, ImageData) and s.images.shape == (10, 16, 16, 1) and s.images.dtype == np.uint8
+    assert list(s.labels.columns) == ["a", "b"] and set(s.labels["a"]) <= {0, 1}
+    np.testing.assert_array_equal(s.images, model.sample(10, seed=0).images)
+    do = model.sample(10, do={"b": 1}, seed=0)
+    assert (do.labels["b"] == 1).all()
+    pd.testing.assert_series_equal(do.labels["a"], s.labels["a"])  # a non-descendant keeps its value
+    given = model.sample(10, given={"b": 0}, seed=0)
+    assert (given.labels["b"] == 0).all() and 0 < given.labels.attrs["acceptance_rate"] < 1
+
+
+def test_do_or_given_on_the_image_node_is_refused(fitted):
+    model, _, _ = fitted
+    with pytest.raises(InterventionError, match="cannot intervene on 'image': it is the image node"):
+        model.sample(4, do={"image": 0})
+    with pytest.raises(EvidenceError, match="cannot condition on 'image'"):
+        model.sample(4, given={"image": 0})
+
+
+def test_save_load_round_trip_gives_the_same_samples(fitted, tmp_path):
+    model, _, _ = fitted
+    model.save(tmp_path / "gan")
+    back = load_model(tmp_path / "gan")
+    assert isinstance(back, CausalGAN) and isinstance(back.labels, CPTLabels)
+    a, b = model.sample(8, do={"a": 1}, seed=3), back.sample(8, do={"a": 1}, seed=3)
+    np.testing.assert_array_equal(a.images, b.images)
+    pd.testing.assert_frame_equal(a.labels, b.labels)
+    rows = image_data(6, seed=9)
+    np.testing.assert_array_equal(model.counterfactual(rows, do={"b": 1}, seed=0).images,
+                                  back.counterfactual(rows, do={"b": 1}, seed=0).images)
+
+
+def test_counterfactual_keeps_index_and_intervenes(fitted):
+    model, _, _ = fitted
+    rows = image_data(8, seed=4)
+    rows = rows.with_labels(rows.labels.set_index(pd.RangeIndex(50, 58)))
+    cf = model.counterfactual(rows, do={"a": 1}, seed=0)
+    assert cf.index.equals(rows.index) and (cf.labels["a"] == 1).all()
+    assert cf.images.shape == rows.images.shape
+    assert model.last_inversion_error.shape == (8,)
+
+
+def test_inversion_recovers_the_latent_of_a_generated_image():
+    torch.manual_seed(0)
+    net = CausalGANNet(1, 16, 2, replace(TINY, z_dim=4)).eval()
+    labels = torch.tensor([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    z_true = torch.randn(3, 4, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        x = net.generate(labels, z_true)
+        baseline = ((net.generate(labels, torch.zeros(3, 4)) - x) ** 2).flatten(1).mean(1)
+    z, err = invert(net, x, labels, steps=300, restarts=3, lr=0.05, prior=0.0, generator=torch.Generator().manual_seed(2))
+    # the reconstruction is near-exact, far below the error of the prior mean z = 0
+    assert float(err.max()) < 1e-5 and float(err.max()) < 0.01 * float(baseline.min())
+    with torch.inference_mode():  # also from inside inference mode (as ImageModel calls it)
+        z2, err2 = invert(net, x, labels, steps=5, restarts=1, generator=torch.Generator().manual_seed(2))
+    assert z2.shape == (3, 4) and torch.isfinite(err2).all()
+
+
+def test_build_model_settings_and_bad_controller():
+    m = build_model("causal-gan", GRAPH, steps=5, controller="network")
+    assert isinstance(m, CausalGAN) and m.config.train.steps == 5 and m.config.controller == "network"
+    with pytest.raises(ValueError, match="unknown controller"):
+        CausalGANConfig(controller="bayes")
+    cont = CausalGraph.parse("x -> image", kinds={"image": "image"})
+    data = ImageData(pd.DataFrame({"x": np.linspace(0, 1, 40)}), np.zeros((40, 16, 16, 1), np.uint8))
+    with pytest.raises(ValueError, match="'x' is continuous"):
+        CausalGAN(cont, replace(TINY, controller="mle")).fit(data)
+
+
+def test_cancel_keeps_a_usable_model():
+    stop = threading.Event()
+    stop.set()
+    model = CausalGAN(GRAPH, TINY)
+    rep = model.fit(image_data(120), seed=0, cancel=stop)
+    assert rep.stopped == "cancelled"
+    assert model.sample(3, seed=0).images.shape == (3, 16, 16, 1)
+
+
+def test_exact_reference_on_the_image_datasets_label_graph():
+    bn = DiscreteBN.from_scm(label_scm())
+    assert abs(bn.prob("a", 1, given={"b": 1}) - 0.8) < 1e-12 and abs(bn.prob("a", 1, do={"b": 1}) - 0.5) < 1e-12
