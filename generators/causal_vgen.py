@@ -42,7 +42,7 @@ class CausalVGenConfig:
     latent_dim: int = 1  # size of each continuous node's latent u
     beta: float = 1.0  # weight of the KL term
     decoder: str = "additive"  # additive: f(parents) + h(u); general: g(parents, u)
-    latent: str = "prior"  # sampling u: "prior" N(0, I) or "aggregate" (quantiles of the fitted posterior means)
+    latent: str = "prior"  # sampling u: "prior" N(0, I) or "aggregate" (quantiles of draws from the fitted posteriors)
     min_log_sigma: float = -6.0  # floor of the observation noise's log standard deviation
     noise_knots: int = 512  # quantiles kept of the aggregate posterior (latent="aggregate")
     train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=2000))  # three networks per node: half the steps
@@ -150,9 +150,17 @@ class CausalVGen(TabularModel):
         net: CausalVGenNet = self.net  # type: ignore[assignment]
         net.eval()
         if len(net.terms.cont_nodes):
-            mus = torch.cat([net.encode(x[s : s + 16384])[0] for s in range(0, x.shape[0], 16384)], dim=1)
+            # draws from the aggregate posterior: u ~ q(u | x_i, parents_i) for every training row i
+            # (the posterior means alone are under-dispersed: they leave out each posterior's spread)
+            gen = torch.Generator(device=x.device).manual_seed(0)
+            draws = []
+            for s in range(0, x.shape[0], 16384):
+                mu, logvar = net.encode(x[s : s + 16384])
+                noise = torch.randn(mu.shape, generator=gen, device=mu.device, dtype=mu.dtype)
+                draws.append(mu + torch.exp(0.5 * logvar) * noise)
+            us = torch.cat(draws, dim=1)
             probs = torch.linspace(0, 1, net.latent_q.shape[-1], dtype=torch.float64, device=x.device)
-            q = torch.quantile(mus.double().transpose(1, 2), probs, dim=-1).permute(1, 2, 0)  # [n_cont, d, knots]
+            q = torch.quantile(us.double().transpose(1, 2), probs, dim=-1).permute(1, 2, 0)  # [n_cont, d, knots]
             net.latent_q[net.terms.cont_nodes] = q.to(net.latent_q.dtype)
         self._refresh()
 
