@@ -157,6 +157,7 @@ class CCGMConfig:
     cycle_weight: float = 30.0  # weight of reading swapped labels back from decoded images (0: off)
     style_prior: str = "aggregate"  # sampling style: "aggregate" (posteriors of training images) or "normal" N(0, I)
     style_bank: int = 4096  # training images whose style posteriors are kept for style_prior="aggregate"
+    pixel_noise: bool = True  # counterfactual images keep the factual's reconstruction residual (see ImageModel.counterfactual)
     train: TrainConfig = field(default_factory=TrainConfig)  # the causal layer (tables: the whole model)
     image_train: TrainConfig = field(
         default_factory=lambda: TrainConfig(steps=3000, batch_size=64, lr=1e-3, val_fraction=0.05, max_epochs=10_000)

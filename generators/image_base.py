@@ -46,7 +46,8 @@ Subclass contract (what an image model provides)::
         def _build(self) -> nn.Module: ...
             # the image network(s) as ONE module (saved as self.image_net); may read
             # self.info (ImageInfo: size, channels), self.encoding (LabelEncoding of the
-            # image's parents: .width columns) and self.style_dim
+            # image's parents: .width columns, in the order .nodes, fixed at fit and kept
+            # in checkpoints) and self.style_dim
         def _decode(self, labels: Tensor, style: Tensor) -> Tensor: ...
             # labels [n, encoding.width] (encoded parents of the image), style [n, style_dim]
             # -> images float [n, C, H, W] in [0, 1]; called without gradients, in chunks
@@ -54,6 +55,9 @@ Subclass contract (what an image model provides)::
             # images float [n, C, H, W] in [0, 1], labels as in _decode -> style [n, style_dim]
         def _style_noise(self, n: int, rng: np.random.Generator) -> np.ndarray: ...
             # optional; default N(0, I) float32 [n, style_dim]
+        def _after_fit(self, images, labels) -> None: ...
+            # optional; after the image phase, with the training images (uint8) and
+            # encoded labels on the device: estimate what needs the whole data
         def _fit_images(self, images, labels, seed, callbacks, cancel, checkpoint) -> FitReport:
             # optional; default: generic loop on self.image_net.loss(images_float, labels)
             # images uint8 [n, C, H, W] and labels [n, width] on the device; a subclass with
@@ -565,9 +569,18 @@ class ImageModel:
         out = ImageData(labels, images, image_node=self.image_node)
         return out
 
-    def counterfactual(self, data: ImageData, do: Mapping[str, Any] | None = None, seed: Seed = None) -> ImageData:
+    def counterfactual(
+        self, data: ImageData, do: Mapping[str, Any] | None = None, seed: Seed = None, *, pixel_noise: bool | None = None
+    ) -> ImageData:
         """What each labelled image would have been under ``do`` (see the module
-        docstring); the result has the same index (and label columns) as ``data``."""
+        docstring); the result has the same index (and label columns) as ``data``.
+
+        ``pixel_noise`` (default: the config's ``pixel_noise``, else False) treats the
+        image mechanism as ``x = g(labels, style) + ε`` and abducts ``ε`` as the
+        reconstruction residual, so the counterfactual is ``x + g(labels', s) - g(labels, s)``:
+        detail the decoder cannot reproduce (a glyph's exact stroke) is kept, and what the
+        intervention changes is drawn by the decoder. Without it the image is ``g(labels', s)``.
+        """
         self._require_fitted()
         self._check_images(data)
         self._check_query(do, None)
@@ -580,7 +593,12 @@ class ImageModel:
         if not reached & set(self.image_parents):
             return ImageData(labels_cf, data.images.copy(), image_node=self.image_node)
         style = self.abduct_style(data)
-        return ImageData(labels_cf, self.decode(labels_cf, style), image_node=self.image_node)
+        if pixel_noise is None:
+            pixel_noise = bool(getattr(self.config, "pixel_noise", False))
+        if not pixel_noise:
+            return ImageData(labels_cf, self.decode(labels_cf, style), image_node=self.image_node)
+        new, old = self._decode_floats(labels_cf, style), self._decode_floats(data.labels, style)
+        return ImageData(labels_cf, _to_uint8(torch.from_numpy(data.floats()) + new - old), image_node=self.image_node)
 
     def reconstruct(self, data: ImageData) -> ImageData:
         """Each image decoded from its own labels and its abducted style: the model's
@@ -602,15 +620,18 @@ class ImageModel:
     @torch.inference_mode()
     def decode(self, labels: pd.DataFrame, style: Tensor) -> np.ndarray:
         """uint8 images ``[n, H, W, C]`` from label values and style ``[n, style_dim]``."""
+        return _to_uint8(self._decode_floats(labels, style))
+
+    @torch.inference_mode()
+    def _decode_floats(self, labels: pd.DataFrame, style: Tensor) -> Tensor:
+        """Decoded images as floats in [0, 1], ``[n, H, W, C]`` on the CPU."""
         enc = self.encoding.tensor(labels, self._device)  # type: ignore[union-attr]
         style = style.to(self._device, torch.float32)
-        out = []
-        for s in range(0, len(labels), DECODE_CHUNK):
-            x = self._decode(enc[s : s + DECODE_CHUNK], style[s : s + DECODE_CHUNK])
-            out.append((x.clamp(0, 1) * 255.0).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy())
+        out = [self._decode(enc[s : s + DECODE_CHUNK], style[s : s + DECODE_CHUNK]).permute(0, 2, 3, 1).float().cpu()
+               for s in range(0, len(labels), DECODE_CHUNK)]
         if not out:
-            return np.zeros((0, self.info.size, self.info.size, self.info.channels), np.uint8)  # type: ignore[union-attr]
-        return np.concatenate(out)
+            return torch.zeros(0, self.info.size, self.info.size, self.info.channels)  # type: ignore[union-attr]
+        return torch.cat(out)
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> Path:
@@ -672,6 +693,11 @@ class ImageModel:
     def __repr__(self) -> str:
         state = f"{self.info.size}px x{self.info.channels}" if self.info else "not fitted"
         return f"{type(self).__name__}({self.graph.to_text()!r}, {state})"
+
+
+def _to_uint8(x: Tensor) -> np.ndarray:
+    """Floats ``[n, H, W, C]`` in [0, 1] (clipped) -> uint8 images."""
+    return (x.clamp(0, 1) * 255.0).round().to(torch.uint8).numpy()
 
 
 def _cancelled(cancel: threading.Event | Callable[[], bool] | None) -> bool:
