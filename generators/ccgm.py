@@ -152,7 +152,7 @@ class CCGMConfig:
     # --- the image VAE (only with an image node)
     style_dim: int = 8  # free latent dimensions beside the label blocks
     width: int = 32  # conv channels of the first encoder stage (doubling, capped at 4x)
-    beta: float = 1.0  # weight of the style's KL term
+    beta: float = 4.0  # weight of the style's KL term (higher: less label information leaks into the style; bench/ccgm.py)
     label_weight: float = 100.0  # weight of the label head's loss (per image, beside a summed pixel loss)
     cycle_weight: float = 30.0  # weight of reading swapped labels back from decoded images (0: off)
     style_prior: str = "aggregate"  # sampling style: "aggregate" (posteriors of training images) or "normal" N(0, I)

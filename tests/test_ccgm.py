@@ -18,7 +18,7 @@ from test_image_base import GRAPH as IMAGE_GRAPH
 from test_image_base import render_squares, squares
 
 TINY = dict(hidden=16, steps=200)
-TINY_IMAGE = dict(hidden=8, steps=200, width=8, style_dim=2, cycle_weight=5.0,
+TINY_IMAGE = dict(hidden=8, steps=200, width=8, style_dim=2, cycle_weight=5.0, beta=1.0,
                   image_train=TrainConfig(steps=300, batch_size=32, lr=1e-2, val_fraction=0.1))
 
 
