@@ -27,6 +27,26 @@ the optimum ``G`` samples the true class-conditional image distributions. As in 
 code the anti-labeler's weight ``k_t`` starts at ``anti_weight`` and decays as
 ``exp(−t / anti_decay)``; the labeler is pre-trained on real images first.
 
+The anti-labeler is *off* by default (``anti_weight=0``; ``1.0`` restores the paper's
+objective). Measured on the faces (4,000 images, 2,000 steps, one seed, an independent
+attribute classifier reading the images): with it, do(Mustache = 1) showed a mustache on
+0.90 of the faces and do(Eyeglasses = 1) glasses on 0.77, and the images were blurrier;
+without it 0.96 and 0.91, every other intervention ≥ 0.90. The paper's argument for it is
+about the optimum of a long training run (diversity within a label class); at a CPU budget
+of a few thousand steps its adversarial pressure costs more than it gives.
+
+Which labels ``l`` the generator trains on (``fake_labels``): the paper samples them from
+the controller, so a combination the data almost never shows (a woman with a mustache:
+P = 0.001 in the faces) is almost never practised, and at a CPU budget of a few thousand
+steps ``G`` does not learn to draw it: do(Mustache = 1) then gives few visible mustaches on
+women. The default ``"mixed"`` draws half of the label rows from the controller under
+``do(A = v)`` for every label ``A`` and value ``v`` (the interventional distributions the
+model is meant to answer), the other half observationally. Measured (faces, 4,000 images,
+one seed, an independent classifier reading the images): with the paper's controller
+labels do(Mustache = 1) showed a mustache on 0.70 of the faces after 1,500 steps (0.29 with
+ρ = 3), with ``"mixed"`` on 0.90-0.96 (2,000 steps, with and without the anti-labeler).
+``"controller"`` is the paper's choice.
+
 An extra encoder ``E(x, l) → z`` is trained on generated images (regression of the ``z``
 that drew them, like the authors' ``discriminator_on_z``). It only initializes the inversion.
 
@@ -35,7 +55,11 @@ found by inverting the generator (Bora, Jalal, Price, Dimakis 2017, "Compressed 
 using generative models"): minimize ``‖G(l, z) − x‖² + λ‖z‖²`` over ``z`` by Adam from a few
 starts (the encoder's estimate and random draws), keeping the best; then the labels are
 intervened on in the controller (its own abduction of the label noise) and the image is
-regenerated from the counterfactual labels with the same ``z``.
+regenerated from the counterfactual labels with the same ``z``. By default
+(``pixel_noise``) the image mechanism is read as ``x = G(l, z) + ε`` and the residual ``ε``
+of the inversion is abducted as well, so the counterfactual is ``x + G(l', z) − G(l, z)``:
+what the generator cannot reproduce of this face is kept, what the intervention changes is
+drawn by the generator (``ImageModel.counterfactual``).
 
 >>> from causal.image_datasets import load
 >>> ds = load("faces", n=2000, seed=0)
@@ -77,13 +101,13 @@ class CausalGANConfig:
     width: int = 32  # conv width of G, D and the encoder (stages: width, 2·width, 4·width)
     labeler_width: int = 16  # conv width of the labeler and the anti-labeler
     label_weight: float = 1.0  # ρ: weight of the labeler term in G's loss
-    anti_weight: float = 1.0  # k_0: initial weight of the (negative) anti-labeler term
+    anti_weight: float = 0.0  # k_0: initial weight of the (negative) anti-labeler term; 1.0 is the paper's (see docstring)
     anti_decay: float = 1000.0  # k_t = k_0·exp(−t / anti_decay), t in generator steps
     d_spectral: bool = True  # spectral normalization in the discriminator (Miyato et al. 2018)
     d_lr_mult: float = 4.0  # discriminator learning rate = train.lr · d_lr_mult (two time-scale rule, Heusel et al. 2017)
     ema: float = 0.999  # samples come from an exponential moving average of G's weights (0: the last weights)
     pretrain_labeler: int = 300  # labeler steps on real images before the GAN starts
-    fake_labels: str = "controller"  # labels G trains on: "controller" samples (the paper), "data" rows, or
+    fake_labels: str = "mixed"  # labels G trains on: "controller" samples (the paper), "data" rows, or
     # "mixed": controller samples, `intervened_share` of them under do(A = v) for every label A and value v
     intervened_share: float = 0.5  # mixed: the share of interventional label rows
     invert_steps: int = 150  # Adam steps of the generator inversion (abduction of z)
@@ -91,6 +115,7 @@ class CausalGANConfig:
     invert_lr: float = 0.05
     invert_prior: float = 1e-3  # λ in ‖G(l, z) − x‖² + λ‖z‖² (per pixel mean and per z-dim mean)
     invert_seed: int = 0  # the random starts' seed (so a counterfactual is reproducible)
+    pixel_noise: bool = True  # counterfactual = x + G(l', z) − G(l, z): the inversion residual is abducted too
     train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=2000, batch_size=64, lr=2e-4, val_fraction=0.05))
 
     def __post_init__(self) -> None:
@@ -338,7 +363,8 @@ class CausalGAN(ImageModel):
                 opt_d.step()
                 # labeler on real images, anti-labeler and z-encoder on generated ones
                 loss_r = ce(net.read(net.labeler, x), l_r)
-                loss_a = ce(net.read(net.anti_labeler, fake.detach()), l_f)
+                k_t = c.anti_weight * math.exp(-step / c.anti_decay)
+                loss_a = ce(net.read(net.anti_labeler, fake.detach()), l_f) if k_t > 0 else fake.new_zeros(())
                 loss_e = ((net.encode(fake.detach(), l_f) - z) ** 2).mean()
                 for opt in (opt_r, opt_a, opt_e):
                     opt.zero_grad(set_to_none=True)
@@ -346,10 +372,9 @@ class CausalGAN(ImageModel):
                 for opt in (opt_r, opt_a, opt_e):
                     opt.step()
                 # generator
-                k_t = c.anti_weight * math.exp(-step / c.anti_decay)
-                loss_g = (bce(net.d(fake), torch.ones(bs, device=dev))
-                          + c.label_weight * ce(net.read(net.labeler, fake), l_f)
-                          - k_t * ce(net.read(net.anti_labeler, fake), l_f))
+                loss_g = bce(net.d(fake), torch.ones(bs, device=dev)) + c.label_weight * ce(net.read(net.labeler, fake), l_f)
+                if k_t > 0:
+                    loss_g = loss_g - k_t * ce(net.read(net.anti_labeler, fake), l_f)
                 opt_g.zero_grad(set_to_none=True)
                 loss_g.backward()
                 opt_g.step()
