@@ -10,7 +10,11 @@ mechanisms unchanged:
   (``causal.exact.DiscreteBN``, optionally with a Dirichlet/BDeu prior), sampled by
   Gumbel-max on ``log P(x | parents)``. The default: on a label graph small enough for exact
   inference it is the best estimate the data allow, it fits in milliseconds, and its joint is
-  known exactly (measured against the others in docs/benchmarks.md).
+  known exactly. Measured on the faces (20,000 rows, 9 labels; docs/benchmarks.md): TVD of
+  the joint to the truth 0.014 (mle), 0.021 (network), 0.025 (wgan); largest seeing/doing
+  error against exact inference on the fitted graph 0 / 0.098 / 0.023 (the network's
+  additive logits miss the Young x Male interaction of Bald); fit 0.1 s / 90 s / 470 s (one
+  thread, shared CPU).
 - ``"network"``: Causal Gen (``generators.causal_gen``) on the label table, one small
   network per node over its parents, trained by cross-entropy, sampled by Gumbel-max. It
   shares strength across parent configurations, which helps where configurations are rare.
@@ -66,7 +70,7 @@ _LOG_FLOOR = -69.0  # log(1e-30): a zero-probability cell in Gumbel-max logits
 class ControllerConfig:
     """How the labels are modelled (see the module docstring for the kinds)."""
 
-    kind: str = "mle"  # mle | network | wgan; mle measured best on the face labels (docs/benchmarks.md)
+    kind: str = "mle"  # mle | network | wgan; mle measured best on the face labels (module docstring)
     prior: str = "mle"  # mle CPTs: "mle" (none), "dirichlet" or "bdeu"
     strength: float = 1.0  # ... pseudo-counts per cell (dirichlet) or equivalent sample size (bdeu)
     hidden: int = 32  # network / wgan: units per hidden layer of each node's network
