@@ -122,7 +122,10 @@ def pick_run(runs: Sequence[RunRecord], key: str, label: str = "Trained run") ->
         return None
     ids = [r.id for r in runs]
     wanted = st.session_state.get(RUN_KEY)
-    index = ids.index(wanted) if wanted in ids else 0
+    # what this session picked or trained last; else the newest finished run (a run still
+    # training is there to pick, but is not the first thing shown)
+    done = [i for i, r in enumerate(runs) if r.status == "done"]
+    index = ids.index(wanted) if wanted in ids else (done[0] if done else 0)
     by_id = {r.id: r for r in runs}
     chosen = st.selectbox(label, ids, index=index, format_func=lambda i: run_label(by_id[i]), key=key)
     st.session_state[RUN_KEY] = chosen

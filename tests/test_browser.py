@@ -108,15 +108,36 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         time.sleep(0.1)
     _record(health_seconds=round(time.monotonic() - started, 2))
     server_start[url] = started
+    workspaces[url] = root
     return url
 
 
 server_start: dict[str, float] = {}
+workspaces: dict[str, Path] = {}
+
+
+def _ensure_done_run(server: str) -> None:
+    """A finished run in the test's workspace (the workbench test trains one; run alone,
+    this trains a small one with the CLI, in the foreground)."""
+    from app.workspace import Workspace
+
+    root = workspaces[server]
+    if Workspace(root).runs(("done",)):
+        return
+    subprocess.run(
+        [sys.executable, "-m", "app.cli", "train", "--workspace", str(root), "--dataset", "chain5-lin",
+         "-n", "2000", "--set", "steps=300", "--workspace-run", "--name", "browser test"],
+        cwd=REPO, check=True, capture_output=True, timeout=300,
+    )
+    assert Workspace(root).runs(("done",)), "the CLI run did not finish"
 
 
 @pytest.fixture(scope="module")
 def browser(server: str):
     sync_api = pytest.importorskip("playwright.sync_api")
+    # expect() waits 5 s by default: too little for a first Plotly render on a 2-core CI
+    # machine that is also training a model
+    sync_api.expect.set_options(timeout=30_000)
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         try:
@@ -290,6 +311,7 @@ def test_five_sessions_at_once(server: str, browser) -> None:
     sees an error and the training run completes."""
     from playwright.sync_api import expect
 
+    _ensure_done_run(server)
     pages = [_new_page(browser, height=1400) for _ in range(5)]
     trainer, explorers = pages[0], pages[1:]
     _go(trainer, server, "train")

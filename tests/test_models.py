@@ -12,10 +12,10 @@ import torch
 
 from causal import CausalGraph, DataError, datasets
 from causal.metrics import Standardizer, counterfactual_rmse
-from generators import CheckpointError, NotFittedError, build_model, load_model, model_kinds
+from generators import TABLE_KINDS, CheckpointError, NotFittedError, build_model, load_model, model_kinds
 from generators.training import Cancelled
 
-KINDS = model_kinds()
+KINDS = [k for k in model_kinds() if k in TABLE_KINDS]
 TINY = dict(hidden=16, steps=150, patience=1000)
 GRAPH = CausalGraph.parse("a -> b; a -> c; b -> d; c -> d; e")
 

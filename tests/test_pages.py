@@ -9,6 +9,7 @@ test_browser.py.
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -214,6 +215,27 @@ def test_explore_offers_a_quick_model_when_there_is_none(ws) -> None:
     at = _app("explore")
     assert any("No trained model yet" in i.value for i in at.info)
     assert _button(at, "Train a quick model")
+
+
+def test_explore_shows_a_finished_run_while_another_trains(trained_root, tmp_path, monkeypatch) -> None:
+    """A run still training (with a checkpoint) is offered, but the page opens on the newest
+    finished run; picking the running one explores its checkpoint rather than waiting."""
+    root = tmp_path / "ws"
+    shutil.copytree(trained_root, root)
+    monkeypatch.setenv("COUNTERFACTORY_WORKSPACE", str(root))
+    w = Workspace(root)
+    done = w.runs()[0]
+    running = w.create_run(RunSpec("builtin:triangle-lin", n_rows=2000, settings=TINY, name="still training"),
+                           pid=os.getpid())
+    shutil.copytree(done.checkpoint_dir, running.checkpoint_dir, dirs_exist_ok=True)
+    at = _app("explore")
+    assert at.selectbox(key="explore-run").value == done.id
+    at.selectbox(key="explore-run").set_value(running.id).run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="explore-run").value == running.id
+    assert any("This run is running" in w.value for w in at.warning)
+    assert _frame(at, "observational", "given", "do") is not None
+    w.request_cancel(running.id)
 
 
 def test_explore_compares_given_and_do_against_the_truth(trained) -> None:

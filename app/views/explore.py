@@ -20,6 +20,7 @@ STARTED = time.perf_counter()  # this script run's start: the page reports its s
 QUICK = {"steps": 1500}  # settings of a quick model: about two seconds of training
 QUICK_ROWS = 2000
 POLL_SECONDS = 0.5
+QUICK_KEY = "explore:quick-run"  # session state: the quick run this page waits for (not just any picked run)
 
 st.title("Seeing vs doing")
 st.caption(
@@ -48,17 +49,19 @@ def quick_train() -> None:
     c1.caption(datasets.info(name).description)
     if c2.button("Train a quick model", type="primary", icon=":material/bolt:", key="explore-quick"):
         spec = RunSpec(f"builtin:{name}", n_rows=QUICK_ROWS, settings=QUICK, name=f"quick Causal Gen on {name}")
-        st.session_state[ui.RUN_KEY] = ui.runner().submit(spec)
+        run_id = ui.runner().submit(spec)
+        st.session_state[QUICK_KEY] = st.session_state[ui.RUN_KEY] = run_id
         st.rerun()
 
 
 ui.poll()
 runs = ui.usable_runs(images=False)
-waiting = st.session_state.get(ui.RUN_KEY)
+waiting = st.session_state.get(QUICK_KEY)
 active = next((r for r in ui.workspace().runs() if r.id == waiting and r.active), None) if waiting else None
 if active is not None:
     wait_for(active.id)
     st.stop()
+st.session_state.pop(QUICK_KEY, None)
 if not runs:
     st.info("No trained model yet. Train one on the Train page, or try a built-in example now:", icon=":material/info:")
     quick_train()
