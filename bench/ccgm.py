@@ -196,7 +196,7 @@ def faces_bench(sizes: Sizes, seed: int = 0) -> dict[str, Any]:
         given = model.sample(sizes.n_label_samples // 5, given={parent: 1}, seed=seed + 2)
         do = model.sample(sizes.n_label_samples // 5, do={parent: 1}, seed=seed + 3)
         queries.append({
-            "query": f"{child}=1 | {parent}=1",
+            "query": f"{child}=1 given {parent}=1",
             "model_given": float((given[child] == 1).mean()), "model_do": float((do[child] == 1).mean()),
             "truth_given": truth.prob(child, 1, given={parent: 1}), "truth_do": truth.prob(child, 1, do={parent: 1}),
             "mle_given": mle.prob(child, 1, given={parent: 1}), "mle_do": mle.prob(child, 1, do={parent: 1}),
@@ -213,7 +213,7 @@ def faces_bench(sizes: Sizes, seed: int = 0) -> dict[str, Any]:
         "p_mustache_before": float(gen["Mustache"].mean()), "p_mustache_after": float(after["Mustache"].mean()),
         "p_mustache_marginal_truth": _marginal_mustache(truth),
         "rest_identical": bool(after[rest].equals(gen[rest])),  # same seed: mechanisms copied exactly
-        "tvd_rest": tvd(fair.sample(sizes.n_label_samples, seed=seed + 9), gen, rest),  # independent draws
+        "tvd_rest": tvd(fair.sample(sizes.n_label_samples, seed=seed + 11), gen, rest),  # independent draws
         "tvd_rest_floor": tvd(model.sample(sizes.n_label_samples, seed=seed + 9), gen, rest),
     }
     return out
@@ -305,7 +305,7 @@ def markdown(res: dict[str, Any], sizes: Sizes, command: str, seconds: float) ->
             f"(exact, from the SCM): model **{f['tvd_model']:.4f}**; the training sample itself {f['tvd_data']:.4f}; "
             f"the graph fitted by maximum likelihood {f['tvd_mle']:.4f}.",
             "",
-            "| P(child=1 given / do parent=1) | model given | model do | truth given | truth do | MLE given | MLE do |",
+            "| P(child=1), seeing vs doing parent=1 | model given | model do | truth given | truth do | MLE given | MLE do |",
             "|---|---|---|---|---|---|---|",
         ]
         for q in f["queries"]:
