@@ -10,7 +10,7 @@ so the same laws hold for both and are tested once.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Protocol, runtime_checkable
+from typing import Any, Collection, Mapping, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -53,9 +53,20 @@ def rng_from(seed: Seed) -> np.random.Generator:
 
 # ---------------------------------------------------------------------- sampling
 def simulate(
-    m: Mechanisms, n: int, interventions: tuple[Intervention, ...] = (), rng: Seed = None
+    m: Mechanisms,
+    n: int,
+    interventions: tuple[Intervention, ...] = (),
+    rng: Seed = None,
+    *,
+    nodes: Collection[str] | None = None,
+    known: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
     """Draw ``n`` joint samples (as codes) under the given interventions.
+
+    ``nodes`` (closed under parents) limits the draw to those nodes; ``known`` holds values
+    already drawn for some nodes (``n`` each), which are kept and their descendants drawn
+    given them. Conditioning uses both: it rejects on the ancestors of the evidence alone,
+    then completes the accepted rows.
 
     Noise is drawn for every node in canonical order whatever the intervention, so two
     calls with the same seed share their exogenous noise (common random numbers): the
@@ -64,8 +75,10 @@ def simulate(
     rng = rng_from(seed=rng)
     ivs = {iv.node: iv for iv in interventions}
     _check_row_values(ivs, n)
-    values: dict[str, np.ndarray] = {}
+    values: dict[str, np.ndarray] = dict(known or {})
     for node in m.graph.nodes:
+        if node in values or (nodes is not None and node not in nodes):
+            continue
         u = m.noise(node, n, rng)
         iv = ivs.get(node)
         if iv is not None and iv.kind == "set":
@@ -96,6 +109,37 @@ class ConditionalSample:
         return self.accepted / max(self.draws, 1)
 
 
+def _ancestral_set(m: Mechanisms, nodes: Collection[str]) -> set[str]:
+    out = set(nodes)
+    for node in nodes:
+        out.update(m.graph.ancestors(node))
+    return out
+
+
+@dataclass(frozen=True)
+class DrawPool:
+    """Observational draws of an ancestral set (codes), kept to answer many conditioning
+    queries on its nodes: each query then only selects the rows in its event and draws the
+    other nodes for those rows (an app moving a slider asks one such query per move).
+
+    Every query answered from the same pool reuses the same draws, so answers to nearby
+    queries are correlated; each is still an exact sample of the model's conditional."""
+
+    nodes: frozenset[str]
+    values: Mapping[str, np.ndarray]
+    size: int
+
+
+def draw_pool(m: Mechanisms, nodes: Collection[str], size: int = 200_000, seed: Seed = None) -> DrawPool:
+    """``size`` observational draws of ``nodes`` and their ancestors, for ``sample_conditional(pool=)``."""
+    _check_n(size)
+    unknown = [v for v in nodes if v not in m.schema]
+    if unknown:
+        raise EvidenceError(f"no such node(s) {', '.join(unknown)}; the nodes are {', '.join(m.schema.names)}")
+    anc = _ancestral_set(m, nodes)
+    return DrawPool(frozenset(anc), simulate(m, size, (), rng_from(seed), nodes=anc), size)
+
+
 def sample_conditional(
     m: Mechanisms,
     n: int,
@@ -106,6 +150,7 @@ def sample_conditional(
     tolerance: float = 0.05,
     max_draws: int = 2_000_000,
     min_accepted: int | None = None,
+    pool: DrawPool | None = None,
 ) -> ConditionalSample:
     """Samples from P(· | given) (under ``do`` when given), by rejection.
 
@@ -114,6 +159,11 @@ def sample_conditional(
     when given a pair. Draws continue in growing chunks up to ``max_draws``; if fewer
     than ``min_accepted`` (default ``min(n, 50)``) samples fall in the event, the event
     has (near) zero probability under the model and ``EvidenceError`` says so.
+
+    Rejection looks at the evidence's ancestral set only; the other nodes are drawn for
+    the accepted rows. ``pool`` (from ``draw_pool``, of this model, with no ``do``) serves
+    as the first draws, so that a query only draws afresh when the pool has too few rows
+    in its event.
     """
     _check_n(n)
     if not given:
@@ -150,13 +200,21 @@ def sample_conditional(
             if not ok:
                 raise EvidenceError(f"given {node} = {v!r} contradicts do({node} = {fixed!r}): the event has probability 0")
 
+    # P(v | E) = P(A | E) · P(rest | A) for the evidence's ancestral set A (closed under
+    # parents): reject on A alone, then draw the rest forward for the accepted rows only.
+    ancestral = _ancestral_set(m, events)
+    if pool is not None and (ivs or not ancestral <= pool.nodes):
+        pool = None  # drawn without interventions, or for other nodes: not a sample of this
     kept: list[dict[str, np.ndarray]] = []
     accepted = draws = 0
     chunk = max(4 * n, 20_000)
     windows: dict[str, tuple[float, float]] = {}
-    while accepted < n and draws < max_draws:
-        size = int(min(chunk, max_draws - draws))
-        vals = simulate(m, size, ivs, rng)
+    while accepted < n and (draws < max_draws or pool is not None):
+        if pool is not None:
+            size, vals, pool = pool.size, {k: pool.values[k] for k in ancestral}, None
+        else:
+            size = int(min(chunk, max_draws - draws))
+            vals = simulate(m, size, ivs, rng, nodes=ancestral)
         draws += size
         mask = np.ones(size, dtype=bool)
         for node, ev in events.items():
@@ -188,7 +246,8 @@ def sample_conditional(
             f"the event {desc} has (near) zero probability under this model: {accepted} of {draws:,} samples "
             f"fell in it. Choose a value inside the data's range, widen the tolerance, or intervene instead."
         )
-    merged = {name: np.concatenate([c[name] for c in kept])[:n] for name in m.graph.nodes}
+    merged = {name: np.concatenate([c[name] for c in kept])[:n] for name in ancestral}
+    merged = simulate(m, len(merged[next(iter(events))]), ivs, rng, known=merged)
     return ConditionalSample(m.schema.decode(merged), draws, accepted, shown)
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from causal import EvidenceError, InterventionError, Mechanisms, datasets, shift
 from causal.data import DataError
-from causal.queries import counterfactual, sample, sample_conditional
+from causal.queries import counterfactual, draw_pool, sample, sample_conditional
 
 TRI = datasets.info("triangle-lin").scm
 CHAIN = datasets.info("chain5-lin").scm
@@ -114,6 +114,69 @@ def test_conditioning_on_a_child_moves_the_parent_intervening_does_not():
     assert cond["x1"].mean() == pytest.approx(1 - 100 / 101, abs=0.05)
     assert do["x1"].mean() == pytest.approx(1.0, abs=0.15)
     assert 0 < cond.attrs["acceptance_rate"] < 0.1
+
+
+class _Counting:
+    """A ``Mechanisms`` proxy recording how many rows each mechanism was evaluated on."""
+
+    def __init__(self, m):
+        self.m, self.rows = m, {}
+        self.graph, self.schema = m.graph, m.schema
+
+    def noise(self, node, n, rng):
+        return self.m.noise(node, n, rng)
+
+    def predict(self, node, parents, noise):
+        self.rows[node] = self.rows.get(node, 0) + len(noise)
+        return self.m.predict(node, parents, noise)
+
+    def abduct(self, node, value, parents, rng):
+        return self.m.abduct(node, value, parents, rng)
+
+
+def test_conditioning_rejects_on_the_evidence_ancestors_then_completes_the_rest():
+    # In a chain x1 -> ... -> x5 the evidence x2 screens x3..x5 off from x1: given and do
+    # agree downstream. Tolerance: five standard errors of a difference of two 1,000-sample means.
+    counted = _Counting(CHAIN)
+    v = float(CHAIN.sample(5000, seed=0)["x2"].quantile(0.8))
+    res = sample_conditional(counted, 1000, given={"x2": v}, seed=0)
+    assert len(res.data) == 1000 and res.draws > 5 * 1000
+    assert counted.rows["x1"] == counted.rows["x2"] == res.draws  # the evidence's ancestral set: every draw
+    assert counted.rows["x3"] == counted.rows["x4"] == counted.rows["x5"] == 1000  # the rest: accepted rows only
+    do = CHAIN.sample(1000, do={"x2": v}, seed=1)
+    for col in ("x3", "x4", "x5"):
+        sd = float(do[col].std())
+        assert res.data[col].mean() == pytest.approx(do[col].mean(), abs=5 * sd / np.sqrt(1000) * np.sqrt(2))
+
+
+def test_a_draw_pool_answers_conditioning_without_drawing_the_evidence_again():
+    counted = _Counting(CHAIN)
+    pool = draw_pool(counted, ["x2"], size=100_000, seed=0)
+    assert pool.nodes == {"x1", "x2"} and counted.rows == {"x1": 100_000, "x2": 100_000}
+    v = float(CHAIN.sample(5000, seed=0)["x2"].quantile(0.7))
+    counted.rows.clear()
+    res = sample_conditional(counted, 1000, given={"x2": v}, seed=0, pool=pool)
+    assert "x1" not in counted.rows and "x2" not in counted.rows  # selected from the pool
+    assert counted.rows["x3"] == 1000 and res.draws == 100_000
+    fresh = sample_conditional(CHAIN, 1000, given={"x2": v}, seed=1)
+    assert res.events == fresh.events or np.allclose(res.events["x2"], fresh.events["x2"], atol=0.02)
+    for col in ("x1", "x3", "x5"):  # the same conditional: five standard errors of the difference
+        se = float(fresh.data[col].std()) * np.sqrt(2 / 1000)
+        assert res.data[col].mean() == pytest.approx(fresh.data[col].mean(), abs=5 * se)
+    # too few rows of the pool in a rare event: fresh draws make up the rest
+    rare = float(CHAIN.sample(5000, seed=0)["x2"].quantile(0.995))
+    counted.rows.clear()
+    res = sample_conditional(counted, 1000, given={"x2": rare}, seed=0, pool=pool)
+    assert len(res.data) == 1000 and res.draws > 100_000 and counted.rows["x2"] == res.draws - 100_000
+    # a pool cannot answer under do (it was drawn without), nor for nodes it lacks
+    counted.rows.clear()
+    sample_conditional(counted, 200, given={"x2": v}, do={"x5": 0.0}, seed=0, pool=pool)
+    assert counted.rows["x2"] > 0
+    counted.rows.clear()
+    sample_conditional(counted, 200, given={"x3": 0.0}, seed=0, pool=pool, max_draws=100_000)
+    assert counted.rows["x3"] > 200
+    with pytest.raises(EvidenceError, match="no such node"):
+        draw_pool(CHAIN, ["nope"], size=10)
 
 
 def test_conditional_sample_attrs_and_windows():
