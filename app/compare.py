@@ -24,7 +24,7 @@ from causal import EvidenceError
 from causal.data import Column
 from causal.graph import CausalGraph
 
-__all__ = ["Comparison", "ValueChoice", "Effect", "compare", "average_effects", "default_node", "explain", "value_choice", "LABELS"]
+__all__ = ["Comparison", "ValueChoice", "Effect", "compare", "average_effects", "effect_of", "default_node", "explain", "value_choice", "LABELS"]
 
 # How the three distributions are named everywhere in the app (tables, legends, captions).
 LABELS = ("observational", "given", "do")
@@ -154,6 +154,8 @@ def compare(
     truth: Any = None,
     max_draws: int = 400_000,
     tolerance: float = 0.05,
+    pool: Any = None,
+    observational: pd.DataFrame | None = None,
 ) -> Comparison:
     """Draw ``n`` samples each: observational, given ``node = value`` and ``do(node = value)``.
 
@@ -161,12 +163,16 @@ def compare(
     on a continuous node keeps draws within ``tolerance`` standard deviations of ``value``,
     trying at most ``max_draws`` draws; an event rarer than that is reported in
     ``given_error`` rather than raised. ``truth`` (an SCM) adds its interventional samples.
+    ``pool`` (``causal.draw_pool`` of ``model`` and ``node``) answers the conditioning from
+    kept draws where it can; ``observational`` (``model.sample(n, seed=seed)``, which does
+    not depend on the query) saves drawing it again.
     """
-    obs = model.sample(n, seed=seed)
+    obs = model.sample(n, seed=seed) if observational is None else observational
     do = model.sample(n, do={node: value}, seed=seed)
     given, rate, draws, window, error = None, None, None, None, None
     try:
-        given = model.sample(n, given={node: value}, seed=seed, max_draws=max_draws, tolerance=tolerance)
+        extra = {} if pool is None else {"pool": pool}
+        given = model.sample(n, given={node: value}, seed=seed, max_draws=max_draws, tolerance=tolerance, **extra)
         rate = float(given.attrs.get("acceptance_rate", 1.0))
         draws = int(given.attrs.get("draws", len(given)))
         event = given.attrs.get("event", {}).get(node)
@@ -197,11 +203,22 @@ def average_effects(model: Any, node: str, value: Any, reference: Any, n: int = 
     numeric node; descendants only can differ from zero."""
     a = model.sample(n, do={node: reference}, seed=seed)
     b = model.sample(n, do={node: value}, seed=seed)
-    rows = {}
     ta = tb = None
     if truth is not None:
         ta = truth.sample(n, do={node: reference}, seed=seed + 7)
         tb = truth.sample(n, do={node: value}, seed=seed + 7)
+    return effect_of(node, value, reference, a, b, ta, tb)
+
+
+def effect_of(node: str, value: Any, reference: Any, a: pd.DataFrame, b: pd.DataFrame,
+              truth_a: pd.DataFrame | None = None, truth_b: pd.DataFrame | None = None) -> Effect:
+    """``Effect`` from samples already drawn: ``a`` under ``do(node = reference)`` and ``b``
+    under ``do(node = value)``, drawn with the same seed (paired: row i of both shares its
+    exogenous noise); ``truth_a``/``truth_b`` the same of the true SCM. An app moving a slider
+    draws the reference arm once and reuses its comparison's ``do`` samples as ``b``."""
+    if len(a) != len(b):
+        raise ValueError(f"paired samples differ in length: {len(a)} under the reference, {len(b)} under the value")
+    rows = {}
     for col in a.columns:
         if col == node:
             continue
@@ -212,11 +229,11 @@ def average_effects(model: Any, node: str, value: Any, reference: Any, n: int = 
         half = 1.96 * float(d.std(ddof=1)) / math.sqrt(len(d)) if len(d) > 1 else math.nan
         est = float(d.mean())
         t = math.nan
-        if ta is not None:
-            t = float(pd.to_numeric(tb[col]).mean() - pd.to_numeric(ta[col]).mean())
+        if truth_a is not None and truth_b is not None:
+            t = float(pd.to_numeric(truth_b[col]).mean() - pd.to_numeric(truth_a[col]).mean())
         rows[col] = {"effect": est, "low": est - half, "high": est + half, "truth": t}
     table = pd.DataFrame.from_dict(rows, orient="index", columns=["effect", "low", "high", "truth"])
     table.index.name = "outcome"
-    if truth is None:
+    if truth_a is None or truth_b is None:
         table = table.drop(columns="truth")
     return Effect(node, value, reference, table)

@@ -15,7 +15,6 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from causal.graph import CausalGraph
 
@@ -90,7 +89,9 @@ def graph_figure(graph: CausalGraph, highlight: str | None = None, height: int |
     about) is drawn in the colour of ``do``.
     """
     pos = {n: np.array(p) for n, p in graph_layout(graph).items()}
-    fig = go.Figure()
+    traces: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
+    shapes: list[dict[str, Any]] = []  # built as dicts, validated once (the slider redraws this)
     drawn = [np.array([[x - RADIUS, y - RADIUS], [x + RADIUS, y + RADIUS]]) for x, y in pos.values()]
     for a, b in graph.edges:
         others = [pos[n] for n in graph.nodes if n not in (a, b)]
@@ -101,26 +102,26 @@ def graph_figure(graph: CausalGraph, highlight: str | None = None, height: int |
             pts = np.stack([pos[a] + RADIUS * u, pos[b] - RADIUS * u])
         k = max(0, len(pts) - 6)  # the arrow annotation draws the last few points
         if k:  # the shaft, overlapping the annotation's so that no gap shows
-            fig.add_trace(go.Scatter(
-                x=pts[:-1, 0], y=pts[:-1, 1], mode="lines",
+            traces.append(dict(
+                type="scatter", x=pts[:-1, 0], y=pts[:-1, 1], mode="lines",
                 line=dict(color="#555", width=1.6), hoverinfo="skip", showlegend=False,
             ))
-        fig.add_annotation(
+        annotations.append(dict(
             x=pts[-1, 0], y=pts[-1, 1], ax=pts[k, 0], ay=pts[k, 1],
             xref="x", yref="y", axref="x", ayref="y", text="", showarrow=True,
             arrowhead=2, arrowsize=1.3, arrowwidth=1.6, arrowcolor="#555", name=f"{a} -> {b}",
-        )
+        ))
     for n in graph.nodes:
         x, y = pos[n]
         kind = graph.kind(n) or "continuous"
         style = "highlight" if n == highlight else ("discrete" if kind in ("binary", "categorical") else "continuous")
-        fig.add_shape(
+        shapes.append(dict(
             type="circle", xref="x", yref="y", layer="below", x0=x - RADIUS, x1=x + RADIUS, y0=y - RADIUS, y1=y + RADIUS,
             fillcolor=NODE_FILL[style], line=dict(color=NODE_LINE[style], width=2.5 if n == highlight else 1.5),
-        )
+        ))
     names = list(graph.nodes)
-    fig.add_trace(go.Scatter(
-        x=[pos[n][0] for n in names], y=[pos[n][1] for n in names], mode="text",
+    traces.append(dict(
+        type="scatter", x=[pos[n][0] for n in names], y=[pos[n][1] for n in names], mode="text",
         text=[n.replace("_", "<br>") if len(n) > 6 else n for n in names],
         textfont=dict(size=13 if max(map(len, names)) <= 6 else 10, color="#222", family=FONT),
         hovertext=[f"{n} ({graph.kind(n) or 'continuous'})<br>parents: {', '.join(graph.parents(n)) or 'none'}" for n in names],
@@ -128,15 +129,14 @@ def graph_figure(graph: CausalGraph, highlight: str | None = None, height: int |
     ))
     box = np.concatenate(drawn) if drawn else np.zeros((1, 2))
     (x0, y0), (x1, y1) = box.min(axis=0) - 0.12, box.max(axis=0) + 0.12
-    fig.update_xaxes(visible=False, range=[x0, x1])
-    fig.update_yaxes(visible=False, range=[y0, y1], scaleanchor="x", scaleratio=1)
     if height is None:  # about 130 px per unit, less for wide graphs (a column is ~560 px wide)
         height = int(min(400, max(150, 20 + (y1 - y0) * min(130.0, 560 / (x1 - x0)))))
-    fig.update_layout(
+    layout = dict(
         height=height, margin=dict(l=10, r=10, t=10, b=10), plot_bgcolor="white", paper_bgcolor="white",
-        dragmode=False, font=dict(family=FONT),
+        dragmode=False, font=dict(family=FONT), annotations=annotations, shapes=shapes,
+        xaxis=dict(visible=False, range=[x0, x1]), yaxis=dict(visible=False, range=[y0, y1], scaleanchor="x", scaleratio=1),
     )
-    return fig
+    return go.Figure(data=traces, layout=layout)
 
 
 # ---------------------------------------------------------------------- seeing vs doing
@@ -183,14 +183,17 @@ def comparison_figure(
     others = [c for c in first.columns if c != node]
     cols = max(1, min(columns, len(others)))
     rows = max(1, math.ceil(len(others) / cols))
-    titles = []
-    for o in others:
-        rel = _relation(graph, node, o)
-        titles.append(f"<b>{o}</b>" + (f"<br><span style='color:#888;font-size:11px'>{rel}</span>" if rel else ""))
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.06, vertical_spacing=80 / (270 * rows) if rows > 1 else 0.1)
+    # Traces and layout are built as plain dicts and validated once, in go.Figure: a
+    # make_subplots grid filled trace by trace costs ~5x more (the slider redraws this).
+    layout: dict[str, Any] = _grid(rows, cols, len(others), 0.06, 80 / (270 * rows) if rows > 1 else 0.1)
+    traces: list[dict[str, Any]] = []
     shown: set[str] = set()
     for i, o in enumerate(others):
-        r, c = i // cols + 1, i % cols + 1
+        ax = "" if i == 0 else str(i + 1)
+        ref = dict(xaxis=f"x{ax}", yaxis=f"y{ax}")
+        rel = _relation(graph, node, o)
+        layout["annotations"][i]["text"] = f"<b>{o}</b>" + (
+            f"<br><span style='color:#888;font-size:11px'>{rel}</span>" if rel else "")
         columns_ = {k: df[o] for k, df in samples.items() if df is not None and len(df)}
         discrete = any(not pd.api.types.is_float_dtype(s) for s in columns_.values())
         ymax = 0.0
@@ -199,10 +202,11 @@ def comparison_figure(
             for k, s in columns_.items():
                 freq = s.value_counts(normalize=True).reindex(cats, fill_value=0.0)
                 ymax = max(ymax, float(freq.max()))
-                fig.add_trace(go.Bar(
-                    x=[str(v) for v in cats], y=freq.to_numpy(), name=labels[k], legendgroup=k, showlegend=k not in shown,
-                    marker=dict(color=COLORS[k], opacity=0.8), hovertemplate=f"{labels[k]}<br>{o} = %{{x}}: %{{y:.3f}}<extra></extra>",
-                ), row=r, col=c)
+                traces.append(dict(
+                    type="bar", x=[str(v) for v in cats], y=freq.to_numpy(), name=labels[k], legendgroup=k,
+                    showlegend=k not in shown, marker=dict(color=COLORS[k], opacity=0.8),
+                    hovertemplate=f"{labels[k]}<br>{o} = %{{x}}: %{{y:.3f}}<extra></extra>", **ref,
+                ))
                 shown.add(k)
         else:
             allv = np.concatenate([s.to_numpy(dtype=float) for s in columns_.values()])
@@ -216,32 +220,50 @@ def comparison_figure(
                 x, y = _density(s.to_numpy(dtype=float), edges)
                 ymax = max(ymax, float(y.max()))
                 obs = k == "observational"  # drawn as a grey area that the others outline
-                fig.add_trace(go.Scatter(
-                    x=x, y=y, mode="lines", name=labels[k], legendgroup=k, showlegend=k not in shown,
+                traces.append(dict(
+                    type="scatter", x=x, y=y, mode="lines", name=labels[k], legendgroup=k, showlegend=k not in shown,
                     line=dict(color=COLORS[k], width=1 if obs else 2.2), fill="tozeroy",
                     fillcolor=_rgba(COLORS[k], 0.3 if obs else 0.1),
-                    hovertemplate=f"{labels[k]}<br>{o} ≈ %{{x:.3g}}: density %{{y:.3f}}<extra></extra>",
-                ), row=r, col=c)
+                    hovertemplate=f"{labels[k]}<br>{o} ≈ %{{x:.3g}}: density %{{y:.3f}}<extra></extra>", **ref,
+                ))
                 shown.add(k)
         if o in truth_means and np.isfinite(truth_means[o]) and not discrete:
             m = float(truth_means[o])
-            fig.add_trace(go.Scatter(
-                x=[m, m], y=[0, ymax * 1.05], mode="lines", name=f"true mean under {labels['do']}",
+            traces.append(dict(
+                type="scatter", x=[m, m], y=[0, ymax * 1.05], mode="lines", name=f"true mean under {labels['do']}",
                 legendgroup="truth", showlegend="truth" not in shown, line=dict(color=COLORS["truth"], width=2, dash="dash"),
-                hovertemplate=f"true mean under {labels['do']}: {m:.3g}<extra></extra>",
-            ), row=r, col=c)
+                hovertemplate=f"true mean under {labels['do']}: {m:.3g}<extra></extra>", **ref,
+            ))
             shown.add("truth")
-        fig.update_yaxes(showticklabels=False, row=r, col=c, rangemode="tozero")
-    fig.update_layout(
+    layout.update(
         height=100 + 270 * rows, margin=dict(l=10, r=10, t=90, b=10), barmode="group", plot_bgcolor="white",
         paper_bgcolor="white", font=dict(family=FONT),
         legend=dict(orientation="h", yanchor="bottom", y=1.0 + 50 / (270 * rows), xanchor="left", x=0, font=dict(size=13)),
     )
-    fig.update_xaxes(showgrid=True, gridcolor="#eee", zeroline=False)
-    fig.update_yaxes(showgrid=False, zeroline=False)
-    for a in fig.layout.annotations:  # subplot titles
-        a.font = dict(size=13, family=FONT)
-    return fig
+    return go.Figure(data=traces, layout=layout)
+
+
+def _grid(rows: int, cols: int, panels: int, h_space: float, v_space: float) -> dict[str, Any]:
+    """Layout axes for ``panels`` subplots on a ``rows`` x ``cols`` grid filled row by row
+    from the top (axis ``x``/``y`` first, then ``x2``/``y2`` ...), each with a title
+    annotation above it (text left empty): what ``make_subplots`` makes, as a dict."""
+    width = (1 - h_space * (cols - 1)) / cols
+    height = (1 - v_space * (rows - 1)) / rows
+    layout: dict[str, Any] = {"annotations": []}
+    for i in range(panels):
+        r, c = divmod(i, cols)
+        x0 = c * (width + h_space)
+        y1 = 1 - r * (height + v_space)
+        ax = "" if i == 0 else str(i + 1)
+        layout[f"xaxis{ax}"] = dict(domain=[x0, x0 + width], anchor=f"y{ax}", showgrid=True, gridcolor="#eee",
+                                    zeroline=False)
+        layout[f"yaxis{ax}"] = dict(domain=[y1 - height, y1], anchor=f"x{ax}", showticklabels=False,
+                                    rangemode="tozero", showgrid=False, zeroline=False)
+        layout["annotations"].append(dict(
+            text="", x=x0 + width / 2, y=y1, xref="paper", yref="paper", xanchor="center", yanchor="bottom",
+            showarrow=False, font=dict(size=13, family=FONT),
+        ))
+    return layout
 
 
 def _rgba(hex_color: str, alpha: float) -> str:

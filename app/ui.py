@@ -7,17 +7,19 @@ Only the pages and this module import streamlit; the logic they call is plain Py
 
 from __future__ import annotations
 
+import os
 from typing import Any, Sequence
 
 import streamlit as st
 
-from app.compare import Comparison, compare
+from app.compare import Comparison, Effect, compare, effect_of
 from app.runner import Runner
 from app.workspace import RunRecord, Workspace, WorkspaceError, default_root
-from causal import datasets
+from causal import DrawPool, datasets, draw_pool
 
 SAMPLES = 2000  # samples per distribution in a comparison
 MAX_DRAWS = 400_000  # model draws allowed to find conditional samples (keeps the page responsive)
+POOL_DRAWS = 200_000  # observational draws kept per (model, node): a slider move then selects, not draws
 RUN_KEY = "run:selected"  # session state: the id of the run the Explore and Counterfactual pages show
 MODEL_NAMES = {
     "causal-gen": "Causal Gen",
@@ -74,7 +76,19 @@ def _stamp(run: RunRecord) -> float:
 @st.cache_resource(max_entries=8, show_spinner="Loading the model…")
 def _model(root: str, run_id: str, stamp: float) -> Any:
     del stamp  # part of the cache key only
+    _query_threads()
     return _workspace(root).load_model(run_id)
+
+
+def _query_threads() -> None:
+    """Queries in the server run on one torch thread each (``$COUNTERFACTORY_QUERY_THREADS``
+    to change): their batches are small, sessions run side by side, and training runs in
+    worker processes; two threads that must meet at every small op wait on each other as
+    soon as a core is busy (the browser, another session, a worker), which measured
+    about 2x slower on the 2-core benchmark machine."""
+    import torch
+
+    torch.set_num_threads(max(1, int(os.environ.get("COUNTERFACTORY_QUERY_THREADS", "1"))))
 
 
 def run_model(run: RunRecord) -> Any:
@@ -88,8 +102,46 @@ def comparison(root: str, run_id: str, stamp: float, node: str, value: Any, n: i
     """``compare`` for a run's model, with the built-in dataset's true SCM when there is one."""
     run = _workspace(root).run(run_id)
     model = _model(root, run_id, stamp)
-    truth = datasets.info(run.spec.builtin).scm if run.spec.builtin and _same_nodes(run) else None
-    return compare(model, node, value, n=n, seed=seed, truth=truth, max_draws=MAX_DRAWS)
+    truth = _truth(run.spec.builtin) if run.spec.builtin and _same_nodes(run) else None
+    return compare(model, node, value, n=n, seed=seed, truth=truth, max_draws=MAX_DRAWS,
+                   pool=_pool(root, run_id, stamp, node), observational=_observational(root, run_id, stamp, n, seed))
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _observational(root: str, run_id: str, stamp: float, n: int, seed: int) -> Any:
+    """The run's observational samples: the same for every query (read only)."""
+    return _model(root, run_id, stamp).sample(n, seed=seed)
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _reference_arm(root: str, run_id: str, stamp: float, node: str, reference: Any, n: int, seed: int) -> tuple[Any, Any]:
+    """Samples under ``do(node = reference)`` of the model (seed ``seed``) and of the truth
+    (``seed + 1``), paired with a comparison's ``do`` and ``truth_do`` samples (read only)."""
+    run = _workspace(root).run(run_id)
+    a = _model(root, run_id, stamp).sample(n, do={node: reference}, seed=seed)
+    truth = _truth(run.spec.builtin) if run.spec.builtin and _same_nodes(run) else None
+    return a, (truth.sample(n, do={node: reference}, seed=seed + 1) if truth is not None else None)
+
+
+def run_effects(run: RunRecord, c: Comparison, reference: Any, n: int = SAMPLES, seed: int = 0) -> Effect:
+    """The average effect of ``do(c.node = c.value)`` against ``do(c.node = reference)``, from
+    the comparison's own ``do`` samples and a cached reference arm (a slider move draws no
+    new samples for it)."""
+    a, ta = _reference_arm(str(default_root()), run.id, _stamp(run), c.node, reference, n, seed)
+    return effect_of(c.node, c.value, reference, a, c.do, ta, c.truth_do)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _pool(root: str, run_id: str, stamp: float, node: str) -> DrawPool:
+    """Draws of ``node`` and its ancestors under the run's model, shared by every session
+    and value asked about (read only)."""
+    return draw_pool(_model(root, run_id, stamp), [node], size=POOL_DRAWS, seed=12345)
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _truth(name: str) -> Any:
+    """A built-in dataset's true SCM (built once; queries never change it)."""
+    return datasets.info(name).scm
 
 
 def _same_nodes(run: RunRecord) -> bool:

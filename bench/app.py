@@ -88,7 +88,10 @@ def measure(moves: int, datasets: list[str]) -> dict[str, object]:
                 page.get_by_role("combobox", name="Trained run").click()
                 page.get_by_role("option", name=re.compile(f"^bench {re.escape(name)} ")).click()
                 page.wait_for_selector(IDLE)
-                page.locator(".st-key-comparison .js-plotly-plot").wait_for()
+                # IDLE can match before the rerun has begun: wait for the one new figure
+                page.wait_for_function(
+                    "() => document.querySelectorAll('.st-key-comparison .js-plotly-plot').length === 1")
+                page.wait_for_selector(IDLE)
                 thumb = page.get_by_role("slider").first
                 for _ in range(moves):
                     thumb.focus()

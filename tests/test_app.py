@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from app import plots
-from app.compare import Comparison, compare, default_node, explain, value_choice
+from app.compare import Comparison, average_effects, compare, default_node, effect_of, explain, value_choice
 from app.worker import readable_error
 from causal import CausalGraph, datasets
 from causal.data import Column, DataError
@@ -110,3 +110,18 @@ def test_compare_reports_an_impossible_condition_instead_of_raising() -> None:
     c = compare(scm, "x2", 500.0, n=200, max_draws=50_000)
     assert c.given is None and "zero probability" in c.given_error
     assert list(c.samples()) == ["observational", "do"] and c.means()["given"].isna().all()
+
+
+def test_effects_from_a_comparisons_own_samples_equal_drawing_them_afresh() -> None:
+    """The Explore page reuses a comparison's do samples (and a cached reference arm): the
+    same seed gives the same paired samples, hence exactly the same table."""
+    scm = datasets.load("triangle-lin", n=10, seed=0).scm
+    c = compare(scm, "x2", 12.0, n=500, seed=3, truth=scm)
+    a = scm.sample(500, do={"x2": 10.0}, seed=3)
+    ta = scm.sample(500, do={"x2": 10.0}, seed=4)
+    reused = effect_of("x2", 12.0, 10.0, a, c.do, ta, c.truth_do).table
+    fresh = average_effects(scm, "x2", 12.0, 10.0, n=500, seed=3).table
+    pd.testing.assert_frame_equal(reused[["effect", "low", "high"]], fresh)
+    assert reused.loc["x1", "effect"] == 0.0 and reused.loc["x3", "truth"] == pytest.approx(1.0, abs=0.15)
+    with pytest.raises(ValueError, match="paired samples differ in length"):
+        effect_of("x2", 12.0, 10.0, a.head(10), c.do)

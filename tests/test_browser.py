@@ -267,6 +267,7 @@ def test_the_workbench_as_a_user_would(server: str, browser) -> None:
     # Seeing vs doing: the comparison, then the slider moves and the figure is redrawn.
     _go(page, server, "explore")
     plot = page.locator(".st-key-comparison .js-plotly-plot")
+    expect(plot).to_have_count(1)  # not the old figure and the new one while a rerun replaces it
     expect(plot).to_be_visible()
     expect(page.locator(".st-key-comparison .legendtext").first).to_be_visible()
     before = _legend(page)
@@ -320,6 +321,7 @@ def test_five_sessions_at_once(server: str, browser) -> None:
     for i, pg in enumerate(explorers):
         _go(pg, server, "explore")
         _shot(pg, f"session-{i + 1}")
+        expect(pg.locator(".st-key-comparison .js-plotly-plot")).to_have_count(1)
         expect(pg.locator(".st-key-comparison .js-plotly-plot")).to_be_visible()
     for _ in range(6):  # bounded: six slider moves in each exploring session
         for pg in explorers:

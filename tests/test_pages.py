@@ -266,6 +266,13 @@ def test_explore_compares_given_and_do_against_the_truth(trained) -> None:
     at.selectbox(key=f"node-{run.id}").set_value("x1").run()
     assert not at.exception and "no causes" in _text(at)
 
+    # one view at a time: the scatter matrix replaces the distributions
+    assert at.button_group(key="explore-view").value == "Distributions"
+    at.button_group(key="explore-view").set_value("Scatter matrix").run()
+    assert not at.exception
+    charts = [c.proto.spec for c in at.get("plotly_chart")]
+    assert len(charts) == 2 and sum('"type":"splom"' in c for c in charts) == 1  # the matrix and the graph
+
 
 # ---------------------------------------------------------------------- counterfactuals
 def test_counterfactuals_of_chosen_rows_against_the_exact_answer(trained) -> None:

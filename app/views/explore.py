@@ -11,7 +11,7 @@ import time
 import streamlit as st
 
 from app import plots, ui
-from app.compare import average_effects, default_node, explain, value_choice
+from app.compare import default_node, explain, value_choice
 from app.run_views import format_seconds, progress_fraction
 from app.workspace import RunRecord, RunSpec
 from causal import datasets
@@ -118,11 +118,13 @@ labels = plots.query_labels(node, value)
 with left:
     if c.given_error:
         st.warning(f"Cannot condition on {node} = {plots.format_value(value)}: {c.given_error}", icon=":material/warning:")
-    tab_dist, tab_pairs = st.tabs(["Distributions", "Scatter matrix"])
-    with tab_dist:
+    # one view drawn at a time (tabs would build and send both on every slider move)
+    view = st.segmented_control("View", ["Distributions", "Scatter matrix"], default="Distributions",
+                                key="explore-view", label_visibility="collapsed") or "Distributions"
+    if view == "Distributions":
         st.plotly_chart(plots.comparison_figure(c.samples(), node, value, graph=graph, truth_means=c.truth_means()),
                         width="stretch", key="comparison")
-    with tab_pairs:
+    else:
         st.plotly_chart(plots.comparison_matrix(c.samples(), node, value), width="stretch", key="comparison-matrix")
     st.caption(
         f"{explain(graph, node)}" + (f" The dashed line marks the true mean under {labels['do']}, from the dataset's "
@@ -149,13 +151,13 @@ with e_col:
         reference = round(float(col.mean), 6)
     st.markdown(f"**Average effect of do({node} = {plots.format_value(value)}) against do({node} = "
                 f"{plots.format_value(reference)})**")
-    truth = datasets.info(builtin).scm if truth_known else None
-    effect = average_effects(model, node, value, reference, n=ui.SAMPLES, seed=1, truth=truth)
+    truth = c.truth_do is not None
+    effect = ui.run_effects(run, c, reference)
     st.dataframe(effect.table, width="stretch", key="explore-ate",
                  column_config={k: st.column_config.NumberColumn(k, format="%.3f") for k in effect.table.columns})
     st.caption(
         "low–high: a 95% interval for the Monte Carlo error of the model's answer (paired samples); it says how "
         "precisely the model was asked, not how well it was fitted." + (" truth: the same effect under the true SCM."
-                                                                           if truth is not None else "")
+                                                                           if truth else "")
     )
 st.caption(f"Answered in {(time.perf_counter() - STARTED) * 1000:.0f} ms (server time of this page).")
