@@ -269,7 +269,31 @@ def _progress_printer(stream: Any, every: float = 1.0) -> Callable[[Any], None]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """Train a model; under ``torchrun`` on every process of the group (``generators.distributed``)."""
+    from generators import distributed
+
+    if not distributed.init_from_env():
+        return _train(args)
+    if args.workspace_run:
+        raise UsageError("--workspace-run trains in one process; under torchrun, train with --out DIR "
+                         "(the checkpoint loads like any other)")
+    if not distributed.is_main():  # rank 0 reports and writes; the others only train
+        args.quiet = True
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the rest of this process
+    else:
+        print(f"distributed: {distributed.world_size()} processes ({'nccl' if distributed.local_device() else 'gloo'})",
+              file=sys.stderr)
+    try:
+        return _train(args)
+    finally:
+        distributed.shutdown()
+
+
+def _train(args: argparse.Namespace) -> int:
+    from generators import distributed
+
     gen = _generators()
+    say = distributed.is_main()
     if args.data is not None and args.rows is not None:
         raise UsageError("-n/--rows applies to --dataset and --images only; trim the CSV to train on fewer rows")
     if args.size is not None and args.images is None:
@@ -300,7 +324,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if (out / "model.json").exists() and not args.overwrite:
         raise UsageError(f"{out} already holds a model; pass --overwrite to replace it, or choose another --out")
     callbacks = [] if args.quiet else [_progress_printer(sys.stderr)]
-    print(f"training {args.model} on {source}: {len(table):,} rows, graph {graph.to_text()}", file=sys.stderr)
+    if say:
+        print(f"training {args.model} on {source}: {len(table):,} rows, graph {graph.to_text()}", file=sys.stderr)
     # checkpoint_dir: the best model so far is saved during training (atomically) and at the end
     report = model.fit(table, seed=args.seed, callbacks=callbacks, checkpoint_dir=out)
     _print_trained(model.kind, source, report.to_dict(), out)
@@ -339,7 +364,9 @@ def _train_images(args: argparse.Namespace, gen: Any) -> int:
     out = Path(args.out)
     if (out / "model.json").exists() and not args.overwrite:
         raise UsageError(f"{out} already holds a model; pass --overwrite to replace it, or choose another --out")
-    print(f"training {args.model} on {n:,} {size} px images of '{args.images}', graph {graph.to_text()}", file=sys.stderr)
+    if not args.quiet:
+        print(f"training {args.model} on {n:,} {size} px images of '{args.images}', graph {graph.to_text()}",
+              file=sys.stderr)
     report = model.fit(ds.data, seed=args.seed, callbacks=[] if args.quiet else [_progress_printer(sys.stderr)],
                        checkpoint_dir=out)
     _print_trained(model.kind, f"image dataset '{args.images}'", report.to_dict(), out)

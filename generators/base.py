@@ -22,6 +22,7 @@ from causal.graph import CausalGraph, require_graph
 from causal.queries import QueryMixin
 from generators.support import PREFIX as SUPPORT_PREFIX
 from generators.support import Support
+from generators import distributed
 from generators.training import Callback, FitReport, Progress, TrainConfig, pick_device, train
 
 FORMAT = "counterfactory-model"
@@ -164,7 +165,7 @@ class TabularModel(QueryMixin):
             checkpoint=save_checkpoint if checkpoint_dir is not None else None,
         )
         self._finalize(x)
-        if checkpoint_dir is not None:
+        if checkpoint_dir is not None and distributed.is_main():
             self.save(checkpoint_dir)
         return self.report
 

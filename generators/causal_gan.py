@@ -83,6 +83,7 @@ import torch
 from torch import Tensor, nn
 
 from causal.queries import sample as sample_labels
+from generators import distributed
 from generators.base import TabularModel
 from generators.controller import ControllerConfig, make_controller
 from generators.image_base import ConvDiscriminator, ConvHead, ImageModel, planned_steps
@@ -246,6 +247,14 @@ class CausalGAN(ImageModel):
         self.style_dim = self.config.z_dim
 
     # ------------------------------------------------------------------ hooks
+    def fit(self, data: Any, seed: int = 0, **kw: Any) -> FitReport:
+        if distributed.active():
+            raise RuntimeError(
+                "CausalGAN does not train on several processes yet (its adversarial loop is not distributed); run it "
+                "as one process, or train CCGM, which does, under torchrun"
+            )
+        return super().fit(data, seed, **kw)
+
     def _controller_kind(self) -> str:
         kind = self.config.controller
         if kind == "auto":

@@ -84,6 +84,7 @@ from causal.imagedata import ImageData
 from generators.image_base import ConvDecoder, ConvEncoder, ImageModel, LabelEncoding, planned_steps
 from generators.nets import ParentNets
 from generators.support import Support
+from generators import distributed
 from generators.training import TrainConfig
 
 EDGE_STATES = ("fixed", "learned", "frozen")
@@ -398,7 +399,7 @@ class TabularCCGM(CCGM, CausalGen):
             x = torch.from_numpy(self.layout.encode(self.schema.encode(table))).to(self._device)  # type: ignore[union-attr]
             self.support = Support.fit(self.graph, self._parent_columns(), x, seed=seed)
             self._finalize(x)
-            if kw.get("checkpoint_dir") is not None:
+            if kw.get("checkpoint_dir") is not None and distributed.is_main():
                 self.save(kw["checkpoint_dir"])
             self._candidates = ()
         return report

@@ -100,6 +100,7 @@ from generators.base import (
     write_checkpoint,
 )
 from generators.support import PREFIX as SUPPORT_PREFIX
+from generators import distributed
 from generators.training import Callback, FitReport, Progress, TrainConfig, pick_device, train
 
 __all__ = [
@@ -498,7 +499,7 @@ class ImageModel:
             n_val=image_report.n_val,
             history=label_report.history + tuple((e1 + e, a, b) for e, a, b in image_report.history),
         )
-        if checkpoint_dir is not None:
+        if checkpoint_dir is not None and distributed.is_main():
             self.save(checkpoint_dir)
         return self.report
 

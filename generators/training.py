@@ -14,10 +14,15 @@ from typing import Any, Callable, Iterable, Protocol
 import torch
 from torch import Tensor, nn
 
+from generators import distributed
+
 
 def pick_device(preference: str = "auto") -> torch.device:
     """``"auto"``: CUDA when present, else CPU; or an explicit ``"cpu"`` / ``"cuda[:i]"``."""
     if preference == "auto":
+        mine = distributed.local_device()  # this rank's GPU under torchrun
+        if mine is not None:
+            return mine
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(preference)
     if dev.type == "cuda" and not torch.cuda.is_available():
@@ -143,6 +148,20 @@ def train(
         {"params": [p for p in params if id(p) not in decay_ids], "weight_decay": 0.0},
     ]
     opt = torch.optim.AdamW([g for g in groups if g["params"]], lr=config.lr)
+    # Under torchrun (generators.distributed): every rank draws the same batch and keeps its
+    # slice of it; DistributedDataParallel averages the gradients.
+    world, me = distributed.world_size(), distributed.rank()
+    step_loss: Callable[[Tensor], Tensor] = module.loss  # type: ignore[assignment]
+    if world > 1:
+        if bs < world:
+            raise ValueError(f"a batch of {bs} rows cannot be split over {world} processes; use a larger batch_size")
+        from torch.nn.parallel import DistributedDataParallel
+
+        ddp = DistributedDataParallel(
+            _LossOf(module), device_ids=[data.device] if data.device.type == "cuda" else None,
+            find_unused_parameters=True,
+        )
+        step_loss = ddp
     per_epoch = max(n_tr // bs, 1)
     cosine = config.schedule == "cosine"
     total_steps = min(config.steps, config.max_epochs * per_epoch) if cosine else config.max_epochs * per_epoch
@@ -166,17 +185,18 @@ def train(
                     lr = 0.5 * config.lr * (1.0 + math.cos(math.pi * steps / total_steps))
                     for g in opt.param_groups:
                         g["lr"] = lr
-                batch = tr[order[start : start + bs]]
-                loss = module.loss(batch)
+                rows = order[start : start + bs]
+                batch = tr[rows[me::world] if world > 1 else rows]
+                loss = step_loss(batch)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
                 total += float(loss.detach()) * batch.shape[0]
                 count += batch.shape[0]
                 steps += 1
-                if steps % 50 == 0 and _is_cancelled(cancel):
+                if steps % 50 == 0 and distributed.agree_any(_is_cancelled(cancel)):
                     raise Cancelled()
-            train_loss = total / max(count, 1)
+            train_loss = distributed.mean_across(total / max(count, 1))
             losses = _evaluate(module, val if n_val else tr, best.per_node)
             val_loss = float(losses.sum()) if best.per_node else float(losses)
             if not math.isfinite(val_loss):
@@ -194,12 +214,17 @@ def train(
                     g["lr"] = lr
             elapsed = time.perf_counter() - t0
             prog = Progress(epoch, max_epochs, steps, train_loss, val_loss, best.total, lr, elapsed)
-            for cb in callbacks:
-                cb(prog)
-            if checkpoint is not None and config.checkpoint_every and epoch - last_ckpt >= config.checkpoint_every and best_epoch > last_ckpt:
-                _with_state(module, best.params, lambda: checkpoint(prog))
-                last_ckpt = epoch
-            if _is_cancelled(cancel):
+            stop = False
+            if distributed.is_main():  # reports and checkpoints: rank 0's alone
+                try:
+                    for cb in callbacks:
+                        cb(prog)
+                except Cancelled:
+                    stop = True
+                if checkpoint is not None and config.checkpoint_every and epoch - last_ckpt >= config.checkpoint_every and best_epoch > last_ckpt:
+                    _with_state(module, best.params, lambda: checkpoint(prog))
+                    last_ckpt = epoch
+            if distributed.agree_any(stop or _is_cancelled(cancel)):
                 raise Cancelled()
             if (config.patience is not None and since_best >= config.patience) or (not cosine and lr < config.min_lr):
                 stopped = "converged"
@@ -207,7 +232,7 @@ def train(
             if cosine and steps >= total_steps:
                 stopped = "schedule_done"
                 break
-            if config.max_seconds is not None and elapsed >= config.max_seconds:
+            if config.max_seconds is not None and distributed.agree_any(elapsed >= config.max_seconds):
                 stopped = "time_limit"
                 break
     except Cancelled:
@@ -233,6 +258,17 @@ def train(
         n_val=n_val,
         history=tuple(history),
     )
+
+
+class _LossOf(nn.Module):
+    """``module.loss`` as a forward pass, for DistributedDataParallel to wrap."""
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.inner = module
+
+    def forward(self, batch: Tensor) -> Tensor:
+        return self.inner.loss(batch)  # type: ignore[operator]
 
 
 @torch.no_grad()
