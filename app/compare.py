@@ -8,7 +8,7 @@ interventional (do X = x) samples side by side, with the ground truth where it i
 >>> _ = model.fit(ds.data)
 >>> c = compare(model, "x2", 12.0, n=500, truth=ds.scm)
 >>> list(c.means().columns)
-['observational', 'given', 'do', 'do · truth']
+['observational', 'given', 'do', 'do · truth', 'given − do']
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ __all__ = ["Comparison", "ValueChoice", "Effect", "compare", "average_effects", 
 # How the three distributions are named everywhere in the app (tables, legends, captions).
 LABELS = ("observational", "given", "do")
 TRUTH = "do · truth"
+GAP = "given − do"  # seeing minus doing: nonzero where a non-causal path links the node and X
 
 
 @dataclass(frozen=True)
@@ -123,8 +124,9 @@ class Comparison:
         return {k: v for k, v in out.items() if v is not None}
 
     def means(self) -> pd.DataFrame:
-        """Mean of every node under each query (rows: nodes). Discrete nodes with numeric
-        values get their mean (for 0/1 nodes, P(= 1)); text categories get NaN."""
+        """Mean of every node under each query (rows: nodes), then ``given − do``, the gap
+        between seeing and doing. Discrete nodes with numeric values get their mean (for
+        0/1 nodes, P(= 1)); text categories get NaN."""
         cols = {**self.samples()}
         if self.truth_do is not None:
             cols[TRUTH] = self.truth_do
@@ -132,6 +134,7 @@ class Comparison:
         table = table.reindex(columns=[c for c in (*LABELS, TRUTH) if c in table.columns])
         if "given" not in table.columns:
             table.insert(1, "given", np.nan)
+        table[GAP] = table["given"] - table["do"]
         table.index.name = "node"
         return table
 

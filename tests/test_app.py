@@ -98,7 +98,7 @@ def test_compare_on_the_true_scm_shows_seeing_vs_doing() -> None:
     c = compare(scm, "x2", 20.0, n=1000, seed=0, truth=scm)
     assert isinstance(c, Comparison) and c.given_error is None and 0 < c.acceptance_rate < 0.2
     m = c.means()
-    assert list(m.columns) == ["observational", "given", "do", "do · truth"]
+    assert list(m.columns) == ["observational", "given", "do", "do · truth", "given − do"]
     assert m.loc["x1", "given"] > m.loc["x1", "observational"] + 0.5  # seeing moves the cause
     assert m.loc["x1", "do"] == pytest.approx(m.loc["x1", "observational"])  # doing does not
     assert m.loc["x2", "do"] == 20.0 and c.given_window[0] < 20.0 < c.given_window[1]

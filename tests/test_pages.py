@@ -243,11 +243,12 @@ def test_explore_compares_given_and_do_against_the_truth(trained) -> None:
     run = trained.runs()[0]
     assert at.selectbox(key=f"node-{run.id}").value == "x2"
     table = _frame(at, "observational", "given", "do")
-    assert list(table.columns) == ["observational", "given", "do", "do · truth"]
+    assert list(table.columns) == ["observational", "given", "do", "do · truth", "given − do"]
     slider = at.slider(key=f"value-{run.id}-x2-0")
     assert table.loc["x2", "do"] == pytest.approx(slider.value)
     assert table.loc["x1", "do"] == pytest.approx(table.loc["x1", "observational"])  # doing leaves the cause alone
     assert table.loc["x1", "given"] > table.loc["x1", "observational"] + 0.3  # seeing moves it
+    assert table.loc["x1", "given − do"] == pytest.approx(table.loc["x1", "given"] - table.loc["x1", "do"])
     effects = _frame(at, "effect", "low", "high")
     assert list(effects.index) == ["x1", "x3"] and effects.loc["x1", "effect"] == pytest.approx(0.0, abs=1e-9)
     assert effects.loc["x3", "low"] <= effects.loc["x3", "effect"] <= effects.loc["x3", "high"]

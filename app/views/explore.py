@@ -137,6 +137,9 @@ with m_col:
     means = c.means()
     st.dataframe(means, column_config={k: st.column_config.NumberColumn(k, format="%.3f") for k in means.columns},
                  width="stretch", key="explore-means")
+    st.caption(f"given − do: how far seeing {node} = {plots.format_value(value)} is from setting it. Zero where only "
+               f"causal paths link {node} and the variable; not zero where a common cause links them, or for "
+               f"{node}'s own causes, which conditioning moves and intervening does not.")
     if c.acceptance_rate is not None:
         st.metric("Acceptance rate of conditioning", f"{c.acceptance_rate:.2%}",
                   help="Share of the model's samples that fell in the conditioning event; conditioning on rare values "
