@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.run import write_section  # noqa: E402
-from bench.tabular import machine  # noqa: E402
+from bench.tabular import load_note, machine  # noqa: E402
 from causal import image_datasets as imd  # noqa: E402
 from causal.exact import DiscreteBN  # noqa: E402
 from causal.imagedata import ImageData, image_grid  # noqa: E402
@@ -260,7 +260,7 @@ def markdown(res: dict, command: str, seconds: float) -> str:
         "## CausalGAN on the cartoon faces (32 px)",
         "",
         f"- Command: `{command}`",
-        f"- Machine: {machine()}; {res['threads']} torch thread(s); the CPU was shared with other jobs, so times are inflated",
+        f"- Machine: {machine()}; {res['threads']} torch thread(s); {load_note()}",
         f"- Date: {dt.date.today().isoformat()}; whole run {seconds / 60:.1f} min",
         f"- Data: {s['n_train']:,} faces from `causal.image_datasets` 'faces' (9 binary labels, CausalGAN's graph); "
         f"model settings: defaults{' + ' + json.dumps(s['model_settings']) if s['model_settings'] else ''} "

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.run import markers, write_section  # noqa: E402
-from bench.tabular import Protocol, machine, run_one  # noqa: E402
+from bench.tabular import Protocol, load_note, machine, run_one  # noqa: E402
 from causal import image_datasets as imd  # noqa: E402
 from causal.exact import DiscreteBN  # noqa: E402
 from causal.imagedata import ImageData  # noqa: E402
@@ -254,7 +254,7 @@ def markdown(res: dict[str, Any], sizes: Sizes, command: str, seconds: float) ->
         "## CCGM (Causal Counterfactual Generative Model)",
         "",
         f"- Command: `{command}`",
-        f"- Machine: {machine()}; shared with other work while it ran, so times are upper bounds",
+        f"- Machine: {machine()}; {load_note()}",
         f"- Date: {dt.date.today().isoformat()}; whole run {seconds / 60:.1f} min; one seed",
         f"- Images: {sizes.n_train:,} training images at 32 px, default CCGM settings"
         + (f" except {sizes.label_steps} causal-layer and {sizes.image_steps} image steps" if sizes.image_steps else "")

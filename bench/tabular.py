@@ -176,3 +176,12 @@ def machine() -> str:
     except OSError:
         pass
     return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), Python {platform.python_version()}"
+
+
+def load_note() -> str:
+    """How busy the machine was, measured: the load averages when this is called (at the
+    end of a run; the 15-minute one covers most benchmark runs)."""
+    import os
+
+    one, five, fifteen = os.getloadavg()
+    return f"load average at the end {one:.1f} / {five:.1f} / {fifteen:.1f} (1 / 5 / 15 min) on {os.cpu_count()} cores"

@@ -31,3 +31,6 @@ def test_readme_python_quick_start_runs(tmp_path, monkeypatch, capsys):
     intv_x1, cond_x1 = namespace["intv"]["x1"].mean(), namespace["cond"]["x1"].mean()
     assert abs(intv_x1 - 1.0) < 0.1 and cond_x1 > 1.3  # do(x2) leaves x1 alone; given x2 = 15 moves it
     assert float((namespace["cf"] - namespace["truth"]).abs().max().max()) < 0.5
+    # images: seeing a mustache means a man (the controller's exact label CPTs); doing it does not
+    assert namespace["seen"].labels["Male"].mean() == 1.0 and namespace["done"].labels["Male"].mean() < 0.7
+    assert (namespace["edited"].labels["Mustache"] == 1).all() and (tmp_path / "mustache.png").exists()
