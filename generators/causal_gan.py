@@ -247,14 +247,6 @@ class CausalGAN(ImageModel):
         self.style_dim = self.config.z_dim
 
     # ------------------------------------------------------------------ hooks
-    def fit(self, data: Any, seed: int = 0, **kw: Any) -> FitReport:
-        if distributed.active():
-            raise RuntimeError(
-                "CausalGAN does not train on several processes yet (its adversarial loop is not distributed); run it "
-                "as one process, or train CCGM, which does, under torchrun"
-            )
-        return super().fit(data, seed, **kw)
-
     def _controller_kind(self) -> str:
         kind = self.config.controller
         if kind == "auto":
@@ -330,13 +322,26 @@ class CausalGAN(ImageModel):
         pool = self._fake_label_pool(labels[tr_idx], max(20_000, n_tr), seed)
         max_epochs = -(-total // per_epoch)
 
+        # Under torchrun every rank draws the same batches (same generator) and keeps its
+        # slice; gradients are averaged before each step and rank 0's state broadcast after.
+        world, me = distributed.world_size(), distributed.rank()
+        if bs < world:
+            raise ValueError(f"a batch of {bs} images cannot be split over {world} processes; use a larger batch_size")
+        mine = slice(me, None, world)
+        mb = len(range(bs)[mine])  # this rank's rows of each batch
+        distributed.broadcast_state(net)
+
         def real_batch() -> tuple[Tensor, Tensor]:
-            i = tr_idx[torch.randint(n_tr, (bs,), generator=gen).to(dev)]
+            i = tr_idx[torch.randint(n_tr, (bs,), generator=gen).to(dev)][mine]
             return images[i].float().div_(255.0), labels[i]
 
         def fake_labels() -> tuple[Tensor, Tensor]:
             l_f = pool[torch.randint(len(pool), (bs,), generator=gen).to(dev)]
-            return l_f, torch.randn(bs, c.z_dim, generator=gen).to(dev)
+            return l_f[mine], torch.randn(bs, c.z_dim, generator=gen).to(dev)[mine]
+
+        def step(opt: torch.optim.Optimizer) -> None:
+            distributed.average_gradients(p for g in opt.param_groups for p in g["params"])
+            opt.step()
 
         def ce(pred: Tensor, target: Tensor) -> Tensor:
             return enc.losses(pred, target).sum() if enc.width else pred.sum() * 0.0
@@ -355,67 +360,74 @@ class CausalGAN(ImageModel):
             loss_r = ce(net.read(net.labeler, x), l_r)
             opt_r.zero_grad(set_to_none=True)
             loss_r.backward()
-            opt_r.step()
+            step(opt_r)
 
         history: list[tuple[int, float, float]] = []
-        stopped, step, epoch, g_sum, g_count = "schedule_done", 0, 0, 0.0, 0
+        stopped, steps, epoch, g_sum, g_count = "schedule_done", 0, 0, 0.0, 0
         best_val = math.inf
         try:
-            while step < total:
+            while steps < total:
                 x, l_r = real_batch()
                 l_f, z = fake_labels()
                 fake = net.generate(l_f, z, averaged=False)
                 # discriminator
-                loss_d = bce(net.d(x), torch.ones(bs, device=dev)) + bce(net.d(fake.detach()), torch.zeros(bs, device=dev))
+                loss_d = bce(net.d(x), torch.ones(mb, device=dev)) + bce(net.d(fake.detach()), torch.zeros(mb, device=dev))
                 opt_d.zero_grad(set_to_none=True)
                 loss_d.backward()
-                opt_d.step()
+                step(opt_d)
                 # labeler on real images, anti-labeler and z-encoder on generated ones
                 loss_r = ce(net.read(net.labeler, x), l_r)
-                k_t = c.anti_weight * math.exp(-step / c.anti_decay)
+                k_t = c.anti_weight * math.exp(-steps / c.anti_decay)
                 loss_a = ce(net.read(net.anti_labeler, fake.detach()), l_f) if k_t > 0 else fake.new_zeros(())
                 loss_e = ((net.encode(fake.detach(), l_f) - z) ** 2).mean()
                 for opt in (opt_r, opt_a, opt_e):
                     opt.zero_grad(set_to_none=True)
                 (loss_r + loss_a + loss_e).backward()
                 for opt in (opt_r, opt_a, opt_e):
-                    opt.step()
+                    step(opt)
                 # generator
-                loss_g = bce(net.d(fake), torch.ones(bs, device=dev)) + c.label_weight * ce(net.read(net.labeler, fake), l_f)
+                loss_g = bce(net.d(fake), torch.ones(mb, device=dev)) + c.label_weight * ce(net.read(net.labeler, fake), l_f)
                 if k_t > 0:
                     loss_g = loss_g - k_t * ce(net.read(net.anti_labeler, fake), l_f)
                 opt_g.zero_grad(set_to_none=True)
                 loss_g.backward()
-                opt_g.step()
-                net.update_average(min(c.ema, (1.0 + step) / (10.0 + step)))
-                step += 1
+                step(opt_g)
+                net.update_average(min(c.ema, (1.0 + steps) / (10.0 + steps)))
+                if world > 1:  # buffers updated by each rank's own forward passes (spectral norm ...)
+                    distributed.broadcast_state(net)
+                steps += 1
                 g_sum += float(loss_g.detach())
                 g_count += 1
-                if step % 50 == 0 and _cancelled(cancel):
+                if steps % 50 == 0 and distributed.agree_any(_cancelled(cancel)):
                     raise Cancelled()
-                if step % per_epoch == 0 or step == total:
+                if steps % per_epoch == 0 or steps == total:
                     epoch += 1
                     val = self._generated_label_loss(net, labels[val_idx] if n_val else pool[:256], ce, gen)
                     best_val = min(best_val, val)
                     history.append((epoch, g_sum / max(g_count, 1), val))
                     elapsed = time.perf_counter() - t0
-                    prog = Progress(epoch, max_epochs, step, g_sum / max(g_count, 1), val, best_val, cfg.lr, elapsed)
+                    prog = Progress(epoch, max_epochs, steps, g_sum / max(g_count, 1), val, best_val, cfg.lr, elapsed)
                     g_sum, g_count = 0.0, 0
-                    for cb in callbacks:
-                        cb(prog)
-                    if checkpoint is not None and cfg.checkpoint_every and epoch % cfg.checkpoint_every == 0:
-                        net.eval()
-                        checkpoint(prog)
-                        net.train()
-                    if _cancelled(cancel):
+                    stop = False
+                    if distributed.is_main():  # reports and checkpoints: rank 0's alone
+                        try:
+                            for cb in callbacks:
+                                cb(prog)
+                        except Cancelled:
+                            stop = True
+                        if checkpoint is not None and cfg.checkpoint_every and epoch % cfg.checkpoint_every == 0:
+                            net.eval()
+                            checkpoint(prog)
+                            net.train()
+                    if distributed.agree_any(stop or _cancelled(cancel)):
                         raise Cancelled()
-                    if cfg.max_seconds is not None and elapsed >= cfg.max_seconds:
+                    if cfg.max_seconds is not None and distributed.agree_any(elapsed >= cfg.max_seconds):
                         stopped = "time_limit"
                         break
         except Cancelled:
             stopped = "cancelled"
         net.eval()
-        return FitReport(epochs=epoch, steps=step, seconds=time.perf_counter() - t0, best_epoch=epoch,
+        return FitReport(epochs=epoch, steps=steps, seconds=time.perf_counter() - t0, best_epoch=epoch,
                          best_val_loss=history[-1][2] if history else math.inf, stopped=stopped,
                          device=str(dev), n_train=n_tr, n_val=n_val, history=tuple(history))
 

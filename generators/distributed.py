@@ -19,19 +19,24 @@ without messages; decisions that could differ (cancellation, the time limit) are
 by an all-reduce. Progress callbacks, checkpoints and files are rank 0's alone
 (``is_main()``); the saved checkpoint is an ordinary one that ``load_model`` reads.
 
-Not distributed yet: CausalGAN's adversarial loop (it says so when asked to), and
-workspace runs (the app's job runner starts one process per run).
+CausalGAN's adversarial loop steps five optimizers, so it uses the two pieces DDP is made
+of directly: ``broadcast_state`` (rank 0's weights and buffers, at the start and after each
+step) and ``average_gradients`` (before each optimizer step), with every rank on its slice
+of the same real and fake batches. Workspace runs are not distributed (the app's job
+runner starts one process per run).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+from typing import Iterable
 
 import torch
 import torch.distributed as dist
 
-__all__ = ["init_from_env", "active", "rank", "world_size", "is_main", "local_device", "shutdown", "agree_any"]
+__all__ = ["init_from_env", "active", "rank", "world_size", "is_main", "local_device", "shutdown", "agree_any",
+           "mean_across", "average_gradients", "broadcast_state"]
 
 
 def _env_world_size() -> int:
@@ -104,6 +109,32 @@ def mean_across(value: float, device: torch.device | str = "cpu") -> float:
     t = torch.tensor([float(value)], dtype=torch.float64, device=device)
     dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return float(t.item()) / dist.get_world_size()
+
+
+def average_gradients(params: "Iterable[torch.nn.Parameter]") -> None:
+    """Average the gradients of ``params`` over the ranks, in place (what DDP does after
+    backward), for loops that step several optimizers (CausalGAN's). A missing gradient
+    counts as zero, so every rank takes part in the same collectives."""
+    if not active():
+        return
+    world = dist.get_world_size()
+    for p in params:
+        if not p.requires_grad:
+            continue
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+        dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
+        p.grad.div_(world)
+
+
+def broadcast_state(module: torch.nn.Module) -> None:
+    """Rank 0's parameters and buffers (running statistics, spectral-norm vectors, an
+    averaged copy) onto every rank."""
+    if not active():
+        return
+    with torch.no_grad():
+        for t in [*module.parameters(), *module.buffers()]:
+            dist.broadcast(t.data, src=0)
 
 
 def shutdown() -> None:
