@@ -247,7 +247,8 @@ class RunRecord:
     @property
     def has_checkpoint(self) -> bool:
         """A complete checkpoint (weights and metadata) is on disk."""
-        return (self.checkpoint_dir / "model.json").is_file() and (self.checkpoint_dir / "model.safetensors").is_file()
+        d = self.checkpoint_dir  # (a save in progress may hold the weights as model.prev.safetensors)
+        return (d / "model.json").is_file() and ((d / "model.safetensors").is_file() or (d / "model.prev.safetensors").is_file())
 
     @property
     def seconds(self) -> float:

@@ -29,6 +29,7 @@ FORMAT = "counterfactory-model"
 FORMAT_VERSION = 1
 WEIGHTS = "model.safetensors"
 META = "model.json"
+PREV_WEIGHTS = "model.prev.safetensors"  # only while a save replaces the weights (see write_checkpoint)
 
 
 class CheckpointError(ValueError):
@@ -327,16 +328,21 @@ class TabularModel(QueryMixin):
 
 def write_checkpoint(folder: Path, state: Mapping[str, Tensor], meta: Mapping[str, Any]) -> None:
     """Write ``state`` as ``model.safetensors`` and ``meta`` (plus format and the weights'
-    SHA-256) as ``model.json`` into ``folder``: each to a temporary name, then renamed,
-    the JSON last, so a crash never leaves a checkpoint that loads half-written."""
+    SHA-256) as ``model.json`` into ``folder``, so that a process killed at any instant
+    leaves a checkpoint that loads: both are written under temporary names first; the
+    weights being replaced are kept as ``model.prev.safetensors`` until the new JSON is in
+    place, and ``read_checkpoint`` takes whichever weights file matches the JSON."""
     tmp = folder / (WEIGHTS + ".tmp")
     save_file(dict(state), str(tmp))
     digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
-    os.replace(tmp, folder / WEIGHTS)
     full = {"format": FORMAT, "format_version": FORMAT_VERSION, **meta, "weights_sha256": digest}
     tmpj = folder / (META + ".tmp")
     tmpj.write_text(json.dumps(full, indent=1, default=_json_default))
+    if (folder / WEIGHTS).exists() and (folder / META).exists():
+        os.replace(folder / WEIGHTS, folder / PREV_WEIGHTS)  # the current JSON's weights, kept
+    os.replace(tmp, folder / WEIGHTS)
     os.replace(tmpj, folder / META)
+    (folder / PREV_WEIGHTS).unlink(missing_ok=True)
 
 
 def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, Tensor]]:
@@ -345,7 +351,8 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, 
     mfile, wfile = folder / META, folder / WEIGHTS
     if not folder.is_dir():
         raise CheckpointError(f"no checkpoint folder at {folder}")
-    if not mfile.exists() or not wfile.exists():
+    candidates = [f for f in (wfile, folder / PREV_WEIGHTS) if f.exists()]
+    if not mfile.exists() or not candidates:
         raise CheckpointError(f"{folder} is not a complete checkpoint: it needs {META} and {WEIGHTS}")
     try:
         meta = json.loads(mfile.read_text())
@@ -355,13 +362,16 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, 
         raise CheckpointError(f"{mfile} is not a Counterfactory model file")
     if meta.get("format_version", 0) > FORMAT_VERSION:
         raise CheckpointError(f"{mfile} was written by a newer Counterfactory (format {meta['format_version']}); upgrade to load it")
-    blob = wfile.read_bytes()
-    if meta.get("weights_sha256") and hashlib.sha256(blob).hexdigest() != meta["weights_sha256"]:
+    want = meta.get("weights_sha256")
+    # the weights the JSON names: model.safetensors, or the previous file a save killed
+    # between replacing the weights and the JSON left beside it
+    chosen = next((f for f in candidates if not want or hashlib.sha256(f.read_bytes()).hexdigest() == want), None)
+    if chosen is None:
         raise CheckpointError(f"{wfile} does not match {mfile} (damaged or from another save)")
     try:
-        state = load_file(str(wfile))
+        state = load_file(str(chosen))
     except Exception as e:  # safetensors raises its own error types
-        raise CheckpointError(f"cannot read weights from {wfile}: {e}") from None
+        raise CheckpointError(f"cannot read weights from {chosen}: {e}") from None
     return meta, state
 
 

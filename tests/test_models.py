@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 
 import numpy as np
@@ -229,6 +230,40 @@ def test_crash_keeps_last_good_checkpoint(tmp_path):
     saved = load_model(tmp_path / "ckpt")
     assert len(saved.sample(20, seed=0)) == 20
     assert not list((tmp_path / "ckpt").glob("*.tmp"))
+
+
+@pytest.mark.parametrize("killed_at", [1, 2, 3])
+def test_a_save_killed_at_any_point_leaves_the_previous_checkpoint_loadable(tmp_path, monkeypatch, killed_at):
+    """write_checkpoint renames three times (old weights aside, new weights in, new JSON
+    in); a process killed before any of them completes leaves the previous save loadable."""
+    import generators.base as base
+
+    model = build_model("causal-gen", GRAPH, hidden=8, steps=30)
+    model.fit(mixed_table(200))
+    folder = model.save(tmp_path / "m")
+    before = [p.detach().clone() for p in model.net.parameters()]
+    with torch.no_grad():
+        for p in model.net.parameters():
+            p.add_(1.0)
+    calls = {"n": 0}
+    real_replace = os.replace
+
+    def dying_replace(src, dst):
+        calls["n"] += 1
+        if calls["n"] == killed_at:
+            raise KeyboardInterrupt("killed")  # the process dies here: nothing after runs
+        real_replace(src, dst)
+
+    monkeypatch.setattr(base.os, "replace", dying_replace)
+    with pytest.raises(KeyboardInterrupt):
+        model.save(folder)
+    monkeypatch.setattr(base.os, "replace", real_replace)
+    loaded = load_model(folder)
+    for a, b in zip(before, loaded.net.parameters()):
+        assert torch.equal(a, b)  # the previous save's weights, matching its JSON
+    model.save(folder)  # and the next save completes and cleans up
+    assert not (folder / "model.prev.safetensors").exists()
+    assert torch.equal(next(load_model(folder).net.parameters()), next(model.net.parameters()))
 
 
 def test_callbacks_see_progress():
