@@ -293,7 +293,6 @@ def _train(args: argparse.Namespace) -> int:
     from generators import distributed
 
     gen = _generators()
-    say = distributed.is_main()
     if args.data is not None and args.rows is not None:
         raise UsageError("-n/--rows applies to --dataset and --images only; trim the CSV to train on fewer rows")
     if args.size is not None and args.images is None:
@@ -324,7 +323,7 @@ def _train(args: argparse.Namespace) -> int:
     if (out / "model.json").exists() and not args.overwrite:
         raise UsageError(f"{out} already holds a model; pass --overwrite to replace it, or choose another --out")
     callbacks = [] if args.quiet else [_progress_printer(sys.stderr)]
-    if say:
+    if distributed.is_main():
         print(f"training {args.model} on {source}: {len(table):,} rows, graph {graph.to_text()}", file=sys.stderr)
     # checkpoint_dir: the best model so far is saved during training (atomically) and at the end
     report = model.fit(table, seed=args.seed, callbacks=callbacks, checkpoint_dir=out)
@@ -335,6 +334,7 @@ def _train(args: argparse.Namespace) -> int:
 def _train_images(args: argparse.Namespace, gen: Any) -> int:
     """Train an image model on a built-in image dataset (labels + images)."""
     from causal import image_datasets
+    from generators import distributed
 
     size = args.size or 32
     n = args.rows or 5000
@@ -364,7 +364,7 @@ def _train_images(args: argparse.Namespace, gen: Any) -> int:
     out = Path(args.out)
     if (out / "model.json").exists() and not args.overwrite:
         raise UsageError(f"{out} already holds a model; pass --overwrite to replace it, or choose another --out")
-    if not args.quiet:
+    if distributed.is_main():
         print(f"training {args.model} on {n:,} {size} px images of '{args.images}', graph {graph.to_text()}",
               file=sys.stderr)
     report = model.fit(ds.data, seed=args.seed, callbacks=[] if args.quiet else [_progress_printer(sys.stderr)],

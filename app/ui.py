@@ -84,8 +84,8 @@ def _query_threads() -> None:
     """Queries in the server run on one torch thread each (``$COUNTERFACTORY_QUERY_THREADS``
     to change): their batches are small, sessions run side by side, and training runs in
     worker processes; two threads that must meet at every small op wait on each other as
-    soon as a core is busy (the browser, another session, a worker), which measured
-    about 2x slower on the 2-core benchmark machine."""
+    soon as a core is busy (the browser, another session, a worker): on the 2-core
+    benchmark machine one thread took large-backdoor's slider from 305 to 205 ms."""
     import torch
 
     torch.set_num_threads(max(1, int(os.environ.get("COUNTERFACTORY_QUERY_THREADS", "1"))))
@@ -102,8 +102,7 @@ def comparison(root: str, run_id: str, stamp: float, node: str, value: Any, n: i
     """``compare`` for a run's model, with the built-in dataset's true SCM when there is one."""
     run = _workspace(root).run(run_id)
     model = _model(root, run_id, stamp)
-    truth = _truth(run.spec.builtin) if run.spec.builtin and _same_nodes(run) else None
-    return compare(model, node, value, n=n, seed=seed, truth=truth, max_draws=MAX_DRAWS,
+    return compare(model, node, value, n=n, seed=seed, truth=_run_truth(run), max_draws=MAX_DRAWS,
                    pool=_pool(root, run_id, stamp, node), observational=_observational(root, run_id, stamp, n, seed))
 
 
@@ -119,7 +118,7 @@ def _reference_arm(root: str, run_id: str, stamp: float, node: str, reference: A
     (``seed + 1``), paired with a comparison's ``do`` and ``truth_do`` samples (read only)."""
     run = _workspace(root).run(run_id)
     a = _model(root, run_id, stamp).sample(n, do={node: reference}, seed=seed)
-    truth = _truth(run.spec.builtin) if run.spec.builtin and _same_nodes(run) else None
+    truth = _run_truth(run)
     return a, (truth.sample(n, do={node: reference}, seed=seed + 1) if truth is not None else None)
 
 
@@ -142,6 +141,12 @@ def _pool(root: str, run_id: str, stamp: float, node: str) -> DrawPool:
 def _truth(name: str) -> Any:
     """A built-in dataset's true SCM (built once; queries never change it)."""
     return datasets.info(name).scm
+
+
+def _run_truth(run: RunRecord) -> Any:
+    """The true SCM behind a run's data: its built-in dataset's, when the run's graph has
+    that dataset's nodes; else None."""
+    return _truth(run.spec.builtin) if run.spec.builtin and _same_nodes(run) else None
 
 
 def _same_nodes(run: RunRecord) -> bool:

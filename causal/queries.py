@@ -127,7 +127,10 @@ class DrawPool:
 
     nodes: frozenset[str]
     values: Mapping[str, np.ndarray]
-    size: int
+
+    @property
+    def size(self) -> int:
+        return len(next(iter(self.values.values())))
 
 
 def draw_pool(m: Mechanisms, nodes: Collection[str], size: int = 200_000, seed: Seed = None) -> DrawPool:
@@ -137,7 +140,7 @@ def draw_pool(m: Mechanisms, nodes: Collection[str], size: int = 200_000, seed: 
     if unknown:
         raise EvidenceError(f"no such node(s) {', '.join(unknown)}; the nodes are {', '.join(m.schema.names)}")
     anc = _ancestral_set(m, nodes)
-    return DrawPool(frozenset(anc), simulate(m, size, (), rng_from(seed), nodes=anc), size)
+    return DrawPool(frozenset(anc), simulate(m, size, (), rng_from(seed), nodes=anc))
 
 
 def sample_conditional(

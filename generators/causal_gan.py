@@ -87,7 +87,7 @@ from generators import distributed
 from generators.base import TabularModel
 from generators.controller import ControllerConfig, make_controller
 from generators.image_base import ConvDiscriminator, ConvHead, ImageModel, planned_steps
-from generators.training import Callback, Cancelled, FitReport, Progress, TrainConfig
+from generators.training import Callback, Cancelled, FitReport, Progress, TrainConfig, is_cancelled, report
 
 __all__ = ["CausalGAN", "CausalGANConfig", "CausalGANNet", "invert"]
 
@@ -398,7 +398,7 @@ class CausalGAN(ImageModel):
                 steps += 1
                 g_sum += float(loss_g.detach())
                 g_count += 1
-                if steps % 50 == 0 and distributed.agree_any(_cancelled(cancel)):
+                if steps % 50 == 0 and distributed.agree_any(is_cancelled(cancel)):
                     raise Cancelled()
                 if steps % per_epoch == 0 or steps == total:
                     epoch += 1
@@ -408,18 +408,12 @@ class CausalGAN(ImageModel):
                     elapsed = time.perf_counter() - t0
                     prog = Progress(epoch, max_epochs, steps, g_sum / max(g_count, 1), val, best_val, cfg.lr, elapsed)
                     g_sum, g_count = 0.0, 0
-                    stop = False
-                    if distributed.is_main():  # reports and checkpoints: rank 0's alone
-                        try:
-                            for cb in callbacks:
-                                cb(prog)
-                        except Cancelled:
-                            stop = True
-                        if checkpoint is not None and cfg.checkpoint_every and epoch % cfg.checkpoint_every == 0:
-                            net.eval()
-                            checkpoint(prog)
-                            net.train()
-                    if distributed.agree_any(stop or _cancelled(cancel)):
+                    stop = report(prog, callbacks)
+                    if distributed.is_main() and checkpoint is not None and cfg.checkpoint_every and epoch % cfg.checkpoint_every == 0:
+                        net.eval()
+                        checkpoint(prog)
+                        net.train()
+                    if distributed.agree_any(stop or is_cancelled(cancel)):
                         raise Cancelled()
                     if cfg.max_seconds is not None and distributed.agree_any(elapsed >= cfg.max_seconds):
                         stopped = "time_limit"
@@ -441,9 +435,3 @@ class CausalGAN(ImageModel):
         out = float(ce(net.read(net.labeler, net.generate(labels, z)), labels))
         net.train(was)
         return out
-
-
-def _cancelled(cancel: threading.Event | Callable[[], bool] | None) -> bool:
-    if cancel is None:
-        return False
-    return cancel.is_set() if isinstance(cancel, threading.Event) else bool(cancel())

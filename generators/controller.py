@@ -58,7 +58,7 @@ from causal.graph import CausalGraph
 from generators.base import Layout, TabularModel, gumbel, gumbel_posterior
 from generators.causal_gen import CausalGen, CausalGenConfig
 from generators.nets import ParentNets
-from generators.training import Callback, Cancelled, FitReport, Progress, TrainConfig, pick_device
+from generators.training import Callback, Cancelled, FitReport, Progress, TrainConfig, is_cancelled, pick_device
 
 __all__ = ["ControllerConfig", "CPTLabels", "WGANLabels", "CONTROLLERS", "make_controller", "label_bn"]
 
@@ -161,12 +161,6 @@ def _prepare(model: TabularModel, data: pd.DataFrame) -> tuple[pd.DataFrame, Sch
 def _report(t0: float, steps: int, n: int, loss: float, stopped: str, device: str, history=()) -> FitReport:
     return FitReport(epochs=1, steps=steps, seconds=time.perf_counter() - t0, best_epoch=1, best_val_loss=loss,
                      stopped=stopped, device=device, n_train=n, n_val=0, history=tuple(history))
-
-
-def _is_cancelled(cancel: threading.Event | Callable[[], bool] | None) -> bool:
-    if cancel is None:
-        return False
-    return cancel.is_set() if isinstance(cancel, threading.Event) else bool(cancel())
 
 
 # ---------------------------------------------------------------------- exact CPTs
@@ -341,7 +335,7 @@ class WGANLabels(TabularModel):
                     prog = Progress(epoch, -(-c.steps // block), step, w_est, w_est, w_est, lr, time.perf_counter() - t0)
                     for cb in callbacks:
                         cb(prog)
-                    if _is_cancelled(cancel):
+                    if is_cancelled(cancel):
                         raise Cancelled()
         except Cancelled:
             stopped = "cancelled"

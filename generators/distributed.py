@@ -88,25 +88,26 @@ def local_device() -> torch.device | None:
     return None
 
 
-def agree_any(flag: bool, device: torch.device | str = "cpu") -> bool:
+def _collective_device() -> torch.device:
+    """Where a collective's tensor must live: this rank's GPU under NCCL, else the CPU."""
+    return local_device() or torch.device("cpu")
+
+
+def agree_any(flag: bool) -> bool:
     """True on every rank when ``flag`` is true on any (an all-reduce); ``flag`` itself
     when not distributed."""
     if not active():
         return flag
-    if dist.get_backend() == "nccl":
-        device = torch.device("cuda", torch.cuda.current_device())
-    t = torch.tensor([1.0 if flag else 0.0], device=device)
+    t = torch.tensor([1.0 if flag else 0.0], device=_collective_device())
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item() > 0)
 
 
-def mean_across(value: float, device: torch.device | str = "cpu") -> float:
+def mean_across(value: float) -> float:
     """The mean of ``value`` over the ranks (``value`` itself when not distributed)."""
     if not active():
         return value
-    if dist.get_backend() == "nccl":
-        device = torch.device("cuda", torch.cuda.current_device())
-    t = torch.tensor([float(value)], dtype=torch.float64, device=device)
+    t = torch.tensor([float(value)], dtype=torch.float64, device=_collective_device())
     dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return float(t.item()) / dist.get_world_size()
 

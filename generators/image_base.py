@@ -101,7 +101,7 @@ from generators.base import (
 )
 from generators.support import PREFIX as SUPPORT_PREFIX
 from generators import distributed
-from generators.training import Callback, FitReport, Progress, TrainConfig, pick_device, train
+from generators.training import Callback, FitReport, Progress, TrainConfig, is_cancelled, pick_device, train
 
 __all__ = [
     "ImageModel", "ImageInfo", "LabelEncoding", "ImageRows", "split_image_graph",
@@ -477,7 +477,7 @@ class ImageModel:
             self.save(checkpoint_dir)  # type: ignore[arg-type]
 
         e1, s1, t1 = label_report.epochs, label_report.steps, label_report.seconds
-        if label_report.stopped == "cancelled" or _cancelled(cancel):
+        if label_report.stopped == "cancelled" or is_cancelled(cancel):
             image_report = FitReport(0, 0, 0.0, 0, math.inf, "cancelled", str(device), len(data), 0)
         else:
             torch.manual_seed(seed)
@@ -699,12 +699,6 @@ class ImageModel:
 def _to_uint8(x: Tensor) -> np.ndarray:
     """Floats ``[n, H, W, C]`` in [0, 1] (clipped) -> uint8 images."""
     return (x.clamp(0, 1) * 255.0).round().to(torch.uint8).numpy()
-
-
-def _cancelled(cancel: threading.Event | Callable[[], bool] | None) -> bool:
-    if cancel is None:
-        return False
-    return cancel.is_set() if isinstance(cancel, threading.Event) else bool(cancel())
 
 
 def _shift(cb: Callback, epochs: int, steps: int, seconds: float, later: int) -> Callback:

@@ -101,7 +101,8 @@ class Cancelled(Exception):
 Callback = Callable[[Progress], Any]
 
 
-def _is_cancelled(cancel: threading.Event | Callable[[], bool] | None) -> bool:
+def is_cancelled(cancel: threading.Event | Callable[[], bool] | None) -> bool:
+    """Whether ``cancel`` (an Event, a function, or None) asks to stop."""
     if cancel is None:
         return False
     return cancel.is_set() if isinstance(cancel, threading.Event) else bool(cancel())
@@ -157,11 +158,10 @@ def train(
             raise ValueError(f"a batch of {bs} rows cannot be split over {world} processes; use a larger batch_size")
         from torch.nn.parallel import DistributedDataParallel
 
-        ddp = DistributedDataParallel(
+        step_loss = DistributedDataParallel(
             _LossOf(module), device_ids=[data.device] if data.device.type == "cuda" else None,
             find_unused_parameters=True,
         )
-        step_loss = ddp
     per_epoch = max(n_tr // bs, 1)
     cosine = config.schedule == "cosine"
     total_steps = min(config.steps, config.max_epochs * per_epoch) if cosine else config.max_epochs * per_epoch
@@ -194,7 +194,7 @@ def train(
                 total += float(loss.detach()) * batch.shape[0]
                 count += batch.shape[0]
                 steps += 1
-                if steps % 50 == 0 and distributed.agree_any(_is_cancelled(cancel)):
+                if steps % 50 == 0 and distributed.agree_any(is_cancelled(cancel)):
                     raise Cancelled()
             train_loss = distributed.mean_across(total / max(count, 1))
             losses = _evaluate(module, val if n_val else tr, best.per_node)
@@ -214,17 +214,12 @@ def train(
                     g["lr"] = lr
             elapsed = time.perf_counter() - t0
             prog = Progress(epoch, max_epochs, steps, train_loss, val_loss, best.total, lr, elapsed)
-            stop = False
-            if distributed.is_main():  # reports and checkpoints: rank 0's alone
-                try:
-                    for cb in callbacks:
-                        cb(prog)
-                except Cancelled:
-                    stop = True
-                if checkpoint is not None and config.checkpoint_every and epoch - last_ckpt >= config.checkpoint_every and best_epoch > last_ckpt:
-                    _with_state(module, best.params, lambda: checkpoint(prog))
-                    last_ckpt = epoch
-            if distributed.agree_any(stop or _is_cancelled(cancel)):
+            stop = report(prog, callbacks)
+            if (distributed.is_main() and checkpoint is not None and config.checkpoint_every
+                    and epoch - last_ckpt >= config.checkpoint_every and best_epoch > last_ckpt):
+                _with_state(module, best.params, lambda: checkpoint(prog))
+                last_ckpt = epoch
+            if distributed.agree_any(stop or is_cancelled(cancel)):
                 raise Cancelled()
             if (config.patience is not None and since_best >= config.patience) or (not cosine and lr < config.min_lr):
                 stopped = "converged"
@@ -258,6 +253,19 @@ def train(
         n_val=n_val,
         history=tuple(history),
     )
+
+
+def report(progress: Progress, callbacks: Iterable[Callback]) -> bool:
+    """Give ``progress`` to the callbacks (rank 0 alone when distributed); True when one
+    asked to stop by raising ``Cancelled`` (the caller agrees on it with the other ranks)."""
+    if not distributed.is_main():
+        return False
+    try:
+        for cb in callbacks:
+            cb(progress)
+    except Cancelled:
+        return True
+    return False
 
 
 class _LossOf(nn.Module):

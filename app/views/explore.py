@@ -154,13 +154,12 @@ with e_col:
         reference = round(float(col.mean), 6)
     st.markdown(f"**Average effect of do({node} = {plots.format_value(value)}) against do({node} = "
                 f"{plots.format_value(reference)})**")
-    truth = c.truth_do is not None
     effect = ui.run_effects(run, c, reference)
     st.dataframe(effect.table, width="stretch", key="explore-ate",
                  column_config={k: st.column_config.NumberColumn(k, format="%.3f") for k in effect.table.columns})
     st.caption(
         "low–high: a 95% interval for the Monte Carlo error of the model's answer (paired samples); it says how "
         "precisely the model was asked, not how well it was fitted." + (" truth: the same effect under the true SCM."
-                                                                           if truth else "")
+                                                                           if truth_known else "")
     )
 st.caption(f"Answered in {(time.perf_counter() - STARTED) * 1000:.0f} ms (server time of this page).")
