@@ -295,14 +295,18 @@ def _train(args: argparse.Namespace) -> int:
     gen = _generators()
     if args.data is not None and args.rows is not None:
         raise UsageError("-n/--rows applies to --dataset and --images only; trim the CSV to train on fewer rows")
-    if args.size is not None and args.images is None:
-        raise UsageError("--size applies to --images only")
+    if args.size is not None and args.images is None and args.image_folder is None:
+        raise UsageError("--size applies to --images and --image-folder only")
+    if (args.labels is not None or args.image_column != "file") and args.image_folder is None:
+        raise UsageError("--labels and --image-column apply to --image-folder only")
     if args.workspace_run and args.overwrite:
         raise UsageError("--overwrite applies to --out only; a workspace run always gets a new folder")
     if args.name is not None and not args.workspace_run:
         raise UsageError("--name names a workspace run; add --workspace-run")
     if args.images is not None:
         return _train_images(args, gen)
+    if args.image_folder is not None:
+        return _train_image_folder(args, gen)
     if args.dataset is not None:
         ds = datasets.load(args.dataset, n=args.rows or 5000, seed=args.seed)
         df, graph, source = ds.data, ds.graph, f"dataset '{ds.name}'"
@@ -370,6 +374,48 @@ def _train_images(args: argparse.Namespace, gen: Any) -> int:
     report = model.fit(ds.data, seed=args.seed, callbacks=[] if args.quiet else [_progress_printer(sys.stderr)],
                        checkpoint_dir=out)
     _print_trained(model.kind, f"image dataset '{args.images}'", report.to_dict(), out)
+    return 0
+
+
+def _train_image_folder(args: argparse.Namespace, gen: Any) -> int:
+    """Train an image model on the user's images (a folder or .zip) and a labels CSV."""
+    from causal import image_datasets
+    from causal.imagedata import IMAGE_NODE
+
+    if args.workspace_run:
+        raise UsageError("--workspace-run takes built-in datasets; train on an image folder with --out DIR")
+    if args.graph is None and args.graph_file is None:
+        raise UsageError(f"--image-folder needs a causal graph over the labels and the image node '{IMAGE_NODE}', "
+                         f"e.g. --graph 'age -> smile; age -> {IMAGE_NODE}; smile -> {IMAGE_NODE}'")
+    graph = CausalGraph.parse(args.graph if args.graph is not None else _read_text(args.graph_file))
+    if IMAGE_NODE not in graph.nodes:
+        raise UsageError(f"the graph has no node '{IMAGE_NODE}': the images are that node; add edges "
+                         f"'LABEL -> {IMAGE_NODE}' for the labels the images show")
+    graph = graph.with_kinds({IMAGE_NODE: "image"})
+    data = image_datasets.load_image_folder(args.image_folder, labels_csv=args.labels, size=args.size,
+                                            image_column=args.image_column)
+    labels = [n for n in graph.nodes if n != IMAGE_NODE]
+    missing = [n for n in labels if n not in data.labels.columns]
+    if missing:
+        raise UsageError(f"the labels CSV has no column for node(s) {', '.join(missing)}; "
+                         f"its columns are {', '.join(map(str, data.labels.columns)) or 'none'}")
+    extra = [c for c in data.labels.columns if c not in labels]
+    if extra and not args.drop_extra:
+        raise UsageError(f"the labels CSV has column(s) {', '.join(map(str, extra))} that are not graph nodes; "
+                         "add them to the graph or pass --drop-extra")
+    data = data.with_labels(data.labels[labels])
+    if args.model not in gen.kinds_for(graph):
+        raise UsageError(f"model kind '{args.model}' does not train on images; use one of {', '.join(gen.kinds_for(graph))}")
+    model = gen.build_model(args.model, graph, **_settings(args.set, args.model))
+    out = Path(args.out)
+    if (out / "model.json").exists() and not args.overwrite:
+        raise UsageError(f"{out} already holds a model; pass --overwrite to replace it, or choose another --out")
+    source = f"{len(data):,} images from {args.image_folder}"
+    print(f"training {args.model} on {source} ({data.size} px, {data.channels} channel(s)), graph {graph.to_text()}",
+          file=sys.stderr)
+    report = model.fit(data, seed=args.seed, callbacks=[] if args.quiet else [_progress_printer(sys.stderr)],
+                       checkpoint_dir=out)
+    _print_trained(model.kind, source, report.to_dict(), out)
     return 0
 
 
@@ -661,7 +707,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="train a causal generative model and save it",
         description=_para("Train a model whose mechanisms follow the causal graph, on a built-in dataset "
         "(--dataset; the graph defaults to its true graph) or on your CSV (--data; one column per "
-        "graph node, and a graph is required). Progress goes to stderr, a summary to stdout, and "
+        "graph node, and a graph is required); an image model on a built-in image dataset (--images) or on your "
+        "images (--image-folder, with a labels CSV and a graph that has the node 'image'). Progress goes to stderr, a summary to stdout, and "
         "the model to --out DIR (the best model so far is saved there during training too)."),
         epilog=textwrap.dedent(f"""\
             settings (--set key=value) are the fields of the model's config and of its training
@@ -673,15 +720,24 @@ def build_parser() -> argparse.ArgumentParser:
               {PROG} train --data mydata.csv --graph-file graph.dot --drop-extra --out runs/mine
               {PROG} train --dataset loan --model causal-vgen --set max_epochs=50 --set hidden=32 --out runs/loan
               {PROG} train --dataset loan --workspace-run --name "loan, default"   # a run the app lists
-              {PROG} train --images faces --model causal-gan --out runs/faces          # minutes on a CPU"""),
+              {PROG} train --images faces --model causal-gan --out runs/faces          # minutes on a CPU
+              {PROG} train --image-folder faces.zip --graph "Male -> Mustache; Male -> image; Mustache -> image" \\
+                  --model ccgm --size 32 --out runs/mine     # your images + labels.csv"""),
     )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--dataset", metavar="NAME", help="train on a built-in dataset (see 'datasets')")
     src.add_argument("--data", metavar="FILE.csv", help="train on a CSV file with one column per graph node")
     src.add_argument("--images", metavar="NAME", help="train an image model on a built-in image dataset "
                      "(pendulum, faces, morpho-glyphs; see 'datasets')")
+    src.add_argument("--image-folder", metavar="PATH", help="train an image model on your images: a folder or "
+                     ".zip of PNG/JPEG files with a labels CSV (one row per image; see --labels); needs --graph "
+                     "with the node 'image'")
     p.add_argument("--size", type=_positive_int, choices=(28, 32, 64), metavar="PX",
-                   help="--images only: image size in pixels (32 default, or 64)")
+                   help="--images: image size in pixels (32 default, or 64); --image-folder: resize to it")
+    p.add_argument("--labels", metavar="FILE.csv", help="--image-folder: the labels CSV, a path or a file name "
+                   "inside the folder/zip (default: its labels.csv)")
+    p.add_argument("--image-column", default="file", metavar="NAME",
+                   help="--image-folder: the labels CSV's column naming each image file (default 'file')")
     p.add_argument("-n", "--rows", type=_positive_int, help="rows to draw from --dataset (default 5000)")
     gr = p.add_mutually_exclusive_group()
     gr.add_argument("--graph", metavar="TEXT", help="the causal graph as text: 'a -> b; b -> c', DAGitty, DOT or JSON")

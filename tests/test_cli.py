@@ -378,7 +378,7 @@ def test_image_model_trains_samples_grids_and_counterfactuals(capsys, tmp_path):
 @pytest.mark.parametrize("argv, needle", [
     (["train", "--images", "faces", "--model", "causal-gen", "--out", "o"], "does not train on images"),
     (["train", "--images", "nope", "--model", "ccgm", "--out", "o"], "nope"),
-    (["train", "--dataset", "loan", "--size", "64", "--out", "o"], "--size applies to --images only"),
+    (["train", "--dataset", "loan", "--size", "64", "--out", "o"], "--size applies to --images and --image-folder only"),
 ])
 def test_image_training_errors_are_one_line(capsys, tmp_path, argv, needle):
     code, out, err = run(capsys, *argv)
@@ -472,3 +472,55 @@ def test_settings_lists_every_setting_with_its_current_default(capsys):
     assert f"latent_dim={cfg.latent_dim!r}" in out and f"lr={cfg.train.lr!r}" in out
     code, _, err = run(capsys, "settings", "nope")
     assert code == 2 and "unknown model kind 'nope'" in err
+
+
+def test_image_model_trains_on_a_users_zip_of_images_and_labels(capsys, tmp_path):
+    """Bring your own images: a .zip of PNGs with labels.csv (extra label columns refused
+    unless dropped), a graph with the image node, a model that samples with the labels."""
+    import zipfile
+
+    from causal import image_datasets
+
+    folder = image_datasets.save_image_folder(image_datasets.load("faces", n=48, seed=0).data, tmp_path / "faces")
+    archive = tmp_path / "faces.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for f in sorted(folder.iterdir()):
+            z.write(f, f.name)
+    graph = "Male -> Mustache; Male -> image; Mustache -> image"
+    argv = ["train", "--image-folder", archive, "--graph", graph, "--model", "ccgm", *TINY_IMAGES]
+    code, out, err = run(capsys, *argv, "--out", tmp_path / "m")
+    assert code == 2 and "not graph nodes" in err and "Young" in err, err
+    code, out, err = run(capsys, *argv, "--drop-extra", "--out", tmp_path / "m")
+    assert code == 0, err
+    assert f"48 images from {archive}" in out
+    code, out, err = run(capsys, "sample", tmp_path / "m", "-n", 5, "--do", "Mustache=1", "--grid", tmp_path / "g.png",
+                         "-o", tmp_path / "labels.csv")
+    assert code == 0, err
+    labels = pd.read_csv(tmp_path / "labels.csv")
+    assert list(labels.columns) == ["Male", "Mustache"] and (labels["Mustache"] == 1).all()
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--graph", "Male -> Mustache"], "the graph has no node 'image'"),
+    ([], "--image-folder needs a causal graph"),
+    (["--graph", "Beard -> image"], "no column for node(s) Beard"),
+    (["--graph", "Male -> image", "--workspace-run"], "--workspace-run takes built-in datasets"),
+])
+def test_image_folder_errors_are_one_line(capsys, tmp_path, argv, needle):
+    from causal import image_datasets
+
+    folder = image_datasets.save_image_folder(image_datasets.load("faces", n=4, seed=0).data, tmp_path / "f")
+    dest = [] if "--workspace-run" in argv else ["--out", tmp_path / "m"]
+    code, out, err = run(capsys, "train", "--image-folder", folder, "--model", "ccgm", *argv, *dest)
+    assert code == 2 and err.startswith("error: ") and needle in err, err
+
+
+def test_a_corrupt_image_in_the_folder_is_named(capsys, tmp_path):
+    from causal import image_datasets
+
+    folder = image_datasets.save_image_folder(image_datasets.load("faces", n=4, seed=0).data, tmp_path / "f")
+    victim = sorted(folder.glob("*.png"))[1]
+    victim.write_bytes(b"not a png")
+    code, out, err = run(capsys, "train", "--image-folder", folder, "--graph", "Male -> image", "--drop-extra",
+                         "--model", "ccgm", "--out", tmp_path / "m")
+    assert code == 2 and victim.name in err and err.count("\n") == 1, err
