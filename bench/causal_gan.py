@@ -132,6 +132,22 @@ def accuracy(net: nn.Module, enc: LabelEncoding, data: ImageData) -> dict[str, f
     return {a: float((got[a].to_numpy() == data.labels[a].to_numpy()).mean()) for a in enc.nodes}
 
 
+def effectiveness(model, clf: nn.Module, enc: LabelEncoding, ds, n: int) -> dict[str, dict[str, float]]:
+    """Per do(A=v) of ``ds.intervene_on``: the share of ``n`` images the classifier reads as
+    A=v, and the agreement of its reading of A's non-descendants with observational images
+    drawn with the same seed (same label noise and z)."""
+    eff = {}
+    rb = read(clf, enc, model.sample(n, seed=5))  # observational, same seed: same label noise and z
+    for attr in ds.intervene_on:
+        for v in (0, 1):
+            s = model.sample(n, do={attr: v}, seed=5)
+            r = read(clf, enc, s)
+            nondesc = [a for a in enc.nodes if a != attr and a not in ds.scm.label_graph.descendants(attr)]
+            keep = float(np.mean([(r[a].to_numpy() == rb[a].to_numpy()).mean() for a in nondesc])) if nondesc else float("nan")
+            eff[f"do({attr}={v})"] = {"effective": float((r[attr] == v).mean()), "non_descendants_kept": keep}
+    return eff
+
+
 # ---------------------------------------------------------------------- figure
 def signature_figure(model, path: Path, n: int = 16, seed: int = 0) -> Path:
     """Top two rows: given Mustache = 1; bottom two: do(Mustache = 1); upscaled 3x."""
@@ -214,16 +230,7 @@ def run(settings: Settings, figure: Path | None, threads: int = 2) -> dict:
         "do_mustache_read": float(rd["Mustache"].mean()),
         "do_mustache_read_women": float(rd.loc[do_m.labels["Male"] == 0, "Mustache"].mean()),
     }
-    eff = {}
-    rb = read(clf, enc, model.sample(n, seed=5))  # observational, same seed: same label noise and z
-    for attr in ds.intervene_on:
-        for v in (0, 1):
-            s = model.sample(n, do={attr: v}, seed=5)
-            r = read(clf, enc, s)
-            nondesc = [a for a in enc.nodes if a != attr and a not in ds.scm.label_graph.descendants(attr)]
-            keep = float(np.mean([(r[a].to_numpy() == rb[a].to_numpy()).mean() for a in nondesc])) if nondesc else float("nan")
-            eff[f"do({attr}={v})"] = {"effective": float((r[attr] == v).mean()), "non_descendants_kept": keep}
-    res["effectiveness"] = eff
+    eff = res["effectiveness"] = effectiveness(model, clf, enc, ds, n)
     print("effectiveness:", {k: round(v["effective"], 3) for k, v in eff.items()}, flush=True)
     mark("images")
 

@@ -290,3 +290,44 @@ def test_module_doctests():
 
     assert doctest.testmod(generators.controller).failed == 0
     assert doctest.testmod(generators.causal_gan).failed == 0
+
+
+# ---------------------------------------------------------------------- rare labels
+def test_class_weights_make_each_class_count_equally():
+    from causal.data import load_table
+    from generators.causal_gan import class_weights, weighted_losses
+    from generators.image_base import LabelEncoding
+
+    df = pd.DataFrame({"a": [1] * 10 + [0] * 90, "b": [0, 1] * 50})
+    _, schema = load_table(df, LABELS)
+    enc = LabelEncoding(schema, ("a", "b"))
+    t = enc.tensor(df)
+    w = class_weights(enc, t)
+    # a: 10% ones -> 1 / (2 * 0.1) = 5 for a one, 1 / (2 * 0.9) for a zero; b is balanced already
+    np.testing.assert_allclose(w["a"].numpy(), [1 / 1.8, 5.0], rtol=1e-6)
+    np.testing.assert_allclose(w["b"].numpy(), [1.0, 1.0], rtol=1e-6)
+    pred = torch.zeros(100, enc.width)
+    pred[:, 0] = torch.where(t[:, 0] == 1, -2.0, 3.0)  # confident and wrong on every row of a
+    plain, weighted = enc.losses(pred, t), weighted_losses(enc, pred, t, w)
+    torch.testing.assert_close(weighted_losses(enc, pred, t, {}), plain)
+    torch.testing.assert_close(weighted[1], plain[1])  # b: weights of 1 change nothing
+    # a's balanced loss is the mean of its two classes' mean losses: softplus(2) and softplus(3)
+    sp = torch.nn.functional.softplus
+    torch.testing.assert_close(weighted[0], 0.5 * (sp(torch.tensor(2.0)) + sp(torch.tensor(3.0))))
+    torch.testing.assert_close(plain[0], 0.1 * sp(torch.tensor(2.0)) + 0.9 * sp(torch.tensor(3.0)))
+
+
+def test_conditional_discriminator_reads_the_labels_and_round_trips(tmp_path):
+    torch.manual_seed(0)
+    model = CausalGAN(GRAPH, replace(TINY, d_conditional=True, balance_labeler=True, balance_generator=True))
+    model.fit(image_data(200), seed=0)
+    net = model.image_net
+    assert net.discriminator.embed is not None and net.discriminator.embed.in_features == model.encoding.width
+    x = torch.rand(4, 1, 16, 16)
+    with torch.no_grad():
+        d0, d1 = net.d(x, torch.zeros(4, 2)), net.d(x, torch.ones(4, 2))
+    assert (d0 - d1).abs().min() > 0  # the score depends on the labels (the projection term)
+    model.save(tmp_path / "gan")
+    back = load_model(tmp_path / "gan")
+    assert back.config.d_conditional and back.config.balance_labeler
+    np.testing.assert_array_equal(model.sample(6, do={"b": 1}, seed=1).images, back.sample(6, do={"b": 1}, seed=1).images)
