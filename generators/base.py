@@ -80,6 +80,20 @@ class Layout:
 
 
 # ---------------------------------------------------------------------- discrete nodes
+def quantile_draws(q: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Inverse-CDF draws from distributions kept as quantiles on a uniform grid of
+    probabilities (``q[..., k]`` is the ``k / (K - 1)`` quantile), linear between knots.
+    ``q`` is ``[K]`` with ``u`` uniform ``[n]``, or ``[d, K]`` with ``u`` ``[n, d]``."""
+    pos = u * (q.shape[-1] - 1)
+    i = np.minimum(pos.astype(np.int64), q.shape[-1] - 2)
+    if q.ndim == 1:
+        lo, hi = q[i], q[i + 1]
+    else:
+        rows = np.arange(q.shape[0])[None, :]
+        lo, hi = q[rows, i], q[rows, i + 1]
+    return lo + (pos - i) * (hi - lo)
+
+
 def gumbel(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     return -np.log(-np.log(rng.random(shape).clip(1e-300, 1.0)))
 
@@ -282,6 +296,12 @@ class TabularModel(QueryMixin):
         raise NotImplementedError
 
     # ------------------------------------------------------------------ persistence
+    @classmethod
+    def _legacy_config(cls, config: Mapping[str, Any]) -> Mapping[str, Any]:
+        """A checkpoint's config as this version reads it: a subclass fills in what older
+        versions left implicit (a new setting whose default differs from the old behaviour)."""
+        return config
+
     def save(self, path: str | os.PathLike) -> Path:
         """Write ``model.safetensors`` (weights) and ``model.json`` (everything else) into the
         folder ``path``. Each file is written to a temporary name and renamed, and the JSON
@@ -307,7 +327,7 @@ class TabularModel(QueryMixin):
     @classmethod
     def _from_checkpoint(cls, meta: Mapping[str, Any], state: Mapping[str, Tensor]) -> "TabularModel":
         graph = CausalGraph.from_json(meta["graph"])
-        model = cls(graph, _config_from_dict(cls.Config, meta["config"]))
+        model = cls(graph, _config_from_dict(cls.Config, cls._legacy_config(meta["config"])))
         model.schema = Schema.from_dict(meta["schema"])
         model.layout = Layout(model.schema)
         model.net = model._build(model.schema)

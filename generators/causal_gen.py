@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from causal.data import Schema
 from causal.graph import CausalGraph
-from generators.base import Layout, TabularModel
+from generators.base import Layout, TabularModel, quantile_draws
 from generators.nets import ParentNets
 from generators.training import TrainConfig
 
@@ -222,10 +222,7 @@ class CausalGen(TabularModel):
         self._knots = {n: q[j] for j, n in enumerate(self.graph.nodes)}
 
     def _continuous_noise(self, node: str, n: int, rng: np.random.Generator) -> np.ndarray:
-        q = self._knots[node]
-        pos = rng.random(n) * (len(q) - 1)  # knots sit on a uniform grid of probabilities
-        i = np.minimum(pos.astype(np.int64), len(q) - 2)
-        return q[i] + (pos - i) * (q[i + 1] - q[i])
+        return quantile_draws(self._knots[node], rng.random(n))
 
     def _out(self, node: str, p: Tensor) -> np.ndarray:
         return self.net.node(self.graph.index(node), p).double().cpu().numpy()  # type: ignore[union-attr]

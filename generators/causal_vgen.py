@@ -3,20 +3,44 @@ p(x | parents, u), trained with a KL term (Jiang, Pooladzandi, Bhat, Pottie 2022
 
 For a continuous node with standardized value ``z``::
 
-    u ~ N(0, I_d)                       (or the aggregate posterior, see ``latent``)
+    u ~ N(0, I_d)
     z = g(parents, u) + σ·ε,  ε ~ N(0, 1)
 
 ``decoder="additive"`` (the default, which measured better on the benchmark suite)
 restricts it to ``g = f(parents) + h(u)``; ``decoder="general"`` lets ``g`` mix parents
-and ``u`` freely. Abduction is approximate by design: ``u`` is
-the encoder's posterior mean and ``ε`` the exact remaining residual, so a counterfactual is
-``g(parents', u) + (z - g(parents, u))``. Discrete nodes are Gumbel-max mechanisms over
-logits of their parents, as in Causal Gen.
+and ``u`` freely.
+
+Encoder. Under the additive decoder the exact posterior p(u | z, parents) depends on ``z``
+and the parents only through the residual ``r = z − f(parents)`` (the likelihood is
+N(r; h(u), σ²)), so ``encoder="residual"`` (the default) is q(u | r): no loss of generality
+for the true posterior, and it keeps ``u`` from carrying information about the parents,
+which the N(0, I) prior says it cannot have. ``encoder="full"`` is q(u | z, parents), the
+paper's form and the only one for the general decoder.
+
+Abduction is approximate by design: ``u`` is the encoder's posterior mean and ``ε`` the exact
+remaining residual, so a counterfactual is ``g(parents', u) + (z − g(parents, u))``; under the
+additive decoder that is ``z + f(parents') − f(parents)`` whatever ``u`` is.
+
+Sampling (``latent``): ``"prior"`` draws ``u ~ N(0, I)`` and ``ε ~ N(0, 1)``, the VAE's own
+generative model; ``"aggregate"`` draws ``u`` from the aggregate posterior (quantiles of
+posterior draws of the training rows) and ``ε ~ N(0, 1)``; ``"empirical"`` (additive decoder)
+draws each node's whole exogenous term ``h(u) + σ·ε`` from its distribution over the
+training rows (the abducted ``r``, kept as quantiles): ex-post estimation of the noise, which
+removes the mismatch between the prior and what the encoder infers (Ghosh et al. 2020, "From
+variational to deterministic autoencoders", fit a density to the aggregate posterior for the
+same reason).
+
+For queries, every one-dimensional map (``h`` and the residual encoder's mean, with
+``latent_dim=1``) is tabulated once on a grid of spacing 2^-10 and linearly interpolated
+(``generators.nets.Tabulated``: as exact as the network's own float32 evaluation, tested);
+values off the grid go through the network.
+Discrete nodes are Gumbel-max mechanisms over logits of their parents, as in Causal Gen.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Mapping
 
 import numpy as np
 import torch
@@ -24,13 +48,14 @@ from torch import Tensor, nn
 
 from causal.data import Schema
 from causal.graph import CausalGraph
-from generators.base import Layout, TabularModel
+from generators.base import Layout, TabularModel, quantile_draws
 from generators.causal_gen import NodeLosses
-from generators.nets import ParentNets
+from generators.nets import ParentNets, Tabulated
 from generators.training import TrainConfig
 
 DECODERS = ("general", "additive")
-LATENTS = ("prior", "aggregate")
+ENCODERS = ("residual", "full")
+LATENTS = ("prior", "aggregate", "empirical")
 
 
 @dataclass(frozen=True)
@@ -40,20 +65,27 @@ class CausalVGenConfig:
     dropout: float = 0.0  # between hidden layers
     activation: str = "silu"
     latent_dim: int = 1  # size of each continuous node's latent u
+    latent_hidden: int = 16  # units per hidden layer of the one-input maps (h(u), the residual encoder)
     beta: float = 1.0  # weight of the KL term
     decoder: str = "additive"  # additive: f(parents) + h(u); general: g(parents, u)
-    latent: str = "prior"  # sampling u: "prior" N(0, I) or "aggregate" (quantiles of draws from the fitted posteriors)
+    encoder: str = "residual"  # residual: q(u | z − f(parents)) (additive decoder); full: q(u | z, parents)
+    latent: str = "empirical"  # sampling: "prior" N(0, I), "aggregate" posterior of u, "empirical" exogenous term
     min_log_sigma: float = -6.0  # floor of the observation noise's log standard deviation
-    noise_knots: int = 512  # quantiles kept of the aggregate posterior (latent="aggregate")
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=2000))  # three networks per node: half the steps
+    noise_knots: int = 512  # quantiles kept of the aggregate posterior or of the exogenous term
+    train: TrainConfig = field(default_factory=TrainConfig)  # Causal Gen's schedule: the one-input maps are small
 
     def __post_init__(self) -> None:
-        if self.decoder not in DECODERS:
-            raise ValueError(f"unknown decoder '{self.decoder}'; use one of {', '.join(DECODERS)}")
-        if self.latent not in LATENTS:
-            raise ValueError(f"unknown latent '{self.latent}'; use one of {', '.join(LATENTS)}")
-        if self.latent_dim < 1 or self.beta < 0:
-            raise ValueError("latent_dim must be >= 1 and beta >= 0")
+        for name, value, allowed in (("decoder", self.decoder, DECODERS), ("encoder", self.encoder, ENCODERS),
+                                     ("latent", self.latent, LATENTS)):
+            if value not in allowed:
+                raise ValueError(f"unknown {name} '{value}'; use one of {', '.join(allowed)}")
+        if self.decoder == "general" and (self.encoder == "residual" or self.latent == "empirical"):
+            raise ValueError(
+                "decoder='general' needs encoder='full' and latent='prior' or 'aggregate' "
+                "(the residual encoder and the empirical exogenous term exist only for the additive decoder)"
+            )
+        if self.latent_dim < 1 or self.beta < 0 or self.latent_hidden < 1:
+            raise ValueError("latent_dim and latent_hidden must be >= 1 and beta >= 0")
 
 
 class CausalVGenNet(nn.Module):
@@ -65,30 +97,55 @@ class CausalVGenNet(nn.Module):
         cont = set(self.terms.cont_nodes.tolist())
         pmask = layout.mask(graph)
         own = torch.zeros_like(pmask)
+        resid = torch.zeros(n, n)  # the residual encoder's input: column j holds node j's residual
         umask = torch.zeros(n, n * d)
         for j, node in enumerate(graph.nodes):
             if j in cont:
                 own[j, layout.slices[node]] = 1.0
+                resid[j, j] = 1.0
                 umask[j, j * d : (j + 1) * d] = 1.0
         k_max = max([len(c.categories) for c in layout.schema.columns if c.discrete] + [1])
         args = (config.hidden, config.layers, config.dropout, config.activation)
-        self.encoder = ParentNets(torch.maximum(pmask, own), 2 * d, *args)
+        small = (config.latent_hidden, *args[1:])  # networks of one node's u or r only
+        self.residual = config.encoder == "residual"
+        if self.residual:
+            self.encoder = ParentNets(resid, 2 * d, *small)
+        else:
+            self.encoder = ParentNets(torch.maximum(pmask, own), 2 * d, *args)
         self.general = config.decoder == "general"
         if self.general:
             self.nets = ParentNets(torch.cat([pmask, umask], dim=1), k_max, *args)
         else:
             self.nets = ParentNets(pmask, k_max, *args)
-            self.latent_net = ParentNets(umask, 1, *args)
+            self.latent_net = ParentNets(umask, 1, *small)
         self.log_sigma = nn.Parameter(torch.full((n,), -1.0))
         self.min_log_sigma = config.min_log_sigma
         self.beta = config.beta
-        self.register_buffer("latent_q", torch.zeros(n, d, config.noise_knots))
+        if config.latent == "empirical":
+            self.register_buffer("noise_q", torch.zeros(n, config.noise_knots))
+        else:
+            self.register_buffer("latent_q", torch.zeros(n, d, config.noise_knots))
 
     def sigma(self) -> Tensor:
         return torch.exp(self.log_sigma.clamp(min=self.min_log_sigma))
 
-    def encode(self, batch: Tensor) -> tuple[Tensor, Tensor]:
-        e = self.encoder(batch)[self.terms.cont_nodes]  # [n_cont, B, 2d]
+    def mechanisms(self, batch: Tensor) -> Tensor:
+        """The parents' part of every node's output, ``[n_nodes, B, k]`` (additive decoder:
+        ``f`` and the discrete logits)."""
+        return self.nets(batch)
+
+    def residuals(self, batch: Tensor, f: Tensor) -> Tensor:
+        """``r = z − f(parents)`` of the continuous nodes, ``[n_cont, B]``."""
+        return self.terms.targets(batch) - f[self.terms.cont_nodes][..., 0]
+
+    def encode(self, batch: Tensor, f: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Posterior mean and log-variance of every continuous node's ``u``, ``[n_cont, B, d]``."""
+        if self.residual:
+            r = self.residuals(batch, self.mechanisms(batch) if f is None else f)
+            inp = batch.new_zeros(batch.shape[0], self.n_nodes).index_copy(1, self.terms.cont_nodes, r.T)
+            e = self.encoder(inp)[self.terms.cont_nodes]
+        else:
+            e = self.encoder(batch)[self.terms.cont_nodes]  # [n_cont, B, 2d]
         return e[..., : self.d], e[..., self.d :].clamp(-12, 6)
 
     def latent_matrix(self, u_cont: Tensor, batch_size: int) -> Tensor:
@@ -98,10 +155,10 @@ class CausalVGenNet(nn.Module):
         u[self.terms.cont_nodes] = u_cont
         return u.permute(1, 0, 2).reshape(batch_size, n * self.d)
 
-    def decode(self, batch: Tensor, umat: Tensor) -> Tensor:
+    def decode(self, batch: Tensor, umat: Tensor, f: Tensor | None = None) -> Tensor:
         if self.general:
             return self.nets(torch.cat([batch, umat], dim=1))
-        out = self.nets(batch)
+        out = self.mechanisms(batch) if f is None else f
         return out + torch.nn.functional.pad(self.latent_net(umat), (0, out.shape[-1] - 1))
 
     def decay_parameters(self) -> list[nn.Parameter]:
@@ -119,9 +176,10 @@ class CausalVGenNet(nn.Module):
         b = batch.shape[0]
         if not len(self.terms.cont_nodes):
             return self.terms.per_node(self.decode(batch, batch.new_zeros(b, 0)), batch, False)
-        mu, logvar = self.encode(batch)
+        f = None if self.general else self.mechanisms(batch)
+        mu, logvar = self.encode(batch, f)
         u = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu) if self.training else mu
-        out = self.decode(batch, self.latent_matrix(u, b))
+        out = self.decode(batch, self.latent_matrix(u, b), f)
         losses = out.new_zeros(self.n_nodes)
         disc = self.terms.discrete_terms(out, batch)
         if len(disc):
@@ -141,6 +199,13 @@ class CausalVGen(TabularModel):
 
     kind = "causal-vgen"
     Config = CausalVGenConfig
+    GRID = (-12.0, 12.0)  # range of the tabulated 1-D maps (u and standardized residuals)
+
+    @classmethod
+    def _legacy_config(cls, config: Mapping[str, Any]) -> dict[str, Any]:
+        # checkpoints written before the residual encoder existed used q(u | z, parents), and
+        # `hidden` units in every network
+        return {"encoder": "full", "latent_hidden": config.get("hidden", 64), **config}
 
     def _build(self, schema: Schema) -> nn.Module:
         return CausalVGenNet(self.graph, Layout(schema), self.config)
@@ -150,46 +215,72 @@ class CausalVGen(TabularModel):
         net: CausalVGenNet = self.net  # type: ignore[assignment]
         net.eval()
         if len(net.terms.cont_nodes):
-            # draws from the aggregate posterior: u ~ q(u | x_i, parents_i) for every training row i
-            # (the posterior means alone are under-dispersed: they leave out each posterior's spread)
             gen = torch.Generator(device=x.device).manual_seed(0)
             draws = []
             for s in range(0, x.shape[0], 16384):
-                mu, logvar = net.encode(x[s : s + 16384])
+                batch = x[s : s + 16384]
+                if self.config.latent == "empirical":  # the exogenous term h(u) + σ·ε = z − f(parents)
+                    draws.append(net.residuals(batch, net.mechanisms(batch))[:, :, None])
+                    continue
+                # draws from the aggregate posterior: u ~ q(u | x_i, parents_i) for every training row i
+                # (the posterior means alone are under-dispersed: they leave out each posterior's spread)
+                mu, logvar = net.encode(batch)
                 noise = torch.randn(mu.shape, generator=gen, device=mu.device, dtype=mu.dtype)
                 draws.append(mu + torch.exp(0.5 * logvar) * noise)
-            us = torch.cat(draws, dim=1)
-            probs = torch.linspace(0, 1, net.latent_q.shape[-1], dtype=torch.float64, device=x.device)
+            us = torch.cat(draws, dim=1)  # [n_cont, rows, d]
+            buf = net.noise_q if self.config.latent == "empirical" else net.latent_q
+            probs = torch.linspace(0, 1, buf.shape[-1], dtype=torch.float64, device=x.device)
             q = torch.quantile(us.double().transpose(1, 2), probs, dim=-1).permute(1, 2, 0)  # [n_cont, d, knots]
-            net.latent_q[net.terms.cont_nodes] = q.to(net.latent_q.dtype)
+            buf[net.terms.cont_nodes] = q.reshape(buf[net.terms.cont_nodes].shape).to(buf.dtype)
         self._refresh()
 
+    @torch.no_grad()
     def _refresh(self) -> None:
         net: CausalVGenNet = self.net  # type: ignore[assignment]
         self._sigma = net.sigma().detach().double().cpu().numpy()
-        self._latent_q = net.latent_q.double().cpu().numpy()
+        buf = net.noise_q if self.config.latent == "empirical" else net.latent_q
+        self._knots = buf.double().cpu().numpy()
+        self._h: dict[int, Tabulated] = {}
+        self._enc: dict[int, Tabulated] = {}
+        if self.config.latent_dim != 1 or net.general:
+            return
+        dev = next(net.parameters()).device
+        for j in net.terms.cont_nodes.tolist():
+            self._h[j] = Tabulated.of(lambda u, j=j: net.latent_net.node(j, u)[:, 0], *self.GRID, device=dev)
+            if net.residual:
+                self._enc[j] = Tabulated.of(lambda r, j=j: net.encoder.node(j, r)[:, 0], *self.GRID, device=dev)
 
     # noise layout per continuous node: [u_1 .. u_d, ε]
     def _continuous_noise(self, node: str, n: int, rng: np.random.Generator) -> np.ndarray:
-        d = self.config.latent_dim
+        d, j = self.config.latent_dim, self.graph.index(node)
+        if self.config.latent == "empirical":  # u = 0; ε carries the whole exogenous term
+            r = quantile_draws(self._knots[j], rng.random(n))
+            eps = np.zeros((n, d + 1))
+            eps[:, d] = (r - self._latent(j, eps[:, :d])) / self._sigma[j]
+            return eps
         eps = rng.standard_normal((n, d + 1))
         if self.config.latent == "aggregate":
-            q = self._latent_q[self.graph.index(node)]  # [d, knots]
-            pos = rng.random((n, d)) * (q.shape[1] - 1)
-            i = np.minimum(pos.astype(np.int64), q.shape[1] - 2)
-            rows = np.arange(d)[None, :]
-            eps[:, :d] = q[rows, i] + (pos - i) * (q[rows, i + 1] - q[rows, i])
+            eps[:, :d] = quantile_draws(self._knots[j], rng.random((n, d)))
         return eps
+
+    def _tensor(self, a: np.ndarray, like: Tensor) -> Tensor:
+        return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(like.device)
+
+    def _latent(self, j: int, u: np.ndarray) -> np.ndarray:
+        """The additive decoder's ``h(u)`` of node ``j`` (``u`` is ``[n, d]``)."""
+        net: CausalVGenNet = self.net  # type: ignore[assignment]
+        exact = lambda v: net.latent_net.node(j, self._tensor(v, net.log_sigma))[:, 0].double().cpu().numpy()  # noqa: E731
+        return self._h[j](u[:, 0], exact) if j in self._h else exact(u)
+
+    def _f(self, j: int, p: Tensor) -> np.ndarray:
+        return self.net.nets.node(j, p)[:, 0].double().cpu().numpy()  # type: ignore[union-attr]
 
     def _decode_node(self, node: str, p: Tensor, u: np.ndarray) -> np.ndarray:
         net: CausalVGenNet = self.net  # type: ignore[assignment]
         j = self.graph.index(node)
-        ut = torch.from_numpy(np.ascontiguousarray(u, dtype=np.float32)).to(p.device)
         if net.general:
-            out = net.nets.node(j, torch.cat([p, ut], dim=1))
-        else:
-            out = net.nets.node(j, p)[:, :1] + net.latent_net.node(j, ut)
-        return out[:, 0].double().cpu().numpy()
+            return net.nets.node(j, torch.cat([p, self._tensor(u, p)], dim=1))[:, 0].double().cpu().numpy()
+        return self._f(j, p) + self._latent(j, u)
 
     def _predict_z(self, node: str, p: Tensor, noise: np.ndarray) -> np.ndarray:
         d = self.config.latent_dim
@@ -197,11 +288,16 @@ class CausalVGen(TabularModel):
 
     def _abduct_z(self, node: str, p: Tensor, z: np.ndarray) -> np.ndarray:
         net: CausalVGenNet = self.net  # type: ignore[assignment]
-        j = self.graph.index(node)
-        own = torch.from_numpy(z.astype(np.float32)[:, None]).to(p.device)
-        e = net.encoder.node(j, torch.cat([p, own], dim=1))
-        u = e[:, : self.config.latent_dim].double().cpu().numpy()
-        eps = (z - self._decode_node(node, p, u)) / self._sigma[j]
+        j, d = self.graph.index(node), self.config.latent_dim
+        if net.residual:
+            r = z - self._f(j, p)
+            exact = lambda v: net.encoder.node(j, self._tensor(v[:, None], p))[:, :d].double().cpu().numpy()  # noqa: E731
+            u = self._enc[j](r, lambda v: exact(v)[:, 0])[:, None] if j in self._enc else exact(r)
+            eps = (r - self._latent(j, u)) / self._sigma[j]
+        else:
+            own = self._tensor(z[:, None], p)
+            u = net.encoder.node(j, torch.cat([p, own], dim=1))[:, :d].double().cpu().numpy()
+            eps = (z - self._decode_node(node, p, u)) / self._sigma[j]
         return np.concatenate([u, eps[:, None]], axis=1)
 
     def _logits(self, node: str, p: Tensor) -> np.ndarray:

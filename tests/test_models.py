@@ -158,7 +158,9 @@ def test_output_ignores_non_parents(fitted):
     model, _ = fitted
     net = model.net
     x = torch.randn(8, model.layout.width, requires_grad=True)
-    nets = [net.nets] + [n for n in (getattr(net, "encoder", None), getattr(net, "linear", None)) if n is not None]
+    # (a residual encoder reads each node's residual, not the data: tests/test_causal_vgen.py checks it)
+    encoder = None if getattr(net, "residual", False) else getattr(net, "encoder", None)
+    nets = [net.nets] + [n for n in (encoder, getattr(net, "linear", None)) if n is not None]
     for parent_nets in nets:
         out = parent_nets(x if parent_nets.in_dim == x.shape[1] else torch.cat([x, torch.randn(8, parent_nets.in_dim - x.shape[1])], 1))
         for j, node in enumerate(GRAPH.nodes):
