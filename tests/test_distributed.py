@@ -57,7 +57,8 @@ def _rank_main(rank: int, port: int, out: str) -> None:
     data = torch.tensor(np.column_stack([np.arange(400), x, y]), dtype=torch.float32)
     rec = _Recorder()
     with torch.no_grad():
-        rec.w.add_(torch.randn(3) * (rank + 1))  # different starting weights: DDP broadcasts rank 0's
+        # different (seeded) starting weights on the two ranks: DDP broadcasts rank 0's
+        rec.w.add_(torch.randn(3, generator=torch.Generator().manual_seed(rank)) * (rank + 1))
     report = train(rec, data, TrainConfig(steps=300, batch_size=40, lr=0.05, val_fraction=0.1, patience=None))
     # a real model, its checkpoint written by rank 0 only
     ds = datasets.load("triangle-lin", n=800, seed=0)
