@@ -290,8 +290,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from generators import distributed
-
     gen = _generators()
     if args.data is not None and args.rows is not None:
         raise UsageError("-n/--rows applies to --dataset and --images only; trim the CSV to train on fewer rows")
@@ -323,33 +321,46 @@ def _train(args: argparse.Namespace) -> int:
     if args.workspace_run:
         return _train_workspace_run(args, df, graph, source, len(table), settings)
     model = gen.build_model(args.model, graph, **settings)
+    return _fit_to_out(args, model, table, source, f"{source}: {len(table):,} rows, graph {graph.to_text()}")
+
+
+def _fit_to_out(args: argparse.Namespace, model: Any, data: Any, source: str, what: str) -> int:
+    """Fit ``model`` on ``data`` into ``--out`` (refusing to replace a model without
+    --overwrite), with progress on stderr and the summary on stdout; ``what`` describes the
+    data in the start line (rank 0 only under torchrun)."""
+    from generators import distributed
+
     out = Path(args.out)
     if (out / "model.json").exists() and not args.overwrite:
         raise UsageError(f"{out} already holds a model; pass --overwrite to replace it, or choose another --out")
-    callbacks = [] if args.quiet else [_progress_printer(sys.stderr)]
     if distributed.is_main():
-        print(f"training {args.model} on {source}: {len(table):,} rows, graph {graph.to_text()}", file=sys.stderr)
+        print(f"training {model.kind} on {what}", file=sys.stderr)
     # checkpoint_dir: the best model so far is saved during training (atomically) and at the end
-    report = model.fit(table, seed=args.seed, callbacks=callbacks, checkpoint_dir=out)
+    report = model.fit(data, seed=args.seed, callbacks=[] if args.quiet else [_progress_printer(sys.stderr)],
+                       checkpoint_dir=out)
     _print_trained(model.kind, source, report.to_dict(), out)
     return 0
+
+
+def _image_model(args: argparse.Namespace, gen: Any, graph: CausalGraph) -> Any:
+    if args.model not in gen.kinds_for(graph):
+        raise UsageError(f"model kind '{args.model}' does not train on images; use one of {', '.join(gen.kinds_for(graph))}")
+    return gen.build_model(args.model, graph, **_settings(args.set, args.model))
 
 
 def _train_images(args: argparse.Namespace, gen: Any) -> int:
     """Train an image model on a built-in image dataset (labels + images)."""
     from causal import image_datasets
-    from generators import distributed
 
     size = args.size or 32
     n = args.rows or 5000
-    settings = _settings(args.set, args.model)
     if args.workspace_run:
         from app.worker import execute
         from app.workspace import RunSpec
 
         ws = _workspace(args)
         spec = RunSpec(f"images:{args.images}", n_rows=n, data_seed=args.seed, graph="", kind=args.model,
-                       settings=settings, seed=args.seed, name=args.name or "", image_size=size)
+                       settings=_settings(args.set, args.model), seed=args.seed, name=args.name or "", image_size=size)
         run = ws.create_run(spec, pid=os.getpid())
         print(f"training {args.model} on {n:,} {size} px images of '{args.images}'; run {run.id} in {ws.root}",
               file=sys.stderr)
@@ -362,19 +373,8 @@ def _train_images(args: argparse.Namespace, gen: Any) -> int:
     graph = ds.graph
     if args.graph is not None or args.graph_file is not None:
         graph = CausalGraph.parse(args.graph if args.graph is not None else _read_text(args.graph_file))
-    if args.model not in gen.kinds_for(graph):
-        raise UsageError(f"model kind '{args.model}' does not train on images; use one of {', '.join(gen.kinds_for(graph))}")
-    model = gen.build_model(args.model, graph, **settings)
-    out = Path(args.out)
-    if (out / "model.json").exists() and not args.overwrite:
-        raise UsageError(f"{out} already holds a model; pass --overwrite to replace it, or choose another --out")
-    if distributed.is_main():
-        print(f"training {args.model} on {n:,} {size} px images of '{args.images}', graph {graph.to_text()}",
-              file=sys.stderr)
-    report = model.fit(ds.data, seed=args.seed, callbacks=[] if args.quiet else [_progress_printer(sys.stderr)],
-                       checkpoint_dir=out)
-    _print_trained(model.kind, f"image dataset '{args.images}'", report.to_dict(), out)
-    return 0
+    return _fit_to_out(args, _image_model(args, gen, graph), ds.data, f"image dataset '{args.images}'",
+                       f"{n:,} {size} px images of '{args.images}', graph {graph.to_text()}")
 
 
 def _train_image_folder(args: argparse.Namespace, gen: Any) -> int:
@@ -394,29 +394,11 @@ def _train_image_folder(args: argparse.Namespace, gen: Any) -> int:
     graph = graph.with_kinds({IMAGE_NODE: "image"})
     data = image_datasets.load_image_folder(args.image_folder, labels_csv=args.labels, size=args.size,
                                             image_column=args.image_column)
-    labels = [n for n in graph.nodes if n != IMAGE_NODE]
-    missing = [n for n in labels if n not in data.labels.columns]
-    if missing:
-        raise UsageError(f"the labels CSV has no column for node(s) {', '.join(missing)}; "
-                         f"its columns are {', '.join(map(str, data.labels.columns)) or 'none'}")
-    extra = [c for c in data.labels.columns if c not in labels]
-    if extra and not args.drop_extra:
-        raise UsageError(f"the labels CSV has column(s) {', '.join(map(str, extra))} that are not graph nodes; "
-                         "add them to the graph or pass --drop-extra")
-    data = data.with_labels(data.labels[labels])
-    if args.model not in gen.kinds_for(graph):
-        raise UsageError(f"model kind '{args.model}' does not train on images; use one of {', '.join(gen.kinds_for(graph))}")
-    model = gen.build_model(args.model, graph, **_settings(args.set, args.model))
-    out = Path(args.out)
-    if (out / "model.json").exists() and not args.overwrite:
-        raise UsageError(f"{out} already holds a model; pass --overwrite to replace it, or choose another --out")
+    model = _image_model(args, gen, graph)
+    labels = _training_table(data.labels, graph, args.drop_extra, f"the labels CSV of {args.image_folder}")
     source = f"{len(data):,} images from {args.image_folder}"
-    print(f"training {args.model} on {source} ({data.size} px, {data.channels} channel(s)), graph {graph.to_text()}",
-          file=sys.stderr)
-    report = model.fit(data, seed=args.seed, callbacks=[] if args.quiet else [_progress_printer(sys.stderr)],
-                       checkpoint_dir=out)
-    _print_trained(model.kind, source, report.to_dict(), out)
-    return 0
+    return _fit_to_out(args, model, data.with_labels(labels), source,
+                       f"{source} ({data.size} px, {data.channels} channel(s)), graph {graph.to_text()}")
 
 
 def _print_trained(kind: str, source: str, r: dict[str, Any], saved: Path) -> None:

@@ -3,7 +3,7 @@ every intervention's effectiveness, label fidelity, and rare-label diagnostics (
 recall on real faces, how often G practises each label value, a do(A = 1) grid per label).
 
     python bench/causal_gan_variants.py --n-train 20000 --steps 2000 \
-        --variant default= --variant balanced='{"balance_labels": true}'
+        --variant default= --variant balanced='{"balance_labeler": true, "balance_generator": true}'
 
 Each ``--variant NAME=JSON`` is a dict of causal-gan settings over the defaults (empty: the
 defaults). Results go to ``--out-dir`` (one JSON per variant, ``NAME_grid.png`` per rare
@@ -27,7 +27,7 @@ from safetensors.torch import load_file, save_file
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.causal_gan import Settings, accuracy, effectiveness, read, train_classifier  # noqa: E402
+from bench.causal_gan import Settings, accuracy, effectiveness, train_classifier  # noqa: E402
 from causal import image_datasets as imd  # noqa: E402
 from causal.exact import DiscreteBN  # noqa: E402
 from causal.imagedata import image_grid  # noqa: E402

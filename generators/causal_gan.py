@@ -289,13 +289,13 @@ def class_weights(enc: Any, labels: Tensor) -> dict[str, Tensor]:
 def weighted_losses(enc: Any, predicted: Tensor, target: Tensor, weights: dict[str, Tensor]) -> Tensor:
     """``enc.losses`` with each row of a discrete label weighted by its class's weight
     (``class_weights``); labels without weights as in ``enc.losses``. ``[n_labels]``."""
-    plain = enc.losses(predicted, target)
+    plain = enc.losses(predicted, target) if any(c.name not in weights for c in enc.schema.columns) else None
     out = []
     for i, c in enumerate(enc.schema.columns):
         sl = enc.slices[c.name]
         w = weights.get(c.name)
         if w is None:
-            out.append(plain[i])
+            out.append(plain[i])  # type: ignore[index]
         elif c.kind == "binary":
             t = target[:, sl.start]
             row_w = w[0] * (1 - t) + w[1] * t
@@ -414,18 +414,14 @@ class CausalGAN(ImageModel):
             distributed.average_gradients(p for g in opt.param_groups for p in g["params"])
             opt.step()
 
-        def ce(pred: Tensor, target: Tensor) -> Tensor:
-            return enc.losses(pred, target).sum() if enc.width else pred.sum() * 0.0
+        def ce(pred: Tensor, target: Tensor, weights: dict[str, Tensor] | None = None) -> Tensor:
+            if not enc.width:
+                return pred.sum() * 0.0
+            return (weighted_losses(enc, pred, target, weights) if weights else enc.losses(pred, target)).sum()
 
         # class-balanced variants: R by the data's frequencies, G by its own label rows'
-        w_real = class_weights(enc, labels[tr_idx]) if c.balance_labeler and enc.width else {}
-        w_fake = class_weights(enc, pool) if c.balance_generator and enc.width else {}
-
-        def ce_r(pred: Tensor, target: Tensor) -> Tensor:
-            return weighted_losses(enc, pred, target, w_real).sum() if w_real else ce(pred, target)
-
-        def ce_g(pred: Tensor, target: Tensor) -> Tensor:
-            return weighted_losses(enc, pred, target, w_fake).sum() if w_fake else ce(pred, target)
+        w_real = class_weights(enc, labels[tr_idx]) if c.balance_labeler and enc.width else None
+        w_fake = class_weights(enc, pool) if c.balance_generator and enc.width else None
 
         bce = nn.functional.binary_cross_entropy_with_logits
         adam = dict(lr=cfg.lr, betas=(0.5, 0.999))
@@ -438,7 +434,7 @@ class CausalGAN(ImageModel):
         net.train()
         for _ in range(c.pretrain_labeler if enc.width else 0):
             x, l_r = real_batch()
-            loss_r = ce_r(net.read(net.labeler, x), l_r)
+            loss_r = ce(net.read(net.labeler, x), l_r, w_real)
             opt_r.zero_grad(set_to_none=True)
             loss_r.backward()
             step(opt_r)
@@ -457,7 +453,7 @@ class CausalGAN(ImageModel):
                 loss_d.backward()
                 step(opt_d)
                 # labeler on real images, anti-labeler and z-encoder on generated ones
-                loss_r = ce_r(net.read(net.labeler, x), l_r)
+                loss_r = ce(net.read(net.labeler, x), l_r, w_real)
                 k_t = c.anti_weight * math.exp(-steps / c.anti_decay)
                 loss_a = ce(net.read(net.anti_labeler, fake.detach()), l_f) if k_t > 0 else fake.new_zeros(())
                 loss_e = ((net.encode(fake.detach(), l_f) - z) ** 2).mean()
@@ -467,7 +463,7 @@ class CausalGAN(ImageModel):
                 for opt in (opt_r, opt_a, opt_e):
                     step(opt)
                 # generator
-                loss_g = bce(net.d(fake, l_f), torch.ones(mb, device=dev)) + c.label_weight * ce_g(net.read(net.labeler, fake), l_f)
+                loss_g = bce(net.d(fake, l_f), torch.ones(mb, device=dev)) + c.label_weight * ce(net.read(net.labeler, fake), l_f, w_fake)
                 if k_t > 0:
                     loss_g = loss_g - k_t * ce(net.read(net.anti_labeler, fake), l_f)
                 opt_g.zero_grad(set_to_none=True)

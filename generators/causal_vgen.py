@@ -126,6 +126,12 @@ class CausalVGenNet(nn.Module):
         else:
             self.register_buffer("latent_q", torch.zeros(n, d, config.noise_knots))
 
+    @property
+    def knots(self) -> Tensor:
+        """The sampling mode's quantiles: of the exogenous term ``[n, K]`` (empirical) or of
+        the aggregate posterior of u ``[n, d, K]``."""
+        return self.noise_q if hasattr(self, "noise_q") else self.latent_q
+
     def sigma(self) -> Tensor:
         return torch.exp(self.log_sigma.clamp(min=self.min_log_sigma))
 
@@ -228,7 +234,7 @@ class CausalVGen(TabularModel):
                 noise = torch.randn(mu.shape, generator=gen, device=mu.device, dtype=mu.dtype)
                 draws.append(mu + torch.exp(0.5 * logvar) * noise)
             us = torch.cat(draws, dim=1)  # [n_cont, rows, d]
-            buf = net.noise_q if self.config.latent == "empirical" else net.latent_q
+            buf = net.knots
             probs = torch.linspace(0, 1, buf.shape[-1], dtype=torch.float64, device=x.device)
             q = torch.quantile(us.double().transpose(1, 2), probs, dim=-1).permute(1, 2, 0)  # [n_cont, d, knots]
             buf[net.terms.cont_nodes] = q.reshape(buf[net.terms.cont_nodes].shape).to(buf.dtype)
@@ -238,8 +244,7 @@ class CausalVGen(TabularModel):
     def _refresh(self) -> None:
         net: CausalVGenNet = self.net  # type: ignore[assignment]
         self._sigma = net.sigma().detach().double().cpu().numpy()
-        buf = net.noise_q if self.config.latent == "empirical" else net.latent_q
-        self._knots = buf.double().cpu().numpy()
+        self._knots = net.knots.double().cpu().numpy()
         self._h: dict[int, Tabulated] = {}
         self._enc: dict[int, Tabulated] = {}
         if self.config.latent_dim != 1 or net.general:
@@ -256,7 +261,7 @@ class CausalVGen(TabularModel):
         if self.config.latent == "empirical":  # u = 0; ε carries the whole exogenous term
             r = quantile_draws(self._knots[j], rng.random(n))
             eps = np.zeros((n, d + 1))
-            eps[:, d] = (r - self._latent(j, eps[:, :d])) / self._sigma[j]
+            eps[:, d] = (r - self._latent(j, np.zeros((1, d)))[0]) / self._sigma[j]
             return eps
         eps = rng.standard_normal((n, d + 1))
         if self.config.latent == "aggregate":
