@@ -19,6 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import torch  # noqa: E402
+
 from bench.tabular import MODELS, SUITE, Protocol, machine, run_one, summarize  # noqa: E402
 
 TARGETS = {  # from the Foundation issue: defaults, 2 CPU cores
@@ -52,7 +54,7 @@ def markdown(summary, command: str, seconds: float, proto: Protocol, section: st
         f"- CF RMSE: standardized, all nodes (and descendants of the intervened node only), model counterfactual "
         f"vs the true one (same exogenous noise). ATE error: standardized |model ATE − true ATE| over pairs of "
         f"intervention values and every descendant, {proto.n_ate:,} model samples per arm, {proto.n_ate_truth:,} true.",
-        "- Times: median of repeated calls; fit on 2 CPU threads.",
+        f"- Times: median of repeated calls; fit on {torch.get_num_threads()} CPU thread(s).",
         "",
         "- *in support*: CF RMSE over the test rows whose counterfactual parent values lie inside the training "
         "data's support (`model.outside_support`, nearest-neighbour distance beyond the 99th percentile of held-out "
@@ -105,6 +107,8 @@ def write_section(path: Path, section: str, name: str = "tabular") -> None:
 
 def _value(text: str):
     """A --set / variant value: JSON when it parses (numbers, true/false), else text."""
+    if text in ("True", "False"):  # Python spelling
+        return text == "True"
     try:
         return json.loads(text)
     except json.JSONDecodeError:

@@ -15,11 +15,18 @@ distribution of the fitted residuals, kept as ``noise_knots`` quantiles (a monot
 piecewise-linear map from U(0, 1)). Abduction inverts the mechanism exactly:
 ``u = z - f(parents)``. Binary and categorical nodes are Gumbel-max mechanisms over
 logits from the node's network (``generators.base.gumbel_posterior``).
+
+Mechanism selection (Occam's razor per node, on held-out rows): a linear mechanism, then
+(continuous nodes, additive mechanism) a polynomial of degree 2 in the parents, replaces the
+network where it predicts the same to within ``linear_gap`` or validates no worse. Both
+extrapolate off the data's support as their family does (a product of two parents stays a
+product), where a network's extrapolation is arbitrary; they are also cheaper to query.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any, Mapping
 
 import numpy as np
 import torch
@@ -28,7 +35,7 @@ from torch import Tensor, nn
 from causal.data import Schema
 from causal.graph import CausalGraph
 from generators.base import Layout, TabularModel, quantile_draws
-from generators.nets import ParentNets
+from generators.nets import ParentNets, Polynomials, adequate
 from generators.training import TrainConfig
 
 MECHANISMS = ("additive", "location-scale")
@@ -45,6 +52,7 @@ class CausalGenConfig:
     select_linear: bool = True  # per node, prefer a linear mechanism where the data cannot tell it from the network
     linear_gap: float = 0.02  # ... it predicts the same as the network to within this RMS (sd units) on held-out rows
     linear_z: float = 0.0  # ... or its held-out loss is within this many standard errors of the network's
+    select_quadratic: bool = True  # next, for a continuous node: a polynomial of degree 2 (same tests; additive only)
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self) -> None:
@@ -108,8 +116,10 @@ class NodeLosses(nn.Module):
 
 class CausalGenNet(nn.Module):
     """Every node's network (``nets``) and, trained beside it, every node's linear
-    mechanism (``linear``); after training, ``use_linear`` marks the nodes whose linear
-    mechanism validates as well as the network (Occam's razor per mechanism)."""
+    mechanism (``linear``), plus for continuous nodes a polynomial of degree 2 fitted by
+    least squares after training (``quadratic``). ``use_linear`` and ``use_quadratic`` mark
+    the nodes whose simpler mechanism validates as well as the network: Occam's razor per
+    mechanism, simplest first."""
 
     def __init__(self, graph: CausalGraph, layout: Layout, config: CausalGenConfig) -> None:
         super().__init__()
@@ -118,12 +128,19 @@ class CausalGenNet(nn.Module):
         mask = layout.mask(graph)
         self.nets = ParentNets(mask, out_dim, config.hidden, config.layers, config.dropout, config.activation)
         self.linear = ParentNets(mask, out_dim, hidden=1, layers=0) if config.select_linear and config.layers else None
+        self.quadratic = (
+            Polynomials(mask, 2)
+            if self.linear is not None and config.select_quadratic and config.mechanism == "additive"
+            else None
+        )
         self.terms = NodeLosses(graph, layout)
         self.scaled = config.mechanism == "location-scale"
         self.linear_z = config.linear_z
         self.linear_gap = config.linear_gap
         self.register_buffer("noise_q", torch.zeros(len(graph.nodes), config.noise_knots))
         self.register_buffer("use_linear", torch.zeros(len(graph.nodes), dtype=torch.bool))
+        if self.quadratic is not None:
+            self.register_buffer("use_quadratic", torch.zeros(len(graph.nodes), dtype=torch.bool))
 
     def decay_parameters(self) -> list[nn.Parameter]:
         return self.nets.decay_parameters()
@@ -149,6 +166,8 @@ class CausalGenNet(nn.Module):
         linear = self.linear if self.linear is not None else (self.nets if len(self.nets.weights) == 1 else None)
         if linear is not None and len(self.terms.cont_nodes) and not self.scaled:
             linear.fit_least_squares(train, self._all_targets(train), self.terms.cont_nodes.tolist())
+        if self.quadratic is not None and len(self.terms.cont_nodes):
+            self.quadratic.fit_least_squares(train, self._all_targets(train), self.terms.cont_nodes.tolist())
         self.select_on_validation(val if val.shape[0] else train)
 
     def _all_targets(self, batch: Tensor) -> Tensor:
@@ -175,15 +194,24 @@ class CausalGenNet(nn.Module):
             p_lin, p_net = lin_out[j, :, :k].softmax(-1), net_out[j, :, :k].softmax(-1)
             gap[j] = ((p_lin - p_net) ** 2).sum(-1).mean().sqrt()
         self.use_linear.copy_((gap < self.linear_gap) | (diff.mean(1) <= self.linear_z * se))
+        if self.quadratic is not None and len(self.terms.cont_nodes):
+            c = self.terms.cont_nodes
+            ok = adequate(self.terms.targets(val), self.quadratic(val)[c], net_out[c, :, 0], self.linear_gap, self.linear_z)
+            self.use_quadratic.zero_()
+            self.use_quadratic[c] = ok & ~self.use_linear[c]
 
     def outputs(self, batch: Tensor) -> Tensor:
         """``[n_nodes, batch, out_dim]`` from each node's selected mechanism."""
         out = self.nets(batch)
         if self.linear is not None and bool(self.use_linear.any()):
             out = torch.where(self.use_linear[:, None, None], self.linear(batch), out)
+        if self.quadratic is not None and bool(self.use_quadratic.any()):
+            out = torch.where(self.use_quadratic[:, None, None], self.quadratic(batch)[:, :, None], out)
         return out
 
     def node(self, j: int, p: Tensor) -> Tensor:
+        if self.quadratic is not None and bool(self.use_quadratic[j]):
+            return self.quadratic.node(j, p)[:, None]
         return self.linear.node(j, p) if self.linear is not None and bool(self.use_linear[j]) else self.nets.node(j, p)
 
     @torch.no_grad()
@@ -203,6 +231,13 @@ class CausalGen(TabularModel):
 
     kind = "causal-gen"
     Config = CausalGenConfig
+
+    @classmethod
+    def _legacy_config(cls, config: Mapping[str, Any]) -> dict[str, Any]:
+        # checkpoints written before the quadratic rival existed have no weights for it
+        if "select_quadratic" not in {f.name for f in fields(cls.Config)}:  # a subclass's own config (CCGM)
+            return config
+        return {"select_quadratic": False, **config}
 
     def _build(self, schema: Schema) -> nn.Module:
         return CausalGenNet(self.graph, Layout(schema), self.config)
@@ -232,6 +267,15 @@ class CausalGen(TabularModel):
         """Nodes whose selected mechanism is linear (see ``select_linear``)."""
         self._require_fitted()
         return tuple(n for j, n in enumerate(self.graph.nodes) if bool(self.net.use_linear[j]) and self.graph.parents(n))  # type: ignore[union-attr]
+
+    @property
+    def quadratic_nodes(self) -> tuple[str, ...]:
+        """Nodes whose selected mechanism is a polynomial of degree 2 (see ``select_quadratic``)."""
+        self._require_fitted()
+        net: CausalGenNet = self.net  # type: ignore[assignment]
+        if getattr(net, "quadratic", None) is None:  # CCGM's net has no such rival
+            return ()
+        return tuple(n for j, n in enumerate(self.graph.nodes) if bool(net.use_quadratic[j]) and self.graph.parents(n))
 
     def _predict_z(self, node: str, p: Tensor, noise: np.ndarray) -> np.ndarray:
         o = self._out(node, p)

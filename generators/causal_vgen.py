@@ -35,6 +35,12 @@ For queries, every one-dimensional map (``h`` and the residual encoder's mean, w
 (``generators.nets.Tabulated``: as exact as the network's own float32 evaluation, tested);
 values off the grid go through the network.
 Discrete nodes are Gumbel-max mechanisms over logits of their parents, as in Causal Gen.
+
+Mechanism selection (``select_simple``, as in Causal Gen): after training, each continuous
+node's ``f`` is replaced by its least-squares linear, else degree-2, rival where held-out rows
+cannot tell the two apart. With the additive decoder and the empirical exogenous term,
+samples and counterfactuals depend on ``f`` alone (the term's quantiles are taken after the
+choice), so the swap is exact; it is skipped for the other settings.
 """
 
 from __future__ import annotations
@@ -50,7 +56,7 @@ from causal.data import Schema
 from causal.graph import CausalGraph
 from generators.base import Layout, TabularModel, quantile_draws
 from generators.causal_gen import NodeLosses
-from generators.nets import ParentNets, Tabulated
+from generators.nets import ParentNets, Polynomials, Tabulated, adequate
 from generators.training import TrainConfig
 
 DECODERS = ("general", "additive")
@@ -72,6 +78,9 @@ class CausalVGenConfig:
     latent: str = "empirical"  # sampling: "prior" N(0, I), "aggregate" posterior of u, "empirical" exogenous term
     min_log_sigma: float = -6.0  # floor of the observation noise's log standard deviation
     noise_knots: int = 512  # quantiles kept of the aggregate posterior or of the exogenous term
+    select_simple: bool = True  # per continuous node, f linear, else of degree 2, where held-out rows cannot tell it from the network
+    linear_gap: float = 0.02  # ... as in Causal Gen: same predictions to within this RMS (sd units)
+    linear_z: float = 0.0  # ... or held-out squared error within this many standard errors of the network's
     train: TrainConfig = field(default_factory=TrainConfig)  # Causal Gen's schedule: the one-input maps are small
 
     def __post_init__(self) -> None:
@@ -119,6 +128,13 @@ class CausalVGenNet(nn.Module):
             self.nets = ParentNets(pmask, k_max, *args)
             self.latent_net = ParentNets(umask, 1, *small)
         self.log_sigma = nn.Parameter(torch.full((n,), -1.0))
+        # simpler rivals of f (after training, by least squares); only where samples and
+        # counterfactuals depend on f alone, i.e. the additive decoder with the empirical term
+        self.simple = config.select_simple and not self.general and config.latent == "empirical"
+        if self.simple:
+            self.linear, self.quadratic = Polynomials(pmask, 1), Polynomials(pmask, 2)
+            self.register_buffer("choice", torch.zeros(n, dtype=torch.long))  # 0 network, 1 linear, 2 degree 2
+            self.linear_gap, self.linear_z = config.linear_gap, config.linear_z
         self.min_log_sigma = config.min_log_sigma
         self.beta = config.beta
         if config.latent == "empirical":
@@ -137,8 +153,35 @@ class CausalVGenNet(nn.Module):
 
     def mechanisms(self, batch: Tensor) -> Tensor:
         """The parents' part of every node's output, ``[n_nodes, B, k]`` (additive decoder:
-        ``f`` and the discrete logits)."""
-        return self.nets(batch)
+        ``f`` and the discrete logits), ``f`` from each node's selected mechanism."""
+        out = self.nets(batch)
+        if self.simple and bool(self.choice.any()):
+            ch = self.choice[:, None]
+            f = torch.where(ch == 1, self.linear(batch), torch.where(ch == 2, self.quadratic(batch), out[..., 0]))
+            out = torch.cat([f[..., None], out[..., 1:]], dim=-1)
+        return out
+
+    @torch.no_grad()
+    def after_training(self, train: Tensor, val: Tensor) -> None:
+        """Fit each continuous node's linear and degree-2 rival of ``f`` by least squares on
+        the training rows, then keep the simplest that held-out rows cannot tell from the
+        network (``generators.nets.adequate``). The network's ``f`` is compared with its
+        offset: under the additive decoder only ``f`` plus the mean of ``h(u) + σ·ε`` is
+        identified."""
+        c = self.terms.cont_nodes
+        if not self.simple or not len(c):
+            return
+        self.choice.zero_()
+        targets = train.new_zeros(self.n_nodes, train.shape[0])
+        targets[c] = self.terms.targets(train)
+        self.linear.fit_least_squares(train, targets, c.tolist())
+        self.quadratic.fit_least_squares(train, targets, c.tolist())
+        held = val if val.shape[0] >= 10 else train
+        offset = (self.terms.targets(train) - self.nets(train)[c, :, 0]).mean(1, keepdim=True)
+        ref, target = self.nets(held)[c, :, 0] + offset, self.terms.targets(held)
+        lin = adequate(target, self.linear(held)[c], ref, self.linear_gap, self.linear_z)
+        quad = adequate(target, self.quadratic(held)[c], ref, self.linear_gap, self.linear_z)
+        self.choice[c] = torch.where(lin, 1, torch.where(quad, 2, 0))
 
     def residuals(self, batch: Tensor, f: Tensor) -> Tensor:
         """``r = z − f(parents)`` of the continuous nodes, ``[n_cont, B]``."""
@@ -210,8 +253,8 @@ class CausalVGen(TabularModel):
     @classmethod
     def _legacy_config(cls, config: Mapping[str, Any]) -> dict[str, Any]:
         # checkpoints written before the residual encoder existed used q(u | z, parents), and
-        # `hidden` units in every network
-        return {"encoder": "full", "latent_hidden": config.get("hidden", 64), **config}
+        # `hidden` units in every network; before the simpler rivals of f, none were kept
+        return {"encoder": "full", "latent_hidden": config.get("hidden", 64), "select_simple": False, **config}
 
     def _build(self, schema: Schema) -> nn.Module:
         return CausalVGenNet(self.graph, Layout(schema), self.config)
@@ -245,6 +288,7 @@ class CausalVGen(TabularModel):
         net: CausalVGenNet = self.net  # type: ignore[assignment]
         self._sigma = net.sigma().detach().double().cpu().numpy()
         self._knots = net.knots.double().cpu().numpy()
+        self._choice = net.choice.tolist() if net.simple else [0] * net.n_nodes
         self._h: dict[int, Tabulated] = {}
         self._enc: dict[int, Tabulated] = {}
         if self.config.latent_dim != 1 or net.general:
@@ -278,7 +322,27 @@ class CausalVGen(TabularModel):
         return self._h[j](u[:, 0], exact) if j in self._h else exact(u)
 
     def _f(self, j: int, p: Tensor) -> np.ndarray:
-        return self.net.nets.node(j, p)[:, 0].double().cpu().numpy()  # type: ignore[union-attr]
+        net: CausalVGenNet = self.net  # type: ignore[assignment]
+        choice = self._choice[j]
+        if choice == 1:
+            return net.linear.node(j, p).double().cpu().numpy()
+        if choice == 2:
+            return net.quadratic.node(j, p).double().cpu().numpy()
+        return net.nets.node(j, p)[:, 0].double().cpu().numpy()
+
+    def _selected(self, code: int) -> tuple[str, ...]:
+        self._require_fitted()
+        return tuple(n for j, n in enumerate(self.graph.nodes) if self._choice[j] == code and self.graph.parents(n))
+
+    @property
+    def linear_nodes(self) -> tuple[str, ...]:
+        """Nodes whose ``f`` is linear (see ``select_simple``)."""
+        return self._selected(1)
+
+    @property
+    def quadratic_nodes(self) -> tuple[str, ...]:
+        """Nodes whose ``f`` is a polynomial of degree 2 (see ``select_simple``)."""
+        return self._selected(2)
 
     def _decode_node(self, node: str, p: Tensor, u: np.ndarray) -> np.ndarray:
         net: CausalVGenNet = self.net  # type: ignore[assignment]

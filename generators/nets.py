@@ -137,6 +137,100 @@ class ParentNets(nn.Module):
         return self
 
 
+class Polynomials(nn.Module):
+    """Per node, a polynomial of degree 1 or 2 in its parents' encoded columns, fitted by
+    least squares (no gradient training)::
+
+        f_j(x) = c_j + Σ_i b_ji x_i + Σ_{i <= k} Q_jik x_i x_k     (Q only for degree 2)
+
+    over the columns ``i, k`` of node ``j``'s parents (``mask``, as in ``ParentNets``). The
+    tabular models keep them as simpler rivals of each node's network: linear mechanisms
+    and pairwise interactions (a product of two parents) extrapolate off the data's
+    support the way their family does, where a network's extrapolation is arbitrary.
+    """
+
+    def __init__(self, mask: Tensor, degree: int) -> None:
+        super().__init__()
+        if degree not in (1, 2):
+            raise ValueError("degree must be 1 or 2")
+        n, d = mask.shape
+        self.n_nodes, self.in_dim, self.degree = n, d, degree
+        self.register_buffer("mask", mask.float().clone())
+        self.register_buffer("bias", torch.zeros(n))
+        self.register_buffer("lin", torch.zeros(n, d))
+        if degree == 2:
+            self.register_buffer("quad", torch.zeros(n, d, d))  # upper triangle over each node's parent columns
+        self._cols: list[Tensor] = [torch.nonzero(mask[j]).flatten() for j in range(n)]
+        self._cache: dict[int, tuple[Tensor, Tensor, Tensor | None]] = {}
+
+    def _features(self, p: Tensor) -> Tensor:
+        """``[rows, 1 + k (+ k(k+1)/2)]``: intercept, the columns, their pairwise products."""
+        feats = [torch.ones(p.shape[0], 1, dtype=p.dtype, device=p.device), p]
+        if self.degree == 2:
+            i, k = torch.triu_indices(p.shape[1], p.shape[1], device=p.device)
+            feats.append(p[:, i] * p[:, k])
+        return torch.cat(feats, dim=1)
+
+    @torch.no_grad()
+    def fit_least_squares(self, x: Tensor, targets: Tensor, nodes: Sequence[int]) -> None:
+        """Set the listed nodes' polynomials to the least-squares fit of ``targets``
+        (``[n_nodes, rows]``) on ``x``'s parent columns (minimum norm where columns are
+        collinear, e.g. a one-hot parent's squares)."""
+        for j in nodes:
+            cols = self._cols[j]
+            k = len(cols)
+            p = x[:, cols].double().cpu()
+            beta = torch.linalg.lstsq(self._features(p), targets[j].double().cpu()[:, None], driver="gelsd").solution[:, 0]
+            self.bias[j] = beta[0].to(self.bias)
+            self.lin[j] = 0.0
+            self.lin[j, cols] = beta[1 : 1 + k].to(self.lin)
+            if self.degree == 2:
+                i, m = torch.triu_indices(k, k)
+                self.quad[j] = 0.0
+                self.quad[j, cols[i], cols[m]] = beta[1 + k :].to(self.quad)
+        self._cache.clear()
+
+    def forward(self, x: Tensor) -> Tensor:
+        """All nodes at once: ``[batch, in_dim]`` -> ``[n_nodes, batch]``."""
+        xm = x[None] * self.mask[:, None, :]  # [n, B, d]: each node sees its parents only
+        out = self.bias[:, None] + (xm * self.lin[:, None, :]).sum(-1)
+        if self.degree == 2:
+            out = out + (torch.bmm(xm, self.quad) * xm).sum(-1)
+        return out
+
+    def node(self, j: int, parents: Tensor) -> Tensor:
+        """Node ``j`` from its parents' encoded columns ``[batch, n_parent_cols]`` -> ``[batch]``."""
+        if j not in self._cache:
+            cols = self._cols[j]
+            quad = self.quad[j][cols][:, cols].clone() if self.degree == 2 else None
+            self._cache[j] = (self.bias[j].clone(), self.lin[j, cols].clone(), quad)
+        c, b, q = self._cache[j]
+        out = c + parents @ b
+        return out + ((parents @ q) * parents).sum(1) if q is not None else out
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        self._cache.clear()
+        super()._load_from_state_dict(*args, **kwargs)
+
+    def _apply(self, fn, recurse=True):
+        super()._apply(fn, recurse)
+        self._cache.clear()
+        self._cols = [c.to(self.mask.device) for c in self._cols]
+        return self
+
+
+def adequate(target: Tensor, candidate: Tensor, reference: Tensor, gap: float, z: float) -> Tensor:
+    """Per node (rows of ``[n, B]`` held-out predictions of the conditional mean), whether a
+    simpler ``candidate`` may stand in for the ``reference`` (a network): (a) it predicts
+    what the reference predicts to within ``gap`` RMS, so the choice cannot matter where
+    there are data; or (b) its squared error is no worse than the reference's by ``z``
+    standard errors (paired over rows)."""
+    diff = (target - candidate) ** 2 - (target - reference) ** 2
+    se = diff.std(dim=1) / diff.shape[1] ** 0.5
+    rms = ((candidate - reference) ** 2).mean(1).sqrt()
+    return (rms < gap) | (diff.mean(1) <= z * se)
+
+
 @dataclass(frozen=True)
 class Tabulated:
     """A one-dimensional function (a network of one input) tabulated for queries: linear
