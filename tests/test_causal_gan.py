@@ -331,3 +331,20 @@ def test_conditional_discriminator_reads_the_labels_and_round_trips(tmp_path):
     back = load_model(tmp_path / "gan")
     assert back.config.d_conditional and back.config.balance_labeler
     np.testing.assert_array_equal(model.sample(6, do={"b": 1}, seed=1).images, back.sample(6, do={"b": 1}, seed=1).images)
+
+
+def test_mode_seeking_keeps_the_style_noise_in_use():
+    """A conditional discriminator on a tiny run lets G ignore z (the style collapse of
+    `d_conditional`); the mode-seeking term (Mao et al. 2019) keeps images of the same
+    labels apart. Measured: per-pixel spread over 64 do(b = 1) images 0.05 without it,
+    0.14 with λ = 1 (100 steps)."""
+    data = image_data(300)
+
+    def spread(weight: float) -> float:
+        torch.manual_seed(0)
+        model = CausalGAN(GRAPH, replace(TINY, d_conditional=True, mode_seeking=weight, train=replace(TINY.train, steps=100)))
+        model.fit(data, seed=0)
+        return float((model.sample(64, do={"b": 1}, seed=3).images / 255.0).std(0).mean())
+
+    off, on = spread(0.0), spread(1.0)
+    assert on > 2 * off, (off, on)
