@@ -387,11 +387,9 @@ def _train_image_folder(args: argparse.Namespace, gen: Any) -> int:
     if args.graph is None and args.graph_file is None:
         raise UsageError(f"--image-folder needs a causal graph over the labels and the image node '{IMAGE_NODE}', "
                          f"e.g. --graph 'age -> smile; age -> {IMAGE_NODE}; smile -> {IMAGE_NODE}'")
-    graph = CausalGraph.parse(args.graph if args.graph is not None else _read_text(args.graph_file))
-    if IMAGE_NODE not in graph.nodes:
-        raise UsageError(f"the graph has no node '{IMAGE_NODE}': the images are that node; add edges "
-                         f"'LABEL -> {IMAGE_NODE}' for the labels the images show")
-    graph = graph.with_kinds({IMAGE_NODE: "image"})
+    from app.workspace import image_graph
+
+    graph = image_graph(CausalGraph.parse(args.graph if args.graph is not None else _read_text(args.graph_file)))
     data = image_datasets.load_image_folder(args.image_folder, labels_csv=args.labels, size=args.size,
                                             image_column=args.image_column)
     model = _image_model(args, gen, graph)

@@ -1,10 +1,12 @@
 """The Data page's logic: built-in datasets with their ground truth, uploaded CSV files
-(read, checked column by column, held in a bounded cache), summaries and figures, and
+(read, checked column by column, held in a bounded cache), uploaded images (a .zip with
+labels.csv, read and stored in the workspace), summaries and figures, and
 ``current_dataset`` for the other pages. Plain Python; no streamlit here.
 
 The page keeps only a small *reference* to the chosen dataset in session state (under
-``STATE_KEY``): ``{"source": "builtin", "name", "n", "seed"}`` or ``{"source": "upload",
-"name", "key", "kinds"}``; an uploaded table itself lives in ``UPLOADS``.
+``STATE_KEY``): ``{"source": "builtin", "name", "n", "seed"}``, ``{"source": "upload",
+"name", "key", "kinds"}`` or ``{"source": "stored", "name", "id", "images"}``; an uploaded
+table itself lives in ``UPLOADS``, uploaded images in the workspace.
 
 >>> data, name, graph = current_dataset({STATE_KEY: builtin_ref("chain5-lin", n=50, seed=1)})
 >>> data.shape, name, graph.nodes[:2]
@@ -34,6 +36,7 @@ from causal.graph import CausalGraph, GraphError
 __all__ = [
     "EQUATIONS", "KINDS", "STATE_KEY", "UPLOADS", "UploadCache",
     "builtin_ref", "upload_ref", "stored_ref", "images_ref", "load_images", "load_builtin", "load_stored", "read_upload", "remember_upload",
+    "read_image_upload", "store_image_upload", "load_stored_images", "IMAGE_RESIZE",
     "current_dataset", "current_kinds", "infer_kinds",
     "column_problems", "kind_problems", "table_problems", "loader_check", "summary_table",
     "scatter_matrix_figure", "histograms_figure",
@@ -45,6 +48,9 @@ MAX_UPLOAD_MB = 50
 DEFAULT_N = 2000  # rows drawn from a built-in dataset unless chosen otherwise
 MAX_N = 50_000
 IMAGE_SIZES = (32, 64)
+IMAGE_RESIZE = (32, 64, None)  # an image upload is resized to 32 or 64 px (None: kept as the files are)
+MAX_IMAGE_UPLOAD_MB = 200  # an image .zip ...
+MAX_UNZIPPED_MB = 2048  # ... and what it holds once unpacked
 SCATTER_ROWS = 2000  # the scatter matrix draws at most this many rows
 SCATTER_COLUMNS = 8  # ... and at most this many columns
 MAX_BARS = 30  # a discrete histogram shows the most frequent values, the rest as "other"
@@ -121,9 +127,10 @@ def load_images(name: str, n: int, seed: int, size: int) -> Any:
     return image_datasets.load(name, n=n, seed=seed, size=size)
 
 
-def stored_ref(dataset_id: str, name: str) -> dict[str, Any]:
-    """The session-state reference to a dataset stored in the workspace."""
-    return {"source": "stored", "name": name, "id": dataset_id}
+def stored_ref(dataset_id: str, name: str, images: bool = False) -> dict[str, Any]:
+    """The session-state reference to a dataset stored in the workspace (``images``: an
+    image dataset, whose graph needs the image node)."""
+    return {"source": "stored", "name": name, "id": dataset_id, "images": bool(images)}
 
 
 @lru_cache(maxsize=1)
@@ -139,6 +146,18 @@ def load_stored(dataset_id: str) -> pd.DataFrame:
 
     try:
         return _workspace(str(default_root())).load_dataset(dataset_id)
+    except WorkspaceError as e:
+        raise DataError(str(e)) from None
+
+
+@lru_cache(maxsize=2)
+def load_stored_images(dataset_id: str) -> Any:
+    """A stored image dataset (``ImageData``), remembered for the last two; do not mutate.
+    (Stored datasets never change: an id always names the same images.)"""
+    from app.workspace import WorkspaceError, default_root
+
+    try:
+        return _workspace(str(default_root())).load_images(dataset_id)
     except WorkspaceError as e:
         raise DataError(str(e)) from None
 
@@ -235,6 +254,73 @@ def remember_upload(name: str, content: bytes, cache: UploadCache = UPLOADS) -> 
         df = read_upload(name, content)
         cache.put(key, df)
     return key, df
+
+
+def image_upload_source(content: bytes, image_column: str = "file", size: int | None = 32) -> str:
+    """The ``source`` an image upload is stored under: its content hash and the reading
+    options (the same file read the same way is stored once)."""
+    return f"upload:{content_key(content + f'|{image_column}|{size}'.encode())}"
+
+
+def read_image_upload(name: str, content: bytes, image_column: str = "file", size: int | None = 32,
+                      max_mb: float | None = None) -> Any:
+    """Read an uploaded .zip of PNG/JPEG images with a ``labels.csv`` (``image_column``
+    names each row's file) with ``causal.image_datasets.load_image_folder``, resized to
+    ``size`` px (``None``: as they are). ``DataError`` naming the upload, or the file in
+    it, that is wrong: too large, not a zip, a corrupt or missing image, no labels, images
+    that an image model cannot take (square, 8 to 128 px, a power of two)."""
+    import tempfile
+    import zipfile
+    from pathlib import Path
+
+    from causal.image_datasets import load_image_folder
+
+    max_mb = MAX_IMAGE_UPLOAD_MB if max_mb is None else max_mb
+    if len(content) / 2**20 > max_mb:
+        raise DataError(f"{name} is {len(content) / 2**20:.1f} MB; archives up to {max_mb:g} MB can be uploaded")
+    if size is not None and size not in IMAGE_SIZES:
+        raise DataError(f"images are resized to {' or '.join(map(str, IMAGE_SIZES))} px (or kept as they are), got {size}")
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as z:
+            unpacked = sum(i.file_size for i in z.infolist())
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+        raise DataError(f"{name} is not a .zip archive; zip the images together with their labels.csv") from None
+    if unpacked / 2**20 > MAX_UNZIPPED_MB:
+        raise DataError(f"{name} unpacks to {unpacked / 2**20:,.0f} MB; up to {MAX_UNZIPPED_MB:,} MB of images can be read")
+    with tempfile.TemporaryDirectory(prefix="counterfactory-upload-") as tmp:
+        path = Path(tmp) / "upload.zip"
+        path.write_bytes(content)
+        try:
+            data = load_image_folder(path, size=size, image_column=image_column)
+        except ValueError as e:  # ImageDataError: name the upload, not the temporary copy
+            raise DataError(str(e).replace(str(path), name)) from None
+    if data.labels.shape[1] == 0:
+        raise DataError(f"{name} holds no labels.csv (or it has no label columns): add a labels.csv with a "
+                        f"'{image_column}' column naming each image and one column per label")
+    from generators.image_base import check_image_size
+
+    try:
+        if data.height != data.width:
+            raise DataError(f"images must be square, got {data.height}x{data.width}")
+        check_image_size(data.size, data.channels)
+    except DataError as e:
+        raise DataError(f"the images in {name} are {data.height}x{data.width} px: {e}; choose a resize of "
+                        f"{' or '.join(map(str, IMAGE_SIZES))} px") from None
+    return data
+
+
+def store_image_upload(ws: Any, name: str, content: bytes, image_column: str = "file", size: int | None = 32) -> Any:
+    """Read an image upload (``read_image_upload``) and store it in workspace ``ws``, once per
+    content and options: a second call with the same file finds the stored dataset
+    without reading it again. Returns its ``DatasetRecord``; nothing is stored on error."""
+    source = image_upload_source(content, image_column, size)
+    found = ws.find_dataset(source, images=True)
+    if found is not None:
+        return found
+    data = read_image_upload(name, content, image_column=image_column, size=size)
+    what = f"{data.size} px" if size is None else f"resized to {size} px"
+    return ws.add_image_dataset_once(name, data, source=source,
+                                     description=f"{len(data):,} images uploaded as {name} ({what}, {data.channels} channel(s))")
 
 
 def current_dataset(state: Mapping[str, Any], cache: UploadCache = UPLOADS) -> tuple[pd.DataFrame, str, CausalGraph | None]:

@@ -523,13 +523,22 @@ def dataset_key(state: Mapping[str, Any]) -> str:
     return f"builtin:{ref.get('name', '')}"
 
 
-def starting_graph(columns: Iterable[str], true_graph: CausalGraph | None, kinds: Mapping[str, str]) -> CausalGraph:
+def starting_graph(
+    columns: Iterable[str], true_graph: CausalGraph | None, kinds: Mapping[str, str], images: bool = False
+) -> CausalGraph:
     """The graph a new drawing starts from: the dataset's true graph when it has one, else
-    its columns as unconnected nodes (with their kinds), for the user to connect."""
+    its columns as unconnected nodes (with their kinds), for the user to connect. An image
+    dataset (``images``) adds the image node, every label an arrow into it (the images
+    show the labels); the arrows between the labels are the user's to draw."""
     if true_graph is not None:
         return true_graph
     cols = [str(c) for c in columns]
-    return CausalGraph(cols, [], {c: kinds[c] for c in cols if kinds.get(c) in ("continuous", "binary", "categorical")})
+    declared = {c: kinds[c] for c in cols if kinds.get(c) in ("continuous", "binary", "categorical")}
+    if images:
+        from causal.imagedata import IMAGE_NODE
+
+        return CausalGraph([*cols, IMAGE_NODE], [(c, IMAGE_NODE) for c in cols], {**declared, IMAGE_NODE: "image"})
+    return CausalGraph(cols, [], declared)
 
 
 def graph_for(
@@ -537,10 +546,12 @@ def graph_for(
 ) -> CausalGraph:
     """The graph the pages work on: the Graph page's current graph when it fits the data's
     columns, else the dataset's starting graph (``starting_graph``)."""
+    from app.data_page import STATE_KEY
+
     graph = current_graph(state) if state.get(GRAPH_FOR_KEY) == dataset_key(state) else None
     if graph is not None and not fit_to_columns(graph, columns)[0]:
         return graph
-    return starting_graph(columns, true_graph, kinds)
+    return starting_graph(columns, true_graph, kinds, images=bool((state.get(STATE_KEY) or {}).get("images")))
 
 
 def forget_graph(state: MutableMapping[str, Any]) -> None:

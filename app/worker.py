@@ -1,7 +1,8 @@
 """The training worker: ``python -m app.worker --workspace ROOT --run ID`` trains one run of
 the workspace and reports through its database only.
 
-It loads the run's data (a built-in dataset drawn from its SCM, or a stored CSV) and graph,
+It loads the run's data (a built-in dataset drawn from its SCM, a stored CSV, or stored
+images with their labels) and graph,
 builds the model, and fits it with checkpoints in ``runs/<id>/model``, writing progress a
 few times a second and a heartbeat every two seconds. A cancel request (or SIGTERM) stops it
 within about a second, keeping the best weights. It always ends the run as done, cancelled
@@ -48,7 +49,8 @@ def readable_error(e: BaseException) -> str:
 
 def load_inputs(ws: Workspace, run: RunRecord) -> tuple[Any, CausalGraph]:
     """The run's training data and its graph: a table (graph columns, canonical order), or
-    for a built-in image dataset its ``ImageData`` (labels and images)."""
+    for a built-in or stored image dataset its ``ImageData`` (labels and images; a stored
+    one's labels checked against the graph, the columns it leaves out dropped)."""
     spec = run.spec
     graph = CausalGraph.parse(spec.graph)
     if spec.images is not None:
@@ -58,6 +60,10 @@ def load_inputs(ws: Workspace, run: RunRecord) -> tuple[Any, CausalGraph]:
         return ds.data, graph
     if spec.builtin is not None:
         df = datasets.load(spec.builtin, n=spec.n_rows or 5000, seed=spec.data_seed).data
+    elif ws.dataset(spec.data).has_images:
+        data = ws.load_images(spec.data)
+        labels = validate_table(data.labels, graph, extra="drop", source=f"the labels of dataset '{run.data_name}'")
+        return data.with_labels(labels), graph
     else:
         df = ws.load_dataset(spec.data)
     return validate_table(df, graph, extra="drop", source=f"dataset '{run.data_name}'"), graph

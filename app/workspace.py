@@ -1,5 +1,6 @@
 """The persistent workspace: a folder holding an SQLite registry of datasets, graphs and
-training runs, and their files (dataset CSVs, checkpoints, exports with a manifest).
+training runs, and their files (dataset CSVs, the images of image datasets as safetensors,
+checkpoints, exports with a manifest).
 
 The app, the CLI, worker processes and scripts share one workspace at the same time: every
 operation opens its own short-lived connection (WAL mode, a busy timeout, foreign keys), and
@@ -40,11 +41,11 @@ from causal import CausalGraph
 
 __all__ = [
     "Workspace", "WorkspaceError", "RunSpec", "RunRecord", "DatasetRecord", "GraphRecord", "ProgressRow",
-    "STATUSES", "ACTIVE", "BUILTIN", "IMAGES", "ENV_WORKSPACE", "SCHEMA_VERSION", "default_root",
+    "STATUSES", "ACTIVE", "BUILTIN", "IMAGES", "ENV_WORKSPACE", "SCHEMA_VERSION", "default_root", "image_graph",
 ]
 
 ENV_WORKSPACE = "COUNTERFACTORY_WORKSPACE"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: datasets.images (the image shape of a dataset with images)
 BUSY_TIMEOUT = 10.0  # seconds a connection waits for another writer before giving up
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
 ACTIVE = ("queued", "running")
@@ -98,6 +99,17 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+def _save_images(data: Any, path: Path) -> None:
+    """An ``ImageData``'s uint8 images as safetensors (tensor ``images``), the labels' index
+    and the image node's name as metadata (never pickle)."""
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    index = [_json_default(v) if not isinstance(v, (str, int, float)) else v for v in data.labels.index]
+    meta = {"index": json.dumps(index), "index_name": str(data.labels.index.name or ""), "image_node": data.image_node}
+    save_file({"images": np.ascontiguousarray(data.images, dtype=np.uint8)}, str(path), metadata=meta)
+
+
 def _write_atomically(path: Path, write: Any) -> None:
     """``write(tmp_path)``, then rename over ``path``: readers see the old file or the new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -112,7 +124,9 @@ def _write_atomically(path: Path, write: Any) -> None:
 # ---------------------------------------------------------------------- records
 @dataclass(frozen=True)
 class DatasetRecord:
-    """A table stored in the workspace as ``datasets/<id>.csv``."""
+    """A table stored in the workspace as ``datasets/<id>.csv``; an image dataset adds its
+    images (uint8 ``[n, height, width, channels]``) as ``datasets/<id>.images.safetensors``,
+    the CSV holding their labels."""
 
     id: str
     name: str
@@ -122,6 +136,38 @@ class DatasetRecord:
     columns: tuple[str, ...]
     created: str  # UTC, ISO 8601
     path: Path
+    image_shape: tuple[int, int, int] | None = None  # (height, width, channels) of an image dataset; None: a table
+
+    @property
+    def has_images(self) -> bool:
+        """An image dataset: labels in the CSV, images beside it (``Workspace.load_images``)."""
+        return self.image_shape is not None
+
+    @property
+    def images_path(self) -> Path:
+        """``datasets/<id>.images.safetensors`` (exists for an image dataset only)."""
+        return self.path.with_name(f"{self.id}.images.safetensors")
+
+
+def image_graph(graph: CausalGraph, image_node: str | None = None) -> CausalGraph:
+    """``graph`` with its image node (``causal.imagedata.IMAGE_NODE`` unless named) of kind
+    ``image``, checked: the node is there and has label parents (the labels the images
+    show), and no label depends on the image. ``GraphError`` saying what to add otherwise.
+    Shared by the CLI (``train --image-folder``) and the workspace (runs on stored images)."""
+    from causal.graph import GraphError
+    from causal.imagedata import IMAGE_NODE
+
+    node = image_node or IMAGE_NODE
+    if node not in graph.nodes:
+        raise GraphError(f"the graph has no node '{node}': the images are that node; add edges "
+                         f"'LABEL -> {node}' for the labels the images show")
+    if not graph.parents(node):
+        raise GraphError(f"the image node '{node}' has no parents; add edges 'LABEL -> {node}' for the labels "
+                         "the images show")
+    if graph.children(node):
+        raise GraphError(f"the image node '{node}' has children ({', '.join(graph.children(node))}); labels cause "
+                         "the image, not the other way round: reverse those edges")
+    return graph.with_kinds({node: "image"})
 
 
 @dataclass(frozen=True)
@@ -286,7 +332,8 @@ _SCHEMA = (
         description TEXT NOT NULL DEFAULT '',
         rows INTEGER NOT NULL,
         columns TEXT NOT NULL,
-        created TEXT NOT NULL)""",
+        created TEXT NOT NULL,
+        images TEXT)""",
     """CREATE TABLE IF NOT EXISTS graphs (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
         id TEXT NOT NULL UNIQUE,
@@ -424,9 +471,12 @@ class Workspace:
                     f"workspace {self.root} was written by a newer Counterfactory (schema {version}, this one "
                     f"knows {SCHEMA_VERSION}); upgrade Counterfactory to open it"
                 )
-            if version < SCHEMA_VERSION:  # version 1 is the first: create everything
+            if version < SCHEMA_VERSION:  # version 0: create everything; later ones: add what is new
                 for statement in _SCHEMA:
                     c.execute(statement)
+                have = {r[1] for r in c.execute("PRAGMA table_info(datasets)")}
+                if "images" not in have:  # schema 1 -> 2: image datasets (NULL: a table, as every older one is)
+                    c.execute("ALTER TABLE datasets ADD COLUMN images TEXT")
                 c.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
                 c.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('created', ?)", (_now(),))
 
@@ -438,6 +488,21 @@ class Workspace:
     # ------------------------------------------------------------------ datasets
     def add_dataset(self, name: str, data: pd.DataFrame, source: str, description: str = "") -> DatasetRecord:
         """Store a table (as ``datasets/<id>.csv``, written atomically) and register it."""
+        return self._add(name, data, source, description, None)
+
+    def add_image_dataset(self, name: str, data: Any, source: str, description: str = "") -> DatasetRecord:
+        """Store an image dataset (a ``causal.imagedata.ImageData``): its labels as
+        ``datasets/<id>.csv`` and its images, uint8, as ``datasets/<id>.images.safetensors``
+        (with the labels' index, e.g. the file names), each written atomically and
+        registered only once both are in place. Runs train image models on it
+        (``RunSpec(<id>, graph=... -> image)``); ``load_images`` reads it back."""
+        from causal.imagedata import ImageData
+
+        if not isinstance(data, ImageData):
+            raise WorkspaceError(f"an image dataset must be a causal.imagedata.ImageData, got {type(data).__name__}")
+        return self._add(name, data.labels, source, description, data)
+
+    def _add(self, name: str, data: pd.DataFrame, source: str, description: str, images: Any) -> DatasetRecord:
         if not isinstance(data, pd.DataFrame):
             raise WorkspaceError(f"a dataset must be a pandas DataFrame, got {type(data).__name__}")
         name = str(name).strip()
@@ -451,15 +516,23 @@ class Workspace:
             raise WorkspaceError(f"dataset '{name}' is empty ({len(data)} rows, {len(columns)} columns)")
         ds_id = _new_id()
         path = self.root / "datasets" / f"{ds_id}.csv"
-        _write_atomically(path, lambda tmp: data.set_axis(columns, axis=1).to_csv(tmp, index=False))
+        image_path = path.with_name(f"{ds_id}.images.safetensors")
+        shape = None
         try:
+            if images is not None:
+                shape = [images.height, images.width, images.channels]
+                _write_atomically(image_path, lambda tmp: _save_images(images, tmp))
+            _write_atomically(path, lambda tmp: data.set_axis(columns, axis=1).to_csv(tmp, index=False))
             with self._write() as c:
                 c.execute(
-                    "INSERT INTO datasets (id, name, source, description, rows, columns, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (ds_id, name, str(source), str(description), len(data), _json(columns), _now()),
+                    "INSERT INTO datasets (id, name, source, description, rows, columns, created, images) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (ds_id, name, str(source), str(description), len(data), _json(columns), _now(),
+                     None if shape is None else _json({"shape": shape, "image_node": images.image_node})),
                 )
         except BaseException:
             path.unlink(missing_ok=True)
+            image_path.unlink(missing_ok=True)
             raise
         return self.dataset(ds_id)
 
@@ -472,9 +545,26 @@ class Workspace:
             return self._dataset_record(row)
         return self.add_dataset(name, data, source, description)
 
+    def add_image_dataset_once(self, name: str, data: Any, source: str, description: str = "") -> DatasetRecord:
+        """``add_image_dataset``, unless an image dataset from the same ``source`` (e.g. an
+        upload's content hash and reading options) is stored already: then that one."""
+        found = self.find_dataset(source, images=True)
+        return found if found is not None else self.add_image_dataset(name, data, source, description)
+
+    def find_dataset(self, source: str, images: bool | None = None) -> DatasetRecord | None:
+        """The newest dataset stored from ``source`` (``images``: only image datasets, True,
+        or only tables, False), or None."""
+        where = "" if images is None else " AND images IS NOT NULL" if images else " AND images IS NULL"
+        with self._read() as c:
+            row = c.execute(f"SELECT * FROM datasets WHERE source = ?{where} ORDER BY seq DESC LIMIT 1",
+                            (str(source),)).fetchone()
+        return None if row is None else self._dataset_record(row)
+
     def _dataset_record(self, row: sqlite3.Row) -> DatasetRecord:
+        images = json.loads(row["images"]) if row["images"] else None
         return DatasetRecord(row["id"], row["name"], row["source"], row["description"], row["rows"],
-                             tuple(json.loads(row["columns"])), row["created"], self.root / "datasets" / f"{row['id']}.csv")
+                             tuple(json.loads(row["columns"])), row["created"], self.root / "datasets" / f"{row['id']}.csv",
+                             image_shape=tuple(images["shape"]) if images else None)
 
     def datasets(self) -> list[DatasetRecord]:
         """Every stored dataset, newest first."""
@@ -496,6 +586,36 @@ class Workspace:
         except FileNotFoundError:
             raise WorkspaceError(f"the file of dataset '{record.name}' ({dataset_id}) is missing: {record.path}") from None
 
+    def load_images(self, dataset_id: str) -> Any:
+        """A stored image dataset as ``causal.imagedata.ImageData``: the labels as
+        ``load_dataset`` gives them, indexed as they were added (e.g. by file name), and
+        the uint8 images. ``WorkspaceError`` for a table, or a missing or damaged file."""
+        from safetensors import SafetensorError, safe_open
+
+        from causal.imagedata import IMAGE_NODE, ImageData
+
+        record = self.dataset(dataset_id)
+        if not record.has_images:
+            raise WorkspaceError(f"dataset '{record.name}' ({dataset_id}) is a table without images")
+        labels = self.load_dataset(dataset_id)
+        try:
+            with safe_open(str(record.images_path), framework="numpy") as f:
+                meta = f.metadata() or {}
+                images = f.get_tensor("images")
+        except FileNotFoundError:
+            raise WorkspaceError(f"the images of dataset '{record.name}' ({dataset_id}) are missing: "
+                                 f"{record.images_path}") from None
+        except (SafetensorError, OSError, KeyError) as e:
+            raise WorkspaceError(f"the images of dataset '{record.name}' ({dataset_id}) cannot be read from "
+                                 f"{record.images_path}: {e}") from None
+        if images.dtype != "uint8" or images.ndim != 4 or len(images) != len(labels):
+            raise WorkspaceError(f"the images of dataset '{record.name}' ({dataset_id}) in {record.images_path} do not "
+                                 f"match its {len(labels)} label rows (shape {images.shape}, {images.dtype})")
+        index = json.loads(meta.get("index", "null"))
+        if isinstance(index, list) and len(index) == len(labels):
+            labels.index = pd.Index(index, name=meta.get("index_name") or None)
+        return ImageData(labels, images, image_node=meta.get("image_node", IMAGE_NODE))
+
     def delete_dataset(self, dataset_id: str) -> None:
         """Delete a stored dataset; refused while any run (of any status) uses it."""
         with self._write() as c:
@@ -510,6 +630,7 @@ class Workspace:
                 )
             c.execute("DELETE FROM datasets WHERE id = ?", (dataset_id,))
         (self.root / "datasets" / f"{dataset_id}.csv").unlink(missing_ok=True)
+        (self.root / "datasets" / f"{dataset_id}.images.safetensors").unlink(missing_ok=True)
 
     # ------------------------------------------------------------------ graphs
     def add_graph(self, name: str, graph: CausalGraph | str) -> GraphRecord:
@@ -610,6 +731,14 @@ class Workspace:
                 raise WorkspaceError(f"a run on dataset '{record.name}' needs a causal graph over its columns")
             columns, dataset_id, data_name = record.columns, record.id, record.name
             graph = CausalGraph.parse(spec.graph)
+            if record.has_images:
+                try:
+                    graph = image_graph(graph)
+                except ValueError as e:
+                    raise WorkspaceError(f"a run on the image dataset '{record.name}' needs the image node: {e}") from None
+            elif any(graph.kind(n) == "image" for n in graph.nodes):
+                raise WorkspaceError(f"dataset '{record.name}' is a table without images; the graph's image node "
+                                     f"({', '.join(n for n in graph.nodes if graph.kind(n) == 'image')}) needs an image dataset")
         missing = [n for n in graph.nodes if n not in columns and graph.kind(n) != "image"]
         if missing:
             raise WorkspaceError(
@@ -618,8 +747,10 @@ class Workspace:
             )
         if not isinstance(spec.settings, Mapping):
             raise WorkspaceError(f"settings must be a dict of model and training settings, got {type(spec.settings).__name__}")
-        from generators import make_config
+        from generators import kinds_for, make_config
 
+        if any(graph.kind(n) == "image" for n in graph.nodes) and spec.kind not in kinds_for(graph):
+            raise WorkspaceError(f"model kind '{spec.kind}' does not train on images; use one of {', '.join(kinds_for(graph))}")
         make_config(spec.kind, **spec.settings)  # unknown kind or setting, or a wrong type: a clear ValueError
         try:
             settings = json.loads(json.dumps(dict(spec.settings), allow_nan=False))

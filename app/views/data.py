@@ -1,12 +1,13 @@
-"""Data: pick a built-in dataset (with its true equations) or upload a CSV; preview it,
-check every column, set column kinds, and look at pairwise plots. The chosen dataset is
-what the other pages work on (``app.data_page.current_dataset``)."""
+"""Data: pick a built-in dataset (with its true equations), upload a CSV or a .zip of
+labelled images; preview it, check every column, set column kinds, and look at pairwise
+plots. The chosen dataset is what the other pages work on (``app.data_page.current_dataset``)."""
 
 from __future__ import annotations
 
 import math
 from typing import Any, Mapping
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -24,12 +25,13 @@ st.caption(
 )
 
 ref: Mapping[str, Any] | None = st.session_state.get(dp.STATE_KEY)
-SOURCES = ("Built-in example", "Built-in images", "Upload a CSV", "Saved in the workspace")
-KEYS = ("builtin", "images", "upload", "stored")
+SOURCES = ("Built-in example", "Built-in images", "Upload a CSV", "Upload images", "Saved in the workspace")
+KEYS = ("builtin", "images", "upload", "upload-images", "stored")
 source = st.radio(
     "Source", SOURCES, horizontal=True, key="data-source", label_visibility="collapsed",
-    index=KEYS.index(ref["source"]) if ref and ref["source"] in KEYS else 0,
+    index=KEYS.index("upload-images" if ref.get("uploaded") else ref["source"]) if ref and ref["source"] in KEYS else 0,
 )
+PREVIEW_IMAGES = 8  # images shown with their labels after an image upload
 
 
 def column_checks(df: pd.DataFrame, kinds: Mapping[str, str], overrides: Mapping[str, str], name: str) -> None:
@@ -171,6 +173,78 @@ def upload(ref: Mapping[str, Any] | None) -> None:
     table_views(df, kinds, key=ref["key"])
 
 
+# ---------------------------------------------------------------------- uploaded images
+def image_preview(record: Any) -> None:
+    """A few of a stored image dataset's images, each captioned with its file and labels,
+    and a grid of more."""
+    try:
+        data = dp.load_stored_images(record.id)
+    except DataError as e:
+        st.error(str(e), icon=":material/error:")
+        return
+    h, w, c = record.image_shape
+    st.markdown(f"**{record.name}**: {len(data):,} images of {h}×{w} px ({'grey' if c == 1 else 'colour'}) · "
+                f"labels {', '.join(map(str, data.labels.columns))}")
+    few = data[:PREVIEW_IMAGES]
+    scale = max(1, 96 // max(h, 1))
+    captions = [f"{name}: " + ", ".join(f"{k}={v}" for k, v in row.items())
+                for name, row in zip(few.labels.index, few.labels.to_dict("records"))]
+    st.image([np.kron(img, np.ones((scale, scale, 1), dtype=np.uint8)) for img in few.images], caption=captions,
+             clamp=True)
+    if len(data) > PREVIEW_IMAGES:
+        with st.expander(f"More images ({min(64, len(data))} of {len(data):,})"):
+            st.image(data[:64].grid(columns=16, pad=1), width="stretch", clamp=True)
+    st.caption("The images are the graph's node **image**: on the Graph page every label starts with an arrow into "
+               "it; draw the arrows between the labels you believe in, then train an image model. There is no "
+               "ground truth for your images: counterfactual images cannot be checked against an exact answer.")
+
+
+def upload_images(ref: Mapping[str, Any] | None) -> None:
+    from app import ui
+
+    c_file, c_col, c_size = st.columns([3, 1, 1], vertical_alignment="bottom")
+    file = c_file.file_uploader(
+        f"A .zip of PNG/JPEG images with labels.csv (up to {dp.MAX_IMAGE_UPLOAD_MB} MB)", type=["zip"],
+        key="data-upload-images", max_upload_size=max(1, math.ceil(dp.MAX_IMAGE_UPLOAD_MB)),
+        help="labels.csv has one row per image: a column naming the image's file (relative to the archive) and one "
+        "column per label.",
+    )
+    column = c_col.text_input("Image column", value="file", key="data-images-column",
+                              help="The column of labels.csv that names each image's file.").strip() or "file"
+    size = c_size.selectbox("Resize to", dp.IMAGE_RESIZE, key="data-images-resize",
+                            format_func=lambda s: f"{s} px" if s else "keep the size",
+                            help="Images are centre-cropped to a square and resized; 32 px trains in minutes on a CPU. "
+                            "Kept as they are, they must be square with 8 to 128 px (a power of two).")
+    if file is not None:
+        try:
+            with st.spinner(f"Reading {file.name}…"):
+                record = dp.store_image_upload(ui.workspace(), file.name, file.getvalue(), image_column=column, size=size)
+        except DataError as e:
+            st.error(f"Cannot use {file.name}: {e}. Nothing was stored.", icon=":material/error:")
+            return
+        st.session_state[dp.STATE_KEY] = {**dp.stored_ref(record.id, record.name, images=True), "uploaded": True}
+        st.success(f"**{record.name}** is stored in the workspace (listed under 'Saved in the workspace').",
+                   icon=":material/check_circle:")
+    elif ref and ref.get("source") == "stored" and ref.get("images") and ref.get("uploaded"):
+        st.caption(f"Showing **{ref['name']}**, uploaded earlier; upload another archive to replace it.")
+    else:
+        st.info("Upload a .zip holding your images (PNG or JPEG) and a labels.csv: one row per image, a column "
+                "naming its file and one column per label, e.g. `file,age,smiling` then `img/001.png,34,1`.",
+                icon=":material/upload_file:")
+        return
+    ref = st.session_state[dp.STATE_KEY]
+    try:
+        record = ui.workspace().dataset(ref["id"])
+    except ValueError as e:
+        st.error(str(e), icon=":material/error:")
+        return
+    image_preview(record)
+    df, name, _ = dp.current_dataset(st.session_state)
+    kinds = dp.infer_kinds(df)
+    column_checks(df, kinds, {}, f"the labels of {name}")
+    table_views(df, kinds, key=f"stored-{record.id}")
+
+
 # ---------------------------------------------------------------------- stored in the workspace
 def stored(ref: Mapping[str, Any] | None) -> None:
     from app import ui
@@ -180,20 +254,22 @@ def stored(ref: Mapping[str, Any] | None) -> None:
         st.info("No dataset is saved in the workspace yet: an uploaded table is saved there when you train on it, "
                 "or press **Save in the workspace** after uploading.", icon=":material/info:")
         return
-    names = {r.id: f"{r.name} · {r.rows:,} rows · {r.created[:10]}" for r in records}
+    names = {r.id: f"{r.name} · {r.rows:,} {'images' if r.has_images else 'rows'} · {r.created[:10]}" for r in records}
     ids = list(names)
     current = ids.index(ref["id"]) if ref and ref.get("source") == "stored" and ref.get("id") in ids else 0
     chosen = st.selectbox("Dataset", ids, index=current, format_func=names.get, key="data-stored")
     record = next(r for r in records if r.id == chosen)
-    st.session_state[dp.STATE_KEY] = dp.stored_ref(record.id, record.name)
+    st.session_state[dp.STATE_KEY] = dp.stored_ref(record.id, record.name, images=record.has_images)
     st.caption(f"From {record.source}. {record.description}")
     try:
         df, name, _ = dp.current_dataset(st.session_state)
     except DataError as e:
         st.error(str(e), icon=":material/error:")
         return
+    if record.has_images:
+        image_preview(record)
     kinds = dp.infer_kinds(df)
-    column_checks(df, kinds, {}, name)
+    column_checks(df, kinds, {}, f"the labels of {name}" if record.has_images else name)
     table_views(df, kinds, key=f"stored-{record.id}")
 
 
@@ -237,5 +313,7 @@ elif source == SOURCES[1]:
     images(ref)
 elif source == SOURCES[2]:
     upload(ref)
+elif source == SOURCES[3]:
+    upload_images(ref)
 else:
     stored(ref)

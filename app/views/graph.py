@@ -49,7 +49,10 @@ drawing: ge.Drawing | None = st.session_state.get(DRAWING)
 if drawing is None or st.session_state.get(FOR) != key:
     if drawing is not None:
         st.session_state[NOTICE] = f"The graph now starts from **{data_name}**'s " + (
-            "true graph." if true_graph is not None else "columns, unconnected: draw the arrows you believe in.")
+            "true graph." if true_graph is not None else
+            "labels, each with an arrow into the image node: draw the arrows between them you believe in."
+            if (st.session_state.get(dp.STATE_KEY) or {}).get("images") else
+            "columns, unconnected: draw the arrows you believe in.")
         ge.forget_graph(st.session_state)
     drawing = ge.new_drawing(ge.graph_for(st.session_state, data.columns, true_graph, kinds))
     st.session_state[FOR] = key

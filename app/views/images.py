@@ -1,6 +1,7 @@
 """Images: conditioning vs intervention as image grids (CausalGAN's signature figure:
 Mustache = 1 *given* gives men, *do* gives women with mustaches too), and counterfactual
-editing of a chosen image with its labels, beside the exact counterfactual."""
+editing of a chosen image with its labels, beside the exact counterfactual on a built-in
+dataset (uploaded images have none: the model's answer is shown alone)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from app import data_page as dp
 from app import plots, ui
 from app.workspace import RunSpec
 from causal import image_datasets
+from causal.data import DataError
 from causal.queries import EvidenceError
 
 GRID = 16  # images per grid
@@ -165,19 +168,32 @@ with tab_cmp:
                    "difference between seeing and doing.")
 
 # ---------------------------------------------------------------------- counterfactual editing
+def uploaded_images(dataset_id: str):
+    """The first 64 images of the run's stored image dataset, labels as the model knows them."""
+    data = dp.load_stored_images(dataset_id)[:64]
+    return data.with_labels(data.labels[labels])
+
+
 with tab_cf:
-    if truth is None:
-        st.info("Counterfactual editing works on images of a built-in dataset here; from Python or the CLI it works "
-                "on any images with labels.", icon=":material/info:")
-        st.stop()
+    if truth is not None:
+        @st.cache_data(max_entries=8, show_spinner=False)
+        def test_images(name: str, size: int, seed: int):
+            return image_datasets.info(name).scm.sample(64, seed=seed, size=size)
 
-    @st.cache_data(max_entries=8, show_spinner=False)
-    def test_images(name: str, size: int, seed: int):
-        return image_datasets.info(name).scm.sample(64, seed=seed, size=size)
-
-    pool = test_images(run.spec.images, run.spec.image_size, run.spec.data_seed + 99)
-    st.caption("Pick an image (held out from training), change its labels, and see the model's counterfactual beside "
-               "the exact one (the same exogenous style, re-drawn by the dataset's renderer).")
+        pool = test_images(run.spec.images, run.spec.image_size, run.spec.data_seed + 99)
+        st.caption("Pick an image (held out from training), change its labels, and see the model's counterfactual "
+                   "beside the exact one (the same exogenous style, re-drawn by the dataset's renderer).")
+    else:
+        try:
+            pool = uploaded_images(run.spec.data)
+        except (DataError, KeyError) as e:
+            st.error(f"Cannot read the images of {run.data_name}: {e}", icon=":material/error:")
+            st.stop()
+        st.caption(f"Pick an image of **{run.data_name}** (the model trained on these), change its labels, and see "
+                   "the model's counterfactual: the same image with the labels you set and what they cause re-drawn.")
+        st.info("There is no exact counterfactual for your own images: no known program drew them, so the model's "
+                "answer cannot be checked against the truth here (on a built-in image dataset it can).",
+                icon=":material/info:")
     st.image(pool[:16].grid(columns=16, pad=1), width="stretch", clamp=True)
     pick = st.number_input("Image (0-15 above, up to 63)", min_value=0, max_value=len(pool) - 1, value=0,
                            key=f"images-pick-{run.id}")
@@ -195,17 +211,23 @@ with tab_cf:
     if not do:
         st.caption("No label changed yet: the counterfactual is the image itself.")
     cf = model.counterfactual(row, do=do, seed=0)
-    exact = truth.counterfactual(row, do=do, seed=0)
-    big = lambda d: np.kron(d.images[0], np.ones((4, 4, 1), dtype=np.uint8))  # noqa: E731 - 4x for display
+    scale = max(4, 128 // row.size)
+    big = lambda d: np.kron(d.images[0], np.ones((scale, scale, 1), dtype=np.uint8))  # noqa: E731 - enlarged for display
     a, b, c = st.columns(3)
     a.image(big(row), caption="factual", clamp=True)
     b.image(big(cf), caption="model's counterfactual", clamp=True)
-    c.image(big(exact), caption="exact counterfactual", clamp=True)
-    err = image_datasets.pixel_error(cf, exact)
-    base = image_datasets.pixel_error(row, exact)
-    st.caption(f"Pixel error against the exact counterfactual: {err:.3f} (copying the factual image: {base:.3f}; "
-               "mean absolute difference, 0-1). "
-               + (f"Intervention: do({', '.join(f'{k} = {plots.format_value(v)}' for k, v in do.items())})." if do else ""))
+    shown_do = f"Intervention: do({', '.join(f'{k} = {plots.format_value(v)}' for k, v in do.items())})." if do else ""
+    if truth is not None:
+        exact = truth.counterfactual(row, do=do, seed=0)
+        c.image(big(exact), caption="exact counterfactual", clamp=True)
+        err = image_datasets.pixel_error(cf, exact)
+        base = image_datasets.pixel_error(row, exact)
+        st.caption(f"Pixel error against the exact counterfactual: {err:.3f} (copying the factual image: {base:.3f}; "
+                   "mean absolute difference, 0-1). " + shown_do)
+    else:
+        c.caption("exact counterfactual: not known for uploaded images")
+        if shown_do:
+            st.caption(shown_do)
     changed = [n for n in labels if str(cf.labels.iloc[0][n]) != str(factual[n])]
     if do:
         st.caption(f"Labels changed by the counterfactual: {', '.join(changed) or 'none'} (the intervened ones and "

@@ -13,7 +13,7 @@ from app import data_page as dp
 from app import graph_editor as ge
 from app import plots, ui
 from app.run_views import MAIN_SETTINGS, format_seconds, parse_setting, progress_fraction, setting_fields, spec_for_session, time_left
-from app.workspace import RunRecord
+from app.workspace import RunRecord, image_graph
 from causal.data import DataError, validate_table
 from generators import kinds_for
 
@@ -34,6 +34,12 @@ except DataError as e:
     st.stop()
 graph = ge.graph_for(st.session_state, data.columns, true_graph, kinds)
 graph = graph.with_kinds({n: kinds[n] for n in graph.nodes if n in kinds and not graph.kind(n)})
+image_problem = None
+if (st.session_state.get(dp.STATE_KEY) or {}).get("images"):  # uploaded images: the graph needs their node
+    try:
+        graph = image_graph(graph)
+    except ValueError as e:
+        image_problem = f"**{data_name}** holds images, so {e}. Draw it on the Graph page."
 
 left, right = st.columns([3, 2])
 with left:
@@ -43,8 +49,10 @@ with right:
     st.plotly_chart(plots.graph_figure(graph, height=180), width="stretch", key="train-graph",
                     config={"displayModeBar": False})
 
-problem = None
-if not graph.edges:
+problem = image_problem
+if problem:
+    pass
+elif not graph.edges:
     problem = "The graph has no arrows: every variable would be modeled as independent. Draw the graph first."
 else:
     try:
@@ -148,7 +156,7 @@ def show_run(run: RunRecord) -> None:
                     else "Cancelled before it saved a model.", icon=":material/cancel:")
         else:
             st.error(f"Failed: {run.error}", icon=":material/error:")
-        if run.spec.images and run.has_checkpoint:
+        if run.has_images and run.has_checkpoint:
             preview_grid(run)
         history = ui.workspace().history(run.id)
         if history:
