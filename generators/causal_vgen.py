@@ -56,7 +56,7 @@ from causal.data import Schema
 from causal.graph import CausalGraph
 from generators.base import Layout, TabularModel, quantile_draws
 from generators.causal_gen import NodeLosses
-from generators.nets import ParentNets, Polynomials, Tabulated, adequate
+from generators.nets import ParentNets, Polynomials, Tabulated, adequate, agrees
 from generators.training import TrainConfig
 
 DECODERS = ("general", "additive")
@@ -81,6 +81,7 @@ class CausalVGenConfig:
     select_simple: bool = True  # per continuous node, f linear, else of degree 2, where held-out rows cannot tell it from the network
     linear_gap: float = 0.02  # ... as in Causal Gen: same predictions to within this RMS (sd units)
     linear_z: float = 0.0  # ... or held-out squared error within this many standard errors of the network's
+    quadratic_gap: float = 0.03  # degree 2: only where it predicts the same as the network to within this RMS
     train: TrainConfig = field(default_factory=TrainConfig)  # Causal Gen's schedule: the one-input maps are small
 
     def __post_init__(self) -> None:
@@ -134,7 +135,7 @@ class CausalVGenNet(nn.Module):
         if self.simple:
             self.linear, self.quadratic = Polynomials(pmask, 1), Polynomials(pmask, 2)
             self.register_buffer("choice", torch.zeros(n, dtype=torch.long))  # 0 network, 1 linear, 2 degree 2
-            self.linear_gap, self.linear_z = config.linear_gap, config.linear_z
+            self.linear_gap, self.linear_z, self.quadratic_gap = config.linear_gap, config.linear_z, config.quadratic_gap
         self.min_log_sigma = config.min_log_sigma
         self.beta = config.beta
         if config.latent == "empirical":
@@ -165,7 +166,8 @@ class CausalVGenNet(nn.Module):
     def after_training(self, train: Tensor, val: Tensor) -> None:
         """Fit each continuous node's linear and degree-2 rival of ``f`` by least squares on
         the training rows, then keep the simplest that held-out rows cannot tell from the
-        network (``generators.nets.adequate``). The network's ``f`` is compared with its
+        network (as Causal Gen: ``generators.nets.adequate`` for linear, ``agrees`` for
+        degree 2). The network's ``f`` is compared with its
         offset: under the additive decoder only ``f`` plus the mean of ``h(u) + σ·ε`` is
         identified."""
         c = self.terms.cont_nodes
@@ -180,7 +182,7 @@ class CausalVGenNet(nn.Module):
         offset = (self.terms.targets(train) - self.nets(train)[c, :, 0]).mean(1, keepdim=True)
         ref, target = self.nets(held)[c, :, 0] + offset, self.terms.targets(held)
         lin = adequate(target, self.linear(held)[c], ref, self.linear_gap, self.linear_z)
-        quad = adequate(target, self.quadratic(held)[c], ref, self.linear_gap, self.linear_z)
+        quad = agrees(self.quadratic(held)[c], ref, self.quadratic_gap)
         self.choice[c] = torch.where(lin, 1, torch.where(quad, 2, 0))
 
     def residuals(self, batch: Tensor, f: Tensor) -> Tensor:

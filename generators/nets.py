@@ -227,8 +227,13 @@ def adequate(target: Tensor, candidate: Tensor, reference: Tensor, gap: float, z
     standard errors (paired over rows)."""
     diff = (target - candidate) ** 2 - (target - reference) ** 2
     se = diff.std(dim=1) / diff.shape[1] ** 0.5
-    rms = ((candidate - reference) ** 2).mean(1).sqrt()
-    return (rms < gap) | (diff.mean(1) <= z * se)
+    return agrees(candidate, reference, gap) | (diff.mean(1) <= z * se)
+
+
+def agrees(candidate: Tensor, reference: Tensor, gap: float) -> Tensor:
+    """Per node (rows of ``[n, B]``), whether ``candidate`` predicts what ``reference``
+    predicts to within ``gap`` RMS on those rows."""
+    return ((candidate - reference) ** 2).mean(1).sqrt() < gap
 
 
 @dataclass(frozen=True)
