@@ -35,7 +35,8 @@ def markers(section: str) -> tuple[str, str]:
     return f"<!-- {section}:start -->", f"<!-- {section}:end -->"
 
 
-def markdown(summary, command: str, seconds: float, proto: Protocol, section: str = "tabular", title: str | None = None) -> str:
+def markdown(summary, command: str, seconds: float, proto: Protocol, section: str = "tabular", title: str | None = None,
+             note: str | None = None) -> str:
     start, end = markers(section)
     lines = [
         start,
@@ -55,6 +56,7 @@ def markdown(summary, command: str, seconds: float, proto: Protocol, section: st
         f"vs the true one (same exogenous noise). ATE error: standardized |model ATE − true ATE| over pairs of "
         f"intervention values and every descendant, {proto.n_ate:,} model samples per arm, {proto.n_ate_truth:,} true.",
         f"- Times: median of repeated calls; fit on {torch.get_num_threads()} CPU thread(s).",
+        *([f"- Note: {note}"] if note else []),
         "",
         "- *in support*: CF RMSE over the test rows whose counterfactual parent values lie inside the training "
         "data's support (`model.outside_support`, nearest-neighbour distance beyond the 99th percentile of held-out "
@@ -136,7 +138,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--title", default=None, help="heading of that section")
     ap.add_argument("--set", action="append", default=[], metavar="MODEL:KEY=VALUE",
                     help="override a model setting, e.g. causal-gen:hidden=32")
+    ap.add_argument("--from-json", nargs="+", type=Path, default=None, metavar="JSON",
+                    help="no runs: build the table from the raw results of earlier runs (e.g. parts of the suite "
+                         "run in parallel processes with --scms and --json)")
+    ap.add_argument("--minutes", type=float, default=None, help="with --from-json: the wall time the runs took")
+    ap.add_argument("--note", default=None, help="a line for the section's header (e.g. how the machine was loaded)")
     args = ap.parse_args(argv)
+    if args.from_json:
+        from bench.tabular import Result
+
+        results = [Result(**d) for path in args.from_json for d in json.loads(path.read_text())]
+        order = {name: i for i, name in enumerate(SUITE)}
+        results.sort(key=lambda r: (order.get(r.scm, len(order)), r.scm))
+        command = "python bench/run.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+        section = markdown(summarize(results), command.strip(), 60 * (args.minutes or float("nan")), Protocol(),
+                           args.section, args.title, args.note)
+        print(section)
+        if args.out:
+            write_section(args.out, section, args.section)
+        return 0
     settings: dict[str, dict] = {}
     for item in args.set:
         kind, kv = item.split(":", 1)
@@ -160,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     raw.parent.mkdir(parents=True, exist_ok=True)
     raw.write_text(json.dumps([asdict(r) for r in results], indent=1))
     command = "python bench/run.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-    section = markdown(summary, command.strip(), time.time() - t0, proto, args.section, args.title)
+    section = markdown(summary, command.strip(), time.time() - t0, proto, args.section, args.title, args.note)
     print(section)
     if args.out:
         write_section(args.out, section, args.section)
