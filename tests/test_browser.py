@@ -331,7 +331,11 @@ def test_five_sessions_at_once(server: str, browser) -> None:
         for pg in explorers:
             _idle(pg)
             _no_exception(pg)
-    expect(trainer.get_by_text(re.compile(r"^Trained in")).first).to_be_visible(timeout=180_000)
+    # The run's 3,000 steps finished within a 3-minute wait in CI; the wait now allows ten,
+    # because a loaded or slow host (measured: still running after 5.6 minutes on
+    # 2026-12-01, while the host ran about 5x slow) is not what this test is about: no
+    # session sees an error, and the run completes.
+    expect(trainer.get_by_text(re.compile(r"^Trained in")).first).to_be_visible(timeout=600_000)
     for pg in pages:
         _no_exception(pg)
         pg.context.close()
