@@ -171,10 +171,12 @@ class CausalGenNet(nn.Module):
         """Solve every linear continuous mechanism exactly (least squares on the training
         rows), then choose per node between the linear mechanism and the network."""
         linear = self.linear if self.linear is not None else (self.nets if len(self.nets.weights) == 1 else None)
-        if linear is not None and len(self.terms.cont_nodes) and not self.scaled:
-            linear.fit_least_squares(train, self._all_targets(train), self.terms.cont_nodes.tolist())
-        if self.quadratic is not None and len(self.terms.cont_nodes):
-            self.quadratic.fit_least_squares(train, self._all_targets(train), self.terms.cont_nodes.tolist())
+        cont = self.terms.cont_nodes.tolist()
+        targets = self._all_targets(train) if cont else None
+        if linear is not None and cont and not self.scaled:
+            linear.fit_least_squares(train, targets, cont)
+        if self.quadratic is not None and cont:
+            self.quadratic.fit_least_squares(train, targets, cont)
         self.select_on_validation(val if val.shape[0] else train)
 
     def _all_targets(self, batch: Tensor) -> Tensor:

@@ -28,10 +28,8 @@ from causal import CausalGraph, image_datasets
 from causal.data import DataError
 from causal.graph import GraphError
 from causal.imagedata import ImageData
+from tests.test_pages import _app, _text
 
-REPO = Path(__file__).resolve().parents[1]
-MAIN = str(REPO / "app" / "main.py")
-TIMEOUT = 30
 GRAPH = "Male -> Smiling; Male -> image; Smiling -> image"
 # a few steps of CCGM: label mechanisms, then the image VAE
 TINY = {"steps": 40, "image_train.steps": 6, "image_train.batch_size": 16, "hidden": 8, "width": 8}
@@ -268,21 +266,6 @@ def test_the_graph_of_an_image_dataset_starts_with_every_label_into_the_image() 
 
 
 # ---------------------------------------------------------------------- the pages (AppTest)
-def _app(page: str | None = None):
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(MAIN, default_timeout=TIMEOUT).run()
-    if page:
-        at.switch_page(f"views/{page}.py").run()
-    assert not at.exception, at.exception
-    return at
-
-
-def _text(at) -> str:
-    kinds = ("markdown", "caption", "success", "info", "warning", "error", "code")
-    return "\n".join(str(e.value) for kind in kinds for e in at.get(kind))
-
-
 def _upload(at, name: str, content: bytes):
     at.radio(key="data-source").set_value("Upload images").run()
     at.file_uploader(key="data-upload-images").set_value((name, content, "application/zip")).run()
