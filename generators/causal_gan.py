@@ -71,21 +71,22 @@ object. The remedies measured (same data, seed and classifier; ``bench/causal_ga
   collapses: nearly every face gets blond hair; the per-pixel spread across 32 do(A = 1)
   images is 0.08 against 0.12 with an unconditional D and 0.14 in true faces. The
   intervention metrics do not see this.
-- ``d_conditional=True`` with ``mode_seeking = λ`` (**recommended**, λ = 0.5; not yet the
-  default, see below): the mode-seeking term of Mao, Lee, Tseng, Ma, Yang 2019 ("Mode seeking
-  generative adversarial networks for diverse image synthesis") counters exactly that collapse, a conditional GAN's habit of ignoring ``z``:
-  half of each fake batch repeats the other half's labels with fresh ``z``, and G's loss
-  gains ``λ / (mean|G(l, z1) − G(l, z2)| / mean|z1 − z2|)``. Measured with λ = 1 (fit seeds
-  0 / 1): do(Eyeglasses = 1) 0.93 / 0.94, do(Mustache = 1) 0.95 / 0.94, do(Young = 0) 0.89 /
-  0.80 (the weakest), every other intervention ≥ 0.94; pixel spread over 1,000 do(Eyeglasses
-  = 1) images 0.175 / 0.169 against 0.140 in true faces (no collapse; somewhat more than the
-  truth, partly background speckle). With λ = 0.5 (seed 1): do(Eyeglasses = 1) 0.97,
-  do(Mustache = 1) 0.98, do(Young = 0) 0.88, every other ≥ 0.99; non-descendants kept
-  ≥ 0.99; label fidelity ≥ 0.97; spread 0.154. That is every intervention but do(Young = 0)
-  at ≥ 0.9, against do(Eyeglasses = 1) at 0.58-0.68 with the defaults (seed 0). It becomes
-  the default once ``bench/causal_gan.py`` (counterfactual pixel errors, timing, seeing vs
-  doing) confirms it on an otherwise idle machine; ``d_conditional=False, mode_seeking=0``
-  (the defaults) is the paper's GAN.
+- ``d_conditional=True`` with ``mode_seeking = λ`` (**the default**, λ = 0.5): the
+  mode-seeking term of Mao, Lee, Tseng, Ma, Yang 2019 ("Mode seeking generative adversarial
+  networks for diverse image synthesis") counters exactly that collapse, a conditional GAN's
+  habit of ignoring ``z``: half of each fake batch repeats the other half's labels with
+  fresh ``z``, and G's loss gains ``λ / (mean|G(l, z1) − G(l, z2)| / mean|z1 − z2|)``.
+  Measured with λ = 1 (fit seeds 0 / 1): do(Eyeglasses = 1) 0.93 / 0.94, do(Mustache = 1)
+  0.95 / 0.94, do(Young = 0) 0.89 / 0.80 (the weakest), every other intervention ≥ 0.94;
+  pixel spread over 1,000 do(Eyeglasses = 1) images 0.175 / 0.169 against 0.140 in true
+  faces (no collapse; somewhat more than the truth, partly background speckle). With
+  λ = 0.5: seed 1 do(Eyeglasses = 1) 0.97, do(Mustache = 1) 0.98, do(Young = 0) 0.88, every
+  other ≥ 0.99, spread 0.154; seed 0 (``bench/causal_gan.py``, 2 threads, training 3.4 min)
+  do(Eyeglasses = 1) 0.98, do(Mustache = 1) 0.96 (0.91 of the women), do(Young = 0) 0.88,
+  every other ≥ 0.99; non-descendants kept ≥ 0.98; label fidelity ≥ 0.97. That is every
+  intervention but do(Young = 0) at ≥ 0.9, against do(Eyeglasses = 1) at 0.58-0.68 with the
+  paper's GAN. ``d_conditional=False, mode_seeking=0`` is the paper's GAN (and what
+  checkpoints written before these settings existed hold).
 
 An extra encoder ``E(x, l) → z`` is trained on generated images (regression of the ``z``
 that drew them, like the authors' ``discriminator_on_z``). It only initializes the inversion.
@@ -115,7 +116,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -147,8 +148,8 @@ class CausalGANConfig:
     anti_weight: float = 0.0  # k_0: initial weight of the (negative) anti-labeler term; 1.0 is the paper's (see docstring)
     anti_decay: float = 1000.0  # k_t = k_0·exp(−t / anti_decay), t in generator steps
     d_spectral: bool = True  # spectral normalization in the discriminator (Miyato et al. 2018)
-    d_conditional: bool = False  # D also reads the labels (projection, Miyato & Koyama 2018): real (x, l_x) vs (G(l, z), l)
-    mode_seeking: float = 0.0  # λ of the mode-seeking term (Mao et al. 2019) in G's loss; 0 is off (see docstring)
+    d_conditional: bool = True  # D also reads the labels (projection, Miyato & Koyama 2018): real (x, l_x) vs (G(l, z), l)
+    mode_seeking: float = 0.5  # λ of the mode-seeking term (Mao et al. 2019) in G's loss; 0 is off (see docstring)
     d_lr_mult: float = 4.0  # discriminator learning rate = train.lr · d_lr_mult (two time-scale rule, Heusel et al. 2017)
     ema: float = 0.999  # samples come from an exponential moving average of G's weights (0: the last weights)
     pretrain_labeler: int = 300  # labeler steps on real images before the GAN starts
@@ -332,6 +333,12 @@ class CausalGAN(ImageModel):
 
     kind = "causal-gan"
     Config = CausalGANConfig
+
+    @classmethod
+    def _legacy_config(cls, config: Mapping[str, Any]) -> dict[str, Any]:
+        # checkpoints written before the projection discriminator and the mode-seeking term
+        # existed were the paper's GAN (an unconditional D, whose weights they hold)
+        return {"d_conditional": False, "mode_seeking": 0.0, **config}
 
     def __init__(self, graph: Any, config: Any = None) -> None:
         super().__init__(graph, config)

@@ -665,11 +665,17 @@ class ImageModel:
         return folder
 
     @classmethod
+    def _legacy_config(cls, config: Mapping[str, Any]) -> Mapping[str, Any]:
+        """A checkpoint's config as this version reads it: a subclass fills in what older
+        versions left implicit (a setting whose default changed since)."""
+        return config
+
+    @classmethod
     def _from_checkpoint(cls, meta: Mapping[str, Any], state: Mapping[str, Tensor]) -> "ImageModel":
         if not isinstance(meta.get("image"), Mapping) or not isinstance(meta.get("labels"), Mapping):
             raise CheckpointError(f"this checkpoint is not an image model's (it has no image section), kind '{meta.get('kind')}'")
         graph = CausalGraph.from_json(meta["graph"])
-        model = cls(graph, _config_from_dict(cls.Config, meta["config"]))
+        model = cls(graph, _config_from_dict(cls.Config, cls._legacy_config(meta["config"])))
         model.info = ImageInfo(int(meta["image"]["size"]), int(meta["image"]["channels"]))
         schema = Schema.from_dict(meta["schema"])
         model.encoding = LabelEncoding(schema, meta["image"].get("inputs", model.image_parents))

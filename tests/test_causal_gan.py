@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import replace
 
@@ -332,6 +333,24 @@ def test_conditional_discriminator_reads_the_labels_and_round_trips(tmp_path):
     assert back.config.d_conditional and back.config.balance_labeler
     np.testing.assert_array_equal(model.sample(6, do={"b": 1}, seed=1).images, back.sample(6, do={"b": 1}, seed=1).images)
 
+
+
+def test_checkpoint_from_before_the_conditional_discriminator_loads_as_the_papers_gan(tmp_path):
+    """Checkpoints written before `d_conditional` and `mode_seeking` existed hold an
+    unconditional discriminator; now that both default on, such a checkpoint must still
+    load, as what it was (not with the new defaults, whose weights it lacks)."""
+    torch.manual_seed(0)
+    model = CausalGAN(GRAPH, replace(TINY, d_conditional=False, mode_seeking=0.0))
+    model.fit(image_data(120), seed=0)
+    model.save(tmp_path / "old")
+    meta_path = tmp_path / "old" / "model.json"
+    meta = json.loads(meta_path.read_text())
+    del meta["config"]["d_conditional"], meta["config"]["mode_seeking"]
+    meta_path.write_text(json.dumps(meta))
+    back = load_model(tmp_path / "old")
+    assert not back.config.d_conditional and back.config.mode_seeking == 0.0
+    assert CausalGANConfig().d_conditional and CausalGANConfig().mode_seeking == 0.5  # the defaults now
+    np.testing.assert_array_equal(model.sample(6, do={"b": 1}, seed=1).images, back.sample(6, do={"b": 1}, seed=1).images)
 
 def test_mode_seeking_keeps_the_style_noise_in_use():
     """A conditional discriminator on a tiny run lets G ignore z (the style collapse of
