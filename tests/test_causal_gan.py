@@ -334,7 +334,6 @@ def test_conditional_discriminator_reads_the_labels_and_round_trips(tmp_path):
     np.testing.assert_array_equal(model.sample(6, do={"b": 1}, seed=1).images, back.sample(6, do={"b": 1}, seed=1).images)
 
 
-
 def test_checkpoint_from_before_the_conditional_discriminator_loads_as_the_papers_gan(tmp_path):
     """Checkpoints written before `d_conditional` and `mode_seeking` existed hold an
     unconditional discriminator; now that both default on, such a checkpoint must still
@@ -351,6 +350,7 @@ def test_checkpoint_from_before_the_conditional_discriminator_loads_as_the_paper
     assert not back.config.d_conditional and back.config.mode_seeking == 0.0
     assert CausalGANConfig().d_conditional and CausalGANConfig().mode_seeking == 0.5  # the defaults now
     np.testing.assert_array_equal(model.sample(6, do={"b": 1}, seed=1).images, back.sample(6, do={"b": 1}, seed=1).images)
+
 
 def test_mode_seeking_keeps_the_style_noise_in_use():
     """A conditional discriminator on a tiny run lets G ignore z (the style collapse of
