@@ -236,6 +236,23 @@ def test_encode_accepts_string_spelling_of_int_categories():
     np.testing.assert_array_equal(s.encode(pd.DataFrame({"A": [1.0, 0.0, 1.0]}))["A"], [1, 0, 1])
 
 
+def test_numeric_categories_encode_alike_on_the_fast_and_the_general_path():
+    # numeric columns of numeric categories take a sorted search; the codes must be those of
+    # the general lookup, in the categories' own (unsorted) order, whatever the dtype
+    s = Schema((Column("g", "categorical", (5, 0, 2)), Column("A", "binary", (0, 1))))
+    for g, a in (([2, 5, 0, 2], [True, False, True, True]), ([2.0, 5.0, 0.0, 2.0], [1, 0, 1, 1]),
+                 (np.array([2, 5, 0, 2], dtype=np.int8), [1.0, 0.0, 1.0, 1.0])):
+        codes = s.encode(pd.DataFrame({"g": g, "A": a}))
+        np.testing.assert_array_equal(codes["g"], [2, 0, 1, 2])
+        np.testing.assert_array_equal(codes["A"], [1, 0, 1, 1])
+        general = s.encode(pd.DataFrame({"g": pd.Series(g).astype(object), "A": pd.Series(a).astype(object)}))
+        np.testing.assert_array_equal(general["g"], codes["g"])
+    with pytest.raises(DataError, match="'g' has no value 3"):
+        s.encode(pd.DataFrame({"g": [2, 3], "A": [0, 1]}))
+    with pytest.raises(DataError, match="'g' has no value 2.5"):
+        s.encode(pd.DataFrame({"g": [2.5, 0.0], "A": [0, 1]}))
+
+
 def test_encode_errors_name_column_and_allowed_values():
     s = Schema((Column("grade", "categorical", ("lo", "mid", "hi")), Column("x", "continuous")))
     with pytest.raises(DataError, match="'grade' has no value 'top'; its values are lo, mid, hi"):

@@ -347,6 +347,11 @@ def test_counterfactual_input_errors():
     bad.loc[3, "x3"] = np.nan
     with pytest.raises(DataError, match="missing values in x3"):
         TRI.counterfactual(bad, do={"x1": 0.0})
+    bad = LOAN.sample(10, seed=0)
+    bad["A"] = bad["A"].astype(object)
+    bad.loc[bad.index[2], "A"] = None  # a missing value in a discrete column of objects
+    with pytest.raises(DataError, match="missing values in A"):
+        LOAN.counterfactual(bad, do={"age": 0.0})
     with pytest.raises(DataError, match="DataFrame"):
         TRI.counterfactual(rows.to_numpy(), do={"x1": 0.0})
     with pytest.raises(InterventionError, match=r"do\(x1\) has 3 values for 10 rows"):
