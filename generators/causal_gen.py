@@ -82,6 +82,7 @@ class NodeLosses(nn.Module):
             for j, n in enumerate(graph.nodes)
             if layout.schema[n].discrete
         ]
+        self.register_buffer("discrete_nodes", torch.tensor([j for j, *_ in self.discrete], dtype=torch.long), persistent=False)
 
     def targets(self, batch: Tensor) -> Tensor:
         """Continuous targets ``[n_cont, batch]``."""
@@ -164,7 +165,11 @@ class CausalGenNet(nn.Module):
         trained by gradient, see ``train_linear``)."""
         losses = self.terms.per_node(self.nets(batch), batch, self.scaled)
         if self.train_linear:
-            losses = losses + self.terms.per_node(self.linear(batch), batch, self.scaled)
+            lin = self.linear(batch)  # type: ignore[misc]
+            if self.scaled:
+                losses = losses + self.terms.per_node(lin, batch, True)
+            else:  # only the discrete nodes' logistic rivals learn by gradient
+                losses = losses.index_add(0, self.terms.discrete_nodes, self.terms.discrete_terms(lin, batch))
         return losses
 
     def loss(self, batch: Tensor) -> Tensor:

@@ -248,7 +248,7 @@ class CausalVGenNet(nn.Module):
         losses = out.new_zeros(self.n_nodes)
         disc = self.terms.discrete_terms(out, batch)
         if len(disc):
-            losses = losses.index_add(0, torch.tensor([j for j, *_ in self.terms.discrete], device=out.device), disc)
+            losses = losses.index_add(0, self.terms.discrete_nodes, disc)
         log_s = self.log_sigma.clamp(min=self.min_log_sigma)[self.terms.cont_nodes][:, None]
         resid = (self.terms.targets(batch) - out[self.terms.cont_nodes][..., 0]) * torch.exp(-log_s)
         recon = (0.5 * resid**2 + log_s).mean(1)
