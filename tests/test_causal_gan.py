@@ -339,16 +339,18 @@ def test_checkpoint_from_before_the_conditional_discriminator_loads_as_the_paper
     unconditional discriminator; now that both default on, such a checkpoint must still
     load, as what it was (not with the new defaults, whose weights it lacks)."""
     torch.manual_seed(0)
-    model = CausalGAN(GRAPH, replace(TINY, d_conditional=False, mode_seeking=0.0))
+    model = CausalGAN(GRAPH, replace(TINY, d_conditional=False, mode_seeking=0.0, balance_generator=False))
     model.fit(image_data(120), seed=0)
     model.save(tmp_path / "old")
     meta_path = tmp_path / "old" / "model.json"
     meta = json.loads(meta_path.read_text())
-    del meta["config"]["d_conditional"], meta["config"]["mode_seeking"]
+    del meta["config"]["d_conditional"], meta["config"]["mode_seeking"], meta["config"]["balance_generator"]
     meta_path.write_text(json.dumps(meta))
     back = load_model(tmp_path / "old")
     assert not back.config.d_conditional and back.config.mode_seeking == 0.0
-    assert CausalGANConfig().d_conditional and CausalGANConfig().mode_seeking == 0.5  # the defaults now
+    assert not back.config.balance_generator  # what it was trained with, not today's default
+    defaults = CausalGANConfig()
+    assert defaults.d_conditional and defaults.mode_seeking == 0.5 and defaults.balance_generator  # the defaults now
     np.testing.assert_array_equal(model.sample(6, do={"b": 1}, seed=1).images, back.sample(6, do={"b": 1}, seed=1).images)
 
 
