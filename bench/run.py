@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from bench.tabular import MODELS, SUITE, Protocol, machine, run_one, summarize  # noqa: E402
+from bench.tabular import MODELS, SUITE, Protocol, machine, reference_step_ms, run_one, summarize  # noqa: E402
 
 TARGETS = {  # from the Foundation issue: defaults, 2 CPU cores
     "mmd_ratio": 2.0,
@@ -36,7 +36,7 @@ def markers(section: str) -> tuple[str, str]:
 
 
 def markdown(summary, command: str, seconds: float, proto: Protocol, section: str = "tabular", title: str | None = None,
-             note: str | None = None) -> str:
+             note: str | None = None, speed: tuple[float, float] | None = None) -> str:
     start, end = markers(section)
     lines = [
         start,
@@ -56,6 +56,9 @@ def markdown(summary, command: str, seconds: float, proto: Protocol, section: st
         f"vs the true one (same exogenous noise). ATE error: standardized |model ATE − true ATE| over pairs of "
         f"intervention values and every descendant, {proto.n_ate:,} model samples per arm, {proto.n_ate_truth:,} true.",
         f"- Times: median of repeated calls; fit on {torch.get_num_threads()} CPU thread(s).",
+        *([f"- Host speed: a reference torch step (`bench.tabular.reference_step_ms`: MLP 8-64-64-1, batch 512, "
+           f"AdamW) took {speed[0]:.2f} ms before the run and {speed[1]:.2f} ms after it; a higher number after "
+           "means the host slowed during the run, and the later rows' times with it."] if speed else []),
         *([f"- Note: {note}"] if note else []),
         "",
         "- *in support*: CF RMSE over the test rows whose counterfactual parent values lie inside the training "
@@ -163,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         key, value = kv.split("=", 1)
         settings.setdefault(kind, {})[key] = _value(value)
     proto = Protocol()
+    speed_before = reference_step_ms()
     t0 = time.time()
     results = []
     for name in args.scms:
@@ -180,7 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     raw.parent.mkdir(parents=True, exist_ok=True)
     raw.write_text(json.dumps([asdict(r) for r in results], indent=1))
     command = "python bench/run.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-    section = markdown(summary, command.strip(), time.time() - t0, proto, args.section, args.title, args.note)
+    seconds = time.time() - t0
+    section = markdown(summary, command.strip(), seconds, proto, args.section, args.title, args.note,
+                       (speed_before, reference_step_ms()))
     print(section)
     if args.out:
         write_section(args.out, section, args.section)

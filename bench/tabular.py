@@ -178,6 +178,34 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), Python {platform.python_version()}"
 
 
+def reference_step_ms(steps: int = 300) -> float:
+    """Milliseconds per optimizer step of a fixed small workload (an MLP 8-64-64-1, batch
+    512, AdamW), on this process's torch threads: how fast the host runs torch right now.
+    Measured before and after a suite, it shows whether the machine slowed during the run
+    (shared hosts do), which load averages alone cannot."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(512, 8, generator=gen)
+    y = torch.randn(512, 1, generator=gen)
+    net = torch.nn.Sequential(torch.nn.Linear(8, 64), torch.nn.SiLU(), torch.nn.Linear(64, 64), torch.nn.SiLU(),
+                              torch.nn.Linear(64, 1))
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
+
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        torch.nn.functional.mse_loss(net(x), y).backward()
+        opt.step()
+
+    for _ in range(20):
+        step()
+    blocks = []
+    for _ in range(3):
+        t = time.perf_counter()
+        for _ in range(steps // 3):
+            step()
+        blocks.append(1e3 * (time.perf_counter() - t) / (steps // 3))
+    return float(np.median(blocks))
+
+
 def load_note() -> str:
     """How busy the machine was, measured: the load averages when this is called (at the
     end of a run; the 15-minute one covers most benchmark runs)."""
