@@ -88,13 +88,19 @@ class NodeLosses(nn.Module):
         """Continuous targets ``[n_cont, batch]``."""
         return batch[:, self.cont_cols].T
 
-    def discrete_terms(self, out: Tensor, batch: Tensor) -> Tensor:
-        """Cross-entropy per discrete node, ``[n_discrete]``."""
+    def discrete_rows(self, out: Tensor, batch: Tensor) -> Tensor:
+        """Cross-entropy of every discrete node on every row, ``[n_discrete, batch]``."""
         terms = [
-            nn.functional.cross_entropy(out[j, :, :k], batch[:, sl.start].long() if binary else batch[:, sl].argmax(1))
+            nn.functional.cross_entropy(
+                out[j, :, :k], batch[:, sl.start].long() if binary else batch[:, sl].argmax(1), reduction="none"
+            )
             for j, sl, binary, k in self.discrete
         ]
-        return torch.stack(terms) if terms else out.new_zeros(0)
+        return torch.stack(terms) if terms else out.new_zeros(0, out.shape[1])
+
+    def discrete_terms(self, out: Tensor, batch: Tensor) -> Tensor:
+        """Cross-entropy per discrete node, ``[n_discrete]``."""
+        return self.discrete_rows(out, batch).mean(1)
 
     def per_node(self, out: Tensor, batch: Tensor, scaled: bool) -> Tensor:
         """Each node's mean loss ``[n_nodes]`` (see ``per_row``)."""
@@ -114,10 +120,8 @@ class NodeLosses(nn.Module):
             else:
                 cont = (target - o[:, :, 0]) ** 2
             losses = losses.index_add(0, self.cont_nodes, cont)
-        for j, sl, binary, k in self.discrete:
-            target = batch[:, sl.start].long() if binary else batch[:, sl].argmax(1)
-            ce = nn.functional.cross_entropy(out[j, :, :k], target, reduction="none")
-            losses = losses.index_add(0, torch.tensor([j], device=out.device), ce[None])
+        if self.discrete:
+            losses = losses.index_add(0, self.discrete_nodes, self.discrete_rows(out, batch))
         return losses
 
 
