@@ -65,7 +65,7 @@ from causal.data import Schema
 from causal.graph import CausalGraph
 from generators.base import Layout, TabularModel, quantile_draws
 from generators.causal_gen import NodeLosses
-from generators.nets import ParentNets, Polynomials, Tabulated, adequate, agrees
+from generators.nets import ParentNets, Polynomials, ScalarNets, Tabulated, adequate, agrees
 from generators.training import TrainConfig
 
 DECODERS = ("general", "additive")
@@ -114,22 +114,19 @@ class CausalVGenNet(nn.Module):
         n, d = len(graph.nodes), config.latent_dim
         self.d = d
         self.terms = NodeLosses(graph, layout)
-        cont = set(self.terms.cont_nodes.tolist())
+        cont = self.terms.cont_nodes.tolist()
         pmask = layout.mask(graph)
         own = torch.zeros_like(pmask)
-        resid = torch.zeros(n, n)  # the residual encoder's input: column j holds node j's residual
-        umask = torch.zeros(n, n * d)
-        for j, node in enumerate(graph.nodes):
-            if j in cont:
-                own[j, layout.slices[node]] = 1.0
-                resid[j, j] = 1.0
-                umask[j, j * d : (j + 1) * d] = 1.0
+        umask = torch.zeros(n, n * d)  # the general decoder's extra inputs: column block j holds node j's u
+        for j in cont:
+            own[j, layout.slices[graph.nodes[j]]] = 1.0
+            umask[j, j * d : (j + 1) * d] = 1.0
         k_max = max([len(c.categories) for c in layout.schema.columns if c.discrete] + [1])
         args = (config.hidden, config.layers, config.dropout, config.activation)
         small = (config.latent_hidden, *args[1:])  # networks of one node's u or r only
         self.residual = config.encoder == "residual"
-        if self.residual:
-            self.encoder = ParentNets(resid, 2 * d, *small)
+        if self.residual:  # q(u | r): each continuous node's own residual in, (mean, log-variance) out
+            self.encoder = ScalarNets(cont, 1, 2 * d, *small)
         else:
             self.encoder = ParentNets(torch.maximum(pmask, own), 2 * d, *args)
         self.general = config.decoder == "general"
@@ -137,7 +134,7 @@ class CausalVGenNet(nn.Module):
             self.nets = ParentNets(torch.cat([pmask, umask], dim=1), k_max, *args)
         else:
             self.nets = ParentNets(pmask, k_max, *args)
-            self.latent_net = ParentNets(umask, 1, *small)
+            self.latent_net = ScalarNets(cont, d, 1, *small)  # h(u)
         self.log_sigma = nn.Parameter(torch.full((n,), -1.0))
         # simpler rivals of f (after training, by least squares); only where samples and
         # counterfactuals depend on f alone, i.e. the additive decoder with the empirical term
@@ -203,28 +200,22 @@ class CausalVGenNet(nn.Module):
         """``r = z − f(parents)`` of the continuous nodes, ``[n_cont, B]``."""
         return self.terms.targets(batch) - f[self.terms.cont_nodes][..., 0]
 
-    def encode(self, batch: Tensor, f: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """Posterior mean and log-variance of every continuous node's ``u``, ``[n_cont, B, d]``."""
+    def encode(self, batch: Tensor, r: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Posterior mean and log-variance of every continuous node's ``u``, ``[n_cont, B, d]``
+        (the residual encoder reads ``r``, computed here when not given)."""
         if self.residual:
-            r = self.residuals(batch, self.mechanisms(batch) if f is None else f)
-            inp = batch.new_zeros(batch.shape[0], self.n_nodes).index_copy(1, self.terms.cont_nodes, r.T)
-            e = self.encoder(inp)[self.terms.cont_nodes]
+            e = self.encoder((self.residuals(batch, self.mechanisms(batch)) if r is None else r)[..., None])
         else:
             e = self.encoder(batch)[self.terms.cont_nodes]  # [n_cont, B, 2d]
         return e[..., : self.d], e[..., self.d :].clamp(-12, 6)
 
     def latent_matrix(self, u_cont: Tensor, batch_size: int) -> Tensor:
-        """``[B, n_nodes * d]`` with each continuous node's latent in its block."""
+        """``[B, n_nodes * d]`` with each continuous node's latent in its block (the general
+        decoder's extra inputs)."""
         n = self.log_sigma.shape[0]
         u = u_cont.new_zeros(n, batch_size, self.d)
         u[self.terms.cont_nodes] = u_cont
         return u.permute(1, 0, 2).reshape(batch_size, n * self.d)
-
-    def decode(self, batch: Tensor, umat: Tensor, f: Tensor | None = None) -> Tensor:
-        if self.general:
-            return self.nets(torch.cat([batch, umat], dim=1))
-        out = self.mechanisms(batch) if f is None else f
-        return out + torch.nn.functional.pad(self.latent_net(umat), (0, out.shape[-1] - 1))
 
     def decay_parameters(self) -> list[nn.Parameter]:
         nets = [self.encoder, self.nets] + ([self.latent_net] if not self.general else [])
@@ -238,22 +229,31 @@ class CausalVGenNet(nn.Module):
         """Each node's negative ELBO ``[n_nodes]``: reconstruction NLL + beta * KL for a
         continuous node (u sampled by reparametrization in training, its mean otherwise),
         cross-entropy for a discrete one."""
-        b = batch.shape[0]
-        if not len(self.terms.cont_nodes):
-            return self.terms.per_node(self.decode(batch, batch.new_zeros(b, 0)), batch, False)
-        f = None if self.general else self.mechanisms(batch)
-        mu, logvar = self.encode(batch, f)
+        b, c = batch.shape[0], self.terms.cont_nodes
+        if not len(c):
+            nets_in = torch.cat([batch, batch.new_zeros(b, self.nets.in_dim - batch.shape[1])], dim=1)
+            return self.terms.per_node(self.nets(nets_in) if self.general else self.mechanisms(batch), batch, False)
+        z = self.terms.targets(batch)  # [n_cont, B]
+        if self.general:
+            mu, logvar = self.encode(batch)
+        else:  # additive: z = f(parents) + h(u) + σ·ε, so the residual r = z − f is what u explains
+            out = self.mechanisms(batch)
+            r = z - out[c, :, 0]
+            mu, logvar = self.encode(batch, r)
         u = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu) if self.training else mu
-        out = self.decode(batch, self.latent_matrix(u, b), f)
+        if self.general:
+            out = self.nets(torch.cat([batch, self.latent_matrix(u, b)], dim=1))
+            err = z - out[c, :, 0]
+        else:
+            err = r - self.latent_net(u)[..., 0]
         losses = out.new_zeros(self.n_nodes)
-        disc = self.terms.discrete_terms(out, batch)
+        disc = self.terms.discrete_terms(out, batch)  # a discrete node's logits see its parents only
         if len(disc):
             losses = losses.index_add(0, self.terms.discrete_nodes, disc)
-        log_s = self.log_sigma.clamp(min=self.min_log_sigma)[self.terms.cont_nodes][:, None]
-        resid = (self.terms.targets(batch) - out[self.terms.cont_nodes][..., 0]) * torch.exp(-log_s)
-        recon = (0.5 * resid**2 + log_s).mean(1)
+        log_s = self.log_sigma.clamp(min=self.min_log_sigma)[c][:, None]
+        recon = (0.5 * (err * torch.exp(-log_s)) ** 2 + log_s).mean(1)
         kl = 0.5 * (mu**2 + logvar.exp() - 1.0 - logvar).sum(-1).mean(1)
-        return losses.index_add(0, self.terms.cont_nodes, recon + self.beta * kl)
+        return losses.index_add(0, c, recon + self.beta * kl)
 
     def loss(self, batch: Tensor) -> Tensor:
         return self.node_losses(batch).sum()

@@ -45,13 +45,40 @@ def test_tabulated_is_as_exact_as_the_function_in_float32():
 
 def test_residual_encoder_reads_only_the_nodes_own_residual(fitted):
     net = fitted.net
-    assert net.residual and net.encoder.in_dim == len(GRAPH.nodes)
-    x = torch.randn(8, net.encoder.in_dim, requires_grad=True)
-    out = net.encoder(x)
-    for j in net.terms.cont_nodes.tolist():
-        grad = torch.autograd.grad(out[j].sum(), x, retain_graph=True)[0]
-        others = [i for i in range(x.shape[1]) if i != j]
-        assert torch.all(grad[:, others] == 0) and torch.any(grad[:, j] != 0), GRAPH.nodes[j]
+    cont = net.terms.cont_nodes.tolist()
+    assert net.residual and net.encoder.nodes == cont and net.encoder.in_dim == 1
+    r = torch.randn(len(cont), 8, 1, requires_grad=True)  # row k: continuous node k's residual
+    out = net.encoder(r)
+    for k, j in enumerate(cont):
+        grad = torch.autograd.grad(out[k].sum(), r, retain_graph=True)[0]
+        others = [i for i in range(len(cont)) if i != k]
+        assert torch.all(grad[others] == 0) and torch.any(grad[k] != 0), GRAPH.nodes[j]
+        np.testing.assert_allclose(net.encoder.node(j, r[k].detach()).detach().numpy(), out[k].detach().numpy(),
+                                   rtol=1e-6, atol=1e-6)
+
+
+def test_one_input_maps_load_from_the_masked_networks_of_older_checkpoints():
+    """Checkpoints written before ScalarNets hold these maps as a ParentNets over an
+    identity-like mask; loading picks out each node's row and own columns, exactly."""
+    from generators.nets import ParentNets, ScalarNets
+
+    torch.manual_seed(0)
+    n, d, nodes = 5, 2, [0, 2, 3]
+    mask = torch.zeros(n, n * d)
+    for j in nodes:
+        mask[j, j * d : (j + 1) * d] = 1.0
+    old = ParentNets(mask, 1, hidden=8, layers=2)
+    with torch.no_grad():
+        old.skip.normal_()
+    new = ScalarNets(nodes, d, 1, hidden=8, layers=2)
+    new.load_state_dict(old.state_dict(), strict=True)
+    u = torch.randn(50, n * d)
+    with torch.no_grad():
+        want = old(u)
+        for k, j in enumerate(nodes):
+            got = new.node(j, u[:, j * d : (j + 1) * d])
+            torch.testing.assert_close(got, want[j], rtol=1e-6, atol=1e-6)
+            torch.testing.assert_close(new(u.reshape(50, n, d).transpose(0, 1)[nodes])[k], want[j], rtol=1e-6, atol=1e-6)
 
 
 def test_queries_use_tables_that_match_the_networks(fitted):
