@@ -92,7 +92,9 @@ class CausalVGenConfig:
     linear_z: float = 0.0  # ... or held-out squared error within this many standard errors of the network's
     quadratic_gap: float = 0.03  # degree 2: where it predicts the same as the network to within this RMS
     quadratic_z: float | None = 0.0  # ... or held-out squared error within this many standard errors of the network's (None: agreement only)
-    train: TrainConfig = field(default_factory=TrainConfig)  # Causal Gen's schedule: the one-input maps are small
+    # Causal Gen's schedule in batches of 256: a step costs ~1.7x Causal Gen's (two more small
+    # networks per node), and the smaller batch kept the quality (docs/benchmarks.md)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(batch_size=256))
 
     def __post_init__(self) -> None:
         for name, value, allowed in (("decoder", self.decoder, DECODERS), ("encoder", self.encoder, ENCODERS),
