@@ -16,6 +16,11 @@ import torch
 from torch import Tensor, nn
 
 
+ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "silu": nn.functional.silu, "relu": torch.relu, "tanh": torch.tanh, "elu": nn.functional.elu,
+}
+
+
 def layers_of(weights: nn.ParameterList, biases: nn.ParameterList) -> tuple[list[Tensor], list[Tensor]]:
     """The layers' weights and biases as plain lists, in order. Indexing a ParameterList
     goes through module attribute lookup, and a slice builds a new module (~50 µs each,
@@ -54,7 +59,7 @@ class ParentNets(nn.Module):
             self.weights.append(nn.Parameter((torch.rand(n, a, b) * 2 - 1) * bound))
             self.biases.append(nn.Parameter(torch.zeros(n, b)))
         self.skip = nn.Parameter(torch.zeros(n, d, out_dim))
-        self.act = {"silu": nn.functional.silu, "relu": torch.relu, "tanh": torch.tanh, "elu": nn.functional.elu}[activation]
+        self.act = ACTIVATIONS[activation]
         self.dropout = dropout
         self._cols: list[Tensor] = [torch.nonzero(mask[j]).flatten() for j in range(n)]
         self._cache: dict[int, tuple] = {}
@@ -181,7 +186,7 @@ class ScalarNets(nn.Module):
             self.weights.append(nn.Parameter((torch.rand(m, a, b) * 2 - 1) / math.sqrt(a)))
             self.biases.append(nn.Parameter(torch.zeros(m, b)))
         self.skip = nn.Parameter(torch.zeros(m, in_dim, out_dim))
-        self.act = {"silu": nn.functional.silu, "relu": torch.relu, "tanh": torch.tanh, "elu": nn.functional.elu}[activation]
+        self.act = ACTIVATIONS[activation]
         self.dropout = dropout
 
     def decay_parameters(self) -> list[nn.Parameter]:
