@@ -93,7 +93,7 @@ class CausalVGenConfig:
     quadratic_gap: float = 0.03  # degree 2: where it predicts the same as the network to within this RMS
     quadratic_z: float | None = 0.0  # ... or held-out squared error within this many standard errors of the network's (None: agreement only)
     # Causal Gen's schedule; batches of 256 fit ~25% faster but cost quality over five seeds
-    # (fork-nlin CF RMSE 0.017 -> 0.027, simpson-symprod MMD² ratio 2.08 -> 2.77; docs/benchmarks.md)
+    # (fork-nlin CF RMSE 0.021 -> 0.027, simpson-symprod MMD² ratio 2.09 -> 2.77; docs/benchmarks.md)
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self) -> None:

@@ -28,6 +28,19 @@ def layers_of(weights: nn.ParameterList, biases: nn.ParameterList) -> tuple[list
     return list(weights._parameters.values()), list(biases._parameters.values())  # type: ignore[arg-type]
 
 
+def hidden_layers(h: Tensor, ws: list[Tensor], bs: list[Tensor], act: Callable[[Tensor], Tensor],
+                  dropout: float = 0.0) -> Tensor:
+    """The layers after the first of a batch of per-node MLPs: ``h`` is ``[n, batch, width]``
+    (the first layer's pre-activation); each next layer is activation, dropout, then one
+    batched product with its ``[n, width, next]`` weights."""
+    for w, b in zip(ws[1:], bs[1:]):
+        h = act(h)
+        if dropout:
+            h = nn.functional.dropout(h, dropout, True)
+        h = torch.baddbmm(b[:, None, :], h, w)
+    return h
+
+
 class ParentNets(nn.Module):
     """``n_nodes`` independent MLPs ``in_dim -> hidden^layers -> out_dim`` plus a linear skip.
 
@@ -94,11 +107,7 @@ class ParentNets(nn.Module):
         # x [batch, in] @ W [n, in, h] broadcasts to [n, batch, h]: one batched product
         # (cheaper than the equivalent einsum, which permutes and copies on every call)
         h = torch.matmul(x, ws[0] * m) + bs[0][:, None, :]
-        for w, b in zip(ws[1:], bs[1:]):
-            h = self.act(h)
-            if self.dropout and self.training:
-                h = nn.functional.dropout(h, self.dropout, True)
-            h = torch.baddbmm(b[:, None, :], h, w)
+        h = hidden_layers(h, ws, bs, self.act, self.dropout if self.training else 0.0)
         return h + torch.matmul(x, self.skip * m)
 
     def node(self, j: int, parents: Tensor) -> Tensor:
@@ -196,11 +205,7 @@ class ScalarNets(nn.Module):
         """``[len(nodes), batch, in_dim]`` -> ``[len(nodes), batch, out_dim]``."""
         ws, bs = layers_of(self.weights, self.biases)
         h = torch.baddbmm(bs[0][:, None, :], x, ws[0])
-        for w, b in zip(ws[1:], bs[1:]):
-            h = self.act(h)
-            if self.dropout and self.training:
-                h = nn.functional.dropout(h, self.dropout, True)
-            h = torch.baddbmm(b[:, None, :], h, w)
+        h = hidden_layers(h, ws, bs, self.act, self.dropout if self.training else 0.0)
         return torch.baddbmm(h, x, self.skip)
 
     def node(self, j: int, v: Tensor) -> Tensor:
