@@ -81,6 +81,7 @@ class CausalVGenConfig:
     activation: str = "silu"
     latent_dim: int = 1  # size of each continuous node's latent u
     latent_hidden: int = 16  # units per hidden layer of the one-input maps (h(u), the residual encoder)
+    latent_layers: int = 2  # hidden layers of the one-input maps
     beta: float = 1.0  # weight of the KL term
     decoder: str = "additive"  # additive: f(parents) + h(u); general: g(parents, u)
     encoder: str = "residual"  # residual: q(u | z − f(parents)) (additive decoder); full: q(u | z, parents)
@@ -106,8 +107,8 @@ class CausalVGenConfig:
                 "decoder='general' needs encoder='full' and latent='prior' or 'aggregate' "
                 "(the residual encoder and the empirical exogenous term exist only for the additive decoder)"
             )
-        if self.latent_dim < 1 or self.beta < 0 or self.latent_hidden < 1:
-            raise ValueError("latent_dim and latent_hidden must be >= 1 and beta >= 0")
+        if self.latent_dim < 1 or self.beta < 0 or self.latent_hidden < 1 or self.latent_layers < 0:
+            raise ValueError("latent_dim and latent_hidden must be >= 1, latent_layers >= 0 and beta >= 0")
 
 
 class CausalVGenNet(nn.Module):
@@ -125,7 +126,7 @@ class CausalVGenNet(nn.Module):
             umask[j, j * d : (j + 1) * d] = 1.0
         k_max = max([len(c.categories) for c in layout.schema.columns if c.discrete] + [1])
         args = (config.hidden, config.layers, config.dropout, config.activation)
-        small = (config.latent_hidden, *args[1:])  # networks of one node's u or r only
+        small = (config.latent_hidden, config.latent_layers, *args[2:])  # networks of one node's u or r only
         self.residual = config.encoder == "residual"
         if self.residual:  # q(u | r): each continuous node's own residual in, (mean, log-variance) out
             self.encoder = ScalarNets(cont, 1, 2 * d, *small)
@@ -271,8 +272,10 @@ class CausalVGen(TabularModel):
     @classmethod
     def _legacy_config(cls, config: Mapping[str, Any]) -> dict[str, Any]:
         # checkpoints written before the residual encoder existed used q(u | z, parents), and
-        # `hidden` units in every network; before the simpler rivals of f, none were kept
-        return {"encoder": "full", "latent_hidden": config.get("hidden", 64), "select_simple": False, **config}
+        # `hidden` units in every network; before the simpler rivals of f, none were kept;
+        # before `latent_layers`, the one-input maps had `layers` hidden layers
+        return {"encoder": "full", "latent_hidden": config.get("hidden", 64), "select_simple": False,
+                "latent_layers": config.get("layers", 2), **config}
 
     def _build(self, schema: Schema) -> nn.Module:
         return CausalVGenNet(self.graph, Layout(schema), self.config)

@@ -133,15 +133,17 @@ def test_settings_that_do_not_fit_together_are_refused(settings, needs):
 
 
 def test_a_checkpoint_from_before_the_residual_encoder_loads_as_it_was(data, tmp_path):
-    old = build_model("causal-vgen", GRAPH, **TINY, encoder="full", latent="prior", latent_hidden=TINY["hidden"])
+    old = build_model("causal-vgen", GRAPH, **TINY, encoder="full", latent="prior", latent_hidden=TINY["hidden"],
+                      latent_layers=3, layers=3)
     old.fit(data, seed=0)
     folder = old.save(tmp_path / "m")
     meta_path = folder / "model.json"
     meta = json.loads(meta_path.read_text())
-    del meta["config"]["encoder"], meta["config"]["latent_hidden"]  # what the previous version wrote
+    del meta["config"]["encoder"], meta["config"]["latent_hidden"], meta["config"]["latent_layers"]  # what the previous version wrote
     meta_path.write_text(json.dumps(meta))
     back = load_model(folder)
     assert back.config.encoder == "full" and back.config.latent_hidden == TINY["hidden"]
+    assert back.config.latent_layers == 3  # the one-input maps had `layers` hidden layers then
     a, b = old.sample(500, seed=4), back.sample(500, seed=4)
     np.testing.assert_allclose(a["d"].to_numpy(), b["d"].to_numpy())
 
