@@ -34,6 +34,7 @@ bench: bench-tabular bench-images bench-app
 
 bench-tabular: $(STAMP)
 	$(PY) bench/run.py --out docs/benchmarks.md
+	$(PY) bench/references.py --out docs/benchmarks.md
 
 bench-images: $(STAMP)
 	$(PY) bench/ccgm.py --out docs/benchmarks.md
