@@ -38,7 +38,8 @@ from generators.base import quantile_draws  # noqa: E402
 
 class PlugIn:
     """``scm``'s mechanisms with each continuous node's noise resampled from the noise
-    abducted on ``rows`` (``knots`` quantiles); a ``causal.queries`` Mechanisms object."""
+    abducted on ``rows`` (``knots`` quantiles); discrete nodes, and any node whose mechanism
+    cannot be inverted, keep their true noise. A ``causal.queries`` Mechanisms object."""
 
     def __init__(self, scm: SCM, rows: Any, knots: int = 512, seed: int = 0) -> None:
         self.scm, self.graph, self.schema = scm, scm.graph, scm.schema

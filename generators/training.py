@@ -144,11 +144,12 @@ def train(
     # layers), never on biases, linear skips or noise scales.
     decay_ids = {id(p) for p in getattr(module, "decay_parameters", lambda: [])()}
     params = [p for p in module.parameters() if p.requires_grad]
-    groups = [
-        {"params": [p for p in params if id(p) in decay_ids], "weight_decay": config.weight_decay},
-        {"params": [p for p in params if id(p) not in decay_ids], "weight_decay": 0.0},
-    ]
-    if not config.weight_decay:  # one group, one fused update per step (the same arithmetic per parameter)
+    if config.weight_decay:
+        groups = [
+            {"params": [p for p in params if id(p) in decay_ids], "weight_decay": config.weight_decay},
+            {"params": [p for p in params if id(p) not in decay_ids], "weight_decay": 0.0},
+        ]
+    else:  # one group, one fused update per step (the same arithmetic per parameter)
         groups = [{"params": params, "weight_decay": 0.0}]
     opt = torch.optim.AdamW([g for g in groups if g["params"]], lr=config.lr, **_fast_adamw(params))
     # Under torchrun (generators.distributed): every rank draws the same batch and keeps its
