@@ -126,6 +126,7 @@ def test_counterfactual_under_the_additive_decoder_moves_by_the_mechanism(fitted
     (dict(decoder="general"), "encoder='full'"),
     (dict(decoder="general", encoder="full", latent="empirical"), "latent='prior' or 'aggregate'"),
     (dict(encoder="flow"), "unknown encoder 'flow'"),
+    (dict(f_loss="mse"), "unknown f_loss 'mse'"),
 ])
 def test_settings_that_do_not_fit_together_are_refused(settings, needs):
     with pytest.raises(ValueError, match=needs.replace("(", r"\(").replace("'", "'")):
@@ -134,16 +135,18 @@ def test_settings_that_do_not_fit_together_are_refused(settings, needs):
 
 def test_a_checkpoint_from_before_the_residual_encoder_loads_as_it_was(data, tmp_path):
     old = build_model("causal-vgen", GRAPH, **TINY, encoder="full", latent="prior", latent_hidden=TINY["hidden"],
-                      latent_layers=3, layers=3)
+                      latent_layers=3, layers=3, f_loss="elbo")
     old.fit(data, seed=0)
     folder = old.save(tmp_path / "m")
     meta_path = folder / "model.json"
     meta = json.loads(meta_path.read_text())
-    del meta["config"]["encoder"], meta["config"]["latent_hidden"], meta["config"]["latent_layers"]  # what the previous version wrote
+    for key in ("encoder", "latent_hidden", "latent_layers", "f_loss"):  # what the previous versions did not write
+        del meta["config"][key]
     meta_path.write_text(json.dumps(meta))
     back = load_model(folder)
     assert back.config.encoder == "full" and back.config.latent_hidden == TINY["hidden"]
     assert back.config.latent_layers == 3  # the one-input maps had `layers` hidden layers then
+    assert back.config.f_loss == "elbo"  # and f was trained by the ELBO
     a, b = old.sample(500, seed=4), back.sample(500, seed=4)
     np.testing.assert_allclose(a["d"].to_numpy(), b["d"].to_numpy())
 
@@ -163,3 +166,33 @@ def test_a_graph_of_discrete_nodes_only_trains_with_either_decoder(data, setting
     # c depends on b in the data (both driven by a): the model's P(c = 1 | do(b)) follows it
     want = data.loc[data["b"] == "high", "c"].mean()
     assert abs(s["c"].mean() - want) < 0.06, (s["c"].mean(), want)
+
+
+@pytest.mark.parametrize("f_loss", ["least-squares", "elbo"])
+def test_f_loss_decides_what_trains_the_mechanisms(data, f_loss):
+    """``least-squares``: a continuous node's f gets its gradient from the squared error
+    alone (the ELBO sees the residual detached); ``elbo``: from the ELBO only. (No simpler
+    rival is selected, so f is the network in every node.)"""
+    model = build_model("causal-vgen", GRAPH, **{**TINY, "steps": 20}, f_loss=f_loss, select_simple=False)
+    model.fit(data, seed=0)
+    net = model.net
+    net.train()
+    batch = torch.from_numpy(model.layout.encode(model.schema.encode(data.iloc[:256])))
+    c = net.terms.cont_nodes
+    params = list(net.nets.parameters())
+
+    def grads(loss):
+        return torch.autograd.grad(loss, params, allow_unused=True, retain_graph=True)
+
+    torch.manual_seed(0)
+    total = grads(net.node_losses(batch)[c].sum())
+    sq = grads(((net.terms.targets(batch) - net.mechanisms(batch)[c, :, 0]) ** 2).mean(1).sum())
+    # every ParentNets parameter is indexed by node first; keep the continuous nodes' parts
+    g_total = torch.cat([g[c].flatten() for g in total])
+    g_sq = torch.cat([g[c].flatten() for g in sq])
+    assert g_sq.abs().max() > 0
+    if f_loss == "least-squares":
+        torch.testing.assert_close(g_total, g_sq, rtol=1e-5, atol=1e-7)
+    else:  # the ELBO reaches f (through the residual), and nothing else does
+        assert g_total.abs().max() > 0
+        assert (g_total - g_sq).abs().max() > 1e-3 * g_sq.abs().max()
