@@ -262,9 +262,9 @@ class CausalVGenNet(nn.Module):
             mu, logvar = self.encode(batch)
         else:  # additive: z = f(parents) + h(u) + σ·ε, so the residual r = z − f is what u explains
             out = self.mechanisms(batch)
-            r = z - out[c, :, 0]
-            if self.f_loss == "least-squares":  # f from the squared error alone; the ELBO models r's law
-                r = r.detach()
+            fit_err = z - out[c, :, 0]
+            # least-squares: f from the squared error alone; the ELBO models the residual's law
+            r = fit_err.detach() if self.f_loss == "least-squares" else fit_err
             mu, logvar = self.encode(batch, r)
         u = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu) if self.training else mu
         if self.general:
@@ -281,7 +281,7 @@ class CausalVGenNet(nn.Module):
         kl = 0.5 * (mu**2 + logvar.exp() - 1.0 - logvar).sum(-1).mean(1)
         elbo = recon + self.beta * kl
         if not self.general and self.f_loss != "elbo":
-            elbo = elbo + ((z - out[c, :, 0]) ** 2).mean(1)
+            elbo = elbo + (fit_err**2).mean(1)
         return losses.index_add(0, c, elbo)
 
     def loss(self, batch: Tensor) -> Tensor:
