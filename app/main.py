@@ -1,8 +1,9 @@
 """Counterfactory's Streamlit entry point: page set-up and navigation.
 
 Run it with ``make run`` (``streamlit run app/main.py``). Each page is one file under
-``app/views/``; the logic the pages call lives in plain modules (``app.workspace``,
-``app.runner``, ``app.compare``, ``app.run_views``, ``app.cf_views``, ``app.plots`` ...).
+``app/views/``; the logic the pages call lives in plain modules: one per page in
+``app/logic/`` (named like the page), and ``app.workspace``, ``app.runner``, ``app.plots``
+and the library (``causal.effects`` for seeing versus doing).
 
 The folder is deliberately not called ``pages/``: Streamlit 1.67 still switches to its
 old directory-based navigation when a ``pages/`` folder sits next to the entry file and

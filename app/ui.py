@@ -2,7 +2,7 @@
 cached models and comparisons, and a few widgets used on several pages.
 
 Only the pages and this module import streamlit; the logic they call is plain Python
-(``app.workspace``, ``app.runner``, ``app.compare``, ``app.run_views`` ...).
+(``app.workspace``, ``app.runner``, ``app.logic``, ``causal.effects`` ...).
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from typing import Any, Sequence
 
 import streamlit as st
 
-from app.compare import Comparison, Effect, compare, effect_of
 from app.runner import Runner
 from app.workspace import RunRecord, Workspace, WorkspaceError, default_root
 from causal import DrawPool, datasets, draw_pool
+from causal.effects import Comparison, Effect, compare, effect_of
 
 SAMPLES = 2000  # samples per distribution in a comparison
 MAX_DRAWS = 400_000  # model draws allowed to find conditional samples (keeps the page responsive)
@@ -84,8 +84,8 @@ def _query_threads() -> None:
     """Queries in the server run on one torch thread each (``$COUNTERFACTORY_QUERY_THREADS``
     to change): their batches are small, sessions run side by side, and training runs in
     worker processes; two threads that must meet at every small op wait on each other as
-    soon as a core is busy (the browser, another session, a worker): on the 2-core
-    benchmark machine one thread took large-backdoor's slider from 305 to 205 ms."""
+    soon as a core is busy (the browser, another session, a worker). The measured gain is
+    in docs/benchmarks.md (Workbench speed)."""
     import torch
 
     torch.set_num_threads(max(1, int(os.environ.get("COUNTERFACTORY_QUERY_THREADS", "1"))))

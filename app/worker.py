@@ -54,9 +54,9 @@ def load_inputs(ws: Workspace, run: RunRecord) -> tuple[Any, CausalGraph]:
     spec = run.spec
     graph = CausalGraph.parse(spec.graph)
     if spec.images is not None:
-        from causal import image_datasets
+        from causal import images
 
-        ds = image_datasets.load(spec.images, n=spec.n_rows or 5000, seed=spec.data_seed, size=spec.image_size)
+        ds = images.load(spec.images, n=spec.n_rows or 5000, seed=spec.data_seed, size=spec.image_size)
         return ds.data, graph
     if spec.builtin is not None:
         df = datasets.load(spec.builtin, n=spec.n_rows or 5000, seed=spec.data_seed).data
@@ -74,10 +74,10 @@ def image_truth_metrics(model: Any, run: RunRecord, n_test: int = 64) -> dict[st
     counterfactual (mean absolute difference in [0, 1]) beside the "copy the factual image"
     baseline, under do(first protocol node = its last category, or its median); and the
     label-joint TVD of 2,000 model samples when every label is discrete."""
-    from causal import image_datasets
+    from causal import images
     from causal.metrics import tvd
 
-    info = image_datasets.info(run.spec.images)
+    info = images.info(run.spec.images)
     if set(model.graph.nodes) != set(info.graph.nodes):
         return {}
     scm = info.scm
@@ -89,8 +89,8 @@ def image_truth_metrics(model: Any, run: RunRecord, n_test: int = 64) -> dict[st
     cf = model.counterfactual(test, do=do, seed=0)
     true_cf = scm.counterfactual(test, do=do, seed=0)
     out: dict[str, Any] = {
-        "counterfactual_pixel_error": image_datasets.pixel_error(cf, true_cf),
-        "copy_factual_pixel_error": image_datasets.pixel_error(test, true_cf),
+        "counterfactual_pixel_error": images.pixel_error(cf, true_cf),
+        "copy_factual_pixel_error": images.pixel_error(test, true_cf),
         "interventions": [f"do({node} = {value})"],
         "n_test": n_test,
     }

@@ -28,12 +28,13 @@ sys.path.insert(0, str(ROOT))
 
 from bench.run import write_section  # noqa: E402
 from bench.tabular import load_note, machine  # noqa: E402
-from causal import image_datasets as imd  # noqa: E402
+from causal import images as imd  # noqa: E402
 from causal.exact import DiscreteBN  # noqa: E402
-from causal.imagedata import ImageData, image_grid  # noqa: E402
+from causal.images import ImageData, image_grid  # noqa: E402
 from generators import build_model  # noqa: E402
-from generators.controller import label_bn, make_controller  # noqa: E402
-from generators.image_base import ConvHead, LabelEncoding  # noqa: E402
+from generators.encoding import LabelEncoding  # noqa: E402
+from generators.image.conv import ConvHead  # noqa: E402
+from generators.tabular.controllers import label_bn, make_controller  # noqa: E402
 
 TARGETS = {"tvd": 0.02, "prob_err": 0.01, "effectiveness": 0.9, "fit_minutes": 10.0}
 # counterfactual interventions: Eyeglasses and Mustache have no descendants (the exact
@@ -269,7 +270,7 @@ def markdown(res: dict, command: str, seconds: float) -> str:
         f"- Command: `{command}`",
         f"- Machine: {machine()}; {res['threads']} torch thread(s); {load_note()}",
         f"- Date: {dt.date.today().isoformat()}; whole run {seconds / 60:.1f} min",
-        f"- Data: {s['n_train']:,} faces from `causal.image_datasets` 'faces' (9 binary labels, CausalGAN's graph); "
+        f"- Data: {s['n_train']:,} faces from `causal.images` 'faces' (9 binary labels, CausalGAN's graph); "
         f"model settings: defaults{' + ' + json.dumps(s['model_settings']) if s['model_settings'] else ''} "
         f"(controller {res['controller_kind']}, {res['fit_steps']} steps).",
         f"- Training time (labels + GAN, default settings): {ok(res['fit_s'] / 60 <= TARGETS['fit_minutes'], '%.1f min' % (res['fit_s'] / 60))} "

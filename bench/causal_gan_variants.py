@@ -28,12 +28,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.causal_gan import Settings, accuracy, effectiveness, train_classifier  # noqa: E402
-from causal import image_datasets as imd  # noqa: E402
+from causal import images as imd  # noqa: E402
 from causal.exact import DiscreteBN  # noqa: E402
-from causal.imagedata import image_grid  # noqa: E402
+from causal.images import image_grid  # noqa: E402
 from generators import build_model  # noqa: E402
-from generators.controller import label_bn  # noqa: E402
-from generators.image_base import ConvHead, LabelEncoding  # noqa: E402
+from generators.encoding import LabelEncoding  # noqa: E402
+from generators.image.conv import ConvHead  # noqa: E402
+from generators.tabular.controllers import label_bn  # noqa: E402
 
 
 def classifier(ds, settings: Settings, cache: Path):

@@ -28,12 +28,12 @@ sys.path.insert(0, str(ROOT))
 
 from bench.run import markers, write_section  # noqa: E402
 from bench.tabular import Protocol, load_note, machine, run_one  # noqa: E402
-from causal import image_datasets as imd  # noqa: E402
+from causal import images as imd  # noqa: E402
 from causal.exact import DiscreteBN  # noqa: E402
-from causal.imagedata import ImageData  # noqa: E402
+from causal.images import ImageData  # noqa: E402
 from causal.metrics import tvd, tvd_to_distribution  # noqa: E402
 from generators import build_model  # noqa: E402
-from generators.image_base import ConvHead  # noqa: E402
+from generators.image.conv import ConvHead  # noqa: E402
 
 TARGET_FIT_S = 600.0  # the issue: <= 10 min of training on 2 CPU cores at 32 px, default settings
 
@@ -259,7 +259,7 @@ def markdown(res: dict[str, Any], sizes: Sizes, command: str, seconds: float) ->
         f"- Images: {sizes.n_train:,} training images at 32 px, default CCGM settings"
         + (f" except {sizes.label_steps} causal-layer and {sizes.image_steps} image steps" if sizes.image_steps else "")
         + f"; {sizes.n_gen} generated images per query, {sizes.n_test} factual test images for counterfactuals.",
-        f"- *Attribute regressor*: a small CNN (generators.image_base.ConvHead, width 32) trained for "
+        f"- *Attribute regressor*: a small CNN (generators.image.conv.ConvHead, width 32) trained for "
         f"{sizes.regressor_steps} steps on ground-truth images of the training rows re-rendered with every label "
         "column shuffled on its own (so it cannot read one label off another it co-varies with) to read every label; "
         "errors are mean absolute errors in label standard deviations. *floor*: its error on real test images.",

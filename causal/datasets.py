@@ -18,9 +18,7 @@ import pandas as pd
 from causal.graph import CausalGraph
 from causal.scm import SCM, Mechanism, additive, bernoulli, normal, uniform
 
-__all__ = ["Dataset", "DatasetInfo", "list", "load", "info"]
-
-_list = list  # this module exports a function named ``list``
+__all__ = ["Dataset", "DatasetInfo", "names", "load", "info"]
 
 
 def softplus(x: np.ndarray) -> np.ndarray:
@@ -43,13 +41,16 @@ def logit(p: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    """A built-in dataset: its name, what it shows, and where its interventions go."""
+    """A built-in dataset: its name, what it shows, where its interventions go, and its true
+    structural equations as text, one line per node (for display: ``u`` is exogenous noise,
+    N(0, 1) unless said otherwise; s(x) = softplus(x), σ = logistic sigmoid)."""
 
     name: str
     description: str
     graph: CausalGraph
     intervene_on: tuple[str, ...]  # the benchmark protocol's intervened nodes
     build: Callable[[], SCM]
+    equations: str = ""
 
     @property
     def scm(self) -> SCM:
@@ -231,36 +232,57 @@ def _pendulum() -> SCM:
 _REGISTRY: dict[str, DatasetInfo] = {}
 
 
-def _register(name: str, build: Callable[[], SCM], intervene_on: tuple[str, ...], description: str) -> None:
-    _REGISTRY[name] = DatasetInfo(name, description, build().graph, intervene_on, build)
+def _register(name: str, build: Callable[[], SCM], intervene_on: tuple[str, ...], description: str,
+              equations: str) -> None:
+    _REGISTRY[name] = DatasetInfo(name, description, build().graph, intervene_on, build, equations)
 
 
 _register("triangle-lin", _triangle_lin, ("x1", "x2"),
           "Three variables in a triangle, all linear: x1 causes x2 (strongly, x2 = 10·x1 − u2) and both cause x3. "
-          "Conditioning on x2 moves x1; intervening on x2 leaves x1 alone.")
+          "Conditioning on x2 moves x1; intervening on x2 leaves x1 alone.",
+          "x1 = u1 + 1\nx2 = 10·x1 − u2\nx3 = 0.5·x2 + x1 + u3")
 _register("triangle-nlin", _triangle_nlin, ("x1", "x2"),
-          "The triangle with nonlinear mechanisms: x2 = 2·x1² + u2, and x3 a saturating function of x2² − x1.")
+          "The triangle with nonlinear mechanisms: x2 = 2·x1² + u2, and x3 a saturating function of x2² − x1.",
+          "x1 = u1\nx2 = 2·x1² + u2\nx3 = 20 / (1 + exp(−x2² + x1)) + u3")
 _register("chain5-lin", _chain5_lin, ("x1", "x2", "x3"),
-          "A five-step linear chain x1 → x2 → x3 → x4 → x5; effects propagate down the chain only.")
+          "A five-step linear chain x1 → x2 → x3 → x4 → x5; effects propagate down the chain only.",
+          "x1 = u1\nx2 = 10·x1 − u2\nx3 = 0.25·x2 + 2·u3\nx4 = x3 + u4\nx5 = −x4 + u5")
 _register("fork-nlin", _fork_nlin, ("x2", "x3"),
-          "Two independent causes x1, x2 meet in x3 (a collider), which drives x4 nonlinearly.")
+          "Two independent causes x1, x2 meet in x3 (a collider), which drives x4 nonlinearly.",
+          "x1 = u1\nx2 = u2\nx3 = 4 / (1 + exp(−x1 − x2)) − x2² + u3/2\nx4 = 20 / (1 + exp(x3²/2 − x3)) + u4")
 _register("simpson-nlin", _simpson_nlin, ("x1", "x2", "x3"),
-          "A nonlinear Simpson's paradox: x1 confounds x2 → x3, so the observed trend of x3 on x2 has the wrong sign.")
+          "A nonlinear Simpson's paradox: x1 confounds x2 → x3, so the observed trend of x3 on x2 has the wrong sign.",
+          "x1 = u1\nx2 = s(1 − x1) + √(3/20)·u2\nx3 = tanh(2·x2) + 1.5·x1 − 1 + tanh(u3)\nx4 = (x3 − 4)/5 + 3 + u4/√10")
 _register("simpson-symprod", _simpson_symprod, ("x1", "x2", "x3"),
-          "A confounded product: x3 = 0.5·x1·x2 + noise, with x1 driving both x2 and x4.")
+          "A confounded product: x3 = 0.5·x1·x2 + noise, with x1 driving both x2 and x4.",
+          "x1 = u1\nx2 = 2·tanh(2·x1) + u2/√10\nx3 = 0.5·x1·x2 + u3/√2\nx4 = tanh(1.5·x1) + √(3/10)·u4")
 _register("large-backdoor", _large_backdoor, ("x1", "x2", "x3", "x5"),
-          "Nine variables with a long back-door path from x1 to x9 through two branches; uniform and Laplace noise.")
+          "Nine variables with a long back-door path from x1 to x9 through two branches; uniform and Laplace noise.",
+          "u ~ Uniform(0, 1);  L(a, b) = s(a + 1) + s(0.5 + b) − 3\n"
+          "x1 = s(1.8·u1) − 1\nx2 = 0.25·u2 + 1.5·L(x1, 0)\nx3 = L(x1, u3)\nx4 = L(x2, u4)\nx5 = L(x3, u5)\n"
+          "x6 = L(x4, u6)\nx7 = L(x5, u7)\nx8 = 0.3·u8 + s(x6 + 1) − 1\n"
+          "x9 = Laplace quantile of u9, location −s((1.3·x7 + x8)/3 + 1) + 2, scale 0.6")
 _register("loan", _loan, ("A", "income"),
           "A synthetic loan application: a binary sensitive attribute A and age drive education, amount, duration "
-          "and income; income drives savings. The standard example of an unfair causal path A → income.")
+          "and income; income drives savings. The standard example of an unfair causal path A → income.",
+          "A = Bernoulli(0.5)\nage = −35 + Gamma(shape 10, scale 3.5)\n"
+          "edu = −0.5 + σ(−1 + 0.5·A + σ(0.1·age) + N(0, 0.5²))\n"
+          "amount = 1 + 0.01·(age − 5)·(5 − age) + A + N(0, 2²)\n"
+          "duration = −1 + 0.1·age + 2·A + amount + N(0, 3²)\n"
+          "income = −4 + 0.1·(age + 35) + 2·A + A·edu + N(0, 2²)\n"
+          "savings = −4 + 1.5·1[income > 0]·income + N(0, 5²)")
 _register("pendulum", _pendulum, ("pendulum_angle", "light_angle"),
           "The pendulum's four factors (after CausalVAE): the pendulum and light angles, independent, cause the "
-          "shadow's position and length. Angles in degrees.")
+          "shadow's position and length. Angles in degrees.",
+          "pendulum_angle = Uniform(−36°, 38.7°)\nlight_angle = Uniform(54°, 132.3°)\n"
+          "proj(x, y) = x + (−0.5 − y)·cot(light_angle); pivot (10, 10.5); tip (10 + 9.5·sin θ, 10.5 − 9.5·cos θ)\n"
+          "shadow_position = midpoint of proj(pivot) and proj(tip) + 0.1·u_m\n"
+          "shadow_length = max(3, |proj(pivot) − proj(tip)|) + 0.1·u_s")
 
 
-def list() -> _list[str]:  # noqa: A001 - the documented name of this function
+def names() -> list[str]:
     """Names of the built-in datasets."""
-    return _list(_REGISTRY)
+    return list(_REGISTRY)
 
 
 def info(name: str) -> DatasetInfo:

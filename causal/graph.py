@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Literal, Mapping, Sequence
@@ -443,6 +444,30 @@ class CausalGraph:
                     break
         return out
 
+    def equivalence_class_size(self) -> int:
+        """How many DAGs share this graph's Markov equivalence class, without listing them.
+
+        The CPDAG's undirected part splits into chain components that are oriented
+        independently; each is counted by rooting it at every node in turn and recursing on
+        the components Meek's rules leave undirected (He, Jia & Yu 2015, "Counting and
+        exploring sizes of Markov equivalence classes of directed acyclic graphs", JMLR 16).
+        Exact, and fast for the graphs people draw by hand (a complete graph on 10 nodes: 10!).
+
+        >>> CausalGraph.parse("a -> b; b -> c").equivalence_class_size()
+        3
+        >>> CausalGraph.parse("a -> c; b -> c").equivalence_class_size()
+        1
+        """
+        adj: dict[str, set[str]] = {n: set() for n in self._nodes}
+        for a, b in self.cpdag().undirected:
+            adj[a].add(b)
+            adj[b].add(a)
+        memo: dict[frozenset, int] = {}
+        total = 1
+        for comp in _chain_components(frozenset(self._nodes), {frozenset((a, b)) for a in adj for b in adj[a]}):
+            total *= _count_orientations(comp, adj, memo)
+        return total
+
     # ------------------------------------------------------------------ dunder
     def __eq__(self, other: object) -> bool:
         return (
@@ -496,6 +521,72 @@ def _meek_orients(x: str, y: str, directed: set, undirected: set, adjacent) -> b
         if not adjacent(w1, w2):
             return True
     return False
+
+
+def _chain_components(nodes: frozenset, undirected: set[frozenset]) -> list[frozenset]:
+    """Connected components (with at least one edge) of the undirected edges."""
+    nbrs: dict[str, set[str]] = {n: set() for n in nodes}
+    for e in undirected:
+        a, b = tuple(e)
+        nbrs[a].add(b)
+        nbrs[b].add(a)
+    seen: set[str] = set()
+    out = []
+    for n in sorted(nodes):
+        if n in seen or not nbrs[n]:
+            continue
+        stack, comp = [n], set()
+        while stack:
+            v = stack.pop()
+            if v in comp:
+                continue
+            comp.add(v)
+            stack.extend(nbrs[v] - comp)
+        seen |= comp
+        out.append(frozenset(comp))
+    return out
+
+
+def _count_orientations(nodes: frozenset, adj: Mapping[str, set[str]], memo: dict[frozenset, int]) -> int:
+    """Acyclic orientations without new v-structures of the chordal graph ``adj[nodes]``."""
+    if nodes in memo:
+        return memo[nodes]
+    n = len(nodes)
+    m = sum(len(adj[v] & nodes) for v in nodes) // 2
+    if m == n - 1:  # a tree: one orientation per choice of root
+        result = n
+    elif m == n * (n - 1) // 2:  # a complete graph: one per ordering
+        result = math.factorial(n)
+    else:
+        result = 0
+        for root in nodes:
+            count = 1
+            for comp in _chain_components(nodes, _root_at(root, nodes, adj)):
+                count *= _count_orientations(comp, adj, memo)
+            result += count
+    memo[nodes] = result
+    return result
+
+
+def _root_at(root: str, nodes: frozenset, adj: Mapping[str, set[str]]) -> set[frozenset]:
+    """Orient every edge at ``root`` away from it, close under Meek's rules 1-3, and return
+    the edges left undirected. (Within a chain component every adjacency is undirected, so
+    ``adj`` is the adjacency Meek's rules need.)"""
+    directed = {(root, v) for v in adj[root] & nodes}
+    undirected = {frozenset((a, b)) for a in nodes for b in adj[a] & nodes if root not in (a, b)}
+    adjacent = lambda a, b: b in adj[a]  # noqa: E731
+    changed = True
+    while changed:
+        changed = False
+        for e in list(undirected):
+            a, b = tuple(e)
+            for x, y in ((a, b), (b, a)):
+                if _meek_orients(x, y, directed, undirected, adjacent):
+                    undirected.discard(e)
+                    directed.add((x, y))
+                    changed = True
+                    break
+    return undirected
 
 
 _TOKEN_RE = re.compile(

@@ -1,5 +1,6 @@
-"""The app's plain logic (plots, comparisons, errors). The pages are tested headless with
-AppTest in test_pages.py and in a real browser in test_browser.py."""
+"""The app's plain logic (plots, the explore page's choices, errors) and the comparisons it
+shows (``causal.effects``). The pages are tested headless with AppTest in test_pages.py and
+in a real browser in test_browser.py."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ import pandas as pd
 import pytest
 
 from app import plots
-from app.compare import Comparison, average_effects, compare, default_node, effect_of, explain, value_choice
+from app.logic.explore import default_node, explain, value_choice
 from app.worker import readable_error
 from causal import CausalGraph, datasets
 from causal.data import Column, DataError
+from causal.effects import Comparison, average_effects, compare, effect_of
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -26,8 +28,9 @@ def test_readable_errors() -> None:
     assert readable_error(RuntimeError("boom")) == "unexpected error (RuntimeError): boom"
 
 
-APP_LOGIC = ("app.plots", "app.compare", "app.workspace", "app.runner", "app.worker", "app.run_views", "app.cf_views",
-             "app.graph_editor", "app.data_page", "app.cli")
+APP_LOGIC = ("app.plots", "app.workspace", "app.runner", "app.worker", "app.logic.data", "app.logic.graph",
+             "app.logic.train", "app.logic.runs", "app.logic.explore", "app.logic.counterfactuals", "app.cli",
+             "causal.effects")
 
 
 def test_app_logic_does_not_import_streamlit() -> None:
@@ -37,7 +40,7 @@ def test_app_logic_does_not_import_streamlit() -> None:
 
 
 # ---------------------------------------------------------------------- plots
-@pytest.mark.parametrize("name", datasets.list())
+@pytest.mark.parametrize("name", datasets.names())
 def test_graph_figure_has_one_arrow_per_edge(name: str) -> None:
     graph = datasets.info(name).graph
     fig = plots.graph_figure(graph, highlight=graph.nodes[-1])

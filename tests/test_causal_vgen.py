@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from generators import build_model, load_model
-from generators.causal_vgen import CausalVGenConfig
+from generators.tabular.causal_vgen import CausalVGenConfig
 from generators.nets import Tabulated
 from tests.test_models import GRAPH, mixed_table
 

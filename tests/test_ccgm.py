@@ -10,9 +10,10 @@ import pytest
 import torch
 
 from causal import CausalGraph, EvidenceError, GraphError, InterventionError
-from causal.imagedata import ImageData
+from causal.images import ImageData
 from generators import build_model, load_model
-from generators.ccgm import CCGMConfig, EdgeConfigError, ImageCCGM, TabularCCGM, normalize_edges
+from generators.image.ccgm import ImageCCGM
+from generators.tabular.ccgm import CCGMConfig, EdgeConfigError, TabularCCGM, normalize_edges
 from generators.training import TrainConfig
 from test_image_base import GRAPH as IMAGE_GRAPH
 from test_image_base import render_squares, squares

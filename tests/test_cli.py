@@ -15,6 +15,7 @@ import pytest
 
 from app import cli
 from app.cli import main
+from app.cli.info import FORMATS
 from causal import CausalGraph, datasets
 from generators import load_model
 
@@ -50,14 +51,14 @@ def rows_csv(tmp_path_factory) -> Path:
 
 # ---------------------------------------------------------------------- datasets
 def test_datasets_lists_every_builtin_with_a_one_line_description(capsys):
-    from causal import image_datasets
+    from causal.images import names as image_names
 
     code, out, _ = run(capsys, "datasets")
     tables, images = out.strip().split("\n\nimage datasets (train --images NAME):\n")
     lines = tables.splitlines()
     assert code == 0
-    assert [line.split()[0] for line in lines] == datasets.list()
-    assert [line.split()[0] for line in images.splitlines()] == image_datasets.list()
+    assert [line.split()[0] for line in lines] == datasets.names()
+    assert [line.split()[0] for line in images.splitlines()] == image_names()
     loan = next(line for line in lines if line.startswith("loan "))
     assert "7 nodes" in loan and "loan application" in loan
 
@@ -224,7 +225,7 @@ def test_counterfactual_round_trip(capsys, model_dir, rows_csv, tmp_path):
 
 
 # ---------------------------------------------------------------------- graph
-@pytest.mark.parametrize("fmt", cli.FORMATS)
+@pytest.mark.parametrize("fmt", FORMATS)
 def test_graph_conversion_round_trip(capsys, tmp_path, fmt):
     text = "x1 -> x2; x1 -> x3; x2 -> x3; w -> x3"
     target = tmp_path / f"g.{fmt}"
@@ -340,7 +341,7 @@ def test_keyboard_interrupt_exits_130_quietly(capsys, monkeypatch):
     def interrupted():
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli.datasets, "list", interrupted)
+    monkeypatch.setattr(datasets, "names", interrupted)
     code, out, err = run(capsys, "datasets")
     assert code == 130 and out == "" and err == ""
 
@@ -446,9 +447,11 @@ def test_no_command_prints_help_and_exits_2(capsys):
 
 
 def test_cli_does_not_import_streamlit():
-    tree = ast.parse(Path(cli.__file__).read_text())
-    imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    imported |= {(n.module or "").split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported = set()
+    for path in Path(cli.__file__).parent.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        imported |= {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        imported |= {(n.module or "").split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     assert "streamlit" not in imported and "generators" in imported
 
 
@@ -479,9 +482,9 @@ def test_image_model_trains_on_a_users_zip_of_images_and_labels(capsys, tmp_path
     unless dropped), a graph with the image node, a model that samples with the labels."""
     import zipfile
 
-    from causal import image_datasets
+    from causal import images
 
-    folder = image_datasets.save_image_folder(image_datasets.load("faces", n=48, seed=0).data, tmp_path / "faces")
+    folder = images.save_image_folder(images.load("faces", n=48, seed=0).data, tmp_path / "faces")
     archive = tmp_path / "faces.zip"
     with zipfile.ZipFile(archive, "w") as z:
         for f in sorted(folder.iterdir()):
@@ -507,18 +510,18 @@ def test_image_model_trains_on_a_users_zip_of_images_and_labels(capsys, tmp_path
     (["--graph", "Male -> image", "--workspace-run"], "--workspace-run takes built-in datasets"),
 ])
 def test_image_folder_errors_are_one_line(capsys, tmp_path, argv, needle):
-    from causal import image_datasets
+    from causal import images
 
-    folder = image_datasets.save_image_folder(image_datasets.load("faces", n=4, seed=0).data, tmp_path / "f")
+    folder = images.save_image_folder(images.load("faces", n=4, seed=0).data, tmp_path / "f")
     dest = [] if "--workspace-run" in argv else ["--out", tmp_path / "m"]
     code, out, err = run(capsys, "train", "--image-folder", folder, "--model", "ccgm", *argv, *dest)
     assert code == 2 and err.startswith("error: ") and needle in err, err
 
 
 def test_a_corrupt_image_in_the_folder_is_named(capsys, tmp_path):
-    from causal import image_datasets
+    from causal import images
 
-    folder = image_datasets.save_image_folder(image_datasets.load("faces", n=4, seed=0).data, tmp_path / "f")
+    folder = images.save_image_folder(images.load("faces", n=4, seed=0).data, tmp_path / "f")
     victim = sorted(folder.glob("*.png"))[1]
     victim.write_bytes(b"not a png")
     code, out, err = run(capsys, "train", "--image-folder", folder, "--graph", "Male -> image", "--drop-extra",

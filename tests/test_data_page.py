@@ -1,4 +1,4 @@
-"""The Data page: its plain module (app.data_page) and the page headless with AppTest."""
+"""The Data page: its plain module (app.logic.data) and the page headless with AppTest."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app import data_page as dp
+from app.logic import data as dp
 from causal import datasets
 from causal.data import DataError
 
@@ -42,13 +42,6 @@ def cache() -> dp.UploadCache:
 
 
 # ---------------------------------------------------------------------- built-in datasets
-@pytest.mark.parametrize("name", datasets.list())
-def test_every_builtin_has_equations_for_every_node(name: str) -> None:
-    text = dp.EQUATIONS[name]
-    for node in datasets.info(name).graph.nodes:
-        assert re.search(rf"(^|\n){re.escape(node)} = ", text), f"{name}: no equation for {node}"
-
-
 def test_builtin_reference_and_current_dataset() -> None:
     ref = dp.builtin_ref("loan", n=300, seed=4)
     assert ref == {"source": "builtin", "name": "loan", "n": 300, "seed": 4}
@@ -60,7 +53,7 @@ def test_builtin_reference_and_current_dataset() -> None:
     assert dp.current_kinds({dp.STATE_KEY: ref})["A"] == "binary"
     # nothing chosen yet: the page's default, the first built-in dataset
     df, name, graph = dp.current_dataset({})
-    assert (name, len(df)) == (datasets.list()[0], dp.DEFAULT_N) and graph is not None
+    assert (name, len(df)) == (datasets.names()[0], dp.DEFAULT_N) and graph is not None
     with pytest.raises(ValueError, match="unknown dataset 'nope'"):
         dp.builtin_ref("nope")
     with pytest.raises(ValueError, match="n must be between"):
@@ -206,7 +199,7 @@ def test_histograms_one_panel_per_column() -> None:
 
 
 def test_data_page_module_does_not_import_streamlit() -> None:
-    code = "import sys, app.data_page; print('streamlit' in sys.modules)"
+    code = "import sys, app.logic.data; print('streamlit' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     assert out.stdout.strip() == "False"
 

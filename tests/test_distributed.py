@@ -69,7 +69,7 @@ def _rank_main(rank: int, port: int, out: str) -> None:
     # CausalGAN's own adversarial loop: sliced batches, averaged gradients, broadcast state
     from test_causal_gan import GRAPH as GAN_GRAPH, TINY as GAN_TINY, image_data
 
-    from generators.causal_gan import CausalGAN
+    from generators.image.causal_gan import CausalGAN
 
     gan_model = CausalGAN(GAN_GRAPH, GAN_TINY)
     gan_model.fit(image_data(), seed=0, checkpoint_dir=Path(out) / ("gan" if rank == 0 else f"gan-rank{rank}"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import doctest
 import heapq
 import itertools
 import json
@@ -466,6 +467,19 @@ def test_markov_equivalence_and_equivalence_class_of_chain():
     assert len(TRIANGLE.equivalence_class(limit=2)) == 2
 
 
+def test_equivalence_class_size_of_known_graphs():
+    complete = CausalGraph([f"v{i}" for i in range(6)], [(f"v{i}", f"v{j}") for i in range(6) for j in range(i + 1, 6)])
+    assert complete.equivalence_class_size() == 720
+    assert CausalGraph.parse("a -> b; c -> b").equivalence_class_size() == 1  # a v-structure
+    assert CausalGraph.parse("x1 -> x2 -> x3 -> x4 -> x5").equivalence_class_size() == 5  # a chain: one root per node
+
+
+def test_module_doctests():
+    import causal.graph
+
+    assert doctest.testmod(causal.graph).failed == 0
+
+
 # ---------------------------------------------------------------------- properties
 @PROPS
 @given(dags())
@@ -515,6 +529,12 @@ def test_prop_cpdag_and_class_match_brute_force(g):
     assert cpdag_sets(g.cpdag()) == cpdag_from_class(members)
     vs = {(c, frozenset((a, b))) for a, c, b in g.v_structures()}
     assert vs == ref_v_structures(g.nodes, g.edges)
+
+
+@PROPS
+@given(dags(max_nodes=6, with_kinds=False))
+def test_prop_equivalence_class_size_counts_the_enumerated_class(g):
+    assert g.equivalence_class_size() == len(g.equivalence_class(limit=100_000))
 
 
 @PROPS

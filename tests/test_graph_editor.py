@@ -1,5 +1,5 @@
-"""The Graph page's logic (app.graph_editor): edits, the canvas's React Flow JSON, layout,
-and the size of a Markov equivalence class."""
+"""The Graph page's logic (app.logic.graph): edits, the canvas's React Flow JSON, layout,
+and the graph the pages use for a dataset."""
 
 from __future__ import annotations
 
@@ -7,11 +7,9 @@ import doctest
 import itertools
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-import app.graph_editor as ge
-from app import data_page as dp
+import app.logic.graph as ge
+from app.logic import data as dp
 from causal import CausalGraph, datasets
 
 TRI = CausalGraph.parse("a -> b; b -> c")
@@ -101,7 +99,7 @@ def test_bad_canvas_states_are_refused_by_name(nodes, edges, needle):
 
 
 # ---------------------------------------------------------------------- layout
-@pytest.mark.parametrize("name", datasets.list())
+@pytest.mark.parametrize("name", datasets.names())
 @pytest.mark.parametrize("direction", ["LR", "TB"])
 def test_layout_points_edges_forward_and_keeps_nodes_apart_and_off_other_edges(name, direction):
     g = datasets.info(name).graph
@@ -129,28 +127,6 @@ def test_new_nodes_keep_arranged_positions_and_find_a_free_spot():
     e = moved.add_node("z")
     assert e.positions["a"] == (999.0, 5.0) and e.positions["z"] not in (e.positions["b"], e.positions["c"])
     assert e.layout().positions["a"] != (999.0, 5.0) and not e.layout().arranged
-
-
-# ---------------------------------------------------------------------- the size of the equivalence class
-@st.composite
-def dags(draw, max_nodes: int = 6):
-    n = draw(st.integers(2, max_nodes))
-    names = [f"v{i}" for i in range(n)]
-    edges = [(names[i], names[j]) for i in range(n) for j in range(i + 1, n) if draw(st.booleans())]
-    return CausalGraph(names, edges)
-
-
-@settings(max_examples=60, deadline=None)
-@given(dags())
-def test_equivalence_class_size_counts_the_enumerated_class(g):
-    assert ge.equivalence_class_size(g) == len(g.equivalence_class(limit=100_000))
-
-
-def test_equivalence_class_size_of_known_graphs():
-    complete = CausalGraph([f"v{i}" for i in range(6)], [(f"v{i}", f"v{j}") for i in range(6) for j in range(i + 1, 6)])
-    assert ge.equivalence_class_size(complete) == 720
-    assert ge.equivalence_class_size(CausalGraph.parse("a -> b; c -> b")) == 1  # a v-structure
-    assert ge.equivalence_class_size(datasets.info("chain5-lin").graph) == 5  # a chain: one root per node
 
 
 # ---------------------------------------------------------------------- the graph for a dataset

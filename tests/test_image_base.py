@@ -12,21 +12,14 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from causal import CausalGraph, DataError, EvidenceError, GraphError, InterventionError
-from causal.imagedata import ImageData
-from generators.base import read_checkpoint
-from generators.causal_gen import CausalGenConfig
-from generators.image_base import (
-    ConvDecoder,
-    ConvDiscriminator,
-    ConvEncoder,
-    ConvHead,
-    ImageModel,
-    LabelEncoding,
-    planned_epochs,
-    split_image_graph,
-)
-from generators.training import TrainConfig
+from causal import CausalGraph, DataError, EvidenceError, InterventionError
+from causal.images import ImageData, split_image_graph
+from generators.checkpoint import read_checkpoint
+from generators.encoding import LabelEncoding
+from generators.image.base import ImageModel
+from generators.image.conv import ConvDecoder, ConvDiscriminator, ConvEncoder, ConvHead
+from generators.tabular.causal_gen import CausalGenConfig
+from generators.training import TrainConfig, plan
 
 GRAPH = CausalGraph.parse("pos -> bright; pos -> image; bright -> image; tag", kinds={"image": "image", "bright": "binary"})
 
@@ -134,19 +127,10 @@ def test_label_encoding_round_trip_and_losses():
     assert losses.shape == (2,) and float(losses[0]) < 1e-10 and float(losses[1]) < 1e-3
 
 
-def test_split_image_graph_refuses_bad_graphs():
-    labels, node = split_image_graph(GRAPH)
-    assert node == "image" and "image" not in labels.nodes and set(labels.edges) == {("pos", "bright")}
-    with pytest.raises(GraphError, match="node of kind 'image'"):
-        split_image_graph(CausalGraph.parse("a -> b"))
-    with pytest.raises(GraphError, match="image node 'image' has children"):
-        split_image_graph(CausalGraph.parse("a -> image; image -> b", kinds={"image": "image"}))
-
-
-def test_planned_epochs_matches_the_loop(fitted):
+def test_the_loops_plan_predicts_the_image_phase(fitted):
     model, report, _ = fitted
     cfg = model.config.image_train
-    assert planned_epochs(400, cfg) == report.epochs - model.labels.report.epochs
+    assert plan(400, cfg).max_epochs == report.epochs - model.labels.report.epochs
 
 
 # ---------------------------------------------------------------------- contract
@@ -215,7 +199,7 @@ def test_refusals_name_the_problem(fitted):
 def test_save_load_round_trip(fitted, tmp_path):
     model, _, _ = fitted
     model.save(tmp_path / "m")
-    same = TinyImageModel._from_checkpoint(*read_checkpoint(tmp_path / "m"))
+    same = TinyImageModel.from_checkpoint(*read_checkpoint(tmp_path / "m"))
     assert same.graph == model.graph and same.info == model.info
     a, b = model.sample(16, do={"pos": 0.3}, seed=4), same.sample(16, do={"pos": 0.3}, seed=4)
     np.testing.assert_array_equal(a.images, b.images)
@@ -239,6 +223,6 @@ def test_checkpoints_during_image_phase(tmp_path):
     cfg = TinyConfig(image_train=TrainConfig(steps=30, batch_size=16, checkpoint_every=1))
     model = TinyImageModel(GRAPH, cfg)
     model.fit(squares(200), checkpoint_dir=tmp_path / "ck")
-    loaded = TinyImageModel._from_checkpoint(*read_checkpoint(tmp_path / "ck"))
+    loaded = TinyImageModel.from_checkpoint(*read_checkpoint(tmp_path / "ck"))
     np.testing.assert_array_equal(loaded.sample(4, seed=0).images, model.sample(4, seed=0).images)
     assert not list((tmp_path / "ck").glob("*.tmp"))

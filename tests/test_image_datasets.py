@@ -4,7 +4,9 @@ Morpho-MNIST reader and folders of labelled images."""
 from __future__ import annotations
 
 import doctest
+import importlib
 import itertools
+import pkgutil
 import zipfile
 from pathlib import Path
 
@@ -13,12 +15,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from causal import image_datasets as D
-from causal.image_datasets import (
-    FACE_ATTRIBUTES, FACE_CPT, ImageDataError, load, load_image_folder, load_morpho_mnist, pixel_error,
-    save_image_folder, save_png,
+from causal import images as D
+from causal.images import (
+    FACE_ATTRIBUTES, FACE_CPT, IMAGE_NODE, ImageData, ImageDataError, load, load_image_folder, load_morpho_mnist,
+    pixel_error, save_image_folder, save_png,
 )
-from causal.imagedata import IMAGE_NODE, ImageData
 
 REPO = Path(__file__).resolve().parents[1]
 CHANNELS = {"pendulum": 3, "faces": 3, "morpho-glyphs": 1}
@@ -26,24 +27,31 @@ CHANNELS = {"pendulum": 3, "faces": 3, "morpho-glyphs": 1}
 
 @pytest.fixture(scope="module")
 def scms():
-    return {name: D.info(name).build() for name in D.list()}
+    return {name: D.info(name).build() for name in D.names()}
 
 
 def test_module_doctests():
-    assert doctest.testmod(D).failed == 0
+    attempted = 0
+    for mod in pkgutil.iter_modules(D.__path__):
+        if mod.name == "__main__":
+            continue
+        result = doctest.testmod(importlib.import_module(f"{D.__name__}.{mod.name}"))
+        assert result.failed == 0, mod.name
+        attempted += result.attempted
+    assert attempted > 0
 
 
 def test_numpy_only_no_torch():
     import subprocess
     import sys
 
-    code = "import sys, causal.image_datasets; sys.exit(1 if 'torch' in sys.modules else 0)"
+    code = "import sys, causal.images; sys.exit(1 if 'torch' in sys.modules else 0)"
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO, timeout=60).returncode == 0
 
 
-def test_list_info_and_unknown_name():
-    assert D.list() == ["pendulum", "faces", "morpho-glyphs"]
-    for name in D.list():
+def test_names_info_and_unknown_name():
+    assert D.names() == ["pendulum", "faces", "morpho-glyphs"]
+    for name in D.names():
         meta = D.info(name)
         assert meta.description and set(meta.intervene_on) <= set(meta.graph.nodes)
     with pytest.raises(ValueError, match="'mnist'.*pendulum, faces, morpho-glyphs"):
@@ -178,7 +186,7 @@ def test_faces_exact_numbers_in_the_docstring():
     arr = np.array(rows)
     mu, male = FACE_ATTRIBUTES.index("Mustache"), FACE_ATTRIBUTES.index("Male")
     p_male_given_mu = p[(arr[:, mu] == 1) & (arr[:, male] == 1)].sum() / p[arr[:, mu] == 1].sum()
-    assert f"P(Male | Mustache=1) = {p_male_given_mu:.3f}" in D.__doc__
+    assert f"P(Male | Mustache=1) = {p_male_given_mu:.3f}" in D.faces.image_scm.__doc__
 
 
 def test_faces_conditional_probabilities_as_documented(scms):
@@ -440,4 +448,4 @@ def test_assets_are_drawn_by_this_code(name, file):
     stored = np.asarray(Image.open(path))
     fresh = D.example_grid(name)
     fresh = fresh[..., 0] if fresh.shape[-1] == 1 else fresh
-    assert stored.shape == fresh.shape and pixel_error(stored, fresh) < 0.002, "regenerate: python -m causal.image_datasets assets"
+    assert stored.shape == fresh.shape and pixel_error(stored, fresh) < 0.002, "regenerate: python -m causal.images assets"

@@ -20,14 +20,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app import data_page as dp
-from app import graph_editor as ge
+from app.logic import data as dp
+from app.logic import graph as ge
 from app.worker import execute, load_inputs, truth_metrics
-from app.workspace import SCHEMA_VERSION, RunSpec, Workspace, WorkspaceError, image_graph
-from causal import CausalGraph, image_datasets
+from app.workspace import SCHEMA_VERSION, RunSpec, Workspace, WorkspaceError
+from causal import CausalGraph, images
 from causal.data import DataError
-from causal.graph import GraphError
-from causal.imagedata import ImageData
+from causal.images import ImageData
 from tests.test_pages import _app, _text
 
 GRAPH = "Male -> Smiling; Male -> image; Smiling -> image"
@@ -36,13 +35,13 @@ TINY = {"steps": 40, "image_train.steps": 6, "image_train.batch_size": 16, "hidd
 
 
 def faces(n: int = 48, size: int = 32) -> ImageData:
-    return image_datasets.load("faces", n=n, seed=0, size=size).data
+    return images.load("faces", n=n, seed=0, size=size).data
 
 
 def zipped(data: ImageData, tmp_path: Path, image_column: str = "file", spoil: int | None = None) -> bytes:
     """``data`` saved as PNGs + labels.csv (``save_image_folder``), zipped in memory;
     ``spoil``: that image's bytes replaced by garbage."""
-    folder = image_datasets.save_image_folder(data, tmp_path / f"folder-{secrets()}", image_column=image_column)
+    folder = images.save_image_folder(data, tmp_path / f"folder-{secrets()}", image_column=image_column)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
         for f in sorted(folder.iterdir()):
@@ -91,7 +90,7 @@ def test_an_image_dataset_round_trips_is_stored_once_and_deleted_whole(ws) -> No
     assert not table.has_images and ws.find_dataset("upload:abc", images=False) == table
     with pytest.raises(WorkspaceError, match="is a table without images"):
         ws.load_images(table.id)
-    with pytest.raises(WorkspaceError, match="must be a causal.imagedata.ImageData"):
+    with pytest.raises(WorkspaceError, match="must be a causal.images.ImageData"):
         ws.add_image_dataset("x", data.labels, source="s")
     ws.delete_dataset(rec.id)
     assert not rec.path.exists() and not rec.images_path.exists()
@@ -115,7 +114,7 @@ V1_DATASETS = """CREATE TABLE datasets (
 
 
 def test_a_workspace_of_the_previous_schema_opens_and_keeps_its_tables(tmp_path) -> None:
-    from app.workspace import _SCHEMA
+    from app.workspace.db import _SCHEMA
 
     root = tmp_path / "old"
     (root / "datasets").mkdir(parents=True)
@@ -177,13 +176,6 @@ def test_an_image_graph_on_a_table_is_refused(ws) -> None:
     rec = ws.add_dataset("labels", faces(24, 16).labels, source="s")
     with pytest.raises(WorkspaceError, match="is a table without images; the graph's image node"):
         ws.create_run(RunSpec(rec.id, graph=CausalGraph.parse(GRAPH, kinds={"image": "image"}).to_json(), kind="ccgm"))
-
-
-def test_image_graph_marks_the_image_node_and_says_what_to_add() -> None:
-    g = image_graph(CausalGraph.parse("a -> image; a -> b"))
-    assert g.kind("image") == "image" and g.edges == CausalGraph.parse("a -> image; a -> b").edges
-    with pytest.raises(GraphError, match="add edges 'LABEL -> image'"):
-        image_graph(CausalGraph.parse("a -> b"))
 
 
 # ---------------------------------------------------------------------- reading an upload

@@ -13,11 +13,11 @@ import torch
 
 from causal import CausalGraph, DataError, datasets
 from causal.metrics import Standardizer, counterfactual_rmse
-from generators import TABLE_KINDS, CheckpointError, NotFittedError, build_model, load_model, model_kinds
+import generators
+from generators import CheckpointError, NotFittedError, build_model, load_model
 from generators.nets import Polynomials
-from generators.training import Cancelled
 
-KINDS = [k for k in model_kinds() if k in TABLE_KINDS]
+KINDS = [k.name for k in generators.KINDS if k.table is not None]
 TINY = dict(hidden=16, steps=150, patience=1000)
 GRAPH = CausalGraph.parse("a -> b; a -> c; b -> d; c -> d; e")
 
@@ -242,7 +242,7 @@ def test_crash_keeps_last_good_checkpoint(tmp_path):
 def test_a_save_killed_at_any_point_leaves_the_previous_checkpoint_loadable(tmp_path, monkeypatch, killed_at):
     """write_checkpoint renames three times (old weights aside, new weights in, new JSON
     in); a process killed before any of them completes leaves the previous save loadable."""
-    import generators.base as base
+    import generators.checkpoint as checkpoint
 
     model = build_model("causal-gen", GRAPH, hidden=8, steps=30)
     model.fit(mixed_table(200))
@@ -260,10 +260,10 @@ def test_a_save_killed_at_any_point_leaves_the_previous_checkpoint_loadable(tmp_
             raise KeyboardInterrupt("killed")  # the process dies here: nothing after runs
         real_replace(src, dst)
 
-    monkeypatch.setattr(base.os, "replace", dying_replace)
+    monkeypatch.setattr(checkpoint.os, "replace", dying_replace)
     with pytest.raises(KeyboardInterrupt):
         model.save(folder)
-    monkeypatch.setattr(base.os, "replace", real_replace)
+    monkeypatch.setattr(checkpoint.os, "replace", real_replace)
     loaded = load_model(folder)
     for a, b in zip(before, loaded.net.parameters()):
         assert torch.equal(a, b)  # the previous save's weights, matching its JSON

@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app.run_views import checkpoint_zip, compare_frame, parse_setting, progress_fraction, runs_frame, setting_fields
+from app.logic.runs import checkpoint_zip, compare_frame, progress_fraction, runs_frame
+from app.logic.train import parse_setting, setting_fields
 from app.worker import execute
 from app.workspace import RunSpec, Workspace
 from causal import datasets
@@ -320,7 +321,7 @@ def test_runs_page_lists_every_run_with_its_metrics(trained) -> None:
     assert table["CF RMSE"].iloc[0] > 0
 
 
-def test_run_views_tables_and_downloads(trained) -> None:
+def test_runs_logic_tables_and_downloads(trained) -> None:
     runs = trained.runs()
     frame = runs_frame(runs)
     assert frame.loc[0, "model"] == "causal-gen" and frame.loc[0, "graph"] == "x1 -> x2; x1 -> x3; x2 -> x3"
@@ -340,4 +341,4 @@ def test_setting_fields_are_typed_like_their_defaults() -> None:
     assert parse_setting("none", fields["patience"]) is None and parse_setting("7", fields["patience"]) == 7
     with pytest.raises(ValueError, match="setting 'hidden' must be int"):
         parse_setting("2.5", fields["hidden"])
-    assert datasets.list()  # the registry is importable beside the app logic
+    assert datasets.names()  # the registry is importable beside the app logic

@@ -17,7 +17,7 @@ LOAN = datasets.info("loan").scm
 
 
 def test_scms_satisfy_the_mechanisms_protocol():
-    for name in datasets.list():
+    for name in datasets.names():
         assert isinstance(datasets.info(name).scm, Mechanisms)
 
 
@@ -301,7 +301,7 @@ def _interventions(name: str, data: pd.DataFrame) -> list[dict]:
     return out
 
 
-@pytest.mark.parametrize("name", datasets.list())
+@pytest.mark.parametrize("name", datasets.names())
 def test_counterfactual_equals_resimulation_with_the_same_noise(name):
     # simulate() draws every node's noise in canonical order whatever the intervention,
     # so sample(do=..., seed=s) is the exact counterfactual of sample(seed=s).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -11,7 +12,7 @@ import pytest
 from causal import SCM, CausalGraph, Mechanism, NotIdentifiableError, datasets
 from causal.datasets import pendulum_shadow, softplus
 
-NAMES = datasets.list()
+NAMES = datasets.names()
 
 
 def scm(name: str) -> SCM:
@@ -50,6 +51,13 @@ def test_every_dataset_loads(name):
     assert set(ds.intervene_on) <= set(ds.graph.nodes)
     assert ds.graph.same_structure(datasets.info(name).graph)
     pd.testing.assert_frame_equal(ds.data, datasets.load(name, n=64, seed=0).data)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_dataset_shows_an_equation_for_every_node(name):
+    text = datasets.info(name).equations
+    for node in datasets.info(name).graph.nodes:
+        assert re.search(rf"(^|\n){re.escape(node)} = ", text), f"{name}: no equation for {node}"
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import cf_views as cv
 from app import plots, ui
-from app.data_page import read_upload
+from app.logic import counterfactuals as cv
+from app.logic.data import read_upload
 from app.worker import load_inputs
 from causal import datasets, shift
 from causal.data import DataError

@@ -1,6 +1,6 @@
 """Data: pick a built-in dataset (with its true equations), upload a CSV or a .zip of
 labelled images; preview it, check every column, set column kinds, and look at pairwise
-plots. The chosen dataset is what the other pages work on (``app.data_page.current_dataset``)."""
+plots. The chosen dataset is what the other pages work on (``app.logic.data.current_dataset``)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app import data_page as dp
 from app import plots
+from app.logic import data as dp
 from causal import datasets
 from causal.data import DataError
 
@@ -96,7 +96,7 @@ def table_views(df: pd.DataFrame, kinds: Mapping[str, str], key: str) -> None:
 
 # ---------------------------------------------------------------------- built-in
 def builtin(ref: Mapping[str, Any] | None) -> None:
-    names = datasets.list()
+    names = datasets.names()
     current = ref if ref and ref["source"] == "builtin" else dp.builtin_ref(names[0])
     c_name, c_n, c_seed = st.columns([3, 1, 1], vertical_alignment="bottom")
     name = c_name.selectbox("Dataset", names, index=names.index(current["name"]), key="data-builtin")
@@ -111,7 +111,7 @@ def builtin(ref: Mapping[str, Any] | None) -> None:
         st.plotly_chart(plots.graph_figure(info.graph), width="stretch", key=f"data-graph-{name}")
     with right:
         st.markdown("**Ground truth: the structural equations**")
-        st.code(dp.EQUATIONS[name], language=None, wrap_lines=True)
+        st.code(info.equations, language=None, wrap_lines=True)
         st.caption(
             "Because these equations are known, exact interventional and counterfactual answers are available for "
             "this dataset: every model trained on it is scored against the truth."
@@ -275,9 +275,9 @@ def stored(ref: Mapping[str, Any] | None) -> None:
 
 # ---------------------------------------------------------------------- built-in images
 def images(ref: Mapping[str, Any] | None) -> None:
-    from causal import image_datasets
+    from causal.images import names as image_names
 
-    names = image_datasets.list()
+    names = image_names()
     current = ref if ref and ref["source"] == "images" else dp.images_ref(names[0])
     c_name, c_n, c_size, c_seed = st.columns([3, 1, 1, 1], vertical_alignment="bottom")
     name = c_name.selectbox("Image dataset", names, index=names.index(current["name"]), key="data-images")

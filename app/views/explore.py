@@ -11,8 +11,8 @@ import time
 import streamlit as st
 
 from app import plots, ui
-from app.compare import default_node, explain, value_choice
-from app.run_views import format_seconds, progress_fraction
+from app.logic.explore import default_node, explain, value_choice
+from app.logic.runs import format_seconds, progress_fraction
 from app.workspace import RunRecord, RunSpec
 from causal import datasets
 
@@ -43,7 +43,7 @@ def wait_for(run_id: str) -> None:
 
 def quick_train() -> None:
     """Train a quick model on a built-in example: the teacher's one click."""
-    names = datasets.list()
+    names = datasets.names()
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
     name = c1.selectbox("Built-in example", names, index=names.index("triangle-lin"), key="explore-quick-dataset")
     c1.caption(datasets.info(name).description)

@@ -2,7 +2,7 @@
 and see what no data can tell apart (its Markov equivalence class).
 
 The canvas (``streamlit-flow-component``, React Flow) and the text editor edit one
-``app.graph_editor.Drawing`` kept in session state; every edit goes through the library's
+``app.logic.graph.Drawing`` kept in session state; every edit goes through the library's
 validation, so a cycle is refused with the cycle named and the last valid graph kept.
 """
 
@@ -14,9 +14,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from app import data_page as dp
-from app import graph_editor as ge
 from app import plots, ui
+from app.logic import data as dp
+from app.logic import graph as ge
 from causal.data import DataError
 from causal.graph import GraphError
 from causal.independence import implications_frame, test_implications
@@ -220,7 +220,7 @@ st.subheader("What the data can and cannot tell")
 mec, tests = st.columns([2, 3], gap="medium")
 with mec:
     st.markdown("**Markov equivalence class**")
-    size = ge.equivalence_class_size(graph)
+    size = graph.equivalence_class_size()
     cp = graph.cpdag()
     if size == 1:
         st.success("Every arrow is identified: no other graph implies the same independences.", icon=":material/verified:")

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app import data_page as dp
 from app import plots, ui
+from app.logic import data as dp
 from app.workspace import RunSpec
-from causal import image_datasets
+from causal import images
 from causal.data import DataError
 from causal.queries import EvidenceError
 
@@ -36,11 +36,11 @@ runs = ui.usable_runs(images=True)
 
 
 def quick_train() -> None:
-    names = image_datasets.list()
+    names = images.names()
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
     name = c1.selectbox("Built-in image dataset", names, index=names.index("faces"), key="images-quick-dataset")
     kind, n = QUICK[name]
-    c1.caption(f"{image_datasets.info(name).description} Trains {ui.model_name(kind)} on {n:,} images of 32 px "
+    c1.caption(f"{images.info(name).description} Trains {ui.model_name(kind)} on {n:,} images of 32 px "
                "(several minutes on a CPU; it runs in the background).")
     if c2.button("Train it", type="primary", icon=":material/bolt:", key="images-quick"):
         spec = RunSpec(f"images:{name}", n_rows=n, kind=kind, name=f"{ui.model_name(kind)} on {name}")
@@ -67,7 +67,7 @@ run = ui.pick_run(runs, key="images-run", label="Trained image run")
 model = ui.run_model(run)
 schema = model.schema
 labels = [c.name for c in schema.columns]
-truth = image_datasets.info(run.spec.images).scm if run.spec.images else None
+truth = images.info(run.spec.images).scm if run.spec.images else None
 if run.status != "done":
     st.warning(f"This run is {run.status}: its model is the best checkpoint it saved.", icon=":material/warning:")
 
@@ -121,7 +121,7 @@ def label_table(root: str, run_id: str, stamp: float, node: str, value, images_n
         cols["given"] = pd.Series(dtype=float)
     cols["do"] = summary(mech.sample(LABEL_SAMPLES, do={node: value}, seed=3))
     if images_name is not None:
-        scm = image_datasets.info(images_name).scm.scm
+        scm = images.info(images_name).scm.scm
         try:
             cols["given · truth"] = summary(scm.sample(LABEL_SAMPLES, given={node: value}, seed=4))
         except EvidenceError:
@@ -178,7 +178,7 @@ with tab_cf:
     if truth is not None:
         @st.cache_data(max_entries=8, show_spinner=False)
         def test_images(name: str, size: int, seed: int):
-            return image_datasets.info(name).scm.sample(64, seed=seed, size=size)
+            return images.info(name).scm.sample(64, seed=seed, size=size)
 
         pool = test_images(run.spec.images, run.spec.image_size, run.spec.data_seed + 99)
         st.caption("Pick an image (held out from training), change its labels, and see the model's counterfactual "
@@ -220,8 +220,8 @@ with tab_cf:
     if truth is not None:
         exact = truth.counterfactual(row, do=do, seed=0)
         c.image(big(exact), caption="exact counterfactual", clamp=True)
-        err = image_datasets.pixel_error(cf, exact)
-        base = image_datasets.pixel_error(row, exact)
+        err = images.pixel_error(cf, exact)
+        base = images.pixel_error(row, exact)
         st.caption(f"Pixel error against the exact counterfactual: {err:.3f} (copying the factual image: {base:.3f}; "
                    "mean absolute difference, 0-1). " + shown_do)
     else:

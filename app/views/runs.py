@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app import plots, ui
-from app.run_views import checkpoint_zip, compare_frame, runs_frame
+from app.logic.runs import checkpoint_zip, compare_frame, runs_frame
 from app.workspace import STATUSES, WorkspaceError
 
 st.title("Runs")

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import data_page as dp
-from app import graph_editor as ge
 from app import plots, ui
-from app.run_views import MAIN_SETTINGS, format_seconds, parse_setting, progress_fraction, setting_fields, spec_for_session, time_left
-from app.workspace import RunRecord, image_graph
+from app.logic import data as dp
+from app.logic import graph as ge
+from app.logic.runs import format_seconds, progress_fraction, time_left
+from app.logic.train import MAIN_SETTINGS, parse_setting, setting_fields, spec_for_session
+from app.workspace import RunRecord
 from causal.data import DataError, validate_table
+from causal.images import image_graph
 from generators import kinds_for
 
 POLL_SECONDS = 0.7

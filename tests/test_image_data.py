@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import causal.imagedata as imagedata
-from causal.imagedata import ImageData, image_grid
+import causal.images.data as image_data
+from causal.images import ImageData, image_grid
 
 
 def _data(n=4, size=6, channels=3):
@@ -20,7 +20,8 @@ def _data(n=4, size=6, channels=3):
 
 
 def test_doctests():
-    assert doctest.testmod(imagedata).failed == 0
+    result = doctest.testmod(image_data)
+    assert result.attempted > 0 and result.failed == 0
 
 
 def test_selection_keeps_labels_images_and_style_aligned():

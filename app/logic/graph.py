@@ -1,6 +1,6 @@
 """The Graph page's logic, without streamlit: the drawing (a validated graph plus where each
 node sits), conversion to and from the React Flow JSON that ``streamlit-flow-component``
-speaks, layered layout, and the size of a graph's Markov equivalence class.
+speaks, layered layout, and which graph the pages work on for the chosen dataset.
 
 Every edit returns a new ``Drawing``. An edit that would break the graph (a cycle, a
 self-loop, a duplicate or bad name, text that does not parse) is refused: the drawing keeps
@@ -18,7 +18,6 @@ text; other pages read it with ``current_graph(st.session_state)``.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 from typing import Any, Iterable, Literal, Mapping, MutableMapping
 
@@ -28,7 +27,7 @@ from causal.graph import CausalGraph, GraphError
 __all__ = [
     "GRAPH_KEY", "Direction", "Drawing", "new_drawing", "current_graph", "store_graph",
     "layout_positions", "graph_from_flow", "positions_from_flow", "to_flow", "parse_graph",
-    "equivalence_class_size", "FORMATS", "export",
+    "FORMATS", "export",
     "editor_text", "keep_kinds", "dataset_key", "starting_graph", "graph_for", "forget_graph", "fit_to_columns",
 ]
 
@@ -411,107 +410,10 @@ def to_flow(drawing: Drawing) -> dict[str, list[dict[str, Any]]]:
     return {"nodes": nodes, "edges": edges}
 
 
-# ---------------------------------------------------------------------- Markov equivalence
-def equivalence_class_size(graph: CausalGraph) -> int:
-    """How many DAGs share ``graph``'s Markov equivalence class.
-
-    The CPDAG's undirected part splits into chain components that are oriented
-    independently; each is counted by rooting it at every node in turn and recursing on the
-    components Meek's rules leave undirected (He, Jia & Yu 2015, "Counting and exploring
-    sizes of Markov equivalence classes of directed acyclic graphs", JMLR 16). Exact, and
-    fast for the graphs people draw by hand (a complete graph on 10 nodes: 10!).
-
-    >>> equivalence_class_size(CausalGraph.parse("a -> b; b -> c"))
-    3
-    >>> equivalence_class_size(CausalGraph.parse("a -> c; b -> c"))
-    1
-    """
-    adj: dict[str, set[str]] = {n: set() for n in graph.nodes}
-    for a, b in graph.cpdag().undirected:
-        adj[a].add(b)
-        adj[b].add(a)
-    memo: dict[frozenset, int] = {}
-    total = 1
-    for comp in _components(frozenset(graph.nodes), {frozenset((a, b)) for a in adj for b in adj[a]}):
-        total *= _count_orientations(comp, adj, memo)
-    return total
-
-
-def _components(nodes: frozenset, undirected: set[frozenset]) -> list[frozenset]:
-    """Connected components (with at least one edge) of the undirected edges."""
-    nbrs: dict[str, set[str]] = {n: set() for n in nodes}
-    for e in undirected:
-        a, b = tuple(e)
-        nbrs[a].add(b)
-        nbrs[b].add(a)
-    seen: set[str] = set()
-    out = []
-    for n in sorted(nodes):
-        if n in seen or not nbrs[n]:
-            continue
-        stack, comp = [n], set()
-        while stack:
-            v = stack.pop()
-            if v in comp:
-                continue
-            comp.add(v)
-            stack.extend(nbrs[v] - comp)
-        seen |= comp
-        out.append(frozenset(comp))
-    return out
-
-
-def _count_orientations(nodes: frozenset, adj: Mapping[str, set[str]], memo: dict[frozenset, int]) -> int:
-    """Acyclic orientations without new v-structures of the chordal graph ``adj[nodes]``."""
-    if nodes in memo:
-        return memo[nodes]
-    n = len(nodes)
-    m = sum(len(adj[v] & nodes) for v in nodes) // 2
-    if m == n - 1:  # a tree: one orientation per choice of root
-        result = n
-    elif m == n * (n - 1) // 2:  # a complete graph: one per ordering
-        result = math.factorial(n)
-    else:
-        result = 0
-        for root in nodes:
-            undirected = _root_at(root, nodes, adj)
-            count = 1
-            for comp in _components(nodes, undirected):
-                count *= _count_orientations(comp, adj, memo)
-            result += count
-    memo[nodes] = result
-    return result
-
-
-def _root_at(root: str, nodes: frozenset, adj: Mapping[str, set[str]]) -> set[frozenset]:
-    """Orient every edge at ``root`` away from it, close under Meek's rules 1-3, and return
-    the edges left undirected."""
-    directed = {(root, v) for v in adj[root] & nodes}
-    undirected = {frozenset((a, b)) for a in nodes for b in adj[a] & nodes if root not in (a, b)}
-    adjacent = lambda a, b: b in adj[a]  # noqa: E731
-    changed = True
-    while changed:
-        changed = False
-        for e in list(undirected):
-            a, b = tuple(e)
-            for x, y in ((a, b), (b, a)):
-                into_x = [w for w, t in directed if t == x]
-                r1 = any(w != y and not adjacent(w, y) for w in into_x)
-                r2 = any((x, w) in directed and (w, y) in directed for w in adj[x] & adj[y])
-                ws = [w for w in adj[x] & adj[y] if (w, y) in directed and frozenset((x, w)) in undirected]
-                r3 = any(not adjacent(w1, w2) for i, w1 in enumerate(ws) for w2 in ws[i + 1:])
-                if r1 or r2 or r3:
-                    undirected.discard(e)
-                    directed.add((x, y))
-                    changed = True
-                    break
-    return undirected
-
-
 # ---------------------------------------------------------------------- the graph for a dataset
 def dataset_key(state: Mapping[str, Any]) -> str:
     """Which dataset the Data page holds, as a short text (a drawing belongs to one)."""
-    from app.data_page import STATE_KEY
+    from app.logic.data import STATE_KEY
 
     ref = state.get(STATE_KEY) or {}
     if ref.get("source") == "upload":
@@ -535,7 +437,7 @@ def starting_graph(
     cols = [str(c) for c in columns]
     declared = {c: kinds[c] for c in cols if kinds.get(c) in ("continuous", "binary", "categorical")}
     if images:
-        from causal.imagedata import IMAGE_NODE
+        from causal.images import IMAGE_NODE
 
         return CausalGraph([*cols, IMAGE_NODE], [(c, IMAGE_NODE) for c in cols], {**declared, IMAGE_NODE: "image"})
     return CausalGraph(cols, [], declared)
@@ -546,7 +448,7 @@ def graph_for(
 ) -> CausalGraph:
     """The graph the pages work on: the Graph page's current graph when it fits the data's
     columns, else the dataset's starting graph (``starting_graph``)."""
-    from app.data_page import STATE_KEY
+    from app.logic.data import STATE_KEY
 
     graph = current_graph(state) if state.get(GRAPH_FOR_KEY) == dataset_key(state) else None
     if graph is not None and not fit_to_columns(graph, columns)[0]:

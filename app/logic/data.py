@@ -34,7 +34,7 @@ from causal.data import MAX_CATEGORIES, MIN_ROWS, DataError, infer_kind, read_ta
 from causal.graph import CausalGraph, GraphError
 
 __all__ = [
-    "EQUATIONS", "KINDS", "STATE_KEY", "UPLOADS", "UploadCache",
+    "KINDS", "STATE_KEY", "UPLOADS", "UploadCache",
     "builtin_ref", "upload_ref", "stored_ref", "images_ref", "load_images", "load_builtin", "load_stored", "read_upload", "remember_upload",
     "read_image_upload", "store_image_upload", "load_stored_images", "IMAGE_RESIZE",
     "current_dataset", "current_kinds", "infer_kinds",
@@ -56,41 +56,6 @@ SCATTER_COLUMNS = 8  # ... and at most this many columns
 MAX_BARS = 30  # a discrete histogram shows the most frequent values, the rest as "other"
 FONT = "Inter, 'Source Sans Pro', sans-serif"
 
-# The true structural equations of each built-in dataset (docs/benchmarks.md); u is
-# exogenous noise, N(0, 1) unless said otherwise; s(x) = softplus(x), σ = logistic sigmoid.
-EQUATIONS: dict[str, str] = {
-    "triangle-lin": "x1 = u1 + 1\nx2 = 10·x1 − u2\nx3 = 0.5·x2 + x1 + u3",
-    "triangle-nlin": "x1 = u1\nx2 = 2·x1² + u2\nx3 = 20 / (1 + exp(−x2² + x1)) + u3",
-    "chain5-lin": "x1 = u1\nx2 = 10·x1 − u2\nx3 = 0.25·x2 + 2·u3\nx4 = x3 + u4\nx5 = −x4 + u5",
-    "fork-nlin": "x1 = u1\nx2 = u2\nx3 = 4 / (1 + exp(−x1 − x2)) − x2² + u3/2\nx4 = 20 / (1 + exp(x3²/2 − x3)) + u4",
-    "simpson-nlin": (
-        "x1 = u1\nx2 = s(1 − x1) + √(3/20)·u2\nx3 = tanh(2·x2) + 1.5·x1 − 1 + tanh(u3)\nx4 = (x3 − 4)/5 + 3 + u4/√10"
-    ),
-    "simpson-symprod": (
-        "x1 = u1\nx2 = 2·tanh(2·x1) + u2/√10\nx3 = 0.5·x1·x2 + u3/√2\nx4 = tanh(1.5·x1) + √(3/10)·u4"
-    ),
-    "large-backdoor": (
-        "u ~ Uniform(0, 1);  L(a, b) = s(a + 1) + s(0.5 + b) − 3\n"
-        "x1 = s(1.8·u1) − 1\nx2 = 0.25·u2 + 1.5·L(x1, 0)\nx3 = L(x1, u3)\nx4 = L(x2, u4)\nx5 = L(x3, u5)\n"
-        "x6 = L(x4, u6)\nx7 = L(x5, u7)\nx8 = 0.3·u8 + s(x6 + 1) − 1\n"
-        "x9 = Laplace quantile of u9, location −s((1.3·x7 + x8)/3 + 1) + 2, scale 0.6"
-    ),
-    "loan": (
-        "A = Bernoulli(0.5)\nage = −35 + Gamma(shape 10, scale 3.5)\n"
-        "edu = −0.5 + σ(−1 + 0.5·A + σ(0.1·age) + N(0, 0.5²))\n"
-        "amount = 1 + 0.01·(age − 5)·(5 − age) + A + N(0, 2²)\n"
-        "duration = −1 + 0.1·age + 2·A + amount + N(0, 3²)\n"
-        "income = −4 + 0.1·(age + 35) + 2·A + A·edu + N(0, 2²)\n"
-        "savings = −4 + 1.5·1[income > 0]·income + N(0, 5²)"
-    ),
-    "pendulum": (
-        "pendulum_angle = Uniform(−36°, 38.7°)\nlight_angle = Uniform(54°, 132.3°)\n"
-        "proj(x, y) = x + (−0.5 − y)·cot(light_angle); pivot (10, 10.5); tip (10 + 9.5·sin θ, 10.5 − 9.5·cos θ)\n"
-        "shadow_position = midpoint of proj(pivot) and proj(tip) + 0.1·u_m\n"
-        "shadow_length = max(3, |proj(pivot) − proj(tip)|) + 0.1·u_s"
-    ),
-}
-
 
 # ---------------------------------------------------------------------- references
 def builtin_ref(name: str, n: int = DEFAULT_N, seed: int = 0) -> dict[str, Any]:
@@ -109,9 +74,9 @@ def upload_ref(name: str, key: str, kinds: Mapping[str, str] | None = None) -> d
 @lru_cache(maxsize=8)
 def images_ref(name: str, n: int = 2000, seed: int = 0, size: int = 32) -> dict[str, Any]:
     """The session-state reference to ``n`` labelled images of a built-in image dataset."""
-    from causal import image_datasets
+    from causal import images
 
-    image_datasets.info(name)  # a clear error for an unknown name
+    images.info(name)  # a clear error for an unknown name
     if not 1 <= int(n) <= MAX_N:
         raise ValueError(f"n must be between 1 and {MAX_N:,}, got {n}")
     if int(size) not in IMAGE_SIZES:
@@ -121,10 +86,10 @@ def images_ref(name: str, n: int = 2000, seed: int = 0, size: int = 32) -> dict[
 
 @lru_cache(maxsize=4)
 def load_images(name: str, n: int, seed: int, size: int) -> Any:
-    """``causal.image_datasets.load``, remembered for the last few choices; do not mutate."""
-    from causal import image_datasets
+    """``causal.images.load``, remembered for the last few choices; do not mutate."""
+    from causal import images
 
-    return image_datasets.load(name, n=n, seed=seed, size=size)
+    return images.load(name, n=n, seed=seed, size=size)
 
 
 def stored_ref(dataset_id: str, name: str, images: bool = False) -> dict[str, Any]:
@@ -265,7 +230,7 @@ def image_upload_source(content: bytes, image_column: str = "file", size: int | 
 def read_image_upload(name: str, content: bytes, image_column: str = "file", size: int | None = 32,
                       max_mb: float | None = None) -> Any:
     """Read an uploaded .zip of PNG/JPEG images with a ``labels.csv`` (``image_column``
-    names each row's file) with ``causal.image_datasets.load_image_folder``, resized to
+    names each row's file) with ``causal.images.load_image_folder``, resized to
     ``size`` px (``None``: as they are). ``DataError`` naming the upload, or the file in
     it, that is wrong: too large, not a zip, a corrupt or missing image, no labels, images
     that an image model cannot take (square, 8 to 128 px, a power of two)."""
@@ -273,7 +238,7 @@ def read_image_upload(name: str, content: bytes, image_column: str = "file", siz
     import zipfile
     from pathlib import Path
 
-    from causal.image_datasets import load_image_folder
+    from causal.images import load_image_folder
 
     max_mb = MAX_IMAGE_UPLOAD_MB if max_mb is None else max_mb
     if len(content) / 2**20 > max_mb:
@@ -297,7 +262,7 @@ def read_image_upload(name: str, content: bytes, image_column: str = "file", siz
     if data.labels.shape[1] == 0:
         raise DataError(f"{name} holds no labels.csv (or it has no label columns): add a labels.csv with a "
                         f"'{image_column}' column naming each image and one column per label")
-    from generators.image_base import check_image_size
+    from generators.image.base import check_image_size
 
     try:
         if data.height != data.width:
@@ -329,7 +294,7 @@ def current_dataset(state: Mapping[str, Any], cache: UploadCache = UPLOADS) -> t
 
     Raises ``DataError`` when an uploaded table is no longer held by the server.
     """
-    ref = state.get(STATE_KEY) or builtin_ref(datasets.list()[0])
+    ref = state.get(STATE_KEY) or builtin_ref(datasets.names()[0])
     if ref["source"] == "builtin":
         ds = load_builtin(ref["name"], int(ref["n"]), int(ref["seed"]))
         return ds.data.copy(), ref["name"], ds.graph

@@ -1,26 +1,10 @@
 """CCGM, the Causal Counterfactual Generative Model (Bhat, Jiang, Pooladzandi, Pottie 2022,
 "De-biasing generative models using counterfactual methods"): a partially trainable causal
-layer over one latent block per label, a VAE around it for images, and de-biasing by edge
-removal.
+layer over one block per variable, and de-biasing by edge removal. On a table the blocks
+*are* the columns and the model is the causal layer alone (``TabularCCGM``); on labelled
+images the layer links the label blocks of a VAE (``generators.image.ccgm.ImageCCGM``).
 
-Architecture (images with labels, ``ImageCCGM``)::
-
-    image ─► conv encoder ─┬─► label head ──► one block per label (supervised: the label's code)
-                           └─► style head (also sees the labels) ──► style q(s | x, y), KL to N(0, I)
-    labels ─► causal layer (per node: y_j = f_j(A_j ∘ parents) + u_j; Gumbel-max if discrete)
-    (label blocks of the image's parents, style) ─► conv decoder ─► image
-
-The latent blocks are *aligned* with the labels (binary 0/1, categorical one-hot, continuous
-standardized): the encoder's label head is trained to read each block off the image, and
-the decoder is trained on the observed label blocks, so that an intervention on a block is
-an intervention on the label. The "specific modification to emphasize causal fidelity" of
-the paper is here a *cycle* term: the decoder, given the style of one image and the labels
-of another, must produce an image from which the (frozen) label head reads those labels, so
-the decoder cannot ignore the label blocks and leave them in the style. Causal learning and
-encoding/decoding are disentangled as in the paper: the causal layer is fitted on the labels
-first (phase 1), the VAE on images and labels second (phase 2).
-
-The causal layer. Each label node ``j`` has a network ``f_j`` (``generators.nets``, masked
+The causal layer. Each node ``j`` has a network ``f_j`` (``generators.nets``, masked
 to its parents) whose inputs are the parents' blocks scaled by *edge gates* ``A[j, i]``
 (the mask layer of CausalVAE, Yang et al. 2021). Each edge has a state (``edges=`` in the
 config; unlisted edges are learned):
@@ -37,12 +21,8 @@ config; unlisted edges are learned):
 Continuous nodes are additive-noise mechanisms (``z = f(A ∘ parents) + u``, ``u`` from the
 fitted residual quantiles, exactly invertible), discrete nodes Gumbel-max mechanisms: the
 mechanism code of Causal Gen, reused. Interventions set a block and propagate through the
-layer to descendants only (the shared query code); counterfactuals abduct the labels'
-noise from the observed labels and the style from the image, act, and decode.
-
-Tables (``TabularCCGM``): the blocks *are* the columns (encoder and decoder are the
-identity), so the model is the causal layer alone, with the same edge states, de-biasing
-and the tabular contract (``fit(df)``, ``sample`` -> DataFrame, ``counterfactual(df)``).
+layer to descendants only (the shared query code); counterfactuals abduct the nodes'
+noise from the observed values, act, and predict.
 
 De-biasing, ``model.without_edges(("Male", "Mustache"), ...)``: a new model whose causal
 layer lacks those edges. The child's mechanism is *refitted on the parent-marginal*: data
@@ -52,8 +32,7 @@ of its parent, drawn from the (de-biased) model's own marginal instead of the ro
 is fitted to those data by maximum likelihood, so it equals
 ``P'(child | other parents) = Σ_m P(child | m, other parents) P(m)``. Every mechanism whose
 parents did not change is copied exactly (weights, gates, noise), so the unrelated
-relations are untouched. Removing edges into the image node is refused (the decoder was
-trained with them).
+relations are untouched.
 
 >>> from causal import CausalGraph
 >>> from generators import build_model
@@ -64,7 +43,6 @@ trained with them).
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import math
 from dataclasses import dataclass, field
@@ -76,16 +54,14 @@ import torch
 from torch import Tensor, nn
 
 from causal.data import Schema, load_table
-from causal.graph import CausalGraph, GraphError, require_graph
+from causal.graph import CausalGraph, GraphError
 from causal.queries import Seed, rng_from
-from generators.base import Layout
-from generators.causal_gen import MECHANISMS, CausalGen, NodeLosses
-from causal.imagedata import ImageData
-from generators.image_base import ConvDecoder, ConvEncoder, ImageModel, LabelEncoding, planned_steps
+from generators import distributed
+from generators.encoding import Layout
 from generators.nets import ParentNets
 from generators.support import Support
-from generators import distributed
-from generators.training import TrainConfig
+from generators.tabular.causal_gen import MECHANISMS, CausalGen, NodeLosses
+from generators.training import TrainConfig, plan
 
 EDGE_STATES = ("fixed", "learned", "frozen")
 STYLE_PRIORS = ("aggregate", "normal")
@@ -314,64 +290,51 @@ class CausalLayerNet(nn.Module):
         return torch.cat(chunks, dim=1)
 
 
-# ---------------------------------------------------------------------- the public kind
-class CCGM:
-    """``build_model("ccgm", graph)``: an ``ImageCCGM`` when the graph has an image node,
-    else a ``TabularCCGM``; see the module docstring."""
+# ---------------------------------------------------------------------- shared checks
+def check_edge_config(config: CCGMConfig, graph: CausalGraph) -> None:
+    """Every edge ``config.edges`` sets a state for is an edge of ``graph``."""
+    known = set(graph.edges)
+    for a, b, state, _ in config.edges or ():
+        if (a, b) not in known:
+            shown = ", ".join(f"{p} -> {c}" for p, c in graph.edges) or "(none)"
+            raise EdgeConfigError(
+                f"edges= sets {a} -> {b} to '{state}', but the graph has no such edge; its edges are {shown}"
+            )
+
+
+def check_removal(graph: CausalGraph, edges: Sequence[Any]) -> list[tuple[str, str]]:
+    """The edges ``without_edges`` was asked to remove, each checked to be an edge of ``graph``."""
+    out = []
+    if not edges:
+        raise GraphError("without_edges needs at least one edge, e.g. without_edges(('Male', 'Mustache'))")
+    for e in edges:
+        if not (isinstance(e, (tuple, list)) and len(e) == 2):
+            raise GraphError(f"an edge to remove must be a pair (parent, child), got {e!r}")
+        a, b = str(e[0]), str(e[1])
+        if not graph.has_edge(a, b):
+            shown = ", ".join(f"{p} -> {c}" for p, c in graph.edges) or "(none)"
+            raise GraphError(f"cannot remove {a} -> {b}: the model's graph has no such edge; its edges are {shown}")
+        out.append((a, b))
+    return out
+
+
+# ---------------------------------------------------------------------- tables
+class TabularCCGM(CausalGen):
+    """CCGM on a table: the causal layer over the columns (see the module docstring)."""
 
     kind = "ccgm"
     Config = CCGMConfig
 
-    def __new__(cls, graph: CausalGraph | str, config: Any = None):  # noqa: D102 - dispatch on the graph
-        if cls is CCGM:
-            g = require_graph(graph)
-            cls = ImageCCGM if any(g.kind(v) == "image" for v in g.nodes) else TabularCCGM
-        return object.__new__(cls)
-
-    @classmethod
-    def _from_checkpoint(cls, meta: Mapping[str, Any], state: Mapping[str, Tensor]):
-        if cls is CCGM:
-            target = ImageCCGM if isinstance(meta.get("image"), Mapping) else TabularCCGM
-            return target._from_checkpoint(meta, state)
-        return super()._from_checkpoint(meta, state)  # type: ignore[misc]
-
-    def _check_edge_config(self, graph: CausalGraph) -> None:
-        known = set(graph.edges)
-        for a, b, state, _ in self.config.edges or ():  # type: ignore[attr-defined]
-            if (a, b) not in known:
-                shown = ", ".join(f"{p} -> {c}" for p, c in graph.edges) or "(none)"
-                raise EdgeConfigError(
-                    f"edges= sets {a} -> {b} to '{state}', but the graph has no such edge; its edges are {shown}"
-                )
-
-    def _check_removal(self, graph: CausalGraph, edges: Sequence[Any]) -> list[tuple[str, str]]:
-        out = []
-        if not edges:
-            raise GraphError("without_edges needs at least one edge, e.g. without_edges(('Male', 'Mustache'))")
-        for e in edges:
-            if not (isinstance(e, (tuple, list)) and len(e) == 2):
-                raise GraphError(f"an edge to remove must be a pair (parent, child), got {e!r}")
-            a, b = str(e[0]), str(e[1])
-            if not graph.has_edge(a, b):
-                shown = ", ".join(f"{p} -> {c}" for p, c in graph.edges) or "(none)"
-                raise GraphError(f"cannot remove {a} -> {b}: the model's graph has no such edge; its edges are {shown}")
-            out.append((a, b))
-        return out
-
-
-class TabularCCGM(CCGM, CausalGen):
-    """CCGM on a table: the causal layer over the columns (see the module docstring)."""
-
     def __init__(self, graph: CausalGraph | str, config: CCGMConfig | None = None) -> None:
         super().__init__(graph, config)
-        self._check_edge_config(self.graph)
+        check_edge_config(self.config, self.graph)
         self._candidates: tuple[tuple[str, str], ...] = ()
         self._fit_rows = 0
 
     def _build(self, schema: Schema) -> nn.Module:
         net = CausalLayerNet(self.graph, Layout(schema), self.config, self._candidates)
         if self._fit_rows:  # training: frozen edges are held after freeze_after of the planned steps
-            net.freeze_step = int(round(self.config.freeze_after * planned_steps(self._fit_rows, self.config.train)[0]))
+            net.freeze_step = int(round(self.config.freeze_after * plan(self._fit_rows, self.config.train).total_steps))
         return net
 
     def fit(self, data: pd.DataFrame, seed: int = 0, **kw: Any):  # type: ignore[override]
@@ -433,7 +396,7 @@ class TabularCCGM(CCGM, CausalGen):
         parent-marginal (``n`` rows simulated twice, default ``debias_samples``), every
         other mechanism copied exactly. See the module docstring."""
         self._require_fitted()
-        removed = self._check_removal(self.graph, edges)
+        removed = check_removal(self.graph, edges)
         rows = self._edge_intervened_sample(set(removed), n or self.config.debias_samples, seed)
         keep = tuple(e for e in self.config.edges or () if (e[0], e[1]) not in set(removed))
         cfg = dataclasses.replace(self.config, edges=keep, learn_unknown=False)
@@ -496,151 +459,3 @@ def _parent_positions(model: TabularCCGM, node: str) -> dict[str, list[int]]:
         out[p] = list(range(start, start + sl.stop - sl.start))
         start += sl.stop - sl.start
     return out
-
-
-# ---------------------------------------------------------------------- images
-class CCGMVAE(nn.Module):
-    """The image part: conv encoder with a label head and a style head, conv decoder
-    from (label blocks, style); ``loss(images, labels)`` for the generic loop."""
-
-    def __init__(self, channels: int, size: int, encoding: LabelEncoding, config: CCGMConfig) -> None:
-        super().__init__()
-        self.encoding = encoding
-        w, s = encoding.width, config.style_dim
-        self.enc = ConvEncoder(channels, size, config.width)
-        f = self.enc.feat_dim
-        self.label_head = nn.Linear(f, max(w, 1))
-        self.style_head = nn.Linear(f + w, 2 * s) if s else None
-        self.dec = ConvDecoder(w + s, channels, size, config.width)
-        self.style_dim, self.beta = s, config.beta
-        self.label_weight, self.cycle_weight = config.label_weight, config.cycle_weight
-        # style posteriors (mean, log-variance) of training images, for style_prior="aggregate"
-        self.register_buffer("bank", torch.zeros(config.style_bank if config.style_prior == "aggregate" and s else 0, 2 * s))
-
-    def posterior(self, images: Tensor, labels: Tensor, h: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """q(s | x, y): mean and log-variance ``[n, style_dim]``."""
-        if self.style_head is None:
-            z = images.new_zeros(images.shape[0], 0)
-            return z, z
-        h = self.enc(images) if h is None else h
-        mu, logvar = self.style_head(torch.cat([h, labels], 1)).chunk(2, 1)
-        return mu, logvar.clamp(-12, 6)
-
-    def read(self, images: Tensor) -> Tensor:
-        """The label head: predicted label blocks (values / logits) ``[n, width]``."""
-        return self.label_head(self.enc(images))[:, : self.encoding.width]
-
-    def decode_logits(self, labels: Tensor, style: Tensor) -> Tensor:
-        return self.dec(torch.cat([labels, style], 1))
-
-    def loss(self, images: Tensor, labels: Tensor) -> Tensor:
-        n = images.shape[0]
-        h = self.enc(images)
-        mu, logvar = self.posterior(images, labels, h)
-        s = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu) if self.training else mu
-        logits = self.decode_logits(labels, s)
-        recon = nn.functional.binary_cross_entropy_with_logits(logits, images, reduction="sum") / n
-        kl = 0.5 * (mu**2 + logvar.exp() - 1.0 - logvar).sum() / n
-        loss = recon + self.beta * kl
-        if self.encoding.width:
-            loss = loss + self.label_weight * self.encoding.losses(self.label_head(h)[:, : self.encoding.width], labels).sum()
-            if self.cycle_weight and self.training and n > 1:
-                other = labels[torch.randperm(n, device=labels.device)]
-                fake = torch.sigmoid(self.decode_logits(other, s))
-                frozen = {k: v.detach() for k, v in self.enc.named_parameters()}
-                hf = torch.func.functional_call(self.enc, frozen, (fake,))
-                read = nn.functional.linear(hf, self.label_head.weight.detach(), self.label_head.bias.detach())
-                loss = loss + self.cycle_weight * self.encoding.losses(read[:, : self.encoding.width], other).sum()
-        return loss
-
-
-class ImageCCGM(CCGM, ImageModel):
-    """CCGM on labelled images (see the module docstring)."""
-
-    def __init__(self, graph: CausalGraph | str, config: CCGMConfig | None = None) -> None:
-        super().__init__(graph, config)
-        for a, b, state, _ in self.config.edges or ():
-            if b == self.image_node:
-                raise EdgeConfigError(
-                    f"edges= sets {a} -> {b} to '{state}', but edges into the image node '{b}' are the decoder's "
-                    "inputs, not causal-layer edges; set states on label edges only"
-                )
-        self._check_edge_config(self.label_graph)
-        self.style_dim = self.config.style_dim
-
-    def _make_label_model(self) -> TabularCCGM:
-        return TabularCCGM(self.label_graph, self.config)
-
-    def _build(self) -> nn.Module:
-        self.style_dim = self.config.style_dim
-        return CCGMVAE(self.info.channels, self.info.size, self.encoding, self.config)  # type: ignore[union-attr, arg-type]
-
-    def _decode(self, labels: Tensor, style: Tensor) -> Tensor:
-        return torch.sigmoid(self.image_net.decode_logits(labels, style))  # type: ignore[union-attr, operator]
-
-    def _style_noise(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """Style for new images: with ``style_prior="aggregate"`` the posterior of a random
-        training image (its mean plus posterior noise), drawn independently of the labels,
-        so samples stay on the style manifold the decoder knows (the aggregate posterior of
-        a VAE rarely fills its N(0, I) prior); else N(0, I)."""
-        bank = self.image_net.bank  # type: ignore[union-attr]
-        if not len(bank):
-            return super()._style_noise(n, rng)
-        b = bank.detach().cpu().double().numpy()
-        pick = b[rng.integers(0, len(b), size=n)]
-        mu, logvar = pick[:, : self.style_dim], pick[:, self.style_dim :]
-        return (mu + np.exp(0.5 * logvar) * rng.standard_normal(mu.shape)).astype(np.float32)
-
-    @torch.no_grad()
-    def _after_fit(self, images: Tensor, labels: Tensor) -> None:
-        bank = self.image_net.bank  # type: ignore[union-attr]
-        if not len(bank):
-            return
-        gen = torch.Generator().manual_seed(0)
-        rows = torch.randperm(len(images), generator=gen)[: len(bank)].to(images.device)
-        rows = rows.repeat(-(-len(bank) // len(rows)))[: len(bank)]  # fewer images than the bank: repeat them
-        out = []
-        for s in range(0, len(rows), 512):
-            r = rows[s : s + 512]
-            mu, logvar = self.image_net.posterior(images[r].float().div(255.0), labels[r])  # type: ignore[union-attr, operator]
-            out.append(torch.cat([mu, logvar], 1))
-        bank.copy_(torch.cat(out))
-
-    def _abduct_style(self, images: Tensor, labels: Tensor) -> Tensor:
-        return self.image_net.posterior(images, labels)[0]  # type: ignore[union-attr, operator]
-
-    @torch.inference_mode()
-    def read_labels(self, data: ImageData) -> pd.DataFrame:
-        """The encoder's label head applied to images: the labels it reads (for the
-        image's parents), indexed like ``data``."""
-        self._require_fitted()
-        self._check_images(data)
-        out = [self.image_net.read(data[s : s + 512].tensor(self._device)) for s in range(0, len(data), 512)]  # type: ignore[union-attr, operator]
-        return self.encoding.decode(torch.cat(out), index=data.index)  # type: ignore[union-attr]
-
-    def edge_weights(self) -> dict[tuple[str, str], float]:
-        """The causal layer's effective gates, ``{(parent, child): weight}`` (label edges)."""
-        self._require_fitted()
-        return self.labels.edge_weights()  # type: ignore[union-attr]
-
-    def edge_states(self) -> dict[tuple[str, str], str]:
-        return self.labels.edge_states() if self.fitted else TabularCCGM(self.label_graph, self.config).edge_states()  # type: ignore[union-attr]
-
-    def without_edges(self, *edges: tuple[str, str], seed: int = 0, n: int | None = None) -> "ImageCCGM":
-        """A new model whose causal layer lacks ``edges`` (label edges only), the same
-        encoder and decoder; see the module docstring and ``TabularCCGM.without_edges``."""
-        self._require_fitted()
-        for e in edges:
-            if isinstance(e, (tuple, list)) and len(e) == 2 and str(e[1]) == self.image_node:
-                raise GraphError(
-                    f"cannot remove {e[0]} -> {e[1]}: edges into the image node are the decoder's inputs, which it "
-                    "was trained with; remove label edges (the bias is a relation between labels)"
-                )
-        removed = self._check_removal(self.graph, edges)
-        labels = self.labels.without_edges(*removed, seed=seed, n=n)  # type: ignore[union-attr]
-        new = ImageCCGM(self.graph.without_edges(*removed), labels.config)
-        new.labels, new.info, new.encoding = labels, self.info, self.encoding
-        new.image_net = copy.deepcopy(self.image_net)
-        new.report = self.report
-        new._after_label_fit()
-        return new

@@ -1,5 +1,6 @@
-"""Seeing versus doing: a model's observational, conditional (given X = x) and
-interventional (do X = x) samples side by side, with the ground truth where it is known.
+"""Seeing versus doing and average causal effects of any model with the query API: its
+observational, conditional (given X = x) and interventional (do X = x) samples side by side,
+and the effect of moving X, with the ground truth where it is known.
 
 >>> from causal import datasets
 >>> from generators import build_model
@@ -15,87 +16,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from causal import EvidenceError
-from causal.data import Column
-from causal.graph import CausalGraph
+from causal.queries import EvidenceError
 
-__all__ = ["Comparison", "ValueChoice", "Effect", "compare", "average_effects", "effect_of", "default_node", "explain", "value_choice", "LABELS"]
+__all__ = ["Comparison", "Effect", "compare", "average_effects", "effect_of", "LABELS", "TRUTH", "GAP"]
 
-# How the three distributions are named everywhere in the app (tables, legends, captions).
+# How the three distributions are named everywhere (tables, legends, captions).
 LABELS = ("observational", "given", "do")
 TRUTH = "do · truth"
 GAP = "given − do"  # seeing minus doing: nonzero where a non-causal path links the node and X
-
-
-@dataclass(frozen=True)
-class ValueChoice:
-    """How to pick a value for a node: a slider (continuous) or a list (discrete)."""
-
-    kind: str  # "slider" | "select"
-    default: Any
-    min: float = math.nan
-    max: float = math.nan
-    step: float = math.nan
-    options: tuple[Any, ...] = ()
-
-
-def value_choice(col: Column, extend: bool = False) -> ValueChoice:
-    """The values offered for ``col``: the data's min..max for a continuous node (twice its
-    width on each side with ``extend``, to ask about values never seen), else its categories.
-    The default is one standard deviation above the mean, where conditioning and
-    intervening usually differ visibly."""
-    if col.discrete:
-        return ValueChoice("select", col.categories[-1], options=tuple(col.categories))
-    lo, hi = float(col.min), float(col.max)
-    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
-        lo, hi = col.mean - 3 * col.std, col.mean + 3 * col.std
-    width = hi - lo
-    if extend:
-        lo, hi = lo - width, hi + width
-    step = 10.0 ** math.floor(math.log10(width / 200))
-    lo, hi = math.floor(lo / step) * step, math.ceil(hi / step) * step
-    default = min(max(col.mean + col.std, lo), hi)
-    return ValueChoice("slider", _round(default, step), _round(lo, step), _round(hi, step), step)
-
-
-def _round(x: float, step: float) -> float:
-    digits = max(0, -int(math.floor(math.log10(step))))
-    return round(round(x / step) * step, digits)
-
-
-def default_node(graph: CausalGraph, suggested: Sequence[str] = ()) -> str:
-    """The node to ask about first: the first suggested node that has parents (so that
-    conditioning on it says something about its causes and intervening does not), else
-    the first suggested node, else the first node with parents."""
-    for n in suggested:
-        if n in graph and graph.parents(n):
-            return n
-    if suggested and suggested[0] in graph:
-        return suggested[0]
-    with_parents = [n for n in graph.nodes if graph.parents(n)]
-    return (with_parents or list(graph.nodes))[0]
-
-
-def explain(graph: CausalGraph, node: str) -> str:
-    """What to expect from given versus do on ``node``, in words, for this graph."""
-    causes, effects = graph.ancestors(node), graph.descendants(node)
-    if not causes:
-        return (
-            f"{node} has no causes in this graph, so given and do agree (up to sampling noise): "
-            "for a root node, seeing is doing. Pick a node with parents to see them differ."
-        )
-    text = (
-        f"Under do the causes of {node} ({', '.join(causes)}) keep their observational distribution: "
-        "setting a variable does not reach back to its causes. "
-    )
-    if effects:
-        return text + f"Its effects ({', '.join(effects)}) move under both; given also moves its causes."
-    return text + f"{node} has no effects here; given moves its causes."
 
 
 @dataclass(frozen=True)

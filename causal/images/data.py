@@ -1,24 +1,4 @@
-"""Images with attribute labels: the one container that image datasets, loaders and image
-models share.
-
-An ``ImageData`` is a label table (one column per label node, in any order; the index
-names the samples) and a ``uint8`` array of images, one per row, ``[n, height, width,
-channels]`` with 1 (grey) or 3 (RGB) channels. In a ``CausalGraph`` the images are one node
-of kind ``"image"`` (``image_node``), whose parents are the labels it depends on.
-
-``style`` optionally holds, per row, the exogenous factors a *ground-truth* renderer used
-beyond the labels (face shape, stroke path ...). Models never see it; built-in datasets use
-it to re-render the exact counterfactual image of a row.
-
->>> import numpy as np, pandas as pd
->>> d = ImageData(pd.DataFrame({"a": [0, 1, 1]}), np.zeros((3, 8, 8, 1), np.uint8))
->>> len(d), d.size, d.channels
-(3, 8, 1)
->>> d[1:].labels.index.tolist()
-[1, 2]
->>> d.tensor().shape
-torch.Size([3, 1, 8, 8])
-"""
+"""Images with attribute labels: the one container that image datasets, loaders and image models share."""
 
 from __future__ import annotations
 
@@ -28,14 +8,39 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["ImageData", "image_grid", "IMAGE_NODE"]
+__all__ = ["ImageData", "ImageDataError", "image_grid", "IMAGE_NODE"]
 
 IMAGE_NODE = "image"  # the default name of the image node in a graph
+_MIN_SIZE, _MAX_SIZE = 8, 512
+
+
+class ImageDataError(ValueError):
+    """Images or their labels cannot be read or do not fit; the message names the file."""
 
 
 @dataclass(frozen=True)
 class ImageData:
-    """Label rows and their images, aligned by position (see the module docstring)."""
+    """Label rows and their images, aligned by position.
+
+    ``labels`` is a label table (one column per label node, in any order; the index names
+    the samples) and ``images`` a ``uint8`` array of images, one per row, ``[n, height,
+    width, channels]`` with 1 (grey) or 3 (RGB) channels. In a ``CausalGraph`` the images
+    are one node of kind ``"image"`` (``image_node``), whose parents are the labels it
+    depends on.
+
+    ``style`` optionally holds, per row, the exogenous factors a *ground-truth* renderer
+    used beyond the labels (face shape, stroke path ...). Models never see it; built-in
+    datasets use it to re-render the exact counterfactual image of a row.
+
+    >>> import numpy as np, pandas as pd
+    >>> d = ImageData(pd.DataFrame({"a": [0, 1, 1]}), np.zeros((3, 8, 8, 1), np.uint8))
+    >>> len(d), d.size, d.channels
+    (3, 8, 1)
+    >>> d[1:].labels.index.tolist()
+    [1, 2]
+    >>> d.tensor().shape
+    torch.Size([3, 1, 8, 8])
+    """
 
     labels: pd.DataFrame
     images: np.ndarray  # uint8 [n, H, W, C], C in (1, 3)
@@ -155,3 +160,9 @@ def image_grid(images: np.ndarray, columns: int = 8, pad: int = 1, fill: int = 2
         r, k = divmod(i, columns)
         out[pad + r * (h + pad): pad + r * (h + pad) + h, pad + k * (w + pad): pad + k * (w + pad) + w] = imgs[i]
     return out
+
+
+def check_size(size: Any) -> None:
+    """``ImageDataError`` unless ``size`` is an integer number of pixels the renderers and readers accept."""
+    if not isinstance(size, (int, np.integer)) or not _MIN_SIZE <= size <= _MAX_SIZE:
+        raise ImageDataError(f"image size must be an integer from {_MIN_SIZE} to {_MAX_SIZE} pixels, got {size!r}")

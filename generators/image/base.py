@@ -1,11 +1,10 @@
-"""What every image model shares: small conv building blocks, label encoding, the
-``ImageModel`` base class (fit, sample, counterfactual, save/load) for a graph of labels and
-one image node.
+"""What every image model shares: the ``ImageModel`` base class (fit, sample, counterfactual,
+save/load) for a graph of labels and one image node.
 
 The user contract (same verbs as the tabular models, with ``ImageData`` in place of a table)::
 
     model = build_model("ccgm", graph)              # graph: labels + one node of kind "image"
-    report = model.fit(data, seed=0)                # data: causal.imagedata.ImageData
+    report = model.fit(data, seed=0)                # data: ImageData (labels + images)
     obs  = model.sample(64, seed=0)                 # ImageData: labels + uint8 images
     intv = model.sample(64, do={"Mustache": 1}, seed=0)
     cond = model.sample(64, given={"Mustache": 1}, seed=0)   # obs.labels.attrs: acceptance_rate ...
@@ -26,11 +25,10 @@ Semantics, implemented here once for every image model:
   the image is returned unchanged (it is not affected; same rule as for table columns).
 - ``do`` or ``given`` on the image node itself is refused: images follow from labels.
 
-Training runs in two phases, each through one loop with the same callbacks, cancellation
-and checkpoints: (1) the label mechanisms on the label table (``self.labels.fit``), (2) the
-image networks on images and labels (``_fit_images``; by default the generic loop of
-``generators.training`` on ``self.image_net.loss(images, labels)``). Callbacks see one
-continuous ``Progress`` (epochs and steps of phase 2 continue those of phase 1).
+Training runs in two phases, each through the one loop of ``generators.training`` with the
+same callbacks, cancellation and checkpoints: (1) the label mechanisms on the label table
+(``self.labels.fit``), (2) the image networks on images and labels (``_steps``). Callbacks see
+one continuous ``Progress`` (epochs and steps of phase 2 continue those of phase 1).
 
 Subclass contract (what an image model provides)::
 
@@ -58,13 +56,12 @@ Subclass contract (what an image model provides)::
         def _after_fit(self, images, labels) -> None: ...
             # optional; after the image phase, with the training images (uint8) and
             # encoded labels on the device: estimate what needs the whole data
-        def _fit_images(self, images, labels, seed, callbacks, cancel, checkpoint) -> FitReport:
-            # optional; default: generic loop on self.image_net.loss(images_float, labels)
-            # images uint8 [n, C, H, W] and labels [n, width] on the device; a subclass with
-            # its own loop (a GAN's two optimizers) must call every callback with a Progress
-            # per epoch, stop on ``cancel`` / ``training.Cancelled`` keeping a usable model,
-            # call ``checkpoint(progress)`` every ``checkpoint_every`` epochs when given, and
-            # return a FitReport.
+        def _steps(self, images, labels) -> Steps: ...
+            # optional; how the image networks train in the one loop (generators.training),
+            # over sample numbers (ImageRows.rows) with images uint8 [n, C, H, W] and
+            # encoded labels [n, width] on the device. Default: LossSteps over
+            # self.image_net.loss(images_float, labels); a GAN returns its own Steps
+            # (several optimizers, batches drawn with replacement, the last weights kept).
 
 Everything else (validation of ``ImageData``, label encoding, query checks, batching on
 the device, uint8 conversion, persistence and loading) lives here.
@@ -77,8 +74,7 @@ import math
 import os
 import threading
 from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -86,118 +82,26 @@ import torch
 from torch import Tensor, nn
 
 from causal.data import DataError, Schema, load_table
-from causal.graph import CausalGraph, GraphError, require_graph
-from causal.imagedata import ImageData
+from causal.graph import CausalGraph
+from causal.images import ImageData, split_image_graph
 from causal.interventions import InterventionError, parse_do
 from causal.queries import EvidenceError, Seed, counterfactual, rng_from, sample, sample_conditional
-from generators.base import (
-    CheckpointError,
-    Layout,
-    NotFittedError,
-    TabularModel,
-    _config_from_dict,
-    _config_to_dict,
-    write_checkpoint,
-)
-from generators.support import PREFIX as SUPPORT_PREFIX
 from generators import distributed
-from generators.training import Callback, FitReport, Progress, TrainConfig, is_cancelled, pick_device, train
+from generators.checkpoint import CheckpointError, config_to_dict
+from generators.encoding import LabelEncoding
+from generators.model import CausalModel
+from generators.support import PREFIX as SUPPORT_PREFIX
+from generators.tabular.base import TabularModel
+from generators.training import (
+    Callback, FitReport, LossSteps, Progress, Steps, TrainConfig, is_cancelled, pick_device, plan, train,
+)
 
-__all__ = [
-    "ImageModel", "ImageInfo", "LabelEncoding", "ImageRows", "split_image_graph",
-    "ConvEncoder", "ConvDecoder", "ConvDiscriminator", "ConvHead", "planned_epochs", "planned_steps",
-]
+__all__ = ["ImageModel", "ImageInfo", "ImageRows"]
 
 DECODE_CHUNK = 512  # images per forward pass when sampling, abducting or decoding
 
 
-# ---------------------------------------------------------------------- graph
-def split_image_graph(graph: CausalGraph) -> tuple[CausalGraph, str]:
-    """``(label graph, image node)``: the graph without its one image node, and that node.
-
-    The image node must exist, be unique, and have no children (labels cause the image;
-    nothing is caused by the pixels). Edges into it say which labels the image shows.
-    """
-    images = [n for n in graph.nodes if graph.kind(n) == "image"]
-    if not images:
-        raise GraphError(
-            "an image model needs a node of kind 'image' (the images), e.g. kinds={'image': 'image'}; "
-            "for a table without images use a tabular model"
-        )
-    if len(images) > 1:
-        raise GraphError(f"an image model takes one image node, the graph has {len(images)}: {', '.join(images)}")
-    node = images[0]
-    if graph.children(node):
-        raise GraphError(
-            f"the image node '{node}' has children ({', '.join(graph.children(node))}); labels must be the "
-            "image's causes, not its effects"
-        )
-    labels = [n for n in graph.nodes if n != node]
-    if not labels:
-        raise GraphError(f"the graph has only the image node '{node}'; add the label nodes it depends on")
-    kinds = {n: k for n, k in graph.kinds.items() if n != node}
-    edges = [(a, b) for a, b in graph.edges if b != node]
-    return CausalGraph(labels, edges, kinds), node
-
-
-# ---------------------------------------------------------------------- labels
-class LabelEncoding:
-    """The encoded columns of some label nodes, for networks: binary 0/1, categorical
-    one-hot, continuous standardized (``generators.base.Layout`` over those nodes).
-
-    Also the matching per-label losses of a network that *predicts* the labels from
-    logits / values in the same columns (labelers, label heads): squared error for
-    continuous, binary cross-entropy with logits for binary, cross-entropy for categorical.
-    """
-
-    def __init__(self, schema: Schema, nodes: Sequence[str]) -> None:
-        self.nodes = tuple(nodes)
-        self.schema = Schema(tuple(schema[n] for n in self.nodes))
-        self.layout = Layout(self.schema)
-        self.width = self.layout.width
-        self.slices = self.layout.slices
-
-    def encode(self, labels: pd.DataFrame | Mapping[str, np.ndarray]) -> np.ndarray:
-        """Label values (a DataFrame) or codes (a mapping) -> float32 ``[n, width]``."""
-        codes = self.schema.encode(labels) if isinstance(labels, pd.DataFrame) else labels
-        if not self.nodes:
-            n = len(labels) if isinstance(labels, pd.DataFrame) else len(next(iter(codes.values()), []))
-            return np.zeros((n, 0), dtype=np.float32)
-        return self.layout.encode(codes).astype(np.float32)
-
-    def tensor(self, labels: pd.DataFrame | Mapping[str, np.ndarray], device: Any = None) -> Tensor:
-        return torch.from_numpy(self.encode(labels)).to(device)
-
-    def decode(self, predicted: Tensor | np.ndarray, index: Any = None) -> pd.DataFrame:
-        """Predictions in these columns (logits for discrete labels) -> label values."""
-        p = predicted.detach().float().cpu().numpy() if isinstance(predicted, Tensor) else np.asarray(predicted)
-        codes = {}
-        for c in self.schema.columns:
-            sl = self.slices[c.name]
-            if c.kind == "categorical":
-                codes[c.name] = p[:, sl].argmax(1)
-            elif c.kind == "binary":
-                codes[c.name] = (p[:, sl.start] > 0).astype(np.int64)
-            else:
-                codes[c.name] = c.mean + c.std * p[:, sl.start].astype(np.float64)
-        return self.schema.decode(codes, index=index)
-
-    def losses(self, predicted: Tensor, target: Tensor) -> Tensor:
-        """Mean loss per label ``[n_labels]`` of ``predicted`` (values / logits) against
-        ``target`` (encoded labels, as from ``encode``)."""
-        out = []
-        for c in self.schema.columns:
-            sl = self.slices[c.name]
-            if c.kind == "categorical":
-                out.append(nn.functional.cross_entropy(predicted[:, sl], target[:, sl].argmax(1)))
-            elif c.kind == "binary":
-                out.append(nn.functional.binary_cross_entropy_with_logits(predicted[:, sl.start], target[:, sl.start]))
-            else:
-                out.append(((predicted[:, sl.start] - target[:, sl.start]) ** 2).mean())
-        return torch.stack(out) if out else predicted.new_zeros(0)
-
-
-# ---------------------------------------------------------------------- conv blocks
+# ---------------------------------------------------------------------- images
 @dataclass(frozen=True)
 class ImageInfo:
     """The images a model was fitted on: side in pixels (square) and channels (1 or 3)."""
@@ -214,83 +118,6 @@ def check_image_size(size: int, channels: int) -> None:
         raise DataError(f"images must be square with a side of 8, 16, 32, 64 or 128 pixels, got {size}; resize them")
     if channels not in (1, 3):
         raise DataError(f"images must have 1 (grey) or 3 (RGB) channels, got {channels}")
-
-
-def _widths(size: int, width: int) -> list[int]:
-    """Channel widths of the stride-2 stages from ``size`` down to 4 pixels."""
-    stages = int(math.log2(size)) - 2
-    return [width * min(2**i, 4) for i in range(stages)]
-
-
-class ConvEncoder(nn.Module):
-    """``[n, C, S, S]`` -> features ``[n, feat_dim]``: stride-2 4x4 convolutions down to
-    4x4 pixels (widths ``width``, ``2·width``, ``4·width``, capped), LeakyReLU(0.2)."""
-
-    def __init__(self, channels: int, size: int, width: int = 32, spectral: bool = False) -> None:
-        super().__init__()
-        layers: list[nn.Module] = []
-        prev = channels
-        for w in _widths(size, width):
-            conv = nn.Conv2d(prev, w, 4, 2, 1)
-            layers += [nn.utils.parametrizations.spectral_norm(conv) if spectral else conv, nn.LeakyReLU(0.2)]
-            prev = w
-        self.body = nn.Sequential(*layers)
-        self.feat_dim = prev * 16
-
-    def forward(self, images: Tensor) -> Tensor:
-        return self.body(images).flatten(1)
-
-
-class ConvDecoder(nn.Module):
-    """``[n, in_dim]`` -> image *logits* ``[n, C, S, S]`` (apply ``sigmoid`` for [0, 1]):
-    a linear map to 4x4 features, then stride-2 transposed convolutions mirroring
-    ``ConvEncoder``, SiLU. Used as the VAE decoder and as a GAN generator."""
-
-    def __init__(self, in_dim: int, channels: int, size: int, width: int = 32) -> None:
-        super().__init__()
-        widths = _widths(size, width)[::-1]
-        self.start = widths[0]
-        self.fc = nn.Linear(in_dim, widths[0] * 16)
-        layers: list[nn.Module] = []
-        for a, b in zip(widths, widths[1:] + [channels]):
-            layers += [nn.SiLU(), nn.ConvTranspose2d(a, b, 4, 2, 1)]
-        self.body = nn.Sequential(*layers)
-
-    def forward(self, z: Tensor) -> Tensor:
-        return self.body(self.fc(z).view(z.shape[0], self.start, 4, 4))
-
-
-class ConvHead(nn.Module):
-    """``ConvEncoder`` plus a linear head: images -> ``[n, out_dim]`` (a labeler, an
-    attribute regressor, a label head)."""
-
-    def __init__(self, channels: int, size: int, out_dim: int, width: int = 32, spectral: bool = False) -> None:
-        super().__init__()
-        self.encoder = ConvEncoder(channels, size, width, spectral)
-        self.head = nn.Linear(self.encoder.feat_dim, out_dim)
-
-    def forward(self, images: Tensor) -> Tensor:
-        return self.head(self.encoder(images))
-
-
-class ConvDiscriminator(nn.Module):
-    """A (conditional) discriminator: images ``[n, C, S, S]`` and optional encoded labels
-    ``[n, cond_dim]`` -> one score per image ``[n]``. The condition enters by projection
-    (Miyato & Koyama 2018): ``score = w·h + <embed(cond), h>``. Spectral norm by default."""
-
-    def __init__(self, channels: int, size: int, cond_dim: int = 0, width: int = 32, spectral: bool = True) -> None:
-        super().__init__()
-        self.encoder = ConvEncoder(channels, size, width, spectral)
-        lin = nn.Linear(self.encoder.feat_dim, 1)
-        self.out = nn.utils.parametrizations.spectral_norm(lin) if spectral else lin
-        self.embed = nn.Linear(cond_dim, self.encoder.feat_dim, bias=False) if cond_dim else None
-
-    def forward(self, images: Tensor, cond: Tensor | None = None) -> Tensor:
-        h = self.encoder(images)
-        score = self.out(h)[:, 0]
-        if self.embed is not None and cond is not None:
-            score = score + (self.embed(cond) * h).sum(1)
-        return score
 
 
 class ImageRows(nn.Module):
@@ -326,47 +153,25 @@ class ImageRows(nn.Module):
         return list(getattr(self.net, "decay_parameters", list)())
 
 
-def planned_steps(n: int, config: TrainConfig) -> tuple[int, int]:
-    """``(optimizer steps, steps per epoch)`` that ``training.train`` plans for ``n`` rows
-    under ``config`` (its own arithmetic; fewer steps only when it stops early)."""
-    n_val = int(round(n * config.val_fraction)) if n >= 40 else 0
-    n_tr = n - n_val
-    per_epoch = max(n_tr // max(min(config.batch_size, n_tr), 1), 1)
-    total = min(config.steps, config.max_epochs * per_epoch) if config.schedule == "cosine" else config.max_epochs * per_epoch
-    return total, per_epoch
-
-
-def planned_epochs(n: int, config: TrainConfig) -> int:
-    """How many epochs ``training.train`` plans for ``n`` rows under ``config``, so that
-    progress can be reported across training phases."""
-    total, per_epoch = planned_steps(n, config)
-    return -(-total // per_epoch)
-
-
 # ---------------------------------------------------------------------- the base model
-class ImageModel:
+class ImageModel(CausalModel):
     """Base of every image model over labels and one image node; see the module docstring
     for the user contract and for what a subclass provides."""
 
-    kind: ClassVar[str] = "abstract-image"
-    Config: ClassVar[type] = object
     style_dim: int = 0
 
-    def __init__(self, graph: CausalGraph | str, config: Any = None) -> None:
-        self.graph = require_graph(graph)
+    def __init__(self, graph: Any, config: Any = None) -> None:
+        super().__init__(graph, config)
         self.label_graph, self.image_node = split_image_graph(self.graph)
-        self.config = config if config is not None else self.Config()
         self.labels: TabularModel | None = None  # the fitted label mechanisms
         self.image_net: nn.Module | None = None
         self.info: ImageInfo | None = None
         self.encoding: LabelEncoding | None = None  # the image's parents, encoded
-        self.report: FitReport | None = None
         self._net: nn.ModuleDict | None = None
-        self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ subclass hooks
     def _make_label_model(self) -> TabularModel:
-        from generators.causal_gen import CausalGen, CausalGenConfig
+        from generators.tabular.causal_gen import CausalGen, CausalGenConfig
 
         return CausalGen(self.label_graph, getattr(self.config, "labels", None) or CausalGenConfig())
 
@@ -385,19 +190,10 @@ class ImageModel:
     def _image_train_config(self) -> TrainConfig:
         return getattr(self.config, "image_train", TrainConfig())
 
-    def _fit_images(
-        self,
-        images: Tensor,
-        labels: Tensor,
-        seed: int,
-        callbacks: Iterable[Callback],
-        cancel: threading.Event | Callable[[], bool] | None,
-        checkpoint: Callable[[Progress], None] | None,
-    ) -> FitReport:
-        """Default: the generic loop on ``self.image_net.loss(images, labels)``."""
-        rows = ImageRows(self.image_net, images, labels)  # type: ignore[arg-type]
-        return train(rows, ImageRows.rows(len(images), images.device), self._image_train_config(), seed=seed,
-                     callbacks=callbacks, cancel=cancel, checkpoint=checkpoint)
+    def _steps(self, images: Tensor, labels: Tensor) -> Steps:
+        """How the image networks train (over sample numbers, see ``ImageRows``): by
+        default ``self.image_net.loss(images, labels)`` under ``LossSteps``."""
+        return LossSteps(ImageRows(self.image_net, images, labels))  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ state
     @property
@@ -418,10 +214,6 @@ class ImageModel:
     @property
     def fitted(self) -> bool:
         return self.labels is not None and self.labels.fitted and self.image_net is not None
-
-    def _require_fitted(self) -> None:
-        if not self.fitted:
-            raise NotFittedError(f"this {self.kind} model is not fitted yet: call fit(data) or load a checkpoint")
 
     @property
     def _device(self) -> torch.device:
@@ -463,7 +255,7 @@ class ImageModel:
         self.labels = self._make_label_model()
         self.image_net = self._build().to(device)
         self._net = None
-        later = planned_epochs(len(data), image_cfg)
+        later = plan(len(data), image_cfg).max_epochs
         shifted = [_shift(cb, 0, 0, 0.0, later) for cb in callbacks]
         label_report = self.labels.fit(table, seed=seed, callbacks=shifted, cancel=cancel)
         self._after_label_fit()
@@ -481,9 +273,10 @@ class ImageModel:
             image_report = FitReport(0, 0, 0.0, 0, math.inf, "cancelled", str(device), len(data), 0)
         else:
             torch.manual_seed(seed)
-            image_report = self._fit_images(
-                images, labels, seed, [_shift(cb, e1, s1, t1, 0) for cb in callbacks], cancel,
-                save_checkpoint if checkpoint_dir is not None else None,
+            image_report = train(
+                self._steps(images, labels), ImageRows.rows(len(images), device), image_cfg, seed=seed,
+                callbacks=[_shift(cb, e1, s1, t1, 0) for cb in callbacks], cancel=cancel,
+                checkpoint=save_checkpoint if checkpoint_dir is not None else None,
             )
         self.image_net.eval()
         self._after_fit(images, labels)
@@ -635,67 +428,47 @@ class ImageModel:
         return torch.cat(out)
 
     # ------------------------------------------------------------------ persistence
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write the checkpoint folder (safetensors + JSON, atomically, like the tabular
-        models): ``labels.*`` and ``image.*`` weights, the label model's support tensors,
-        and the graph, config, label schema, image size and fit reports."""
-        self._require_fitted()
-        folder = Path(path)
-        folder.mkdir(parents=True, exist_ok=True)
+    def _state(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
+        """``labels.*`` and ``image.*`` weights and the label model's support tensors; the
+        JSON adds the image (node, size, channels, the encoded parents) and the label
+        model (kind, config, graph, fit report)."""
         lm = self.labels
-        with self._lock:
-            state = {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
-            if lm.support is not None:  # type: ignore[union-attr]
-                state.update(lm.support.tensors())  # type: ignore[union-attr]
-            meta = {
-                "kind": self.kind,
-                "config": _config_to_dict(self.config),
-                "graph": self.graph.to_dict(),
-                "schema": self.schema.to_dict(),
-                "fit": self.report.to_dict() if self.report else None,
-                "image": {"node": self.image_node, **dataclasses.asdict(self.info), "inputs": list(self.encoding.nodes)},  # type: ignore[arg-type, union-attr]
-                "labels": {
-                    "kind": lm.kind,  # type: ignore[union-attr]
-                    "config": _config_to_dict(lm.config),  # type: ignore[union-attr]
-                    "graph": lm.graph.to_dict(),  # type: ignore[union-attr]
-                    "fit": lm.report.to_dict() if lm.report else None,  # type: ignore[union-attr]
-                },
-            }
-            write_checkpoint(folder, state, meta)
-        return folder
+        state = {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
+        if lm.support is not None:  # type: ignore[union-attr]
+            state.update(lm.support.tensors())  # type: ignore[union-attr]
+        extra = {
+            "image": {"node": self.image_node, **dataclasses.asdict(self.info), "inputs": list(self.encoding.nodes)},  # type: ignore[arg-type, union-attr]
+            "labels": {
+                "kind": lm.kind,  # type: ignore[union-attr]
+                "config": config_to_dict(lm.config),  # type: ignore[union-attr]
+                "graph": lm.graph.to_dict(),  # type: ignore[union-attr]
+                "fit": lm.report.to_dict() if lm.report else None,  # type: ignore[union-attr]
+            },
+        }
+        return state, extra
 
     @classmethod
-    def _legacy_config(cls, config: Mapping[str, Any]) -> Mapping[str, Any]:
-        """A checkpoint's config as this version reads it: a subclass fills in what older
-        versions left implicit (a setting whose default changed since)."""
-        return config
-
-    @classmethod
-    def _from_checkpoint(cls, meta: Mapping[str, Any], state: Mapping[str, Tensor]) -> "ImageModel":
+    def from_checkpoint(cls, meta: Mapping[str, Any], state: Mapping[str, Tensor]) -> "ImageModel":
         if not isinstance(meta.get("image"), Mapping) or not isinstance(meta.get("labels"), Mapping):
             raise CheckpointError(f"this checkpoint is not an image model's (it has no image section), kind '{meta.get('kind')}'")
-        graph = CausalGraph.from_json(meta["graph"])
-        model = cls(graph, _config_from_dict(cls.Config, cls._legacy_config(meta["config"])))
-        model.info = ImageInfo(int(meta["image"]["size"]), int(meta["image"]["channels"]))
+        return super().from_checkpoint(meta, state)  # type: ignore[return-value]
+
+    def _load_state(self, meta: Mapping[str, Any], state: Mapping[str, Tensor]) -> None:
+        self.info = ImageInfo(int(meta["image"]["size"]), int(meta["image"]["channels"]))
         schema = Schema.from_dict(meta["schema"])
-        model.encoding = LabelEncoding(schema, meta["image"].get("inputs", model.image_parents))
-        template = model._make_label_model()
+        self.encoding = LabelEncoding(schema, meta["image"].get("inputs", self.image_parents))
+        template = self._make_label_model()
         sub_meta = {**meta["labels"], "schema": meta["schema"]}
         sub_state = {k[len("labels."):]: v for k, v in state.items() if k.startswith("labels.")}
         sub_state.update({k: v for k, v in state.items() if k.startswith(SUPPORT_PREFIX)})
-        model.labels = type(template)._from_checkpoint(sub_meta, sub_state)
-        model._after_label_fit()
-        model.image_net = model._build()
+        self.labels = type(template).from_checkpoint(sub_meta, sub_state)  # type: ignore[assignment]
+        self._after_label_fit()
+        self.image_net = self._build()
         try:
-            model.image_net.load_state_dict({k[len("image."):]: v for k, v in state.items() if k.startswith("image.")}, strict=True)
+            self.image_net.load_state_dict({k[len("image."):]: v for k, v in state.items() if k.startswith("image.")}, strict=True)
         except RuntimeError as e:
-            raise CheckpointError(f"the image weights do not fit a {cls.kind} model of this graph: {str(e).splitlines()[0]}") from None
-        model.image_net.eval()
-        if meta.get("fit"):
-            fit = dict(meta["fit"])
-            fit["history"] = tuple(tuple(h) for h in fit.get("history", []))
-            model.report = FitReport(**fit)
-        return model
+            raise CheckpointError(f"the image weights do not fit a {self.kind} model of this graph: {str(e).splitlines()[0]}") from None
+        self.image_net.eval()
 
     def __repr__(self) -> str:
         state = f"{self.info.size}px x{self.info.channels}" if self.info else "not fitted"

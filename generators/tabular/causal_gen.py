@@ -39,7 +39,8 @@ from torch import Tensor, nn
 
 from causal.data import Schema
 from causal.graph import CausalGraph
-from generators.base import Layout, TabularModel, quantile_draws
+from generators.encoding import Layout
+from generators.tabular.base import TabularModel, quantile_draws
 from generators.nets import ParentNets, Polynomials, agrees
 from generators.training import TrainConfig
 

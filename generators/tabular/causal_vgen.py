@@ -22,11 +22,8 @@ to the squared error, as Causal Gen does, and the ELBO models the law of the res
 (its gradient does not reach ``f``); ``"elbo"`` trains ``f`` by the ELBO alone, the paper's
 form; ``"both"`` adds the two. Under the ELBO ``f`` is identified only weakly: the encoder
 and ``h`` can reconstruct a residual that still depends on the parents, which only the KL
-term penalizes. Measured on simpson-symprod's seed 3: the ELBO's ``f`` of x4 = tanh(1.5·x1)
-+ noise was off by up to 0.1 (x1 = −0.5) and 0.28 (x1 = 2.5) while its held-out error sat
-at the noise floor; over five seeds the MMD² ratio went 2.22 -> 1.77 with least squares,
-triangle-nlin's CF RMSE 0.0268 -> 0.0298 (docs/benchmarks.md). The general decoder has no
-separate ``f`` and trains by the ELBO whatever this says.
+term penalizes (docs/benchmarks.md, How the defaults were chosen, has the measurements).
+The general decoder has no separate ``f`` and trains by the ELBO whatever this says.
 
 Abduction is approximate by design: ``u`` is the encoder's posterior mean and ``ε`` the exact
 remaining residual, so a counterfactual is ``g(parents', u) + (z − g(parents, u))``; under the
@@ -56,13 +53,7 @@ degree-2 rival is also taken where its held-out squared error is no worse than t
 network's (``quadratic_z = 0``), not only where the two agree to within ``quadratic_gap``:
 the ELBO fits ``f`` less tightly than Causal Gen's regression (part of the residual can hide
 in ``h(u)``), so a rival that predicts *better* than the network can disagree with it by
-more than the gap. Measured on simpson-symprod (x3 = 0.5·x1·x2 + noise): the network's
-``f`` of x3 was 0.064 sd from the least-squares quadratic and predicted worse (held-out
-MSE 0.533 against 0.529); with the rule the MMD² ratio fell from 17.3 to 1.64 and the
-counterfactual RMSE from 0.103 to 0.014 (2 seeds, ``bench/run.py``); the other SCMs were
-unchanged but loan (CF RMSE 0.028 -> 0.032, ATE error 0.040 -> 0.034). The rule is still
-needed with ``f`` fitted by least squares: with agreement only (``quadratic_z=None``),
-simpson-symprod's seed 0 kept the network for x3 (MMD² ratio 7.04, CF RMSE 0.057).
+more than the gap (measured in docs/benchmarks.md, How the defaults were chosen).
 """
 
 from __future__ import annotations
@@ -76,8 +67,9 @@ from torch import Tensor, nn
 
 from causal.data import Schema
 from causal.graph import CausalGraph
-from generators.base import Layout, TabularModel, quantile_draws
-from generators.causal_gen import NodeLosses
+from generators.encoding import Layout
+from generators.tabular.base import TabularModel, quantile_draws
+from generators.tabular.causal_gen import NodeLosses
 from generators.nets import ParentNets, Polynomials, ScalarNets, Tabulated, adequate, agrees
 from generators.training import TrainConfig
 
@@ -95,14 +87,9 @@ class CausalVGenConfig:
     activation: str = "silu"
     latent_dim: int = 1  # size of each continuous node's latent u
     latent_hidden: int = 16  # units per hidden layer of the one-input maps (h(u), the residual encoder)
-    # hidden layers of the one-input maps: 1 measured better than 2 over five seeds on six of the eight
-    # SCMs (fork-nlin CF RMSE 0.021 -> 0.018, loan 0.029 -> 0.024), worse on simpson-symprod (MMD² ratio
-    # 2.09 -> 2.22, one seed); docs/benchmarks.md, How the defaults were chosen
-    latent_layers: int = 1
+    latent_layers: int = 1  # hidden layers of the one-input maps (1 measured better than 2: docs/benchmarks.md)
     beta: float = 1.0  # weight of the KL term
-    # additive decoder: what trains f (see the module docstring). least-squares over elbo, five seeds:
-    # simpson-symprod MMD² ratio 2.22 -> 1.77, triangle-nlin CF RMSE 0.0268 -> 0.0298 (docs/benchmarks.md)
-    f_loss: str = "least-squares"
+    f_loss: str = "least-squares"  # additive decoder: what trains f, least-squares | elbo | both (module docstring)
     decoder: str = "additive"  # additive: f(parents) + h(u); general: g(parents, u)
     encoder: str = "residual"  # residual: q(u | z − f(parents)) (additive decoder); full: q(u | z, parents)
     latent: str = "empirical"  # sampling: "prior" N(0, I), "aggregate" posterior of u, "empirical" exogenous term
@@ -113,9 +100,7 @@ class CausalVGenConfig:
     linear_z: float = 0.0  # ... or held-out squared error within this many standard errors of the network's
     quadratic_gap: float = 0.03  # degree 2: where it predicts the same as the network to within this RMS
     quadratic_z: float | None = 0.0  # ... or held-out squared error within this many standard errors of the network's (None: agreement only)
-    # Causal Gen's schedule; batches of 256 fit ~25% faster but cost quality over five seeds
-    # (fork-nlin CF RMSE 0.021 -> 0.027, simpson-symprod MMD² ratio 2.09 -> 2.77; docs/benchmarks.md)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)  # Causal Gen's schedule and batches (docs/benchmarks.md)
 
     def __post_init__(self) -> None:
         for name, value, allowed in (("decoder", self.decoder, DECODERS), ("encoder", self.encoder, ENCODERS),

@@ -10,12 +10,8 @@ mechanisms unchanged:
   (``causal.exact.DiscreteBN``, optionally with a Dirichlet/BDeu prior), sampled by
   Gumbel-max on ``log P(x | parents)``. The default: on a label graph small enough for exact
   inference it is the best estimate the data allow, it fits in milliseconds, and its joint is
-  known exactly. Measured on the faces (20,000 rows, 9 labels; docs/benchmarks.md): TVD of
-  the joint to the truth 0.014 (mle), 0.021 (network), 0.025 (wgan); largest seeing/doing
-  error against exact inference on the fitted graph 0 / 0.098 / 0.023 (the network's
-  additive logits miss the Young x Male interaction of Bald); fit 0.1 s / 90 s / 470 s (one
-  thread, shared CPU).
-- ``"network"``: Causal Gen (``generators.causal_gen``) on the label table, one small
+  known exactly (the three kinds are compared on the faces in docs/benchmarks.md).
+- ``"network"``: Causal Gen (``generators.tabular.causal_gen``) on the label table, one small
   network per node over its parents, trained by cross-entropy, sampled by Gumbel-max. It
   shares strength across parent configurations, which helps where configurations are rare.
 - ``"wgan"`` (``WGANLabels``): the paper's controller. Each node is a network over (its
@@ -24,7 +20,7 @@ mechanisms unchanged:
   with the real 0/1 ones, which pushes the outputs to be (nearly) discrete; sampling takes
   the argmax. Abduction of ``u`` given an observed label is by rejection from its prior.
 
-Gumbel-max abduction follows Oberst & Sontag (2019) (``generators.base.gumbel_posterior``).
+Gumbel-max abduction follows Oberst & Sontag (2019) (``generators.tabular.base.gumbel_posterior``).
 ``label_bn(model)`` turns any of them into a ``DiscreteBN`` with the model's own CPTs, so
 its joint, conditionals and interventionals can be computed exactly and set beside the
 truth.
@@ -55,10 +51,12 @@ from torch import Tensor, nn
 from causal.data import Schema, load_table
 from causal.exact import DiscreteBN
 from causal.graph import CausalGraph
-from generators.base import Layout, TabularModel, gumbel, gumbel_posterior
-from generators.causal_gen import CausalGen, CausalGenConfig
+from generators import distributed
+from generators.encoding import Layout
 from generators.nets import ParentNets
-from generators.training import Callback, Cancelled, FitReport, Progress, TrainConfig, is_cancelled, pick_device
+from generators.tabular.base import TabularModel, gumbel, gumbel_posterior
+from generators.tabular.causal_gen import CausalGen, CausalGenConfig
+from generators.training import Callback, FitReport, Progress, StepContext, Steps, TrainConfig, pick_device, train
 
 __all__ = ["ControllerConfig", "CPTLabels", "WGANLabels", "CONTROLLERS", "make_controller", "label_bn"]
 
@@ -70,7 +68,7 @@ _LOG_FLOOR = -69.0  # log(1e-30): a zero-probability cell in Gumbel-max logits
 class ControllerConfig:
     """How the labels are modelled (see the module docstring for the kinds)."""
 
-    kind: str = "mle"  # mle | network | wgan; mle measured best on the face labels (module docstring)
+    kind: str = "mle"  # mle | network | wgan; mle measured best on the face labels (docs/benchmarks.md)
     prior: str = "mle"  # mle CPTs: "mle" (none), "dirichlet" or "bdeu"
     strength: float = 1.0  # ... pseudo-counts per cell (dirichlet) or equivalent sample size (bdeu)
     hidden: int = 32  # network / wgan: units per hidden layer of each node's network
@@ -84,6 +82,7 @@ class ControllerConfig:
     gp_weight: float = 10.0  # wgan: gradient-penalty weight
     wgan_lr: float = 1e-3  # wgan: Adam learning rate (betas 0.5, 0.9), cosine-annealed
     abduction_tries: int = 256  # wgan: prior draws per row when abducting u by rejection
+    max_seconds: float | None = None  # network / wgan: wall-clock budget of the label phase (None: no limit)
     device: str = "cpu"  # labels are tiny: the CPU is as fast as a GPU here
 
     def __post_init__(self) -> None:
@@ -95,7 +94,8 @@ class ControllerConfig:
     def causal_gen(self) -> CausalGenConfig:
         """The Causal Gen settings of the ``network`` controller."""
         return CausalGenConfig(hidden=self.hidden, layers=self.layers,
-                               train=TrainConfig(steps=self.steps, lr=self.lr, batch_size=self.batch_size, device=self.device))
+                               train=TrainConfig(steps=self.steps, lr=self.lr, batch_size=self.batch_size,
+                                                 max_seconds=self.max_seconds, device=self.device))
 
 
 def make_controller(graph: CausalGraph, config: ControllerConfig | None = None, **settings: Any) -> TabularModel:
@@ -288,60 +288,20 @@ class WGANLabels(TabularModel):
         cancel: threading.Event | Callable[[], bool] | None = None,
         checkpoint_dir: str | os.PathLike | None = None,
     ) -> FitReport:
-        """WGAN-GP: ``n_critic`` critic steps per generator step, ``steps`` generator steps,
-        Adam (0.5, 0.9) with a cosine-annealed learning rate. Callbacks get a ``Progress``
-        every 100 generator steps ("epochs"); its losses are the critic's Wasserstein
-        estimate."""
-        t0 = time.perf_counter()
+        """WGAN-GP through the one training loop (``WGANSteps``): ``n_critic`` critic steps
+        per generator step, ``steps`` generator steps, Adam (0.5, 0.9) with a cosine-annealed
+        learning rate; every row trains (the critic's Wasserstein estimate is the loss
+        reported, in place of a validation loss)."""
         table, schema = _prepare(self, data)
         torch.manual_seed(seed)
-        dev = pick_device(self.config.device)
+        c = self.config
+        dev = pick_device(c.device)
         self.net = self._build(schema).to(dev)
         real = torch.from_numpy(self.layout.encode(schema.encode(table))).to(dev)  # type: ignore[union-attr]
-        c = self.config
-        gen = torch.Generator(device="cpu").manual_seed(seed)
-        opt_g = torch.optim.Adam(self.net.gen.parameters(), lr=c.wgan_lr, betas=(0.5, 0.9))
-        opt_c = torch.optim.Adam(self.net.critic.parameters(), lr=c.wgan_lr, betas=(0.5, 0.9))
-        bs = min(c.batch_size, len(table))
-        n_noise = len(self.graph.nodes) * c.noise_dim
-        w_est, stopped, history, step = math.nan, "schedule_done", [], 0
-        block = 100
-        try:
-            for step in range(1, c.steps + 1):
-                lr = c.wgan_lr * 0.5 * (1 + math.cos(math.pi * (step - 1) / c.steps))
-                for g in (*opt_g.param_groups, *opt_c.param_groups):
-                    g["lr"] = lr
-                for _ in range(c.n_critic):
-                    xr = real[torch.randint(len(table), (bs,), generator=gen).to(dev)]
-                    with torch.no_grad():
-                        xf = self._soft(torch.rand(bs, n_noise, generator=gen).to(dev) * 2 - 1)
-                    eps = torch.rand(bs, 1, generator=gen).to(dev)
-                    xi = (eps * xr + (1 - eps) * xf).requires_grad_(True)
-                    grad = torch.autograd.grad(self.net.critic(xi).sum(), xi, create_graph=True)[0]
-                    w = self.net.critic(xr).mean() - self.net.critic(xf).mean()
-                    loss_c = -w + c.gp_weight * ((grad.norm(dim=1) - 1) ** 2).mean()
-                    opt_c.zero_grad(set_to_none=True)
-                    loss_c.backward()
-                    opt_c.step()
-                    w_est = float(w.detach())
-                xf = self._soft(torch.rand(bs, n_noise, generator=gen).to(dev) * 2 - 1)
-                loss_g = -self.net.critic(xf).mean()
-                opt_g.zero_grad(set_to_none=True)
-                loss_g.backward()
-                opt_g.step()
-                if step % block == 0 or step == c.steps:
-                    epoch = -(-step // block)
-                    history.append((epoch, w_est, w_est))
-                    prog = Progress(epoch, -(-c.steps // block), step, w_est, w_est, w_est, lr, time.perf_counter() - t0)
-                    for cb in callbacks:
-                        cb(prog)
-                    if is_cancelled(cancel):
-                        raise Cancelled()
-        except Cancelled:
-            stopped = "cancelled"
-        self.net.eval()
-        self.report = _report(t0, step, len(table), w_est, stopped, str(dev), history)
-        if checkpoint_dir is not None:
+        config = TrainConfig(steps=c.steps, max_epochs=c.steps, batch_size=c.batch_size, lr=c.wgan_lr,
+                             val_fraction=0.0, max_seconds=c.max_seconds, device=c.device)
+        self.report = train(WGANSteps(self), real, config, seed=seed, callbacks=callbacks, cancel=cancel)
+        if checkpoint_dir is not None and distributed.is_main():
             self.save(checkpoint_dir)
         return self.report
 
@@ -382,3 +342,50 @@ class WGANLabels(TabularModel):
             pick = np.where(hit.any(1), hit.argmax(1), margin.argmax(1))
             out[rows] = u[np.arange(m), pick]
         return out
+
+
+class WGANSteps(Steps):
+    """One generator step of the ``wgan`` controller: ``n_critic`` WGAN-GP critic updates
+    (Gulrajani et al. 2017: the critic's Wasserstein estimate minus ``gp_weight`` times the
+    squared deviation of its gradient norm from 1 on interpolates), each on its own batch
+    of real label rows, then one generator update. The last weights are kept."""
+
+    def __init__(self, model: WGANLabels) -> None:
+        super().__init__(model.net)  # type: ignore[arg-type]
+        self.model = model
+        self.w_est = math.nan
+
+    def optimizers(self, config: TrainConfig) -> list[torch.optim.Optimizer]:
+        net = self.module
+        self.opt_g = torch.optim.Adam(net.gen.parameters(), lr=config.lr, betas=(0.5, 0.9))  # type: ignore[union-attr]
+        self.opt_c = torch.optim.Adam(net.critic.parameters(), lr=config.lr, betas=(0.5, 0.9))  # type: ignore[union-attr]
+        return [self.opt_g, self.opt_c]
+
+    def _fake(self, ctx: StepContext) -> Tensor:
+        n_noise = len(self.model.graph.nodes) * self.model.config.noise_dim
+        u = ctx.shard(torch.rand(ctx.plan.batch_size, n_noise, generator=ctx.generator).to(ctx.device)) * 2 - 1
+        return self.model._soft(u)
+
+    def step(self, batch: Tensor, ctx: StepContext) -> float:
+        c, critic = self.model.config, self.module.critic  # type: ignore[union-attr]
+        for i in range(c.n_critic):
+            xr = batch if i == 0 else ctx.draw()
+            with torch.no_grad():
+                xf = self._fake(ctx)
+            eps = ctx.shard(torch.rand(ctx.plan.batch_size, 1, generator=ctx.generator).to(ctx.device))
+            xi = (eps * xr + (1 - eps) * xf).requires_grad_(True)
+            grad = torch.autograd.grad(critic(xi).sum(), xi, create_graph=True)[0]
+            w = critic(xr).mean() - critic(xf).mean()
+            loss_c = -w + c.gp_weight * ((grad.norm(dim=1) - 1) ** 2).mean()
+            self.opt_c.zero_grad(set_to_none=True)
+            loss_c.backward()
+            ctx.step(self.opt_c)
+            self.w_est = float(w.detach())
+        loss_g = -critic(self._fake(ctx)).mean()
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        ctx.step(self.opt_g)
+        return self.w_est
+
+    def validate(self, rows: Tensor, ctx: StepContext) -> float:
+        return self.w_est

@@ -1,0 +1,93 @@
+"""The commands that describe without training: ``datasets`` (list or draw the built-in
+datasets), ``graph`` (validate and convert a graph; its independences and equivalence class)
+and ``settings`` (a model kind's settings and their defaults)."""
+
+from __future__ import annotations
+
+import argparse
+import textwrap
+from pathlib import Path
+
+from app.cli.common import UsageError, _graph_arg, _info_stream, _write_csv
+from causal import datasets
+
+FORMATS = ("text", "dagitty", "dot", "json")
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    if args.name is None:
+        if args.out:
+            raise UsageError("-o needs a dataset NAME, e.g. counterfactory datasets loan -o loan.csv")
+        from causal import images
+
+        names = datasets.names()
+        width = max(map(len, names + images.names()))
+        for name in names:
+            meta = datasets.info(name)
+            summary = textwrap.shorten(meta.description.split(". ")[0].rstrip("."), 96, placeholder="…")
+            print(f"{name:<{width}}  {len(meta.graph):>2} nodes  {summary}")
+        print("\nimage datasets (train --images NAME):")
+        for name in images.names():
+            meta = images.info(name)
+            summary = textwrap.shorten(meta.description.split(". ")[0].rstrip("."), 88, placeholder="…")
+            print(f"{name:<{width}}  {len(meta.graph) - 1:>2} labels + image  {summary}")
+        return 0
+    ds = datasets.load(args.name, n=args.rows, seed=args.seed)
+    info = _info_stream(args.out)
+    print(f"{ds.name}:", textwrap.fill(ds.description, 88, subsequent_indent="  "), file=info)
+    print(f"graph: {ds.graph.to_text()}", file=info)
+    kinds = ds.graph.kinds
+    print("nodes: " + ", ".join(f"{n} ({kinds[n]})" if n in kinds else n for n in ds.graph.nodes), file=info)
+    print(f"benchmark interventions on: {', '.join(ds.intervene_on)}", file=info)
+    _write_csv(ds.data, args.out)
+    if args.out:
+        print(f"wrote {len(ds.data):,} rows to {args.out}", file=info)
+    return 0
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    graph = _graph_arg(args.graph)
+    text = {"text": graph.to_text, "dagitty": graph.to_dagitty, "dot": graph.to_dot, "json": graph.to_json}[args.to]()
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+        print(f"wrote {args.to} to {args.out}")
+    else:
+        print(text)
+    print(f"nodes (canonical order): {', '.join(graph.nodes)}")
+    if args.implications:
+        found = graph.implied_independences()
+        print(f"implied conditional independences ({len(found)}):" if found else "implied conditional independences: none (every pair is adjacent)")
+        for ind in found:
+            print(f"  {ind}")
+    if args.mec:
+        cp = graph.cpdag()
+        print(f"Markov equivalence class (CPDAG): {cp}")
+        if not cp.undirected:
+            print("  every edge is identified: the class holds this graph only")
+        elif len(cp.undirected) <= 12:
+            print(f"  {graph.equivalence_class_size()} DAGs; undirected edges (--) can point either way")
+        else:
+            print(f"  {len(cp.undirected)} undirected edges (--) can point either way")
+    return 0
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from generators import make_config
+
+    cfg = make_config(args.kind)
+    print(f"settings of {args.kind} (--set key=value):")
+    for f in dataclasses.fields(cfg):
+        if f.name == "train":
+            continue
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):  # a nested group: --set group.key=value
+            for g in dataclasses.fields(value):
+                print(f"  {f.name}.{g.name}={getattr(value, g.name)!r}")
+        else:
+            print(f"  {f.name}={value!r}")
+    print("training (the same for every model kind):")
+    for f in dataclasses.fields(cfg.train):
+        print(f"  {f.name}={getattr(cfg.train, f.name)!r}")
+    return 0

@@ -1,0 +1,288 @@
+"""The argument parser of every command, and ``main``: one line ``error: <message>`` and exit
+code 2 for bad input, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import textwrap
+from typing import Any
+
+from app.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, PROG, _one_line, _positive_int
+from app.cli.info import FORMATS, cmd_datasets, cmd_graph, cmd_settings
+from app.cli.query import cmd_counterfactual, cmd_sample
+from app.cli.runs import cmd_runs
+from app.cli.train import cmd_train
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors, like every other error of the CLI."""
+
+    def error(self, message: str) -> Any:
+        self.exit(EXIT_ERROR, f"error: {message}; see '{self.prog} --help'\n")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(PROG)
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+DO_HELP = (
+    "NODE=VALUE, repeatable: a number sets the node (x2=1.5, x2=-1), x2+1 or +1 shifts it, "
+    "x2*2 scales it (soft interventions keep its parents), a label sets a category (sex=Female)"
+)
+
+
+def _para(text: str) -> str:
+    return textwrap.fill(text, 88)
+
+
+def _image_outputs(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--grid", metavar="FILE.png", help="image models: save the images as one PNG grid")
+    p.add_argument("--columns", type=_positive_int, default=8, help="images per row of --grid (default 8)")
+    p.add_argument("--images-dir", metavar="DIR", help="image models: save each image as a PNG, with labels.csv")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = _Parser(
+        prog=PROG,
+        formatter_class=fmt,
+        description=_para("Counterfactory: train generative models that obey a causal graph, "
+        "then sample them observationally, conditionally (given), under interventions (do) "
+        "and counterfactually."),
+        epilog=textwrap.dedent(f"""\
+            examples:
+              {PROG} datasets                                   # the built-in datasets
+              {PROG} datasets triangle-lin -n 2000 -o tri.csv
+              {PROG} train --dataset triangle-lin --out runs/tri
+              {PROG} sample runs/tri -n 1000 --do x2=1.5 -o do.csv
+              {PROG} counterfactual runs/tri --rows tri.csv --do x1=0 -o cf.csv
+              {PROG} graph "x1 -> x2; x1 -> x3; x2 -> x3" --to dot
+
+            Run '{PROG} COMMAND --help' for each command's options."""),
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    ws = argparse.ArgumentParser(add_help=False)
+    ws.add_argument("--workspace", metavar="DIR", default=None,
+                    help="the workspace folder shared with the app (default $COUNTERFACTORY_WORKSPACE, else ./workspace)")
+
+    p = sub.add_parser(
+        "datasets",
+        formatter_class=fmt,
+        help="list the built-in datasets, or draw one as CSV",
+        description=_para("Without NAME: list the built-in datasets (data drawn from known causal models). "
+        "With NAME: print its description and graph, and write ROWS rows as CSV "
+        "(to -o FILE, or to stdout; the description then goes to stderr so stdout stays a clean CSV)."),
+        epilog=textwrap.dedent(f"""\
+            examples:
+              {PROG} datasets
+              {PROG} datasets loan -n 500 -o loan.csv
+              {PROG} datasets triangle-lin -n 5 --seed 1"""),
+    )
+    p.add_argument("name", nargs="?", metavar="NAME", help="a built-in dataset (see the list)")
+    p.add_argument("-n", "--rows", type=_positive_int, default=1000, help="rows to draw (default 1000)")
+    p.add_argument("--seed", type=int, default=0, help="random seed: the same seed gives the same rows (default 0)")
+    p.add_argument("-o", "--out", metavar="FILE", help="write the CSV here instead of stdout")
+    p.set_defaults(run=cmd_datasets)
+
+    p = sub.add_parser(
+        "train",
+        parents=[ws],
+        formatter_class=fmt,
+        help="train a causal generative model and save it",
+        description=_para("Train a model whose mechanisms follow the causal graph, on a built-in dataset "
+        "(--dataset; the graph defaults to its true graph) or on your CSV (--data; one column per "
+        "graph node, and a graph is required); an image model on a built-in image dataset (--images) or on your "
+        "images (--image-folder, with a labels CSV and a graph that has the node 'image'). Progress goes to stderr, a summary to stdout, and "
+        "the model to --out DIR (the best model so far is saved there during training too)."),
+        epilog=textwrap.dedent(f"""\
+            settings (--set key=value) are the fields of the model's config and of its training
+            config; '{PROG} settings KIND' lists them with their defaults.
+
+            examples:
+              {PROG} train --dataset triangle-lin -n 5000 --out runs/tri
+              {PROG} train --data mydata.csv --graph "age -> income; edu -> income" --out runs/mine
+              {PROG} train --data mydata.csv --graph-file graph.dot --drop-extra --out runs/mine
+              {PROG} train --dataset loan --model causal-vgen --set max_epochs=50 --set hidden=32 --out runs/loan
+              {PROG} train --dataset loan --workspace-run --name "loan, default"   # a run the app lists
+              {PROG} train --images faces --model causal-gan --out runs/faces          # minutes on a CPU
+              {PROG} train --image-folder faces.zip --graph "Male -> Mustache; Male -> image; Mustache -> image" \\
+                  --model ccgm --size 32 --out runs/mine     # your images + labels.csv"""),
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--dataset", metavar="NAME", help="train on a built-in dataset (see 'datasets')")
+    src.add_argument("--data", metavar="FILE.csv", help="train on a CSV file with one column per graph node")
+    src.add_argument("--images", metavar="NAME", help="train an image model on a built-in image dataset "
+                     "(pendulum, faces, morpho-glyphs; see 'datasets')")
+    src.add_argument("--image-folder", metavar="PATH", help="train an image model on your images: a folder or "
+                     ".zip of PNG/JPEG files with a labels CSV (one row per image; see --labels); needs --graph "
+                     "with the node 'image'")
+    p.add_argument("--size", type=_positive_int, choices=(28, 32, 64), metavar="PX",
+                   help="--images: image size in pixels (32 default, or 64); --image-folder: resize to it")
+    p.add_argument("--labels", metavar="FILE.csv", help="--image-folder: the labels CSV, a path or a file name "
+                   "inside the folder/zip (default: its labels.csv)")
+    p.add_argument("--image-column", default="file", metavar="NAME",
+                   help="--image-folder: the labels CSV's column naming each image file (default 'file')")
+    p.add_argument("-n", "--rows", type=_positive_int, help="rows to draw from --dataset (default 5000)")
+    gr = p.add_mutually_exclusive_group()
+    gr.add_argument("--graph", metavar="TEXT", help="the causal graph as text: 'a -> b; b -> c', DAGitty, DOT or JSON")
+    gr.add_argument("--graph-file", metavar="FILE", help="a file holding the graph (DAGitty, DOT, JSON or 'a -> b' text)")
+    p.add_argument("--model", default="causal-gen", metavar="KIND",
+                   help="model kind: causal-gen (default), causal-vgen, linear-anm, ccgm; for images causal-gan or "
+                   "ccgm; a wrong name lists them all")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="a model or training setting, repeatable (e.g. --set max_epochs=50 --set hidden=32)")
+    p.add_argument("--drop-extra", action="store_true", help="ignore CSV columns that are not graph nodes (default: error)")
+    p.add_argument("--seed", type=int, default=0, help="random seed for data drawing and training (default 0)")
+    dest = p.add_mutually_exclusive_group(required=True)
+    dest.add_argument("--out", metavar="DIR", help="folder to save the model in (model.json + model.safetensors)")
+    dest.add_argument("--workspace-run", action="store_true",
+                      help="register a run in the workspace and train it here: the app shows it, 'runs' lists it, "
+                      "and 'sample run:ID' uses it")
+    p.add_argument("--name", metavar="TEXT", help="the workspace run's name (default: 'KIND on DATA')")
+    p.add_argument("--overwrite", action="store_true", help="replace a model already saved in DIR")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(run=cmd_train)
+
+    p = sub.add_parser(
+        "sample",
+        parents=[ws],
+        formatter_class=fmt,
+        help="draw samples from a trained model: observational, do(...) or given ...",
+        description=_para("Draw N rows from a saved model. --do intervenes (cuts the node from its parents); "
+        "--given conditions (keeps only samples where the event holds, by rejection; the acceptance "
+        "rate goes to stderr). Both together sample P(. | given, do). CSV to -o FILE or stdout."),
+        epilog=textwrap.dedent(f"""\
+            examples:
+              {PROG} sample runs/tri -n 1000 -o obs.csv
+              {PROG} sample runs/tri --do x2=1.5                  # set x2 to 1.5
+              {PROG} sample runs/tri --do x2=x2+1                 # shift x2 by 1
+              {PROG} sample runs/tri --given x2=1.5               # x2 within 0.05 sd of 1.5
+              {PROG} sample runs/tri --given x2=0:2 --given x1=0:  # ranges; open ends allowed
+              {PROG} sample runs/loan --do A=1 -o treated.csv
+              {PROG} sample runs/faces -n 32 --do Mustache=1 --grid do.png     # an image model
+              {PROG} sample runs/faces -n 32 --given Mustache=1 --grid given.png"""),
+    )
+    p.add_argument("model_dir", metavar="MODEL", help="a folder written by 'train', or run:ID (a workspace run)")
+    p.add_argument("-n", "--rows", type=_positive_int, default=1000, help="rows to draw (default 1000)")
+    p.add_argument("--do", action="append", metavar="NODE=VALUE", help=DO_HELP)
+    p.add_argument("--given", action="append", metavar="NODE=VALUE",
+                   help="NODE=VALUE or NODE=LOW:HIGH, repeatable: condition on a value (continuous: within "
+                   "0.05 sd), a category label, or a range")
+    p.add_argument("--seed", type=int, default=0, help="random seed: the same seed gives the same rows (default 0)")
+    p.add_argument("-o", "--out", metavar="FILE", help="write the CSV here instead of stdout (image models: the labels)")
+    _image_outputs(p)
+    p.set_defaults(run=cmd_sample)
+
+    p = sub.add_parser(
+        "counterfactual",
+        parents=[ws],
+        formatter_class=fmt,
+        help="what each row would have been under do(...)",
+        description=_para("For each row of --rows (a CSV with one column per node; other columns are kept), "
+        "infer its noise (abduction), apply the intervention (action) and recompute the affected "
+        "nodes (prediction). Nodes the intervention cannot reach keep their values exactly."),
+        epilog=textwrap.dedent(f"""\
+            examples:
+              {PROG} counterfactual runs/tri --rows tri.csv --do x1=0 -o cf.csv
+              {PROG} counterfactual runs/loan --rows people.csv --do A=0 --do age=x+5
+              {PROG} counterfactual runs/faces --images-from photos/ --do Male=0 --images-dir cf/"""),
+    )
+    p.add_argument("model_dir", metavar="MODEL", help="a folder written by 'train', or run:ID (a workspace run)")
+    p.add_argument("--rows", metavar="FILE.csv", help="the factual rows (image models: the labels CSV of --images-from)")
+    p.add_argument("--images-from", metavar="FOLDER", help="image models: a folder or .zip of images with a labels CSV "
+                   "(a 'file' column naming each image; labels.csv inside by default)")
+    p.add_argument("--image-column", default="file", metavar="NAME", help="the labels CSV's column naming each image")
+    p.add_argument("--do", action="append", required=True, metavar="NODE=VALUE", help=DO_HELP)
+    p.add_argument("--seed", type=int, default=0, help="random seed (discrete nodes' noise is sampled; default 0)")
+    p.add_argument("-o", "--out", metavar="FILE", help="write the CSV here instead of stdout (image models: the labels)")
+    _image_outputs(p)
+    p.set_defaults(run=cmd_counterfactual)
+
+    p = sub.add_parser(
+        "graph",
+        formatter_class=fmt,
+        help="validate and convert a causal graph; its independences and equivalence class",
+        description=_para("Read a graph (text or a file; DAGitty, DOT, JSON or 'a -> b; b -> c'), check it "
+        "is a DAG, print it in --to format and its canonical node order (the column order of every "
+        "table and model)."),
+        epilog=textwrap.dedent(f"""\
+            examples:
+              {PROG} graph "x1 -> x2 -> x3; x1 -> x3"
+              {PROG} graph model.dagitty --to dot -o model.dot
+              {PROG} graph "a -> b; c -> b; b -> d" --implications --mec"""),
+    )
+    p.add_argument("graph", metavar="TEXT_OR_FILE", help="graph text, or a file holding it")
+    p.add_argument("--to", choices=FORMATS, default="text", help="output format (default text: 'a -> b; ...')")
+    p.add_argument("-o", "--out", metavar="FILE", help="write the converted graph here instead of stdout")
+    p.add_argument("--implications", action="store_true",
+                   help="list the conditional independences the graph implies (testable against data)")
+    p.add_argument("--mec", action="store_true",
+                   help="show the Markov equivalence class: the graphs no observational data can tell apart")
+    p.set_defaults(run=cmd_graph)
+
+    p = sub.add_parser(
+        "settings",
+        formatter_class=fmt,
+        help="list a model kind's settings and their defaults (for train --set)",
+        description="List the settings of a model kind and of training, with their defaults.",
+        epilog=f"examples:\n  {PROG} settings causal-gen\n  {PROG} settings causal-vgen",
+    )
+    p.add_argument("kind", nargs="?", default="causal-gen", metavar="KIND", help="model kind (default causal-gen)")
+    p.set_defaults(run=cmd_settings)
+
+    p = sub.add_parser(
+        "runs",
+        parents=[ws],
+        formatter_class=fmt,
+        help="the workspace's training runs (the ones the app shows): list, show, cancel, delete",
+        description=_para("The runs registered in the workspace by the app or by 'train --workspace-run': "
+        "list them (newest first), show one in full, cancel one that is queued or training (it keeps "
+        "its best weights), or delete one with its files. A run id may be shortened to a unique prefix."),
+        epilog=textwrap.dedent(f"""\
+            examples:
+              {PROG} runs
+              {PROG} runs list --status done
+              {PROG} runs show 0k3f9
+              {PROG} runs cancel 0k3f9
+              {PROG} sample run:0k3f9 -n 1000 --do x2=1.5"""),
+    )
+    p.add_argument("action", nargs="?", default="list", choices=("list", "show", "cancel", "delete"),
+                   help="what to do (default list)")
+    p.add_argument("run_id", nargs="?", metavar="ID", help="the run (show, cancel, delete)")
+    p.add_argument("--status", choices=("queued", "running", "done", "failed", "cancelled"), help="list only these")
+    p.set_defaults(run=cmd_runs)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (0 ok, 2 bad input, 130 interrupted)."""
+    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv:
+        parser.print_help(sys.stderr)
+        return EXIT_ERROR
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help, --version, or a usage error already printed
+        return e.code if isinstance(e.code, int) else 0 if e.code is None else EXIT_ERROR
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # e.g. `counterfactory datasets loan | head`
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    # Library errors are ValueErrors (DataError, GraphError, InterventionError, EvidenceError,
+    # CheckpointError...); FloatingPointError is a diverged training run.
+    except (ValueError, OSError, FloatingPointError) as e:
+        print(f"error: {_one_line(e)}", file=sys.stderr)
+        return EXIT_ERROR

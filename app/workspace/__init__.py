@@ -1,0 +1,61 @@
+"""The persistent workspace: a folder holding an SQLite registry of datasets, graphs and
+training runs, and their files (dataset CSVs, the images of image datasets as safetensors,
+checkpoints, exports with a manifest).
+
+The app, the CLI, worker processes and scripts share one workspace at the same time: every
+operation opens its own short-lived connection (WAL mode, a busy timeout, foreign keys), and
+every write is one short ``BEGIN IMMEDIATE`` transaction, so readers never block writers and
+writers queue instead of failing with "database is locked".
+
+>>> import tempfile
+>>> from causal import CausalGraph
+>>> ws = Workspace(tempfile.mkdtemp())
+>>> g = ws.add_graph("triangle", CausalGraph.parse("x1 -> x2; x1 -> x3; x2 -> x3"))
+>>> ws.graph(g.id).graph.to_text()
+'x1 -> x2; x1 -> x3; x2 -> x3'
+>>> run = ws.create_run(RunSpec("builtin:triangle-lin", n_rows=300, settings={"hidden": 8, "steps": 60}))
+>>> run.status, run.spec.kind
+('queued', 'causal-gen')
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from app.workspace.db import DB_NAME, ENV_WORKSPACE, SCHEMA_VERSION, default_root, process_start
+from app.workspace.graphs import GraphStore
+from app.workspace.models import ModelStore
+from app.workspace.records import ACTIVE, BUILTIN, IMAGES, STATUSES, DatasetRecord, GraphRecord, ProgressRow, RunRecord
+from app.workspace.records import RunSpec, WorkspaceError
+
+__all__ = [
+    "Workspace", "WorkspaceError", "RunSpec", "RunRecord", "DatasetRecord", "GraphRecord", "ProgressRow",
+    "STATUSES", "ACTIVE", "BUILTIN", "IMAGES", "ENV_WORKSPACE", "SCHEMA_VERSION", "default_root", "process_start",
+]
+
+
+class Workspace(GraphStore, ModelStore):
+    """A workspace folder: ``counterfactory.db`` plus ``datasets/`` and ``runs/<id>/``.
+
+    ``root`` defaults to ``$COUNTERFACTORY_WORKSPACE``, else ``./workspace``; it is created
+    when missing. Instances hold no open connection and are safe to share between threads.
+    Its methods come from one class per concern: ``DatasetStore`` (``app.workspace.datasets``),
+    ``GraphStore``, ``RunStore`` and ``ModelStore`` (loading models, exports), all on the
+    ``Database`` plumbing of ``app.workspace.db``.
+    """
+
+    def __init__(self, root: str | os.PathLike | None = None) -> None:
+        self.root = Path(root if root is not None else default_root()).expanduser().resolve()
+        try:
+            if self.root.exists() and not self.root.is_dir():
+                raise FileExistsError(self.root)
+            (self.root / "datasets").mkdir(parents=True, exist_ok=True)
+            (self.root / "runs").mkdir(exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise WorkspaceError(f"workspace {self.root} is a file, not a folder; choose another --workspace") from None
+        self.db_path = self.root / DB_NAME
+        self._migrate()
+
+    def __repr__(self) -> str:
+        return f"Workspace({str(self.root)!r})"

@@ -1,0 +1,289 @@
+"""The workspace's training runs: registering a checked spec, reading runs and their
+history, cancelling and deleting them, and what the runner and the worker write (claims,
+progress, heartbeats, the final status)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import shutil
+import socket
+import sqlite3
+import time
+from typing import Any, Iterable, Mapping
+
+from app.workspace.datasets import DatasetStore
+from app.workspace.db import _json, _new_id, _now, process_start
+from app.workspace.records import ACTIVE, DEFAULT_BUILTIN_ROWS, STATUSES, ProgressRow, RunRecord, RunSpec, WorkspaceError
+from causal import CausalGraph
+
+_RUN_COLUMNS = (
+    "r.id, r.name, r.spec, r.status, r.created, r.started, r.finished, r.pid, r.host, r.heartbeat, r.proc_start, "
+    "r.cancel_requested, r.progress, r.report, r.metrics, r.error, d.name AS dataset_name"
+)
+_RUN_SELECT = f"SELECT {_RUN_COLUMNS} FROM runs r LEFT JOIN datasets d ON d.id = r.dataset_id"
+_PROGRESS_FIELDS = tuple(f.name for f in dataclasses.fields(ProgressRow))
+
+
+class RunStore(DatasetStore):
+    """The workspace's training runs (a run on a stored dataset refers to it)."""
+
+    def create_run(self, spec: RunSpec, *, pid: int | None = None) -> RunRecord:
+        """Check ``spec`` and register it as a queued run (nothing is trained here; a
+        ``Runner`` or ``python -m app.worker`` does that). With ``pid``, the run is
+        registered as already running in that process (the CLI trains in the foreground),
+        so no runner ever claims it.
+
+        Bad specs are refused before anything is saved: an unknown built-in or stored
+        dataset, a graph that does not parse or names a node the data lack, an unknown model
+        kind or setting.
+        """
+        spec, dataset_id, data_name = self._checked(spec)
+        run_id = _new_id()
+        name = spec.name or f"{spec.kind} on {data_name}"
+        now = _now()
+        with self._write() as c:
+            if pid is None:
+                c.execute(
+                    "INSERT INTO runs (id, name, spec, dataset_id, status, created) VALUES (?, ?, ?, ?, 'queued', ?)",
+                    (run_id, name, _json(spec.to_dict()), dataset_id, now),
+                )
+            else:
+                c.execute(
+                    "INSERT INTO runs (id, name, spec, dataset_id, status, created, started, pid, host, proc_start, "
+                    "heartbeat) VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)",
+                    (run_id, name, _json(spec.to_dict()), dataset_id, now, now, int(pid), socket.gethostname(),
+                     process_start(pid), time.time()),
+                )
+        return self.run(run_id)
+
+    def _checked(self, spec: RunSpec) -> tuple[RunSpec, str | None, str]:
+        """The spec with its defaults filled in (built-in rows, graph as JSON), the stored
+        dataset's id, and the data's display name."""
+        from causal import datasets
+
+        if not isinstance(spec, RunSpec):
+            raise WorkspaceError(f"create_run needs a RunSpec, got {type(spec).__name__}")
+        if isinstance(spec.seed, bool) or not isinstance(spec.seed, int):
+            raise WorkspaceError(f"the training seed must be a whole number, got {spec.seed!r}")
+        builtin = spec.builtin
+        if spec.images is not None:
+            from causal import images
+
+            info = images.info(spec.images)  # ValueError listing the image datasets
+            n_rows = DEFAULT_BUILTIN_ROWS if spec.n_rows is None else spec.n_rows
+            if isinstance(n_rows, bool) or not isinstance(n_rows, int) or n_rows < 1:
+                raise WorkspaceError(f"n_rows must be a positive whole number, got {spec.n_rows!r}")
+            if spec.image_size not in (28, 32, 64):
+                raise WorkspaceError(f"image_size must be 28, 32 or 64 pixels, got {spec.image_size!r}")
+            columns, dataset_id, data_name = info.graph.nodes, None, spec.images
+            graph = CausalGraph.parse(spec.graph) if spec.graph.strip() else info.graph
+            spec = dataclasses.replace(spec, n_rows=n_rows)
+        elif builtin is not None:
+            info = datasets.info(builtin)  # ValueError listing the built-in datasets
+            n_rows = DEFAULT_BUILTIN_ROWS if spec.n_rows is None else spec.n_rows
+            if isinstance(n_rows, bool) or not isinstance(n_rows, int) or n_rows < 1:
+                raise WorkspaceError(f"n_rows must be a positive whole number, got {spec.n_rows!r}")
+            columns, dataset_id, data_name = info.graph.nodes, None, builtin
+            graph = CausalGraph.parse(spec.graph) if spec.graph.strip() else info.graph
+            spec = dataclasses.replace(spec, n_rows=n_rows)
+        else:
+            record = self.dataset(spec.data)
+            if spec.n_rows is not None:
+                raise WorkspaceError(f"n_rows applies to built-in datasets only; dataset '{record.name}' is used whole")
+            if not spec.graph.strip():
+                raise WorkspaceError(f"a run on dataset '{record.name}' needs a causal graph over its columns")
+            columns, dataset_id, data_name = record.columns, record.id, record.name
+            graph = CausalGraph.parse(spec.graph)
+            if record.has_images:
+                from causal.images import image_graph
+
+                try:
+                    graph = image_graph(graph)
+                except ValueError as e:
+                    raise WorkspaceError(f"a run on the image dataset '{record.name}' needs the image node: {e}") from None
+            elif any(graph.kind(n) == "image" for n in graph.nodes):
+                raise WorkspaceError(f"dataset '{record.name}' is a table without images; the graph's image node "
+                                     f"({', '.join(n for n in graph.nodes if graph.kind(n) == 'image')}) needs an image dataset")
+        missing = [n for n in graph.nodes if n not in columns and graph.kind(n) != "image"]
+        if missing:
+            raise WorkspaceError(
+                f"the graph has node(s) {', '.join(missing)} that dataset '{data_name}' lacks; "
+                f"its columns are {', '.join(columns)}"
+            )
+        if not isinstance(spec.settings, Mapping):
+            raise WorkspaceError(f"settings must be a dict of model and training settings, got {type(spec.settings).__name__}")
+        from generators import kinds_for, make_config
+
+        if any(graph.kind(n) == "image" for n in graph.nodes) and spec.kind not in kinds_for(graph):
+            raise WorkspaceError(f"model kind '{spec.kind}' does not train on images; use one of {', '.join(kinds_for(graph))}")
+        make_config(spec.kind, **spec.settings)  # unknown kind or setting, or a wrong type: a clear ValueError
+        try:
+            settings = json.loads(json.dumps(dict(spec.settings), allow_nan=False))
+        except (TypeError, ValueError):
+            raise WorkspaceError(f"settings must be plain numbers, text and booleans, got {spec.settings!r}") from None
+        return dataclasses.replace(spec, graph=graph.to_json(), settings=settings), dataset_id, data_name
+
+    def _run_record(self, r: sqlite3.Row) -> RunRecord:
+        spec = RunSpec.from_dict(json.loads(r["spec"]))
+        progress = ProgressRow(**json.loads(r["progress"])) if r["progress"] else None
+        return RunRecord(
+            id=r["id"], name=r["name"], spec=spec, status=r["status"], created=r["created"], started=r["started"],
+            finished=r["finished"], progress=progress, report=json.loads(r["report"]) if r["report"] else None,
+            metrics=json.loads(r["metrics"] or "{}"), error=r["error"],
+            checkpoint_dir=self.root / "runs" / r["id"] / "model", pid=r["pid"], host=r["host"],
+            heartbeat=r["heartbeat"], proc_start=r["proc_start"], cancel_requested=bool(r["cancel_requested"]),
+            data_name=spec.builtin or spec.images or r["dataset_name"] or spec.data,
+        )
+
+    def runs(self, status: str | Iterable[str] | None = None) -> list[RunRecord]:
+        """Runs, newest first; ``status`` keeps only runs in that status (or those statuses)."""
+        wanted = [status] if isinstance(status, str) else list(status) if status is not None else []
+        bad = [s for s in wanted if s not in STATUSES]
+        if bad:
+            raise WorkspaceError(f"unknown run status {', '.join(map(repr, bad))}; the statuses are {', '.join(STATUSES)}")
+        where = f" WHERE r.status IN ({', '.join('?' * len(wanted))})" if wanted else ""
+        with self._read() as c:
+            rows = c.execute(f"{_RUN_SELECT}{where} ORDER BY r.seq DESC", wanted).fetchall()
+        return [self._run_record(r) for r in rows]
+
+    def run(self, run_id: str) -> RunRecord:
+        """One run, by its id or a unique prefix of it."""
+        with self._read() as c:
+            row = c.execute(f"{_RUN_SELECT} WHERE r.id = ?", (run_id,)).fetchone()
+            if row is None and run_id:
+                found = c.execute(f"{_RUN_SELECT} WHERE r.id LIKE ? ESCAPE '\\' ORDER BY r.seq DESC LIMIT 6",
+                                  (run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%",)).fetchall()
+                if len(found) > 1:
+                    raise WorkspaceError(f"run id '{run_id}' is ambiguous: it starts {', '.join(r['id'] for r in found[:5])}...; "
+                                         "give more of it")
+                row = found[0] if found else None
+        if row is None:
+            raise WorkspaceError(f"no run '{run_id}' in workspace {self.root} ('counterfactory runs' lists them)")
+        return self._run_record(row)
+
+    def delete_run(self, run_id: str) -> None:
+        """Delete a run, its history and its folder (checkpoint, exports, log); refused while
+        it is running (cancel it first)."""
+        run_id = self.run(run_id).id
+        with self._write() as c:
+            row = c.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise WorkspaceError(f"no run '{run_id}' in workspace {self.root}")
+            if row[0] == "running":
+                raise WorkspaceError(f"run {run_id} is running; cancel it first ('counterfactory runs cancel {run_id}')")
+            c.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+        shutil.rmtree(self.root / "runs" / run_id, ignore_errors=True)
+
+    def history(self, run_id: str) -> list[ProgressRow]:
+        """Every epoch the run has recorded, in order."""
+        run_id = self.run(run_id).id
+        with self._read() as c:
+            rows = c.execute(f"SELECT {', '.join(_PROGRESS_FIELDS)} FROM progress WHERE run_id = ? ORDER BY epoch", (run_id,))
+            # SQLite stores NaN as NULL
+            return [ProgressRow(*(math.nan if v is None else v for v in r)) for r in rows]
+
+    def request_cancel(self, run_id: str) -> RunRecord:
+        """Cancel a run: a queued one is cancelled at once; a running one is asked to stop
+        (its worker sees the request within about a second, keeps its best weights and marks
+        itself cancelled). Refused for a run that has already finished."""
+        run_id = self.run(run_id).id
+        with self._write() as c:
+            status = c.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()[0]
+            if status == "queued":
+                c.execute("UPDATE runs SET status = 'cancelled', cancel_requested = 1, finished = ? WHERE id = ?", (_now(), run_id))
+            elif status == "running":
+                c.execute("UPDATE runs SET cancel_requested = 1 WHERE id = ?", (run_id,))
+            else:
+                raise WorkspaceError(f"run {run_id} has already finished ({status}); there is nothing to cancel")
+        return self.run(run_id)
+
+    def cancel_requested(self, run_id: str) -> bool:
+        """Whether the run should stop: cancel was asked for, it is no longer active, or it
+        was deleted. One indexed read; workers poll it a few times a second."""
+        with self._read() as c:
+            row = c.execute("SELECT cancel_requested, status FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return row is None or bool(row[0]) or row[1] not in ACTIVE
+
+    # ------------------------------------------------------------------ writers (runner and worker)
+    def claim_queued(self, max_running: int) -> list[RunRecord]:
+        """Move the oldest queued runs to "running" while fewer than ``max_running`` runs are
+        running in this workspace (counted and claimed in one transaction, so several
+        runners never exceed it). The caller then starts a worker for each."""
+        with self._write() as c:
+            running = c.execute("SELECT COUNT(*) FROM runs WHERE status = 'running'").fetchone()[0]
+            free = max(0, max_running - running)
+            ids = [r[0] for r in c.execute("SELECT id FROM runs WHERE status = 'queued' ORDER BY seq LIMIT ?", (free,))]
+            now, beat = _now(), time.time()
+            for run_id in ids:
+                c.execute(
+                    "UPDATE runs SET status = 'running', started = ?, heartbeat = ?, pid = NULL, host = ?, proc_start = NULL "
+                    "WHERE id = ?",
+                    (now, beat, socket.gethostname(), run_id),
+                )
+        return [self.run(i) for i in ids]
+
+    def mark_started(self, run_id: str, pid: int, host: str | None = None) -> RunRecord:
+        """Record the process training the run (queued or claimed -> running). Refused when
+        the run was cancelled or finished meanwhile."""
+        with self._write() as c:
+            row = c.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise WorkspaceError(f"no run '{run_id}' in workspace {self.root}")
+            if row[0] not in ACTIVE:
+                raise WorkspaceError(f"run {run_id} is {row[0]}; it cannot be started")
+            c.execute(
+                "UPDATE runs SET status = 'running', started = COALESCE(started, ?), pid = ?, host = ?, proc_start = ?, "
+                "heartbeat = ? WHERE id = ?",
+                (_now(), int(pid), host or socket.gethostname(), process_start(pid), time.time(), run_id),
+            )
+        return self.run(run_id)
+
+    def record_progress(self, run_id: str, *progress: Any) -> None:
+        """Append epochs (``generators.Progress`` values) to the run's history, make the last
+        one its latest progress, and refresh its heartbeat: one transaction."""
+        if not progress:
+            return
+        rows = [ProgressRow.of(p) for p in progress]
+        with self._write() as c:
+            c.executemany(
+                f"INSERT OR REPLACE INTO progress (run_id, {', '.join(_PROGRESS_FIELDS)}) VALUES (?{', ?' * len(_PROGRESS_FIELDS)})",
+                [(run_id, *dataclasses.astuple(r)) for r in rows],
+            )
+            c.execute("UPDATE runs SET progress = ?, heartbeat = ? WHERE id = ?",
+                      (_json(dataclasses.asdict(rows[-1])), time.time(), run_id))
+
+    def beat(self, run_id: str) -> None:
+        """The worker is alive (written every few seconds, also between epochs)."""
+        with self._write() as c:
+            c.execute("UPDATE runs SET heartbeat = ? WHERE id = ? AND status = 'running'", (time.time(), run_id))
+
+    def _finish(self, run_id: str, status: str, **values: Any) -> bool:
+        sets = ", ".join(f"{k} = ?" for k in values)
+        with self._write() as c:
+            cur = c.execute(
+                f"UPDATE runs SET status = ?, finished = ?{', ' if sets else ''}{sets} WHERE id = ? AND status IN ('queued', 'running')",
+                (status, _now(), *values.values(), run_id),
+            )
+            return cur.rowcount == 1
+
+    @staticmethod
+    def _report_json(report: Any) -> str | None:
+        if report is None:
+            return None
+        return _json(report.to_dict() if hasattr(report, "to_dict") else dict(report))
+
+    def mark_done(self, run_id: str, report: Any, metrics: Mapping[str, Any] | None = None) -> bool:
+        """Training finished: store the report (a ``FitReport`` or its dict) and metrics.
+        Like every final writer, it changes only an active run; returns whether it did."""
+        return self._finish(run_id, "done", report=self._report_json(report), metrics=_json(dict(metrics or {})), error=None)
+
+    def mark_failed(self, run_id: str, error: str) -> bool:
+        """Training failed; ``error`` is one readable line (the traceback goes to the log)."""
+        line = " ".join(str(error).split()) or "failed"
+        return self._finish(run_id, "failed", error=line[:500])
+
+    def mark_cancelled(self, run_id: str, report: Any = None, note: str | None = None) -> bool:
+        """Training stopped on request; the checkpoint keeps the best weights so far."""
+        return self._finish(run_id, "cancelled", report=self._report_json(report), error=note)

@@ -1,0 +1,438 @@
+"""CausalGAN (Kocaoglu, Snyder, Dimakis, Vishwanath 2017, "CausalGAN: Learning Causal Implicit
+Generative Models with Adversarial Training", ICLR 2018): a causal controller for the labels
+and a conditional GAN with a labeler and an anti-labeler for the image.
+
+Two stages, as in the paper. (1) The *causal controller* (``generators.tabular.controllers``)
+learns the labels' joint node by node in the graph's order; conditioning samples it and keeps
+what matches, intervening clamps a label and re-samples only its descendants (the shared
+query code, through ``ImageModel``). (2) A generator ``G(l, z)`` draws the image from the
+labels ``l`` (the image node's parents, encoded) and style noise ``z ~ N(0, I)``; four
+networks train it (§5.1 of the paper):
+
+- discriminator ``D`` (real vs generated, spectral norm): ``L_D = BCE(D(x, l_x), 1) +
+  BCE(D(G(l, z), l), 0)``; by default a projection discriminator (Miyato & Koyama 2018) that
+  also reads the labels (``d_conditional``), the paper's is unconditional;
+- labeler ``R`` (trained on *real* images to read their labels): ``L_R = CE(R(x), l_x)``;
+- anti-labeler ``A`` (trained on *generated* images): ``L_A = CE(A(G(l, z)), l)``;
+- generator: ``L_G = BCE(D(G(l, z), l), 1) + ρ · CE(R(G(l, z)), l) − k_t · CE(A(G(l, z)), l)``,
+  plus by default the mode-seeking term of Mao et al. 2019 (``mode_seeking``), which keeps a
+  conditional GAN from ignoring ``z``.
+
+``CE`` is the summed per-label cross-entropy (squared error for a continuous label). The
+labeler term makes the given labels readable in the image; alone it rewards the most typical
+image per label combination, which the anti-labeler term (weight ``k_t = anti_weight ·
+exp(−t / anti_decay)``, as in the authors' code) cancels at the optimum (the paper's
+Theorem 2). Departures from the paper, each a setting, each measured on the faces
+(docs/benchmarks.md, CausalGAN): the anti-labeler is off by default (``anti_weight=0``; 1.0
+is the paper's); G trains on ``"mixed"`` labels (``fake_labels``: half drawn under
+``do(A = v)`` for every label and value, so rare combinations such as a woman with a
+mustache are practised; ``"controller"`` is the paper's); G's labeler term is class-balanced
+(``balance_generator``). ``d_conditional=False, mode_seeking=0, balance_generator=False,
+fake_labels="controller", anti_weight=1`` is the paper's GAN.
+
+An extra encoder ``E(x, l) → z`` is trained on generated images (like the authors'
+``discriminator_on_z``); it only initializes the inversion. Counterfactual images
+(abduction, action, prediction): the style ``z`` of a real image is found by inverting the
+generator (Bora, Jalal, Price, Dimakis 2017, "Compressed sensing using generative models"):
+minimize ``‖G(l, z) − x‖² + λ‖z‖²`` over ``z`` from a few starts, keeping the best; the labels
+are intervened on in the controller and the image regenerated from the counterfactual labels
+with the same ``z``. With ``pixel_noise`` (default) the inversion's residual is kept too:
+the counterfactual is ``x + G(l', z) − G(l, z)``.
+
+>>> from causal import images
+>>> ds = images.load("faces", n=2000, seed=0)
+>>> model = build_model("causal-gan", ds.graph)          # doctest: +SKIP
+>>> model.fit(ds.data, seed=0)                           # doctest: +SKIP
+>>> women_with_mustaches = model.sample(64, do={"Mustache": 1}, seed=0)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor, nn
+
+from causal.queries import sample as sample_labels
+from generators.image.base import ImageModel
+from generators.image.conv import ConvDiscriminator, ConvHead
+from generators.tabular.base import TabularModel
+from generators.tabular.controllers import ControllerConfig, make_controller
+from generators.training import StepContext, Steps, TrainConfig
+
+__all__ = ["CausalGAN", "CausalGANConfig", "CausalGANNet", "CausalGANSteps", "class_weights", "invert", "weighted_losses"]
+
+
+@dataclass(frozen=True)
+class CausalGANConfig:
+    """CausalGAN's settings; ``train`` drives the GAN phase (``steps`` generator steps)."""
+
+    controller: str = "auto"  # mle | network | wgan | auto (mle when every label is discrete, else network)
+    labels: ControllerConfig = field(default_factory=ControllerConfig)  # the controller's own settings
+    z_dim: int = 32  # style noise z ~ N(0, I) per image
+    width: int = 32  # conv width of G, D and the encoder (stages: width, 2·width, 4·width)
+    labeler_width: int = 16  # conv width of the labeler and the anti-labeler
+    label_weight: float = 1.0  # ρ: weight of the labeler term in G's loss
+    balance_labeler: bool = False  # R's loss class-balanced: each discrete label's classes weighted by 1/(K·freq in the data)
+    balance_generator: bool = True  # G's labeler term class-balanced by the frequencies of G's training label rows (see docstring)
+    anti_weight: float = 0.0  # k_0: initial weight of the (negative) anti-labeler term; 1.0 is the paper's (see docstring)
+    anti_decay: float = 1000.0  # k_t = k_0·exp(−t / anti_decay), t in generator steps
+    d_spectral: bool = True  # spectral normalization in the discriminator (Miyato et al. 2018)
+    d_conditional: bool = True  # D also reads the labels (projection, Miyato & Koyama 2018): real (x, l_x) vs (G(l, z), l)
+    mode_seeking: float = 0.5  # λ of the mode-seeking term (Mao et al. 2019) in G's loss; 0 is off (see docstring)
+    d_lr_mult: float = 4.0  # discriminator learning rate = train.lr · d_lr_mult (two time-scale rule, Heusel et al. 2017)
+    ema: float = 0.999  # samples come from an exponential moving average of G's weights (0: the last weights)
+    pretrain_labeler: int = 300  # labeler steps on real images before the GAN starts
+    fake_labels: str = "mixed"  # labels G trains on: "controller" samples (the paper), "data" rows, or
+    # "mixed": controller samples, `intervened_share` of them under do(A = v) for every label A and value v
+    intervened_share: float = 0.5  # mixed: the share of interventional label rows
+    invert_steps: int = 150  # Adam steps of the generator inversion (abduction of z)
+    invert_restarts: int = 3  # starts per image: the encoder's estimate, then random draws
+    invert_lr: float = 0.05
+    invert_prior: float = 1e-3  # λ in ‖G(l, z) − x‖² + λ‖z‖² (per pixel mean and per z-dim mean)
+    invert_seed: int = 0  # the random starts' seed (so a counterfactual is reproducible)
+    pixel_noise: bool = True  # counterfactual = x + G(l', z) − G(l, z): the inversion residual is abducted too
+    train: TrainConfig = field(
+        default_factory=lambda: TrainConfig(schedule="constant", steps=3000, batch_size=64, lr=2e-4, val_fraction=0.05)
+    )
+
+    def __post_init__(self) -> None:
+        if self.controller not in ("auto", "mle", "network", "wgan"):
+            raise ValueError(f"unknown controller '{self.controller}'; use auto, mle, network or wgan")
+        if self.fake_labels not in ("controller", "data", "mixed"):
+            raise ValueError(f"fake_labels must be 'controller', 'data' or 'mixed', got '{self.fake_labels}'")
+        if not 0.0 <= self.intervened_share <= 1.0:
+            raise ValueError(f"intervened_share must lie in [0, 1], got {self.intervened_share}")
+        if self.mode_seeking < 0:
+            raise ValueError(f"mode_seeking must be >= 0, got {self.mode_seeking}")
+        if self.z_dim < 1 or self.width < 1 or self.labeler_width < 1 or self.invert_restarts < 1:
+            raise ValueError("z_dim, width, labeler_width and invert_restarts must be positive")
+
+
+class Generator(nn.Module):
+    """DCGAN-style generator (Radford et al. 2016): ``[n, in_dim]`` -> image logits
+    ``[n, C, S, S]``; a linear map to 4x4 features, then stride-2 transposed convolutions
+    (widths ``4·width``, ``2·width``, ``width`` ... mirroring ``ConvEncoder``) with batch
+    normalization and ReLU."""
+
+    def __init__(self, in_dim: int, channels: int, size: int, width: int) -> None:
+        super().__init__()
+        stages = int(math.log2(size)) - 2
+        widths = [width * min(2**i, 4) for i in range(stages)][::-1]
+        self.start = widths[0]
+        self.fc = nn.Linear(in_dim, widths[0] * 16)
+        layers: list[nn.Module] = [nn.BatchNorm2d(widths[0]), nn.ReLU()]
+        for a, b in zip(widths, widths[1:]):
+            layers += [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.ReLU()]
+        layers.append(nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1))
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.body(self.fc(x).view(x.shape[0], self.start, 4, 4))
+
+
+class CausalGANNet(nn.Module):
+    """The image side: generator, discriminator, labeler, anti-labeler and z-encoder."""
+
+    def __init__(self, channels: int, size: int, label_dim: int, config: CausalGANConfig) -> None:
+        super().__init__()
+        self.z_dim = config.z_dim
+        self.generator = Generator(label_dim + config.z_dim, channels, size, config.width)
+        self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False)  # what sampling uses
+        self.discriminator = ConvDiscriminator(channels, size, label_dim if config.d_conditional else 0, config.width,
+                                               spectral=config.d_spectral)
+        self.labeler = ConvHead(channels, size, max(label_dim, 1), config.labeler_width)
+        self.anti_labeler = ConvHead(channels, size, max(label_dim, 1), config.labeler_width)
+        self.encoder = ConvHead(channels, size, config.z_dim, config.labeler_width)
+        self.encoder_labels = nn.Linear(label_dim, config.z_dim, bias=False) if label_dim else None
+
+    def generate(self, labels: Tensor, z: Tensor, averaged: bool = True) -> Tensor:
+        """Images in [0, 1], ``[n, C, H, W]``, from the weight average (``averaged``, for
+        sampling and inversion) or from the generator being trained."""
+        g = self.generator_ema if averaged else self.generator
+        return torch.sigmoid(g(torch.cat([labels, z], 1)))
+
+    @torch.no_grad()
+    def update_average(self, decay: float) -> None:
+        """``ema ← decay·ema + (1 − decay)·G`` for weights; batch-norm statistics copied."""
+        for a, p in zip(self.generator_ema.parameters(), self.generator.parameters()):
+            a.lerp_(p, 1.0 - decay)
+        for a, b in zip(self.generator_ema.buffers(), self.generator.buffers()):
+            a.copy_(b)
+
+    def encode(self, images: Tensor, labels: Tensor) -> Tensor:
+        """An estimate of the ``z`` that drew ``images`` (inputs in [0, 1])."""
+        z = self.encoder(images * 2 - 1)
+        return z + self.encoder_labels(labels) if self.encoder_labels is not None else z
+
+    def d(self, images: Tensor, labels: Tensor | None = None) -> Tensor:
+        """D's score; ``labels`` are read only by a conditional (projection) discriminator."""
+        return self.discriminator(images * 2 - 1, labels)
+
+    def read(self, head: nn.Module, images: Tensor) -> Tensor:
+        return head(images * 2 - 1)
+
+
+def invert(
+    net: CausalGANNet,
+    images: Tensor,
+    labels: Tensor,
+    steps: int = 150,
+    restarts: int = 3,
+    lr: float = 0.05,
+    prior: float = 1e-3,
+    generator: torch.Generator | None = None,
+    init: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
+    """``z`` with ``G(labels, z) ≈ images`` by gradient descent in latent space (Bora et al.
+    2017): minimize ``mean‖G(l, z) − x‖² + prior·mean‖z‖²`` with Adam from ``restarts``
+    starts per image (``init`` first when given, then N(0, I) draws), keeping per image the
+    start with the lowest final reconstruction error. Returns ``(z [n, z_dim], per-image
+    mean squared pixel error [n])``. Runs with gradients even inside ``inference_mode``.
+    """
+    with torch.inference_mode(False), torch.enable_grad():
+        x = images.detach().clone()
+        lab = labels.detach().clone()
+        n, k, dev = x.shape[0], net.z_dim, x.device
+        starts = []
+        for r in range(restarts):
+            if r == 0 and init is not None:
+                starts.append(init.detach().clone().to(dev))
+            else:
+                starts.append(torch.randn(n, k, generator=generator, device="cpu").to(dev))
+        z = torch.cat(starts).requires_grad_(True)
+        xr, lr_ = x.repeat(restarts, 1, 1, 1), lab.repeat(restarts, 1)
+        opt = torch.optim.Adam([z], lr=lr)
+        for _ in range(steps):  # the averaged generator has no trainable weights: only z moves
+            err = ((net.generate(lr_, z) - xr) ** 2).flatten(1).mean(1)
+            loss = (err + prior * (z**2).mean(1)).sum()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            err = ((net.generate(lr_, z) - xr) ** 2).flatten(1).mean(1)
+        err = err.view(restarts, n)
+        best = err.argmin(0)
+        zs = z.detach().view(restarts, n, k)[best, torch.arange(n, device=dev)]
+        return zs, err[best, torch.arange(n, device=dev)]
+
+
+def class_weights(enc: Any, labels: Tensor) -> dict[str, Tensor]:
+    """Per discrete label, a weight per class ``1 / (K · freq)`` from the encoded ``labels``
+    ``[n, width]`` (a class that never occurs counts as one row): the inverse-frequency
+    (class-balanced) weighting of cross-entropy (King & Zeng 2001; Cui et al. 2019 call it
+    the "inverse class frequency" baseline). Under those frequencies the mean weight is 1,
+    so the loss keeps its scale; every class then counts as much as every other."""
+    out = {}
+    n = max(labels.shape[0], 1)
+    for c in enc.schema.columns:
+        sl = enc.slices[c.name]
+        if c.kind == "binary":
+            p1 = labels[:, sl.start].float().mean()
+            freq = torch.stack([1 - p1, p1])
+        elif c.kind == "categorical":
+            freq = labels[:, sl].float().mean(0)
+        else:
+            continue
+        freq = freq.clamp_min(1.0 / n)
+        out[c.name] = 1.0 / (len(freq) * freq)
+    return out
+
+
+def weighted_losses(enc: Any, predicted: Tensor, target: Tensor, weights: dict[str, Tensor]) -> Tensor:
+    """``enc.losses`` with each row of a discrete label weighted by its class's weight
+    (``class_weights``); labels without weights as in ``enc.losses``. ``[n_labels]``."""
+    plain = enc.losses(predicted, target) if any(c.name not in weights for c in enc.schema.columns) else None
+    out = []
+    for i, c in enumerate(enc.schema.columns):
+        sl = enc.slices[c.name]
+        w = weights.get(c.name)
+        if w is None:
+            out.append(plain[i])  # type: ignore[index]
+        elif c.kind == "binary":
+            t = target[:, sl.start]
+            row_w = w[0] * (1 - t) + w[1] * t
+            bce = nn.functional.binary_cross_entropy_with_logits(predicted[:, sl.start], t, reduction="none")
+            out.append((row_w * bce).mean())
+        else:
+            k = target[:, sl].argmax(1)
+            out.append((w[k] * nn.functional.cross_entropy(predicted[:, sl], k, reduction="none")).mean())
+    return torch.stack(out) if out else predicted.new_zeros(0)
+
+
+class CausalGAN(ImageModel):
+    """CausalGAN: ``build_model("causal-gan", graph)``; see the module docstring."""
+
+    kind = "causal-gan"
+    Config = CausalGANConfig
+
+    @classmethod
+    def _legacy_config(cls, config: Mapping[str, Any]) -> dict[str, Any]:
+        # checkpoints written before the projection discriminator and the mode-seeking term
+        # existed were the paper's GAN (an unconditional D, whose weights they hold); those
+        # written before `balance_generator` existed trained without it (a training setting
+        # only: the weights load either way, and the config then says what was done)
+        return {"d_conditional": False, "mode_seeking": 0.0, "balance_generator": False, **config}
+
+    def __init__(self, graph: Any, config: Any = None) -> None:
+        super().__init__(graph, config)
+        self.style_dim = self.config.z_dim
+
+    # ------------------------------------------------------------------ hooks
+    def _controller_kind(self) -> str:
+        kind = self.config.controller
+        if kind == "auto":
+            kinds = [self.label_graph.kind(n) for n in self.label_graph.nodes]
+            kind = "mle" if all(k in ("binary", "categorical") for k in kinds) else "network"
+        return kind
+
+    def _make_label_model(self) -> TabularModel:
+        return make_controller(self.label_graph, replace(self.config.labels, kind=self._controller_kind()))
+
+    def _image_train_config(self) -> TrainConfig:
+        return self.config.train
+
+    def _build(self) -> nn.Module:
+        return CausalGANNet(self.info.channels, self.info.size, self.encoding.width, self.config)  # type: ignore[union-attr]
+
+    def _decode(self, labels: Tensor, style: Tensor) -> Tensor:
+        return self.image_net.generate(labels, style)  # type: ignore[union-attr]
+
+    def _abduct_style(self, images: Tensor, labels: Tensor) -> Tensor:
+        net: CausalGANNet = self.image_net  # type: ignore[assignment]
+        c = self.config
+        gen = torch.Generator(device="cpu").manual_seed(c.invert_seed)
+        z, err = invert(net, images, labels, c.invert_steps, c.invert_restarts, c.invert_lr, c.invert_prior,
+                        generator=gen, init=net.encode(images, labels))
+        self.last_inversion_error = err.detach().cpu().numpy()
+        return z
+
+    # ------------------------------------------------------------------ training
+    def _fake_label_pool(self, labels: Tensor, n: int, seed: int) -> Tensor:
+        """Encoded labels for generated images: controller samples (or the data's rows)."""
+        if self.config.fake_labels == "data":
+            return labels
+        rng = np.random.default_rng(seed + 1)
+        frames = []
+        if self.config.fake_labels == "mixed" and self.config.intervened_share > 0:
+            arms = [(c.name, v) for c in self.schema.columns if c.discrete for v in c.categories]
+            if arms:
+                per = max(1, int(n * self.config.intervened_share) // len(arms))
+                frames = [sample_labels(self.labels, per, {a: v}, rng) for a, v in arms]  # type: ignore[arg-type]
+                n = max(1, n - per * len(arms))
+        frames.append(sample_labels(self.labels, n, None, rng))  # type: ignore[arg-type]
+        return self.encoding.tensor(pd.concat(frames, ignore_index=True), labels.device)  # type: ignore[union-attr]
+
+    def _steps(self, images: Tensor, labels: Tensor) -> Steps:
+        return CausalGANSteps(self, images, labels)
+
+
+class CausalGANSteps(Steps):
+    """The GAN phase: per step one update each of D, the labeler, the anti-labeler, the
+    encoder and G (Adam, betas 0.5/0.999, ``train.lr``; D at ``d_lr_mult`` times it, the
+    labelers and the encoder at 1e-3), on a batch of real images drawn with replacement and
+    as many generated ones. The labeler is pre-trained on real images first. A held-out
+    ``val_fraction`` of the images scores progress: the labeler's cross-entropy reading
+    images *generated* from their labels (lower: the labels are visible); ``history`` rows
+    are (epoch, G loss, that). The last weights are kept: a GAN's losses do not pick better
+    ones."""
+
+    def __init__(self, model: CausalGAN, images: Tensor, labels: Tensor) -> None:
+        super().__init__(model.image_net)  # type: ignore[arg-type]
+        self.model, self.images, self.labels = model, images, labels
+        self.enc = model.encoding
+        self.c: CausalGANConfig = model.config
+
+    def optimizers(self, config: TrainConfig) -> list[torch.optim.Optimizer]:
+        net: CausalGANNet = self.module  # type: ignore[assignment]
+        betas = (0.5, 0.999)
+        self.opt_g = torch.optim.Adam(net.generator.parameters(), lr=config.lr, betas=betas)
+        self.opt_d = torch.optim.Adam(net.discriminator.parameters(), lr=config.lr * self.c.d_lr_mult, betas=betas)
+        self.opt_r = torch.optim.Adam(net.labeler.parameters(), lr=1e-3)
+        self.opt_a = torch.optim.Adam(net.anti_labeler.parameters(), lr=1e-3)
+        encoder = [*net.encoder.parameters(), *(net.encoder_labels.parameters() if net.encoder_labels is not None else [])]
+        self.opt_e = torch.optim.Adam(encoder, lr=1e-3)
+        return [self.opt_g, self.opt_d, self.opt_r, self.opt_a, self.opt_e]
+
+    def _real(self, rows: Tensor) -> tuple[Tensor, Tensor]:
+        i = rows[:, 0]
+        return self.images[i].float().div_(255.0), self.labels[i]
+
+    def _ce(self, pred: Tensor, target: Tensor, weights: dict[str, Tensor] | None = None) -> Tensor:
+        """The summed per-label loss (weighted per class with ``weights``)."""
+        if not self.enc.width:  # type: ignore[union-attr]
+            return pred.sum() * 0.0
+        return (weighted_losses(self.enc, pred, target, weights) if weights else self.enc.losses(pred, target)).sum()  # type: ignore[union-attr]
+
+    def start(self, ctx: StepContext) -> None:
+        c, net = self.c, self.module
+        train_labels = self.labels[ctx.train[:, 0]]
+        self.pool = self.model._fake_label_pool(train_labels, max(20_000, len(train_labels)), ctx.seed)
+        # class-balanced variants: R by the data's frequencies, G by its own label rows'
+        width = self.enc.width  # type: ignore[union-attr]
+        self.w_real = class_weights(self.enc, train_labels) if c.balance_labeler and width else None
+        self.w_fake = class_weights(self.enc, self.pool) if c.balance_generator and width else None
+        for _ in range(c.pretrain_labeler if width else 0):
+            x, l_r = self._real(ctx.draw())
+            loss_r = self._ce(net.read(net.labeler, x), l_r, self.w_real)  # type: ignore[operator]
+            self.opt_r.zero_grad(set_to_none=True)
+            loss_r.backward()
+            ctx.step(self.opt_r)
+
+    def step(self, batch: Tensor, ctx: StepContext) -> Tensor:
+        net: CausalGANNet = self.module  # type: ignore[assignment]
+        c, bs, dev = self.c, ctx.plan.batch_size, ctx.device
+        x, l_r = self._real(batch)
+        mb = x.shape[0]  # this process's rows of the batch
+        l_f = ctx.shard(self.pool[torch.randint(len(self.pool), (bs,), generator=ctx.generator).to(dev)])
+        half = mb // 2 if c.mode_seeking > 0 else 0
+        if half:  # mode seeking: rows i and half + i share their labels, not their z
+            l_f = torch.cat([l_f[:half], l_f[:half], l_f[2 * half :]])
+        z = ctx.shard(torch.randn(bs, c.z_dim, generator=ctx.generator).to(dev))
+        bce = nn.functional.binary_cross_entropy_with_logits
+        fake = net.generate(l_f, z, averaged=False)
+        # discriminator
+        loss_d = bce(net.d(x, l_r), torch.ones(mb, device=dev)) + bce(net.d(fake.detach(), l_f), torch.zeros(mb, device=dev))
+        self.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        ctx.step(self.opt_d)
+        # labeler on real images, anti-labeler and z-encoder on generated ones
+        loss_r = self._ce(net.read(net.labeler, x), l_r, self.w_real)
+        k_t = c.anti_weight * math.exp(-ctx.steps / c.anti_decay)
+        loss_a = self._ce(net.read(net.anti_labeler, fake.detach()), l_f) if k_t > 0 else fake.new_zeros(())
+        loss_e = ((net.encode(fake.detach(), l_f) - z) ** 2).mean()
+        for opt in (self.opt_r, self.opt_a, self.opt_e):
+            opt.zero_grad(set_to_none=True)
+        (loss_r + loss_a + loss_e).backward()
+        for opt in (self.opt_r, self.opt_a, self.opt_e):
+            ctx.step(opt)
+        # generator
+        loss_g = bce(net.d(fake, l_f), torch.ones(mb, device=dev)) + c.label_weight * self._ce(net.read(net.labeler, fake), l_f, self.w_fake)
+        if k_t > 0:
+            loss_g = loss_g - k_t * self._ce(net.read(net.anti_labeler, fake), l_f)
+        if half:
+            moved = (fake[:half] - fake[half : 2 * half]).abs().mean() / (z[:half] - z[half : 2 * half]).abs().mean()
+            loss_g = loss_g + c.mode_seeking / (moved + 1e-5)
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        ctx.step(self.opt_g)
+        net.update_average(min(c.ema, (1.0 + ctx.steps) / (10.0 + ctx.steps)))
+        return loss_g
+
+    @torch.no_grad()
+    def validate(self, rows: Tensor, ctx: StepContext) -> float:
+        """The labeler's cross-entropy on images generated (fresh z) from the held-out
+        images' labels (from the fake-label pool when none are held out)."""
+        net: CausalGANNet = self.module  # type: ignore[assignment]
+        labels = (self.labels[rows[:, 0]] if ctx.n_val else self.pool[:256])[:512]
+        was = net.training
+        net.eval()
+        z = torch.randn(labels.shape[0], net.z_dim, generator=ctx.generator).to(labels.device)
+        out = float(self._ce(net.read(net.labeler, net.generate(labels, z)), labels))
+        net.train(was)
+        return out

@@ -1,0 +1,93 @@
+"""What every model kind shares, tabular or image: the graph it obeys, its frozen config, its
+fit report, the fitted check, and saving and loading through ``generators.checkpoint``. The
+model protocol these satisfy is ``generators.protocol``."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any, ClassVar, Mapping
+
+from torch import Tensor
+
+from causal.graph import CausalGraph, require_graph
+from generators.checkpoint import config_from_dict, config_to_dict, write_checkpoint
+from generators.training import FitReport
+
+__all__ = ["CausalModel", "NotFittedError"]
+
+
+class NotFittedError(RuntimeError):
+    """A query or a save asked of a model that was neither fitted nor loaded."""
+
+
+class CausalModel:
+    """Base of ``TabularModel`` and ``ImageModel``. A subclass provides ``fitted``,
+    ``schema`` (the data's columns), ``_state()`` (its weights and any extra JSON sections
+    for the checkpoint) and ``_load_state(meta, state)`` (the reverse), besides ``fit``,
+    ``sample`` and, where it can abduct, ``counterfactual``."""
+
+    kind: ClassVar[str] = "abstract"
+    Config: ClassVar[type] = object
+
+    def __init__(self, graph: CausalGraph | str, config: Any = None) -> None:
+        self.graph = require_graph(graph)
+        self.config = config if config is not None else self.Config()
+        self.report: FitReport | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def fitted(self) -> bool:
+        raise NotImplementedError
+
+    def _require_fitted(self) -> None:
+        if not self.fitted:
+            raise NotFittedError(f"this {self.kind} model is not fitted yet: call fit(data) or load a checkpoint")
+
+    # ------------------------------------------------------------------ persistence
+    @classmethod
+    def _legacy_config(cls, config: Mapping[str, Any]) -> Mapping[str, Any]:
+        """A checkpoint's config as this version reads it: a subclass fills in what older
+        versions left implicit (a new setting whose default differs from the old behaviour)."""
+        return config
+
+    def _state(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
+        """The weights to save and any sections the checkpoint's JSON adds to the common ones."""
+        raise NotImplementedError
+
+    def _load_state(self, meta: Mapping[str, Any], state: Mapping[str, Tensor]) -> None:
+        """Restore a fitted model from a checkpoint's JSON and weights."""
+        raise NotImplementedError
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write ``model.safetensors`` (weights) and ``model.json`` (kind, config, graph,
+        schema, fit report) into the folder ``path``, atomically
+        (``generators.checkpoint.write_checkpoint``): a crash never leaves a checkpoint that
+        loads half-written."""
+        self._require_fitted()
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            state, extra = self._state()
+            meta = {
+                "kind": self.kind,
+                "config": config_to_dict(self.config),
+                "graph": self.graph.to_dict(),
+                "schema": self.schema.to_dict(),  # type: ignore[attr-defined]
+                "fit": self.report.to_dict() if self.report else None,
+                **extra,
+            }
+            write_checkpoint(folder, state, meta)
+        return folder
+
+    @classmethod
+    def from_checkpoint(cls, meta: Mapping[str, Any], state: Mapping[str, Tensor]) -> "CausalModel":
+        """The model a checkpoint holds (``generators.checkpoint.read_checkpoint`` gives
+        ``meta`` and ``state``; ``generators.load_model`` is the usual way in)."""
+        graph = CausalGraph.from_json(meta["graph"])
+        model = cls(graph, config_from_dict(cls.Config, cls._legacy_config(meta["config"])))
+        model._load_state(meta, state)
+        if meta.get("fit"):
+            model.report = FitReport.from_dict(meta["fit"])
+        return model

@@ -1,0 +1,254 @@
+"""What every tabular causal generator shares: its mechanisms as the ``Mechanisms`` protocol of
+``causal.queries`` (so sampling, conditioning and counterfactuals are the shared query code),
+fitting through the one training loop, Gumbel-max discrete nodes, and its checkpoint."""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any, Callable, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor, nn
+
+from causal.data import Schema, load_table
+from causal.queries import QueryMixin
+from generators import distributed
+from generators.checkpoint import CheckpointError
+from generators.encoding import Layout
+from generators.model import CausalModel, NotFittedError
+from generators.support import PREFIX as SUPPORT_PREFIX
+from generators.support import Support
+from generators.training import Callback, FitReport, Progress, TrainConfig, pick_device, train
+
+__all__ = ["TabularModel", "quantile_draws", "gumbel", "gumbel_posterior"]
+
+
+# ---------------------------------------------------------------------- discrete nodes
+def quantile_draws(q: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Inverse-CDF draws from distributions kept as quantiles on a uniform grid of
+    probabilities (``q[..., k]`` is the ``k / (K - 1)`` quantile), linear between knots.
+    ``q`` is ``[K]`` with ``u`` uniform ``[n]``, or ``[d, K]`` with ``u`` ``[n, d]``."""
+    pos = u * (q.shape[-1] - 1)
+    i = np.minimum(pos.astype(np.int64), q.shape[-1] - 2)
+    if q.ndim == 1:
+        lo, hi = q[i], q[i + 1]
+    else:
+        rows = np.arange(q.shape[0])[None, :]
+        lo, hi = q[rows, i], q[rows, i + 1]
+    return lo + (pos - i) * (hi - lo)
+
+
+def gumbel(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    return -np.log(-np.log(rng.random(shape).clip(1e-300, 1.0)))
+
+
+def gumbel_posterior(logits: np.ndarray, observed: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Gumbel noise ``g`` drawn from its posterior given ``argmax(logits + g) == observed``.
+
+    The Gumbel-max SCM of Oberst & Sontag (2019): the maximum ``logits_k + g_k`` is
+    Gumbel(logsumexp(logits)), taken by the observed category; every other category's
+    perturbed logit is a Gumbel truncated below that maximum. Counterfactuals then reuse
+    ``g`` with the new logits, which keeps the observed category whenever it stays likely.
+    """
+    n, k = logits.shape
+    lse = np.logaddexp.reduce(logits, axis=1)
+    top = lse + gumbel(rng, (n,))
+    z = logits + gumbel(rng, (n, k))
+    trunc = -np.logaddexp(-top[:, None], -z)  # Gumbel(logits) truncated to <= top
+    rows = np.arange(n)
+    trunc[rows, observed] = top
+    return trunc - logits
+
+
+# ---------------------------------------------------------------------- base model
+class TabularModel(QueryMixin, CausalModel):
+    """Base of every tabular generator: subclasses define the network (``_build``, whose
+    module has ``loss(batch)``, or whose ``Steps`` ``_steps`` returns) and the mechanisms
+    (``_continuous_noise``, ``_predict_z``, ``_abduct_z``, ``_logits``); fitting, Gumbel-max
+    discrete nodes and persistence live here."""
+
+    def __init__(self, graph: Any, config: Any = None) -> None:
+        super().__init__(graph, config)
+        self._schema: Schema | None = None
+        self.layout: Layout | None = None
+        self.net: nn.Module | None = None
+        self.support: Support | None = None
+
+    # ------------------------------------------------------------------ fitting
+    def fit(
+        self,
+        data: pd.DataFrame,
+        seed: int = 0,
+        *,
+        callbacks: Iterable[Callback] = (),
+        cancel: threading.Event | Callable[[], bool] | None = None,
+        checkpoint_dir: str | os.PathLike | None = None,
+        schema: Schema | None = None,
+    ) -> FitReport:
+        """Fit every node's mechanism to ``data`` (one column per node; others ignored).
+
+        The table is validated first (missing columns, NaN, text in numeric columns,
+        constant columns, too few rows each raise ``DataError``). With ``checkpoint_dir``
+        the best model so far is saved there during training, atomically, and at the end.
+        ``schema`` imposes the columns' kinds, categories and scales instead of the data's
+        own (a refit that must share another model's coordinates, e.g. CCGM's de-biasing).
+        """
+        table, found = load_table(data, self.graph, extra="drop")
+        schema = schema if schema is not None else found
+        self.schema = schema
+        self.graph = self.graph.with_kinds({c.name: c.kind for c in schema.columns})
+        self.layout = Layout(schema)
+        torch.manual_seed(seed)
+        device = pick_device(self._train_config().device)
+        self.net = self._build(schema).to(device)
+        x = torch.from_numpy(self.layout.encode(schema.encode(table))).to(device)
+
+        self.support = Support.fit(self.graph, self._parent_columns(), x, seed=seed)
+
+        def save_checkpoint(_: Progress) -> None:
+            self._finalize(x)
+            self.save(checkpoint_dir)  # type: ignore[arg-type]
+
+        self.report = train(
+            self.net,
+            x,
+            self._train_config(),
+            seed=seed,
+            callbacks=callbacks,
+            cancel=cancel,
+            checkpoint=save_checkpoint if checkpoint_dir is not None else None,
+        )
+        self._finalize(x)
+        if checkpoint_dir is not None and distributed.is_main():
+            self.save(checkpoint_dir)
+        return self.report
+
+    def _parent_columns(self) -> dict[str, list[int]]:
+        """Encoded input columns of each node's parents."""
+        assert self.layout is not None
+        return {
+            n: [i for p in self.graph.parents(n) for i in range(self.layout.slices[p].start, self.layout.slices[p].stop)]
+            for n in self.graph.nodes
+        }
+
+    def outside_support(self, data: pd.DataFrame) -> pd.DataFrame:
+        """Per row and node, whether the node's parent values lie outside the training
+        data's support, so that its mechanism had to extrapolate (e.g. apply it to the
+        output of ``counterfactual`` or of ``sample(do=...)``). Roots are never outside.
+
+        >>> flags = model.outside_support(model.counterfactual(rows, do={"x2": 30.0}))  # doctest: +SKIP
+        >>> flags.any(axis=1).mean()  # share of counterfactuals that extrapolate  # doctest: +SKIP
+        """
+        self._require_fitted()
+        codes = self.schema.encode(data)
+        out = {}
+        for node in self.graph.nodes:
+            if self.support is None or not self.graph.parents(node):
+                out[node] = np.zeros(len(data), dtype=bool)
+                continue
+            p = self._parents_tensor(node, {q: codes[q] for q in self.graph.parents(node)}, len(data))
+            out[node] = self.support.outside(node, p)
+        return pd.DataFrame(out, index=data.index)
+
+    def _train_config(self) -> TrainConfig:
+        return getattr(self.config, "train", TrainConfig())
+
+    def _build(self, schema: Schema) -> nn.Module:
+        raise NotImplementedError
+
+    def _finalize(self, x: Tensor) -> None:
+        """After training: estimate what needs the whole data (e.g. noise distributions)."""
+
+    def _refresh(self) -> None:
+        """After the weights change (fit, load): rebuild any cached inference state."""
+
+    @property
+    def schema(self) -> Schema:
+        """The fitted data's columns; asking before ``fit`` is a clear error."""
+        if self._schema is None:
+            raise NotFittedError(f"this {self.kind} model is not fitted yet: call fit(data) or load a checkpoint")
+        return self._schema
+
+    @schema.setter
+    def schema(self, value: Schema) -> None:
+        self._schema = value
+
+    @property
+    def fitted(self) -> bool:
+        return self.net is not None and self._schema is not None
+
+    # ------------------------------------------------------------------ Mechanisms protocol
+    def _parents_tensor(self, node: str, parents: Mapping[str, np.ndarray], n: int) -> Tensor:
+        """The parents' encoded columns ``[n, n_parent_cols]`` on the model's device."""
+        assert self.layout is not None
+        cols = [self.layout.encode_node(p, np.asarray(parents[p])) for p in self.graph.parents(node)]
+        arr = np.concatenate(cols, axis=1) if cols else np.zeros((n, 0), dtype=np.float32)
+        return torch.from_numpy(arr).to(self._device)
+
+    @property
+    def _device(self) -> torch.device:
+        assert self.net is not None
+        return next(self.net.buffers()).device
+
+    def noise(self, node: str, n: int, rng: np.random.Generator) -> np.ndarray:
+        self._require_fitted()
+        col = self.schema[node]  # type: ignore[index]
+        if col.discrete:
+            return gumbel(rng, (n, len(col.categories)))
+        return self._continuous_noise(node, n, rng)
+
+    @torch.inference_mode()
+    def predict(self, node: str, parents: Mapping[str, np.ndarray], noise: np.ndarray) -> np.ndarray:
+        self._require_fitted()
+        col = self.schema[node]  # type: ignore[index]
+        p = self._parents_tensor(node, parents, len(noise))
+        if col.discrete:
+            return np.argmax(self._logits(node, p) + noise, axis=1).astype(np.int64)
+        return col.mean + col.std * self._predict_z(node, p, noise)
+
+    @torch.inference_mode()
+    def abduct(self, node: str, value: np.ndarray, parents: Mapping[str, np.ndarray], rng: np.random.Generator) -> np.ndarray:
+        self._require_fitted()
+        col = self.schema[node]  # type: ignore[index]
+        p = self._parents_tensor(node, parents, len(value))
+        if col.discrete:
+            return gumbel_posterior(self._logits(node, p), np.asarray(value, dtype=np.int64), rng)
+        z = (np.asarray(value, dtype=np.float64) - col.mean) / col.std
+        return self._abduct_z(node, p, z)
+
+    # Subclasses: the continuous mechanism on standardized values z, and discrete logits.
+    # ``p`` is the parents' encoded columns, ``[n, n_parent_cols]``, on the model's device.
+    def _continuous_noise(self, node: str, n: int, rng: np.random.Generator) -> np.ndarray:
+        raise NotImplementedError
+
+    def _predict_z(self, node: str, p: Tensor, noise: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _abduct_z(self, node: str, p: Tensor, z: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _logits(self, node: str, p: Tensor) -> np.ndarray:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ persistence
+    def _state(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
+        state = {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}  # type: ignore[union-attr]
+        if self.support is not None:
+            state.update(self.support.tensors())
+        return state, {}
+
+    def _load_state(self, meta: Mapping[str, Any], state: Mapping[str, Tensor]) -> None:
+        self.schema = Schema.from_dict(meta["schema"])
+        self.layout = Layout(self.schema)
+        self.net = self._build(self.schema)
+        self.support = Support.from_tensors(state)
+        weights = {k: v for k, v in state.items() if not k.startswith(SUPPORT_PREFIX)}
+        try:
+            self.net.load_state_dict(weights, strict=True)
+        except RuntimeError as e:
+            raise CheckpointError(f"the weights do not fit a {self.kind} model of this graph: {str(e).splitlines()[0]}") from None
+        self.net.eval()
+        self._refresh()
