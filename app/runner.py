@@ -7,9 +7,9 @@ through the workspace database only. Pages (and the CLI) call ``poll()`` now and
 starts queued runs as slots free up and marks runs whose worker is gone as failed (their
 last good checkpoint stays loadable).
 
->>> runner = Runner(Workspace("workspace"), max_jobs=1)                 # doctest: +SKIP
->>> run_id = runner.submit(RunSpec("builtin:triangle-lin", n_rows=2000))  # doctest: +SKIP
->>> runner.wait(run_id).status                                         # doctest: +SKIP
+>>> runner = Runner(Workspace("workspace"), max_jobs=1)                      # doctest: +SKIP
+>>> run_id = runner.submit(RunSpec(BuiltinTable("triangle-lin", rows=2000)))  # doctest: +SKIP
+>>> runner.wait(run_id).status                                              # doctest: +SKIP
 'done'
 """
 

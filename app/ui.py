@@ -14,20 +14,13 @@ import streamlit as st
 
 from app.runner import Runner
 from app.workspace import RunRecord, Workspace, WorkspaceError, default_root
-from causal import DrawPool, datasets, draw_pool
+from causal import DrawPool, draw_pool
 from causal.effects import Comparison, Effect, compare, effect_of
 
 SAMPLES = 2000  # samples per distribution in a comparison
 MAX_DRAWS = 400_000  # model draws allowed to find conditional samples (keeps the page responsive)
 POOL_DRAWS = 200_000  # observational draws kept per (model, node): a slider move then selects, not draws
 RUN_KEY = "run:selected"  # session state: the id of the run the Explore and Counterfactual pages show
-MODEL_NAMES = {
-    "causal-gen": "Causal Gen",
-    "causal-vgen": "Causal Variational Gen",
-    "linear-anm": "Linear (baseline)",
-    "ccgm": "CCGM",
-    "causal-gan": "CausalGAN",
-}
 STATUS_ICONS = {
     "queued": ":material/schedule:", "running": ":material/progress_activity:", "done": ":material/check_circle:",
     "failed": ":material/error:", "cancelled": ":material/cancel:",
@@ -62,7 +55,13 @@ def poll() -> None:
 
 
 def model_name(kind: str) -> str:
-    return MODEL_NAMES.get(kind, kind)
+    """What the app calls a model kind (its registry title; the name itself if unknown)."""
+    from generators import model_kind
+
+    try:
+        return model_kind(kind).title
+    except ValueError:
+        return kind
 
 
 def _stamp(run: RunRecord) -> float:
@@ -102,7 +101,7 @@ def comparison(root: str, run_id: str, stamp: float, node: str, value: Any, n: i
     """``compare`` for a run's model, with the built-in dataset's true SCM when there is one."""
     run = _workspace(root).run(run_id)
     model = _model(root, run_id, stamp)
-    return compare(model, node, value, n=n, seed=seed, truth=_run_truth(run), max_draws=MAX_DRAWS,
+    return compare(model, node, value, n=n, seed=seed, truth=run.truth, max_draws=MAX_DRAWS,
                    pool=_pool(root, run_id, stamp, node), observational=_observational(root, run_id, stamp, n, seed))
 
 
@@ -118,7 +117,7 @@ def _reference_arm(root: str, run_id: str, stamp: float, node: str, reference: A
     (``seed + 1``), paired with a comparison's ``do`` and ``truth_do`` samples (read only)."""
     run = _workspace(root).run(run_id)
     a = _model(root, run_id, stamp).sample(n, do={node: reference}, seed=seed)
-    truth = _run_truth(run)
+    truth = run.truth
     return a, (truth.sample(n, do={node: reference}, seed=seed + 1) if truth is not None else None)
 
 
@@ -135,22 +134,6 @@ def _pool(root: str, run_id: str, stamp: float, node: str) -> DrawPool:
     """Draws of ``node`` and its ancestors under the run's model, shared by every session
     and value asked about (read only)."""
     return draw_pool(_model(root, run_id, stamp), [node], size=POOL_DRAWS, seed=12345)
-
-
-@st.cache_resource(max_entries=32, show_spinner=False)
-def _truth(name: str) -> Any:
-    """A built-in dataset's true SCM (built once; queries never change it)."""
-    return datasets.info(name).scm
-
-
-def _run_truth(run: RunRecord) -> Any:
-    """The true SCM behind a run's data: its built-in dataset's, when the run's graph has
-    that dataset's nodes; else None."""
-    return _truth(run.spec.builtin) if run.spec.builtin and _same_nodes(run) else None
-
-
-def _same_nodes(run: RunRecord) -> bool:
-    return set(run.graph.nodes) == set(datasets.info(run.spec.builtin).graph.nodes)
 
 
 def run_comparison(run: RunRecord, node: str, value: Any, n: int = SAMPLES, seed: int = 0) -> Comparison:

@@ -1,9 +1,8 @@
 """The training worker: ``python -m app.worker --workspace ROOT --run ID`` trains one run of
 the workspace and reports through its database only.
 
-It loads the run's data (a built-in dataset drawn from its SCM, a stored CSV, or stored
-images with their labels) and graph,
-builds the model, and fits it with checkpoints in ``runs/<id>/model``, writing progress a
+It trains the run's spec through ``app.jobs`` (its data loaded and checked against its
+graph, the model built and fitted with checkpoints in ``runs/<id>/model``), writing progress a
 few times a second and a heartbeat every two seconds. A cancel request (or SIGTERM) stops it
 within about a second, keeping the best weights. It always ends the run as done, cancelled
 or failed; a failure gets one readable line, the traceback goes to ``runs/<id>/worker.log``.
@@ -22,12 +21,11 @@ import threading
 import time
 from typing import Any, Callable, Iterable
 
-import pandas as pd
 
+from app.jobs import fit, load_inputs
 from app.workspace import RunRecord, Workspace, WorkspaceError
-from causal import CausalGraph, datasets, validate_table
 
-__all__ = ["execute", "load_inputs", "truth_metrics", "image_truth_metrics", "readable_error", "main"]
+__all__ = ["execute", "truth_metrics", "readable_error", "main"]
 
 log = logging.getLogger("app.worker")
 
@@ -47,99 +45,27 @@ def readable_error(e: BaseException) -> str:
     return f"unexpected error ({type(e).__name__}): {msg}"
 
 
-def load_inputs(ws: Workspace, run: RunRecord) -> tuple[Any, CausalGraph]:
-    """The run's training data and its graph: a table (graph columns, canonical order), or
-    for a built-in or stored image dataset its ``ImageData`` (labels and images; a stored
-    one's labels checked against the graph, the columns it leaves out dropped)."""
-    spec = run.spec
-    graph = CausalGraph.parse(spec.graph)
-    if spec.images is not None:
-        from causal import images
+def truth_metrics(model: Any, run: RunRecord, train: Any, n_test: int = N_TEST) -> dict[str, Any]:
+    """For a run on built-in data (``run.truth``): the benchmark's scores
+    (``causal.evaluation``) on held-out draws the model never saw. Tables: interventional MMD²
+    beside its oracle floor and counterfactual RMSE under the quick protocol on ``n_test``
+    rows; images: counterfactual pixel error beside copying the factual (and label TVD) on 64
+    images. Empty without a ground truth. Well under a second on the built-in data."""
+    from causal.evaluation import Protocol, evaluate, evaluate_images
 
-        ds = images.load(spec.images, n=spec.n_rows or 5000, seed=spec.data_seed, size=spec.image_size)
-        return ds.data, graph
-    if spec.builtin is not None:
-        df = datasets.load(spec.builtin, n=spec.n_rows or 5000, seed=spec.data_seed).data
-    elif ws.dataset(spec.data).has_images:
-        data = ws.load_images(spec.data)
-        labels = validate_table(data.labels, graph, extra="drop", source=f"the labels of dataset '{run.data_name}'")
-        return data.with_labels(labels), graph
-    else:
-        df = ws.load_dataset(spec.data)
-    return validate_table(df, graph, extra="drop", source=f"dataset '{run.data_name}'"), graph
-
-
-def image_truth_metrics(model: Any, run: RunRecord, n_test: int = 64) -> dict[str, Any]:
-    """For a built-in image dataset: counterfactual pixel error against the exact re-rendered
-    counterfactual (mean absolute difference in [0, 1]) beside the "copy the factual image"
-    baseline, under do(first protocol node = its last category, or its median); and the
-    label-joint TVD of 2,000 model samples when every label is discrete."""
-    from causal import images
-    from causal.metrics import tvd
-
-    info = images.info(run.spec.images)
-    if set(model.graph.nodes) != set(info.graph.nodes):
+    truth, source = run.truth, run.spec.source
+    if truth is None:
         return {}
-    scm = info.scm
-    test = scm.sample(n_test, seed=run.spec.data_seed + 1_000_003, size=run.spec.image_size)
-    node = info.intervene_on[0]
-    col = model.schema[node]
-    value = col.categories[-1] if col.discrete else float(test.labels[node].median())
-    do = {node: value}
-    cf = model.counterfactual(test, do=do, seed=0)
-    true_cf = scm.counterfactual(test, do=do, seed=0)
-    out: dict[str, Any] = {
-        "counterfactual_pixel_error": images.pixel_error(cf, true_cf),
-        "copy_factual_pixel_error": images.pixel_error(test, true_cf),
-        "interventions": [f"do({node} = {value})"],
-        "n_test": n_test,
-    }
-    labels = list(info.scm.label_nodes)
-    if all(model.schema[c].discrete for c in labels):
-        mechanisms = getattr(model, "labels", None)  # the label mechanisms alone: no images to decode
-        gen = mechanisms.sample(2000, seed=11) if mechanisms is not None else model.sample(2000, seed=11).labels
-        truth = scm.sample(2000, seed=12, size=run.spec.image_size).labels
-        out["label_tvd"] = tvd(gen, truth, labels)
-    return out
-
-
-def truth_metrics(model: Any, run: RunRecord, train: pd.DataFrame, n_test: int = N_TEST) -> dict[str, Any]:
-    """For a built-in dataset: interventional MMD² (beside its oracle floor, two true samples)
-    and counterfactual RMSE against the true SCM, on standardized columns, at the median of
-    each benchmark intervention node (or its last category), on a held-out draw. Empty for
-    stored data (no ground truth) or a graph over other nodes. Well under a second."""
-    from causal.metrics import Standardizer, counterfactual_rmse, mmd2
-
-    name = run.spec.builtin
-    if run.spec.images is not None:
-        return image_truth_metrics(model, run)
-    if name is None:
-        return {}
-    info = datasets.info(name)
-    if set(model.graph.nodes) != set(info.graph.nodes):
-        return {}
-    scm = info.scm
-    nodes = list(info.graph.nodes)
-    test = scm.sample(n_test, seed=run.spec.data_seed + 1_000_003)  # a draw the model never saw
-    scale = Standardizer.fit(train, nodes)
-    mmd, floor, cf_rmse, labels = [], [], [], []
-    for i, node in enumerate(info.intervene_on[:2]):
-        col = scm.schema[node]
-        value = col.categories[-1] if col.discrete else float(train[node].median())
-        s = 7_000 + 10 * i
-        model_s = model.sample(n_test, do={node: value}, seed=s)
-        true_a = scm.sample(n_test, do={node: value}, seed=s + 1)
-        true_b = scm.sample(n_test, do={node: value}, seed=s + 2)
-        mmd.append(mmd2(scale(model_s, nodes), scale(true_a, nodes)).value)
-        floor.append(mmd2(scale(true_b, nodes), scale(true_a, nodes)).value)
-        cf = model.counterfactual(test, do={node: value}, seed=s)
-        cf_rmse.append(counterfactual_rmse(cf, scm.counterfactual(test, do={node: value}, seed=s), scale, nodes))
-        labels.append(f"do({node} = {value:.4g})" if isinstance(value, float) else f"do({node} = {value})")
+    if source.images:
+        test = truth.sample(64, seed=source.seed + 1_000_003, size=source.size)
+        return evaluate_images(model, truth, source.intervene_on, test)
+    test = truth.sample(n_test, seed=source.seed + 1_000_003)  # a draw the model never saw
+    score = evaluate(model, truth, source.intervene_on, train, test, Protocol.quick(), seed=7_000)
     return {
-        "interventional_mmd2": float(sum(mmd) / len(mmd)),
-        "interventional_mmd2_floor": float(sum(floor) / len(floor)),
-        "counterfactual_rmse": float(sum(cf_rmse) / len(cf_rmse)),
-        "interventions": labels,
+        "interventional_mmd2": score.mmd,
+        "interventional_mmd2_floor": score.mmd_floor,
+        "counterfactual_rmse": score.cf_rmse,
+        "interventions": [s.label() for s in score.per_intervention],
         "n_test": n_test,
     }
 
@@ -217,12 +143,9 @@ def execute(
     log.info("run %s (%s): started in process %d", run.id, run.name, os.getpid())
     with _Watch(ws, run.id, stop) as watch:
         try:
-            from generators import build_model
-
-            table, graph = load_inputs(ws, run)
-            model = build_model(run.spec.kind, graph, **run.spec.settings)
-            report = model.fit(table, seed=run.spec.seed, callbacks=[writer, *callbacks], cancel=watch.cancel,
-                               checkpoint_dir=run.checkpoint_dir)
+            table, graph = load_inputs(run.spec, ws)
+            model, report = fit(run.spec, table, graph, checkpoint_dir=run.checkpoint_dir,
+                                callbacks=[writer, *callbacks], cancel=watch.cancel)
             writer.flush()
             if report.stopped == "cancelled":
                 ws.mark_cancelled(run.id, report)

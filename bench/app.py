@@ -44,10 +44,11 @@ def free_port() -> int:
 def train_runs(workspace: Path, names: list[str]) -> None:
     from app.worker import execute
     from app.workspace import RunSpec, Workspace
+    from causal.sources import BuiltinTable
 
     ws = Workspace(workspace)
     for name in names:
-        run = ws.create_run(RunSpec(f"builtin:{name}", n_rows=2000, settings={"steps": 1500}, name=f"bench {name}"),
+        run = ws.create_run(RunSpec(BuiltinTable(name, rows=2000), settings={"steps": 1500}, name=f"bench {name}"),
                             pid=os.getpid())
         assert execute(ws, run.id).status == "done"
 

@@ -28,12 +28,13 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.run import markers, write_section  # noqa: E402
-from bench.tabular import SUITE, Protocol, interventions, machine  # noqa: E402
+from bench.tabular import SUITE, Protocol, machine  # noqa: E402
 from causal import datasets  # noqa: E402
+from causal.evaluation import interventions  # noqa: E402
 from causal.metrics import Standardizer, mmd2  # noqa: E402
 from causal.queries import sample  # noqa: E402
 from causal.scm import SCM  # noqa: E402
-from generators.base import quantile_draws  # noqa: E402
+from generators.tabular.base import quantile_draws  # noqa: E402
 
 
 class PlugIn:
@@ -70,9 +71,9 @@ def ratios(name: str, seed: int, proto: Protocol) -> tuple[float, float]:
     scale = Standardizer.fit(train, ds.graph.nodes)
     plug = PlugIn(ds.scm, fit_rows, seed=seed)
     truth, plugged, floors = [], [], []
-    for i, (node, values) in enumerate(interventions(name, train, proto)):
+    for i, (node, values) in enumerate(interventions(ds.scm, ds.intervene_on, train, proto.evaluation())):
         for k, v in enumerate(values):
-            s = 10_000 * seed + 100 * i + 10 * k  # bench.tabular.run_one's seeds
+            s = 10_000 * seed + 100 * i + 10 * k  # causal.evaluation.evaluate's seeds in bench.tabular.run_one
             a = scale(ds.scm.sample(proto.n_mmd, do={node: v}, seed=s + 1))
             floors.append(mmd2(scale(ds.scm.sample(proto.n_mmd, do={node: v}, seed=s + 2)), a).value)
             truth.append(mmd2(scale(ds.scm.sample(proto.n_mmd, do={node: v}, seed=s + 3)), a).value)

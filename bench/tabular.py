@@ -4,7 +4,6 @@ speed, against the truth and against a linear additive-noise baseline."""
 
 from __future__ import annotations
 
-import itertools
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence
@@ -14,7 +13,8 @@ import pandas as pd
 import torch
 
 from causal import datasets
-from causal.metrics import Standardizer, counterfactual_rmse, mmd2
+from causal.evaluation import Protocol as EvalProtocol
+from causal.evaluation import evaluate, interventions
 from generators import build_model
 
 SUITE = (
@@ -34,6 +34,10 @@ class Protocol:
     n_ate_truth: int = 100_000  # true samples per arm (common random numbers)
     quantiles: tuple[float, ...] = (0.25, 0.5, 0.75)
     timing_repeats: int = 7
+
+    def evaluation(self) -> EvalProtocol:
+        """The scoring protocol (``causal.evaluation``) at these sizes."""
+        return EvalProtocol(n_mmd=self.n_mmd, n_ate=self.n_ate, n_ate_truth=self.n_ate_truth, quantiles=self.quantiles)
 
 
 @dataclass
@@ -55,19 +59,6 @@ class Result:
     per_intervention: list[dict[str, Any]] = field(default_factory=list)
 
 
-def interventions(name: str, train: pd.DataFrame, proto: Protocol) -> list[tuple[str, list[Any]]]:
-    """(node, values) per intervened node: training percentiles, or 0/1 for binary nodes."""
-    meta = datasets.info(name)
-    scm = meta.scm
-    out = []
-    for node in meta.intervene_on:
-        if scm.schema[node].discrete:
-            out.append((node, list(scm.schema[node].categories)))
-        else:
-            out.append((node, [float(train[node].quantile(q)) for q in proto.quantiles]))
-    return out
-
-
 def _timeit(fn: Callable[[], Any], repeats: int) -> float:
     fn()  # warm-up
     times = []
@@ -84,56 +75,20 @@ def run_one(name: str, kind: str, seed: int, proto: Protocol, settings: dict[str
     fit_rows = ds.data.iloc[: proto.n_train + proto.n_val]
     train = fit_rows.iloc[: proto.n_train]
     test = ds.data.iloc[proto.n_train + proto.n_val :]
-    scale = Standardizer.fit(train, ds.graph.nodes)
     model = build_model(kind, ds.graph, val_fraction=proto.n_val / len(fit_rows), **(settings or {}))
     t0 = time.perf_counter()
     report = model.fit(fit_rows, seed=seed)
     fit_seconds = time.perf_counter() - t0
 
-    rows: list[dict[str, Any]] = []
-    ate_errors: list[float] = []
-    rng_seed = 10_000 * seed
-    for i, (node, values) in enumerate(interventions(name, train, proto)):
-        desc = list(ds.graph.descendants(node))
-        for k, v in enumerate(values):
-            s = rng_seed + 100 * i + 10 * k
-            model_s = model.sample(proto.n_mmd, do={node: v}, seed=s)
-            true_a = scm.sample(proto.n_mmd, do={node: v}, seed=s + 1)
-            true_b = scm.sample(proto.n_mmd, do={node: v}, seed=s + 2)
-            m = mmd2(scale(model_s), scale(true_a)).value
-            floor = mmd2(scale(true_b), scale(true_a)).value
-            cf = model.counterfactual(test, do={node: v}, seed=s)
-            true_cf = scm.counterfactual(test, do={node: v}, seed=s)
-            off = model.outside_support(cf).any(axis=1).to_numpy()
-            rows.append({
-                "off_support": float(off.mean()),
-                "cf_rmse_in": counterfactual_rmse(cf[~off], true_cf[~off], scale) if (~off).any() else float("nan"),
-                "node": node, "value": v, "mmd": m, "floor": floor,
-                "cf_rmse": counterfactual_rmse(cf, true_cf, scale),
-                "cf_rmse_desc": counterfactual_rmse(cf, true_cf, scale, desc) if desc else 0.0,
-            })
-        # ATE error over every pair of values and every descendant outcome
-        for a, b in itertools.combinations(values, 2):
-            s = rng_seed + 7
-            ma, mb = model.sample(proto.n_ate, do={node: a}, seed=s), model.sample(proto.n_ate, do={node: b}, seed=s)
-            ta, tb = scm.sample(proto.n_ate_truth, do={node: a}, seed=s), scm.sample(proto.n_ate_truth, do={node: b}, seed=s)
-            for j in desc:
-                sd = scale.std[scale.columns.index(j)]
-                model_ate = mb[j].astype(float).mean() - ma[j].astype(float).mean()
-                true_ate = tb[j].astype(float).mean() - ta[j].astype(float).mean()
-                ate_errors.append(abs(model_ate - true_ate) / sd)
-
-    node0, values0 = interventions(name, train, proto)[0]
+    score = evaluate(model, scm, ds.intervene_on, train, test, proto.evaluation(), seed=10_000 * seed)
+    rows = [asdict(r) for r in score.per_intervention]
+    node0, values0 = interventions(scm, ds.intervene_on, train, proto.evaluation())[0]
     ms_sample = _timeit(lambda: model.sample(5000, do={node0: values0[0]}, seed=0), proto.timing_repeats)
     ms_cf = _timeit(lambda: model.counterfactual(test, do={node0: values0[0]}, seed=0), proto.timing_repeats)
     return Result(
         scm=name, model=kind, seed=seed, fit_seconds=fit_seconds, epochs=report.epochs,
-        mmd=float(np.mean([r["mmd"] for r in rows])), mmd_floor=float(np.mean([r["floor"] for r in rows])),
-        cf_rmse=float(np.mean([r["cf_rmse"] for r in rows])),
-        cf_rmse_desc=float(np.mean([r["cf_rmse_desc"] for r in rows])),
-        cf_rmse_in=float(np.nanmean([r["cf_rmse_in"] for r in rows])),
-        off_support=float(np.mean([r["off_support"] for r in rows])),
-        ate_error=float(np.mean(ate_errors)) if ate_errors else 0.0,
+        mmd=score.mmd, mmd_floor=score.mmd_floor, cf_rmse=score.cf_rmse, cf_rmse_desc=score.cf_rmse_desc,
+        cf_rmse_in=score.cf_rmse_in, off_support=score.off_support, ate_error=score.ate_error,
         ms_sample=ms_sample, ms_cf=ms_cf, per_intervention=rows,
     )
 

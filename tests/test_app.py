@@ -28,9 +28,9 @@ def test_readable_errors() -> None:
     assert readable_error(RuntimeError("boom")) == "unexpected error (RuntimeError): boom"
 
 
-APP_LOGIC = ("app.plots", "app.workspace", "app.runner", "app.worker", "app.logic.data", "app.logic.graph",
-             "app.logic.train", "app.logic.runs", "app.logic.explore", "app.logic.counterfactuals", "app.cli",
-             "causal.effects")
+APP_LOGIC = ("app.plots", "app.workspace", "app.runner", "app.worker", "app.jobs", "app.logic.data",
+             "app.logic.graph", "app.logic.train", "app.logic.runs", "app.logic.explore", "app.logic.counterfactuals",
+             "app.cli", "causal.effects")
 
 
 def test_app_logic_does_not_import_streamlit() -> None:

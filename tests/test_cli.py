@@ -477,6 +477,15 @@ def test_settings_lists_every_setting_with_its_current_default(capsys):
     assert code == 2 and "unknown model kind 'nope'" in err
 
 
+def test_settings_without_a_kind_lists_the_registrys_kinds(capsys):
+    import generators
+
+    code, out, _ = run(capsys, "settings")
+    assert code == 0
+    for k in generators.KINDS:  # one line per kind: its name, what it trains on, its title
+        assert any(line.startswith(k.name) and k.title in line and k.data[0] in line for line in out.splitlines())
+
+
 def test_image_model_trains_on_a_users_zip_of_images_and_labels(capsys, tmp_path):
     """Bring your own images: a .zip of PNGs with labels.csv (extra label columns refused
     unless dropped), a graph with the image node, a model that samples with the labels."""

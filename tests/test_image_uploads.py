@@ -22,8 +22,9 @@ import pytest
 
 from app.logic import data as dp
 from app.logic import graph as ge
-from app.worker import execute, load_inputs, truth_metrics
-from app.workspace import SCHEMA_VERSION, RunSpec, Workspace, WorkspaceError
+from app.jobs import load_inputs
+from app.worker import execute, truth_metrics
+from app.workspace import SCHEMA_VERSION, RunSpec, StoredDataset, Workspace, WorkspaceError
 from causal import CausalGraph, images
 from causal.data import DataError
 from causal.images import ImageData
@@ -140,9 +141,9 @@ def test_a_workspace_of_the_previous_schema_opens_and_keeps_its_tables(tmp_path)
 # ---------------------------------------------------------------------- runs on stored images
 def test_a_run_on_stored_images_trains_through_the_worker_and_its_model_loads(ws) -> None:
     rec = ws.add_image_dataset("faces", faces(48, 16), source="s")
-    run = ws.create_run(RunSpec(rec.id, graph=GRAPH, kind="ccgm", settings=TINY), pid=os.getpid())
+    run = ws.create_run(RunSpec(StoredDataset(rec.id), graph=GRAPH, kind="ccgm", settings=TINY), pid=os.getpid())
     assert run.has_images and CausalGraph.parse(run.spec.graph).kind("image") == "image"
-    data, graph = load_inputs(ws, run)
+    data, graph = load_inputs(run.spec, ws)
     assert isinstance(data, ImageData) and list(data.labels.columns) == ["Male", "Smiling"]  # others dropped
     assert data.images.shape == (48, 16, 16, 3)
     done = execute(ws, run.id)
@@ -168,14 +169,14 @@ def test_a_run_on_stored_images_trains_through_the_worker_and_its_model_loads(ws
 def test_bad_runs_on_stored_images_are_refused_by_name(ws, graph, kind, message) -> None:
     rec = ws.add_image_dataset("faces", faces(24, 16), source="s")
     with pytest.raises(WorkspaceError) as e:
-        ws.create_run(RunSpec(rec.id, graph=graph, kind=kind))
+        ws.create_run(RunSpec(StoredDataset(rec.id), graph=graph, kind=kind))
     assert message in str(e.value) and ws.runs() == []
 
 
 def test_an_image_graph_on_a_table_is_refused(ws) -> None:
     rec = ws.add_dataset("labels", faces(24, 16).labels, source="s")
     with pytest.raises(WorkspaceError, match="is a table without images; the graph's image node"):
-        ws.create_run(RunSpec(rec.id, graph=CausalGraph.parse(GRAPH, kinds={"image": "image"}).to_json(), kind="ccgm"))
+        ws.create_run(RunSpec(StoredDataset(rec.id), graph=CausalGraph.parse(GRAPH, kinds={"image": "image"}).to_json(), kind="ccgm"))
 
 
 # ---------------------------------------------------------------------- reading an upload
@@ -291,7 +292,7 @@ def test_uploading_a_zip_stores_it_previews_it_and_the_train_page_offers_image_m
         at.run()
     assert any("Trained in" in e.value for e in at.success), _text(at)
     [run] = ws.runs()
-    assert run.status == "done" and run.spec.data == rec.id and run.has_images and run.pid != os.getpid()
+    assert run.status == "done" and run.spec.source == StoredDataset(rec.id) and run.has_images and run.pid != os.getpid()
     assert run.spec.settings == TINY and ws.load_model(run.id).sample(2, seed=0).images.shape == (2, 32, 32, 3)
     # a graph without the image node: a clear message and no start
     at.switch_page("views/graph.py").run()
@@ -310,7 +311,7 @@ def test_a_corrupt_zip_names_the_file_and_stores_nothing(ws, tmp_path) -> None:
 
 def test_the_images_page_shows_grids_and_counterfactuals_without_an_exact_one(ws) -> None:
     rec = ws.add_image_dataset("faces.zip", faces(48, 16), source="s")
-    run = ws.create_run(RunSpec(rec.id, graph=GRAPH, kind="ccgm", settings=TINY, name="mine"), pid=os.getpid())
+    run = ws.create_run(RunSpec(StoredDataset(rec.id), graph=GRAPH, kind="ccgm", settings=TINY, name="mine"), pid=os.getpid())
     assert execute(ws, run.id).status == "done"
     at = _app("images")
     text = _text(at)

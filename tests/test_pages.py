@@ -18,10 +18,12 @@ import pandas as pd
 import pytest
 
 from app.logic.runs import checkpoint_zip, compare_frame, progress_fraction, runs_frame
-from app.logic.train import parse_setting, setting_fields
+from generators import settings_of
+from generators.settings import parse_value
 from app.worker import execute
 from app.workspace import RunSpec, Workspace
 from causal import datasets
+from causal.sources import BuiltinTable
 
 REPO = Path(__file__).resolve().parents[1]
 MAIN = str(REPO / "app" / "main.py")
@@ -42,7 +44,7 @@ def trained_root(tmp_path_factory) -> Path:
     """A workspace holding one finished triangle-lin run (trained in this process)."""
     root = tmp_path_factory.mktemp("trained") / "ws"
     w = Workspace(root)
-    run = w.create_run(RunSpec("builtin:triangle-lin", n_rows=2000, settings={"hidden": 16, "steps": 1000},
+    run = w.create_run(RunSpec(BuiltinTable("triangle-lin", rows=2000), settings={"hidden": 16, "steps": 1000},
                                name="tri small"), pid=os.getpid())
     assert execute(w, run.id).status == "done"
     return root
@@ -226,7 +228,7 @@ def test_explore_shows_a_finished_run_while_another_trains(trained_root, tmp_pat
     monkeypatch.setenv("COUNTERFACTORY_WORKSPACE", str(root))
     w = Workspace(root)
     done = w.runs()[0]
-    running = w.create_run(RunSpec("builtin:triangle-lin", n_rows=2000, settings=TINY, name="still training"),
+    running = w.create_run(RunSpec(BuiltinTable("triangle-lin", rows=2000), settings=TINY, name="still training"),
                            pid=os.getpid())
     shutil.copytree(done.checkpoint_dir, running.checkpoint_dir, dirs_exist_ok=True)
     at = _app("explore")
@@ -336,9 +338,9 @@ def test_runs_logic_tables_and_downloads(trained) -> None:
 
 
 def test_setting_fields_are_typed_like_their_defaults() -> None:
-    fields = {f.name: f for f in setting_fields("causal-gen")}
-    assert parse_setting("32", fields["hidden"]) == 32 and parse_setting("1e-3", fields["lr"]) == 0.001
-    assert parse_setting("none", fields["patience"]) is None and parse_setting("7", fields["patience"]) == 7
+    fields = {f.name: f for f in settings_of("causal-gen")}
+    assert parse_value(fields["hidden"], "32") == 32 and parse_value(fields["lr"], "1e-3") == 0.001
+    assert parse_value(fields["patience"], "none") is None and parse_value(fields["patience"], "7") == 7
     with pytest.raises(ValueError, match="setting 'hidden' must be int"):
-        parse_setting("2.5", fields["hidden"])
+        parse_value(fields["hidden"], "2.5")
     assert datasets.names()  # the registry is importable beside the app logic

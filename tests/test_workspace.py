@@ -19,8 +19,9 @@ import pytest
 
 from app.runner import Runner, worker_state
 from app.worker import execute
-from app.workspace import SCHEMA_VERSION, RunSpec, Workspace, WorkspaceError
+from app.workspace import SCHEMA_VERSION, RunSpec, StoredDataset, Workspace, WorkspaceError
 from causal import CausalGraph, datasets
+from causal.sources import BuiltinImages, BuiltinTable, TableFile
 
 TINY = {"hidden": 8, "steps": 60}
 SLOW = {"hidden": 8, "steps": 200_000, "max_epochs": 100_000}  # trains until cancelled or killed
@@ -43,11 +44,11 @@ def _wait_for(predicate, timeout: float = 60.0, what: str = "condition"):
 
 # ---------------------------------------------------------------------- registry
 def test_runs_are_registered_listed_and_found_by_prefix(ws):
-    a = ws.create_run(RunSpec("builtin:triangle-lin", n_rows=300, settings=TINY, name="first"))
-    b = ws.create_run(RunSpec("builtin:chain5-lin", settings=TINY))
+    a = ws.create_run(RunSpec(BuiltinTable("triangle-lin", rows=300), settings=TINY, name="first"))
+    b = ws.create_run(RunSpec(BuiltinTable("chain5-lin"), settings=TINY))
     assert [r.id for r in ws.runs()] == [b.id, a.id]  # newest first
     assert a.status == "queued" and a.name == "first" and b.name == "causal-gen on chain5-lin"
-    assert b.spec.n_rows == 5000  # the default filled in
+    assert b.spec.source.rows == 5000  # the default
     assert CausalGraph.parse(a.spec.graph) == datasets.info("triangle-lin").graph  # the dataset's own graph
     assert ws.run(a.id[:9]).id == a.id
     assert [r.id for r in ws.runs("queued")] == [b.id, a.id] and ws.runs("done") == []
@@ -58,7 +59,7 @@ def test_runs_are_registered_listed_and_found_by_prefix(ws):
 
 
 def test_ambiguous_prefix_names_the_candidates(ws):
-    ids = {ws.create_run(RunSpec("builtin:triangle-lin", settings=TINY)).id for _ in range(3)}
+    ids = {ws.create_run(RunSpec(BuiltinTable("triangle-lin"), settings=TINY)).id for _ in range(3)}
     common = os.path.commonprefix(sorted(ids))
     assert common  # ids created within the same second share their time digits
     with pytest.raises(WorkspaceError, match="ambiguous"):
@@ -66,14 +67,14 @@ def test_ambiguous_prefix_names_the_candidates(ws):
 
 
 BAD_SPECS = {
-    "unknown dataset": (RunSpec("builtin:nope"), "nope"),
-    "graph node the data lack": (RunSpec("builtin:triangle-lin", graph="x1 -> x2; x2 -> zz"), "zz"),
-    "cyclic graph": (RunSpec("builtin:triangle-lin", graph="x1 -> x2; x2 -> x1"), "cycle"),
-    "unknown setting": (RunSpec("builtin:triangle-lin", settings={"hiden": 8}), "hiden"),
-    "badly typed setting": (RunSpec("builtin:triangle-lin", settings={"hidden": "wide"}), "hidden"),
-    "unknown model kind": (RunSpec("builtin:triangle-lin", kind="gan9000"), "gan9000"),
-    "zero rows": (RunSpec("builtin:triangle-lin", n_rows=0), "n_rows"),
-    "unknown stored dataset": (RunSpec("abc", graph="a -> b"), "abc"),
+    "graph node the data lack": (RunSpec(BuiltinTable("triangle-lin"), graph="x1 -> x2; x2 -> zz"), "zz"),
+    "cyclic graph": (RunSpec(BuiltinTable("triangle-lin"), graph="x1 -> x2; x2 -> x1"), "cycle"),
+    "unknown setting": (RunSpec(BuiltinTable("triangle-lin"), settings={"hiden": 8}), "hiden"),
+    "badly typed setting": (RunSpec(BuiltinTable("triangle-lin"), settings={"hidden": "wide"}), "hidden"),
+    "unknown model kind": (RunSpec(BuiltinTable("triangle-lin"), kind="gan9000"), "gan9000"),
+    "unknown built-in dataset": (RunSpec(BuiltinTable("nope")), "unknown dataset 'nope'"),
+    "unknown stored dataset": (RunSpec(StoredDataset("abc"), graph="a -> b"), "abc"),
+    "a file, not stored": (RunSpec(TableFile("d.csv"), graph="a -> b"), "store it in the workspace first"),
 }
 
 
@@ -85,6 +86,50 @@ def test_bad_specs_are_refused_and_nothing_is_saved(ws, case):
     assert ws.runs() == []
 
 
+def test_bad_built_in_sources_are_refused_when_made():
+    with pytest.raises(ValueError, match="unknown dataset 'nope'"):
+        BuiltinTable("nope").load()
+    with pytest.raises(ValueError, match="positive whole number, got 0"):
+        BuiltinTable("triangle-lin", rows=0)
+    with pytest.raises(ValueError, match="28, 32 or 64 pixels"):
+        BuiltinImages("pendulum", size=48)
+
+
+def test_a_run_on_a_built_in_dataset_this_version_lacks_still_lists(ws):
+    run = ws.create_run(RunSpec(BuiltinTable("triangle-lin"), settings=TINY))
+    stored = run.spec.to_dict()
+    stored["source"]["dataset"] = "retired-dataset"
+    with sqlite3.connect(ws.db_path) as con:
+        con.execute("UPDATE runs SET spec = ? WHERE id = ?", (json.dumps(stored), run.id))
+    again = ws.runs()[0]
+    assert again.data_name == "retired-dataset" and again.truth is None
+
+
+def test_runs_stored_before_sources_were_typed_still_open(ws):
+    """A spec written as ``data`` ("builtin:x", "images:x" or a dataset id) with ``n_rows``,
+    ``data_seed`` and ``image_size`` reads as the same source; the run trains as before."""
+    rec = ws.add_dataset("loan sample", datasets.load("loan", n=200, seed=1).data, source="upload")
+    cases = [
+        (RunSpec(BuiltinTable("triangle-lin", rows=300, seed=4), settings=TINY),
+         {"data": "builtin:triangle-lin", "n_rows": 300, "data_seed": 4, "image_size": 32}),
+        (RunSpec(BuiltinTable("chain5-lin"), settings=TINY), {"data": "builtin:chain5-lin"}),  # older: no n_rows
+        (RunSpec(BuiltinImages("pendulum", rows=64, seed=2, size=64), kind="ccgm"),
+         {"data": "images:pendulum", "n_rows": 64, "data_seed": 2, "image_size": 64}),
+        (RunSpec(StoredDataset(rec.id), graph="A -> income; age -> income", settings=TINY),
+         {"data": rec.id, "n_rows": None, "data_seed": 0, "image_size": 32}),
+    ]
+    for spec, old in cases:
+        run = ws.create_run(spec)
+        stored = {**old, **{k: v for k, v in run.spec.to_dict().items() if k != "source"}}
+        with sqlite3.connect(ws.db_path) as con:
+            con.execute("UPDATE runs SET spec = ? WHERE id = ?", (json.dumps(stored), run.id))
+        again = ws.run(run.id)
+        assert again.spec == run.spec and again.data_name == run.data_name
+    run = ws.runs()[-1]  # triangle-lin, 300 rows, drawn with seed 4
+    assert execute(ws, run.id).status == "done" and run.truth is not None
+    assert ws.run(run.id).report["n_train"] + ws.run(run.id).report["n_val"] == 300
+
+
 def test_stored_datasets_round_trip_and_are_protected_while_used(ws):
     df = datasets.load("loan", n=200, seed=1).data
     rec = ws.add_dataset("loan sample", df, source="upload")
@@ -92,8 +137,8 @@ def test_stored_datasets_round_trip_and_are_protected_while_used(ws):
     back = ws.load_dataset(rec.id)
     pd.testing.assert_frame_equal(back, df.reset_index(drop=True), check_dtype=False)
     with pytest.raises(WorkspaceError, match="needs a causal graph"):
-        ws.create_run(RunSpec(rec.id))
-    run = ws.create_run(RunSpec(rec.id, graph=datasets.info("loan").graph.to_text(), settings=TINY))
+        ws.create_run(RunSpec(StoredDataset(rec.id)))
+    run = ws.create_run(RunSpec(StoredDataset(rec.id), graph=datasets.info("loan").graph.to_text(), settings=TINY))
     assert run.data_name == "loan sample"
     with pytest.raises(WorkspaceError, match=f"used by 1 run.*{run.id}"):
         ws.delete_dataset(rec.id)
@@ -114,7 +159,7 @@ def test_graphs_are_saved_with_their_kinds(ws):
 
 def test_reopening_keeps_everything_and_a_newer_schema_is_refused(tmp_path):
     ws = Workspace(tmp_path / "ws")
-    run = ws.create_run(RunSpec("builtin:triangle-lin", settings=TINY))
+    run = ws.create_run(RunSpec(BuiltinTable("triangle-lin"), settings=TINY))
     again = Workspace(tmp_path / "ws")
     assert again.run(run.id).spec == run.spec and again.schema_version == SCHEMA_VERSION
     con = sqlite3.connect(again.db_path)
@@ -132,7 +177,7 @@ def test_a_file_where_the_workspace_should_be_is_a_clear_error(tmp_path):
 
 
 def test_cancelling_a_queued_run_is_immediate_and_a_finished_one_is_refused(ws):
-    run = ws.create_run(RunSpec("builtin:triangle-lin", settings=TINY))
+    run = ws.create_run(RunSpec(BuiltinTable("triangle-lin"), settings=TINY))
     assert ws.request_cancel(run.id).status == "cancelled"
     with pytest.raises(WorkspaceError, match="already finished"):
         ws.request_cancel(run.id)
@@ -141,7 +186,7 @@ def test_cancelling_a_queued_run_is_immediate_and_a_finished_one_is_refused(ws):
 def test_concurrent_writers_never_fail_on_a_locked_database(ws):
     """Eight threads (each its own connection, as the app's sessions and workers have)
     append progress and beat at once; every write lands."""
-    runs = [ws.create_run(RunSpec("builtin:triangle-lin", settings=TINY), pid=os.getpid()) for _ in range(8)]
+    runs = [ws.create_run(RunSpec(BuiltinTable("triangle-lin"), settings=TINY), pid=os.getpid()) for _ in range(8)]
 
     class P:  # a generators.Progress look-alike
         def __init__(self, epoch):
@@ -173,7 +218,7 @@ def test_concurrent_writers_never_fail_on_a_locked_database(ws):
 
 # ---------------------------------------------------------------------- training in this process
 def test_execute_trains_records_history_metrics_and_a_loadable_checkpoint(ws):
-    run = ws.create_run(RunSpec("builtin:triangle-lin", n_rows=400, settings=TINY), pid=os.getpid())
+    run = ws.create_run(RunSpec(BuiltinTable("triangle-lin", rows=400), settings=TINY), pid=os.getpid())
     seen = []
     done = execute(ws, run.id, callbacks=[seen.append])
     assert done.status == "done" and done.error is None
@@ -192,7 +237,7 @@ def test_execute_trains_records_history_metrics_and_a_loadable_checkpoint(ws):
 
 def test_execute_records_a_failure_in_one_line(ws):
     rec = ws.add_dataset("tiny", pd.DataFrame({"a": [1.0, 2.0] * 5, "b": [0.0, 1.0] * 5}), source="test")
-    run = ws.create_run(RunSpec(rec.id, graph="a -> b", settings=TINY), pid=os.getpid())  # 10 rows: too few
+    run = ws.create_run(RunSpec(StoredDataset(rec.id), graph="a -> b", settings=TINY), pid=os.getpid())  # 10 rows: too few
     with pytest.raises(ValueError):
         execute(ws, run.id)
     failed = ws.run(run.id)
@@ -200,7 +245,7 @@ def test_execute_records_a_failure_in_one_line(ws):
 
 
 def test_stop_event_cancels_and_keeps_the_best_weights(ws):
-    run = ws.create_run(RunSpec("builtin:triangle-lin", n_rows=400, settings=SLOW), pid=os.getpid())
+    run = ws.create_run(RunSpec(BuiltinTable("triangle-lin", rows=400), settings=SLOW), pid=os.getpid())
     stop = threading.Event()
 
     def cancel_after_two_epochs(p):
@@ -215,8 +260,8 @@ def test_stop_event_cancels_and_keeps_the_best_weights(ws):
 # ---------------------------------------------------------------------- worker processes
 def test_runner_trains_in_a_worker_process_one_job_at_a_time(ws):
     runner = Runner(ws, max_jobs=1)
-    first = runner.submit(RunSpec("builtin:triangle-lin", n_rows=400, settings=TINY))
-    second = runner.submit(RunSpec("builtin:chain5-lin", n_rows=400, settings=TINY))
+    first = runner.submit(RunSpec(BuiltinTable("triangle-lin", rows=400), settings=TINY))
+    second = runner.submit(RunSpec(BuiltinTable("chain5-lin", rows=400), settings=TINY))
     assert ws.run(first).status == "running" and ws.run(second).status == "queued"
     assert ws.run(first).pid not in (None, os.getpid())
     done = runner.wait(first, timeout=120)
@@ -228,7 +273,7 @@ def test_runner_trains_in_a_worker_process_one_job_at_a_time(ws):
 
 def test_a_killed_worker_is_marked_failed_and_keeps_its_last_checkpoint(ws):
     runner = Runner(ws, max_jobs=1)
-    run_id = runner.submit(RunSpec("builtin:triangle-lin", n_rows=400, settings={**SLOW, "checkpoint_every": 1}))
+    run_id = runner.submit(RunSpec(BuiltinTable("triangle-lin", rows=400), settings={**SLOW, "checkpoint_every": 1}))
     running = _wait_for(lambda: (r := ws.run(run_id)).has_checkpoint and r.progress and r.progress.epoch >= 3 and r,
                         what="the worker's first checkpoints")
     os.kill(running.pid, signal.SIGKILL)
@@ -242,7 +287,7 @@ def test_a_killed_worker_is_marked_failed_and_keeps_its_last_checkpoint(ws):
 
 def test_cancelling_a_running_worker_stops_it_within_seconds(ws):
     runner = Runner(ws, max_jobs=1)
-    run_id = runner.submit(RunSpec("builtin:triangle-lin", n_rows=400, settings=SLOW))
+    run_id = runner.submit(RunSpec(BuiltinTable("triangle-lin", rows=400), settings=SLOW))
     _wait_for(lambda: ws.run(run_id).progress is not None, what="training to start")
     t0 = time.monotonic()
     runner.cancel(run_id)
@@ -254,7 +299,7 @@ def test_cancelling_a_running_worker_stops_it_within_seconds(ws):
 def test_worker_state_rules():
     from app.workspace import RunRecord
 
-    base = dict(id="r", name="n", spec=RunSpec("builtin:triangle-lin"), status="running", created="", started="",
+    base = dict(id="r", name="n", spec=RunSpec(BuiltinTable("triangle-lin")), status="running", created="", started="",
                 finished=None, progress=None, report=None, metrics={}, error=None, checkpoint_dir=Path("/nowhere"),
                 host=None, proc_start=None, cancel_requested=False, data_name="triangle-lin")
     now = 1_000_000.0

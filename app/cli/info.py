@@ -8,7 +8,7 @@ import argparse
 import textwrap
 from pathlib import Path
 
-from app.cli.common import UsageError, _graph_arg, _info_stream, _write_csv
+from app.cli.common import PROG, UsageError, _graph_arg, _info_stream, _write_csv
 from causal import datasets
 
 FORMATS = ("text", "dagitty", "dot", "json")
@@ -72,22 +72,22 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
 
 def cmd_settings(args: argparse.Namespace) -> int:
-    import dataclasses
+    from generators import KINDS, model_kind, settings_of
 
-    from generators import make_config
-
-    cfg = make_config(args.kind)
-    print(f"settings of {args.kind} (--set key=value):")
-    for f in dataclasses.fields(cfg):
-        if f.name == "train":
-            continue
-        value = getattr(cfg, f.name)
-        if dataclasses.is_dataclass(value):  # a nested group: --set group.key=value
-            for g in dataclasses.fields(value):
-                print(f"  {f.name}.{g.name}={getattr(value, g.name)!r}")
-        else:
-            print(f"  {f.name}={value!r}")
-    print("training (the same for every model kind):")
-    for f in dataclasses.fields(cfg.train):
-        print(f"  {f.name}={getattr(cfg.train, f.name)!r}")
+    if args.kind is None:
+        width = max(len(k.name) for k in KINDS)
+        for k in KINDS:
+            print(f"{k.name:<{width}}  {' + '.join(k.data):<15}  {k.title}: {k.summary}")
+        print(f"\n'{PROG} settings KIND' lists a kind's settings")
+        return 0
+    entry = model_kind(args.kind)
+    print(f"{entry.name}: {entry.title}, {entry.summary} ({entry.reference}); trains on {' and '.join(entry.data)}")
+    print(f"settings of {entry.name} (--set key=value):")
+    group = None
+    for s in settings_of(entry.name):
+        if s.group == "training" and group != "training":
+            print("training (the same for every model kind; this kind's defaults):")
+        group = s.group
+        note = f"  # {s.help}" if s.help else ""
+        print(f"  {s.name}={s.default!r}{note}")
     return 0

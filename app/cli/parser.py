@@ -135,8 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     gr.add_argument("--graph", metavar="TEXT", help="the causal graph as text: 'a -> b; b -> c', DAGitty, DOT or JSON")
     gr.add_argument("--graph-file", metavar="FILE", help="a file holding the graph (DAGitty, DOT, JSON or 'a -> b' text)")
     p.add_argument("--model", default="causal-gen", metavar="KIND",
-                   help="model kind: causal-gen (default), causal-vgen, linear-anm, ccgm; for images causal-gan or "
-                   "ccgm; a wrong name lists them all")
+                   help=f"model kind (default causal-gen); '{PROG} settings' lists the kinds, for tables and for images")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="a model or training setting, repeatable (e.g. --set max_epochs=50 --set hidden=32)")
     p.add_argument("--drop-extra", action="store_true", help="ignore CSV columns that are not graph nodes (default: error)")
@@ -231,11 +230,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "settings",
         formatter_class=fmt,
-        help="list a model kind's settings and their defaults (for train --set)",
-        description="List the settings of a model kind and of training, with their defaults.",
-        epilog=f"examples:\n  {PROG} settings causal-gen\n  {PROG} settings causal-vgen",
+        help="the model kinds, or one kind's settings and their defaults (for train --set)",
+        description="Without KIND: the model kinds, what each is and what it trains on. With KIND: its settings "
+        "and those of training, with their defaults and what each does.",
+        epilog=f"examples:\n  {PROG} settings\n  {PROG} settings causal-gen\n  {PROG} settings causal-gan",
     )
-    p.add_argument("kind", nargs="?", default="causal-gen", metavar="KIND", help="model kind (default causal-gen)")
+    p.add_argument("kind", nargs="?", default=None, metavar="KIND", help="a model kind (see the list)")
     p.set_defaults(run=cmd_settings)
 
     p = sub.add_parser(

@@ -7,6 +7,7 @@ import argparse
 from typing import Any
 
 from app.cli.common import PROG, UsageError, _workspace
+from causal.sources import BuiltinTable
 
 
 def _when(iso: str | None) -> str:
@@ -41,7 +42,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
         r = ws.run(args.run_id)
         print(f"run {r.id}: {r.name}")
         print(f"status: {r.status}" + (f" ({r.error})" if r.error else ""))
-        print(f"data: {r.data_name}" + (f" ({r.spec.n_rows:,} rows, seed {r.spec.data_seed})" if r.spec.builtin else ""))
+        drawn = r.spec.source
+        print(f"data: {r.data_name}"
+              + (f" ({drawn.rows:,} rows, seed {drawn.seed})" if isinstance(drawn, BuiltinTable) else ""))
         print(f"graph: {r.graph.to_text()}")
         print(f"model: {r.spec.kind}, training seed {r.spec.seed}")
         for k, v in sorted(r.spec.settings.items()):

@@ -11,7 +11,6 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from app.logic.train import setting_fields
 from app.workspace import RunRecord
 
 __all__ = ["progress_fraction", "time_left", "format_seconds", "runs_frame", "compare_frame", "checkpoint_zip"]
@@ -76,7 +75,7 @@ def runs_frame(runs: Sequence[RunRecord]) -> pd.DataFrame:
         rep = r.report or {}
         row = {
             "id": r.id, "name": r.name, "status": r.status, "data": r.data_name,
-            "rows": rep.get("n_train", 0) + rep.get("n_val", 0) if rep else r.spec.n_rows,
+            "rows": rep.get("n_train", 0) + rep.get("n_val", 0) if rep else getattr(r.spec.source, "rows", None),
             "model": r.spec.kind, "graph": r.graph.to_text(), "created": (r.created or "")[:19].replace("T", " "),
             "seconds": round(r.seconds, 1), "epochs": rep.get("epochs"), "val loss": rep.get("best_val_loss"),
         }
@@ -97,7 +96,9 @@ def compare_frame(runs: Sequence[RunRecord]) -> pd.DataFrame:
         col: dict[str, Any] = {"model": r.spec.kind, "data": r.data_name, "graph": r.graph.to_text(),
                                "training seed": r.spec.seed, "status": r.status, "seconds": round(r.seconds, 1)}
         try:
-            fields = setting_fields(r.spec.kind)
+            from generators import settings_of
+
+            fields = settings_of(r.spec.kind)
         except ValueError:
             fields = []
         for f in fields:

@@ -7,10 +7,10 @@ from __future__ import annotations
 import streamlit as st
 
 from app import plots, ui
+from app.jobs import load_inputs
 from app.logic import counterfactuals as cv
 from app.logic.data import read_upload
-from app.worker import load_inputs
-from causal import datasets, shift
+from causal import shift
 from causal.data import DataError
 
 st.title("Counterfactuals")
@@ -29,13 +29,12 @@ run = ui.pick_run(runs, key="cf-run")
 model = ui.run_model(run)
 graph, schema = model.graph, model.schema
 nodes = list(graph.nodes)
-truth_known = run.spec.builtin is not None and set(nodes) == set(datasets.info(run.spec.builtin).graph.nodes)
 
 
 @st.cache_data(max_entries=16, show_spinner="Loading the run's data…")
 def run_rows(run_id: str):
     run = ui.workspace().run(run_id)
-    table, _ = load_inputs(ui.workspace(), run)
+    table, _ = load_inputs(run.spec, ui.workspace())
     return table.reset_index(drop=True)
 
 
@@ -88,7 +87,7 @@ else:
                                   format="%.4g", key=f"cf-value-{run.id}-{node}-{how}")
     do = {node: float(amount)} if how == "set to" else {node: shift(float(amount))}
 
-truth = datasets.info(run.spec.builtin).scm if truth_known else None
+truth = run.truth
 try:
     res = cv.counterfactuals(model, rows, do, seed=0, truth=truth)
 except ValueError as e:

@@ -15,6 +15,7 @@ from app.logic.explore import default_node, explain, value_choice
 from app.logic.runs import format_seconds, progress_fraction
 from app.workspace import RunRecord, RunSpec
 from causal import datasets
+from causal.sources import BuiltinTable
 
 STARTED = time.perf_counter()  # this script run's start: the page reports its server time
 QUICK = {"steps": 1500}  # settings of a quick model: about two seconds of training
@@ -48,7 +49,7 @@ def quick_train() -> None:
     name = c1.selectbox("Built-in example", names, index=names.index("triangle-lin"), key="explore-quick-dataset")
     c1.caption(datasets.info(name).description)
     if c2.button("Train a quick model", type="primary", icon=":material/bolt:", key="explore-quick"):
-        spec = RunSpec(f"builtin:{name}", n_rows=QUICK_ROWS, settings=QUICK, name=f"quick Causal Gen on {name}")
+        spec = RunSpec(BuiltinTable(name, rows=QUICK_ROWS), settings=QUICK, name=f"quick Causal Gen on {name}")
         run_id = ui.runner().submit(spec)
         st.session_state[QUICK_KEY] = st.session_state[ui.RUN_KEY] = run_id
         st.rerun()
@@ -73,13 +74,12 @@ with st.expander("Train a quick model on a built-in example", icon=":material/bo
 run: RunRecord = ui.pick_run(runs, key="explore-run")
 model = ui.run_model(run)
 graph, schema = model.graph, model.schema
-builtin = run.spec.builtin
-truth_known = builtin is not None and set(graph.nodes) == set(datasets.info(builtin).graph.nodes)
+truth_known = run.truth is not None
 if run.status != "done":
     st.warning(f"This run is {run.status}: its model is the best checkpoint it saved.", icon=":material/warning:")
 
 nodes = list(graph.nodes)
-suggested = datasets.info(builtin).intervene_on if builtin else ()
+suggested = run.spec.source.intervene_on
 c_node, c_value, c_extend = st.columns([1, 3, 1], vertical_alignment="bottom")
 start = default_node(graph, suggested)
 node = c_node.selectbox("Variable", nodes, index=nodes.index(start), key=f"node-{run.id}")

@@ -15,6 +15,7 @@ from app.workspace import RunSpec
 from causal import images
 from causal.data import DataError
 from causal.queries import EvidenceError
+from causal.sources import BuiltinImages
 
 GRID = 16  # images per grid
 LABEL_SAMPLES = 20_000  # label samples behind each probability table
@@ -43,7 +44,7 @@ def quick_train() -> None:
     c1.caption(f"{images.info(name).description} Trains {ui.model_name(kind)} on {n:,} images of 32 px "
                "(several minutes on a CPU; it runs in the background).")
     if c2.button("Train it", type="primary", icon=":material/bolt:", key="images-quick"):
-        spec = RunSpec(f"images:{name}", n_rows=n, kind=kind, name=f"{ui.model_name(kind)} on {name}")
+        spec = RunSpec(BuiltinImages(name, rows=n), kind=kind, name=f"{ui.model_name(kind)} on {name}")
         st.session_state[ui.RUN_KEY] = ui.runner().submit(spec)
         st.toast("Training started: follow it on the Train page", icon=":material/play_arrow:")
         st.rerun()
@@ -67,7 +68,8 @@ run = ui.pick_run(runs, key="images-run", label="Trained image run")
 model = ui.run_model(run)
 schema = model.schema
 labels = [c.name for c in schema.columns]
-truth = images.info(run.spec.images).scm if run.spec.images else None
+source = run.spec.source
+truth = source.truth  # a built-in image dataset's renderer; uploaded images have none
 if run.status != "done":
     st.warning(f"This run is {run.status}: its model is the best checkpoint it saved.", icon=":material/warning:")
 
@@ -158,7 +160,7 @@ with tab_cmp:
         st.markdown(f"**do({node} = {label})** (doing)")
         st.image(shown["do"].grid(columns=4, pad=1), width="stretch", clamp=True)
         st.caption("every sample gets the label; only its descendants are re-drawn")
-    table = label_table(root, run.id, stamp, node, value, run.spec.images)
+    table = label_table(root, run.id, stamp, node, value, source.name if truth is not None else None)
     st.markdown("**The other labels** (share of 1s for binary labels, the mean otherwise; 20,000 label samples each)")
     st.dataframe(table, width="stretch", key="images-labels",
                  column_config={k: st.column_config.NumberColumn(k, format="%.3f") for k in table.columns})
@@ -180,12 +182,12 @@ with tab_cf:
         def test_images(name: str, size: int, seed: int):
             return images.info(name).scm.sample(64, seed=seed, size=size)
 
-        pool = test_images(run.spec.images, run.spec.image_size, run.spec.data_seed + 99)
+        pool = test_images(source.name, source.size, source.seed + 99)
         st.caption("Pick an image (held out from training), change its labels, and see the model's counterfactual "
                    "beside the exact one (the same exogenous style, re-drawn by the dataset's renderer).")
     else:
         try:
-            pool = uploaded_images(run.spec.data)
+            pool = uploaded_images(source.id)
         except (DataError, KeyError) as e:
             st.error(f"Cannot read the images of {run.data_name}: {e}", icon=":material/error:")
             st.stop()

@@ -8,6 +8,7 @@ import streamlit as st
 from app import plots, ui
 from app.logic.runs import checkpoint_zip, compare_frame, runs_frame
 from app.workspace import STATUSES, WorkspaceError
+from causal.sources import BuiltinTable
 
 st.title("Runs")
 ws = ui.workspace()
@@ -61,7 +62,8 @@ elif len(picked) == 1:
     a, b = st.columns([1, 1], gap="medium")
     with a:
         st.markdown("**Settings** (others at their defaults)")
-        st.json({"seed": run.spec.seed, **run.spec.settings, **({"rows": run.spec.n_rows} if run.spec.builtin else {})})
+        rows = {"rows": run.spec.source.rows} if isinstance(run.spec.source, BuiltinTable) else {}
+        st.json({"seed": run.spec.seed, **run.spec.settings, **rows})
         if run.metrics:
             st.markdown("**Metrics against the truth**")
             st.json(run.metrics)

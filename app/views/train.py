@@ -13,11 +13,12 @@ from app import plots, ui
 from app.logic import data as dp
 from app.logic import graph as ge
 from app.logic.runs import format_seconds, progress_fraction, time_left
-from app.logic.train import MAIN_SETTINGS, parse_setting, setting_fields, spec_for_session
+from app.logic.train import MAIN_SETTINGS, spec_for_session
 from app.workspace import RunRecord
 from causal.data import DataError, validate_table
 from causal.images import image_graph
-from generators import kinds_for
+from generators import kinds_for, model_kind, settings_of
+from generators.settings import parse_value
 
 POLL_SECONDS = 0.7
 
@@ -68,15 +69,13 @@ if problem:
 images = any(graph.kind(n) == "image" for n in graph.nodes)
 kind = st.selectbox(
     "Model", kinds_for(graph), format_func=ui.model_name, key=f"train-kind-{'images' if images else 'table'}",
-    help="CausalGAN: a causal controller for the labels and a conditional GAN with labeler and anti-labeler for the "
-    "images. CCGM: a VAE whose latent blocks are linked by a partially trainable causal layer." if images else
-    "Causal Gen: one network per node over its parents. Causal Variational Gen adds a per-node latent with a KL "
-    "term. Linear: the additive-noise baseline. CCGM: a causal layer over the nodes, trained as a VAE.",
+    help="  \n".join(f"**{model_kind(k).title}**: {model_kind(k).summary} ({model_kind(k).reference})."
+                     for k in kinds_for(graph)),
 )
 if images:
     st.caption("Image models train for minutes on a CPU (the default settings fit 32 px images in about ten); "
                "the run's card below shows samples from its latest checkpoint as it trains.")
-fields = setting_fields(kind)
+fields = settings_of(kind)
 main = [f for f in fields if f.name in MAIN_SETTINGS]
 rest = [f for f in fields if f.name not in MAIN_SETTINGS]
 with st.form(f"train-form-{kind}", border=True):
@@ -90,7 +89,8 @@ with st.form(f"train-form-{kind}", border=True):
     with st.expander("All settings"):
         grid = st.columns(3)
         for i, f in enumerate(rest):
-            values[f.name] = grid[i % 3].text_input(f"{f.group}: {f.name}", value=str(f.default), key=f"train-{kind}-{f.name}")
+            values[f.name] = grid[i % 3].text_input(f"{f.group}: {f.name}", value=str(f.default), key=f"train-{kind}-{f.name}",
+                                                    help=f.help or None)
     name = st.text_input("Run name", placeholder=f"{ui.model_name(kind)} on {data_name}", key="train-name")
     submitted = st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:",
                                       disabled=problem is not None)
@@ -100,7 +100,7 @@ if submitted:
     try:
         settings = {}
         for key, text in values.items():
-            value = parse_setting(text, by_name[key])
+            value = parse_value(by_name[key], text)
             if value != by_name[key].default:
                 settings[key] = value
         spec = spec_for_session(st.session_state, ui.workspace(), graph.to_json(), kind, settings, int(seed), name.strip())

@@ -9,11 +9,12 @@ writers queue instead of failing with "database is locked".
 
 >>> import tempfile
 >>> from causal import CausalGraph
+>>> from causal.sources import BuiltinTable
 >>> ws = Workspace(tempfile.mkdtemp())
 >>> g = ws.add_graph("triangle", CausalGraph.parse("x1 -> x2; x1 -> x3; x2 -> x3"))
 >>> ws.graph(g.id).graph.to_text()
 'x1 -> x2; x1 -> x3; x2 -> x3'
->>> run = ws.create_run(RunSpec("builtin:triangle-lin", n_rows=300, settings={"hidden": 8, "steps": 60}))
+>>> run = ws.create_run(RunSpec(BuiltinTable("triangle-lin", rows=300), settings={"hidden": 8, "steps": 60}))
 >>> run.status, run.spec.kind
 ('queued', 'causal-gen')
 """
@@ -26,12 +27,12 @@ from pathlib import Path
 from app.workspace.db import DB_NAME, ENV_WORKSPACE, SCHEMA_VERSION, default_root, process_start
 from app.workspace.graphs import GraphStore
 from app.workspace.models import ModelStore
-from app.workspace.records import ACTIVE, BUILTIN, IMAGES, STATUSES, DatasetRecord, GraphRecord, ProgressRow, RunRecord
-from app.workspace.records import RunSpec, WorkspaceError
+from app.workspace.records import ACTIVE, STATUSES, DatasetRecord, GraphRecord, ProgressRow, RunRecord, RunSpec
+from app.workspace.records import StoredDataset, WorkspaceError
 
 __all__ = [
-    "Workspace", "WorkspaceError", "RunSpec", "RunRecord", "DatasetRecord", "GraphRecord", "ProgressRow",
-    "STATUSES", "ACTIVE", "BUILTIN", "IMAGES", "ENV_WORKSPACE", "SCHEMA_VERSION", "default_root", "process_start",
+    "Workspace", "WorkspaceError", "RunSpec", "RunRecord", "StoredDataset", "DatasetRecord", "GraphRecord",
+    "ProgressRow", "STATUSES", "ACTIVE", "ENV_WORKSPACE", "SCHEMA_VERSION", "default_root", "process_start",
 ]
 
 

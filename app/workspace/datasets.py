@@ -38,7 +38,7 @@ class DatasetStore(Database):
         ``datasets/<id>.csv`` and its images, uint8, as ``datasets/<id>.images.safetensors``
         (with the labels' index, e.g. the file names), each written atomically and
         registered only once both are in place. Runs train image models on it
-        (``RunSpec(<id>, graph=... -> image)``); ``load_images`` reads it back."""
+        (``RunSpec(StoredDataset(<id>), graph=... -> image)``); ``load_images`` reads it back."""
         from causal.images import ImageData
 
         if not isinstance(data, ImageData):

@@ -1,5 +1,6 @@
 """The workspace's records: what it stores about a dataset, a graph and a training run (the
-run's spec and its progress), the run statuses, and ``WorkspaceError``."""
+run's spec and its progress), the workspace's own data source (``StoredDataset``), the run
+statuses, and ``WorkspaceError``."""
 
 from __future__ import annotations
 
@@ -7,15 +8,13 @@ import dataclasses
 import datetime as dt
 from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 from causal import CausalGraph
+from causal.sources import DEFAULT_ROWS, BuiltinImages, BuiltinTable, DataSource, source_from_dict
 
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
 ACTIVE = ("queued", "running")
-BUILTIN = "builtin:"
-IMAGES = "images:"  # a built-in image dataset (causal.images), drawn at RunSpec.image_size
-DEFAULT_BUILTIN_ROWS = 5000  # rows drawn from a built-in dataset when a spec gives no n_rows
 
 
 class WorkspaceError(ValueError):
@@ -74,45 +73,72 @@ class GraphRecord:
 
 
 @dataclass(frozen=True)
-class RunSpec:
-    """What to train: the data, the graph, the model kind and its settings, the seed.
+class StoredDataset(DataSource):
+    """A dataset stored in a workspace, by its id: a table, or an image dataset (labels and
+    images). It loads through its workspace (``app.jobs.load_inputs(spec, workspace)``)."""
 
-    ``data`` is a stored dataset's id, ``"builtin:<name>"`` (then ``n_rows`` rows are drawn
-    from its SCM with ``data_seed``) or ``"images:<name>"`` (a built-in image dataset:
-    ``n_rows`` labelled images of ``image_size`` pixels). ``graph`` is graph text or JSON; empty means the
-    built-in dataset's own graph. ``settings`` are ``generators.build_model`` settings
-    (model and training: ``hidden``, ``steps``, ``max_epochs``, ``lr``...).
+    kind: ClassVar[str] = "stored"
+    id: str
+
+    def load(self) -> Any:
+        raise WorkspaceError(f"dataset '{self.id}' is stored in a workspace; load it through the workspace "
+                             "(app.jobs.load_inputs(spec, workspace))")
+
+    @property
+    def name(self) -> str:
+        return self.id
+
+    def describe(self) -> str:
+        return f"stored dataset '{self.id}'"
+
+
+SOURCES = {StoredDataset.kind: StoredDataset}  # the workspace's own kinds of source (``source_from_dict(extra=)``)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What to train: the data (a ``causal.sources`` source, or a ``StoredDataset``), the
+    graph, the model kind and its settings, the seed.
+
+    ``graph`` is graph text or JSON; empty means the source's own graph (a built-in
+    dataset's). ``settings`` are ``generators.build_model`` settings (model and training:
+    ``hidden``, ``steps``, ``max_epochs``, ``lr``...).
+
+    >>> spec = RunSpec(BuiltinTable("triangle-lin", rows=300), settings={"hidden": 8})
+    >>> RunSpec.from_dict(spec.to_dict()) == spec
+    True
     """
 
-    data: str
+    source: DataSource
     _: KW_ONLY
-    n_rows: int | None = None  # built-in data only; None: 5000
-    data_seed: int = 0  # built-in data only: seeds the draw
     graph: str = ""
     kind: str = "causal-gen"
     settings: dict[str, Any] = field(default_factory=dict)
     seed: int = 0  # seeds training
     name: str = ""
-    image_size: int = 32  # built-in image data only: pixels per side (32 or 64)
-
-    @property
-    def builtin(self) -> str | None:
-        """The built-in (tabular) dataset's name, or None."""
-        return self.data[len(BUILTIN):] if self.data.startswith(BUILTIN) else None
-
-    @property
-    def images(self) -> str | None:
-        """The built-in image dataset's name, or None."""
-        return self.data[len(IMAGES):] if self.data.startswith(IMAGES) else None
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """JSON-ready, the source as a tagged dict (``{"kind": "builtin", ...}``)."""
+        return {**dataclasses.asdict(self), "source": self.source.to_dict()}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "RunSpec":
-        known = {f.name for f in dataclasses.fields(cls)}
-        d = {k: v for k, v in d.items() if k in known}
-        return cls(d.pop("data"), **d)
+        """What ``to_dict`` wrote; also a spec stored before sources were typed (``data``:
+        ``"builtin:<name>"``, ``"images:<name>"`` or a dataset id, with ``n_rows``,
+        ``data_seed`` and ``image_size``), so older workspaces still open."""
+        source = source_from_dict(d["source"], extra=SOURCES) if "source" in d else _old_source(d)
+        known = {f.name for f in dataclasses.fields(cls)} - {"source"}
+        return cls(source, **{k: v for k, v in d.items() if k in known})
+
+
+def _old_source(d: Mapping[str, Any]) -> DataSource:
+    """The source of a spec in the format before sources were typed."""
+    data, rows, seed = str(d["data"]), d.get("n_rows") or DEFAULT_ROWS, d.get("data_seed", 0)
+    if data.startswith("builtin:"):
+        return BuiltinTable(data[len("builtin:"):], rows=rows, seed=seed)
+    if data.startswith("images:"):
+        return BuiltinImages(data[len("images:"):], rows=rows, seed=seed, size=d.get("image_size", 32))
+    return StoredDataset(data)
 
 
 @dataclass(frozen=True)
@@ -167,7 +193,7 @@ class RunRecord:
     heartbeat: float | None  # unix time of the worker's last sign of life
     proc_start: str | None  # the worker process's start time: with pid and host, names the process
     cancel_requested: bool
-    data_name: str  # the built-in dataset's or the stored dataset's name
+    data_name: str  # the built-in dataset's or the stored dataset's name (its id once deleted)
 
     @property
     def active(self) -> bool:
@@ -203,3 +229,16 @@ class RunRecord:
         """Its graph has an image node: an image model (samples are ``ImageData``)."""
         g = self.graph
         return any(g.kind(n) == "image" for n in g.nodes)
+
+    @property
+    def truth(self) -> Any:
+        """The true SCM its data were drawn from (a built-in dataset's) when the run's graph
+        has that dataset's nodes; else None (also for a built-in dataset this version lacks)."""
+        source = self.spec.source
+        try:
+            graph = source.graph
+        except ValueError:
+            return None
+        if graph is None or set(self.graph.nodes) != set(graph.nodes):
+            return None
+        return source.truth

@@ -15,8 +15,9 @@ from typing import Any, Iterable, Mapping
 
 from app.workspace.datasets import DatasetStore
 from app.workspace.db import _json, _new_id, _now, process_start
-from app.workspace.records import ACTIVE, DEFAULT_BUILTIN_ROWS, STATUSES, ProgressRow, RunRecord, RunSpec, WorkspaceError
+from app.workspace.records import ACTIVE, STATUSES, ProgressRow, RunRecord, RunSpec, StoredDataset, WorkspaceError
 from causal import CausalGraph
+from causal.sources import DataSource
 
 _RUN_COLUMNS = (
     "r.id, r.name, r.spec, r.status, r.created, r.started, r.finished, r.pid, r.host, r.heartbeat, r.proc_start, "
@@ -35,9 +36,10 @@ class RunStore(DatasetStore):
         registered as already running in that process (the CLI trains in the foreground),
         so no runner ever claims it.
 
-        Bad specs are refused before anything is saved: an unknown built-in or stored
-        dataset, a graph that does not parse or names a node the data lack, an unknown model
-        kind or setting.
+        Bad specs are refused before anything is saved: an unknown stored dataset, a source
+        the workspace cannot load again (a file: store it first), a graph that does not parse
+        or names a node the data lack, an unknown model kind or setting. (An unknown built-in
+        dataset or a bad number of rows is refused when its source is made.)
         """
         spec, dataset_id, data_name = self._checked(spec)
         run_id = _new_id()
@@ -59,39 +61,18 @@ class RunStore(DatasetStore):
         return self.run(run_id)
 
     def _checked(self, spec: RunSpec) -> tuple[RunSpec, str | None, str]:
-        """The spec with its defaults filled in (built-in rows, graph as JSON), the stored
-        dataset's id, and the data's display name."""
-        from causal import datasets
-
+        """The spec with its graph as JSON (a built-in dataset's own when it gives none), the
+        stored dataset's id, and the data's display name."""
         if not isinstance(spec, RunSpec):
             raise WorkspaceError(f"create_run needs a RunSpec, got {type(spec).__name__}")
         if isinstance(spec.seed, bool) or not isinstance(spec.seed, int):
             raise WorkspaceError(f"the training seed must be a whole number, got {spec.seed!r}")
-        builtin = spec.builtin
-        if spec.images is not None:
-            from causal import images
-
-            info = images.info(spec.images)  # ValueError listing the image datasets
-            n_rows = DEFAULT_BUILTIN_ROWS if spec.n_rows is None else spec.n_rows
-            if isinstance(n_rows, bool) or not isinstance(n_rows, int) or n_rows < 1:
-                raise WorkspaceError(f"n_rows must be a positive whole number, got {spec.n_rows!r}")
-            if spec.image_size not in (28, 32, 64):
-                raise WorkspaceError(f"image_size must be 28, 32 or 64 pixels, got {spec.image_size!r}")
-            columns, dataset_id, data_name = info.graph.nodes, None, spec.images
-            graph = CausalGraph.parse(spec.graph) if spec.graph.strip() else info.graph
-            spec = dataclasses.replace(spec, n_rows=n_rows)
-        elif builtin is not None:
-            info = datasets.info(builtin)  # ValueError listing the built-in datasets
-            n_rows = DEFAULT_BUILTIN_ROWS if spec.n_rows is None else spec.n_rows
-            if isinstance(n_rows, bool) or not isinstance(n_rows, int) or n_rows < 1:
-                raise WorkspaceError(f"n_rows must be a positive whole number, got {spec.n_rows!r}")
-            columns, dataset_id, data_name = info.graph.nodes, None, builtin
-            graph = CausalGraph.parse(spec.graph) if spec.graph.strip() else info.graph
-            spec = dataclasses.replace(spec, n_rows=n_rows)
-        else:
-            record = self.dataset(spec.data)
-            if spec.n_rows is not None:
-                raise WorkspaceError(f"n_rows applies to built-in datasets only; dataset '{record.name}' is used whole")
+        source = spec.source
+        if not isinstance(source, DataSource):
+            raise WorkspaceError(f"a run's source must be a data source (causal.sources, or StoredDataset), "
+                                 f"got {type(source).__name__}")
+        if isinstance(source, StoredDataset):
+            record = self.dataset(source.id)
             if not spec.graph.strip():
                 raise WorkspaceError(f"a run on dataset '{record.name}' needs a causal graph over its columns")
             columns, dataset_id, data_name = record.columns, record.id, record.name
@@ -106,6 +87,12 @@ class RunStore(DatasetStore):
             elif any(graph.kind(n) == "image" for n in graph.nodes):
                 raise WorkspaceError(f"dataset '{record.name}' is a table without images; the graph's image node "
                                      f"({', '.join(n for n in graph.nodes if graph.kind(n) == 'image')}) needs an image dataset")
+        elif source.graph is None:
+            raise WorkspaceError(f"a run trains on a built-in or stored dataset, not on {source.describe()}: "
+                                 "store it in the workspace first (add_dataset, add_image_dataset)")
+        else:  # a built-in dataset: its own nodes
+            columns, dataset_id, data_name = source.graph.nodes, None, source.name
+            graph = CausalGraph.parse(spec.graph) if spec.graph.strip() else source.graph
         missing = [n for n in graph.nodes if n not in columns and graph.kind(n) != "image"]
         if missing:
             raise WorkspaceError(
@@ -134,7 +121,7 @@ class RunStore(DatasetStore):
             metrics=json.loads(r["metrics"] or "{}"), error=r["error"],
             checkpoint_dir=self.root / "runs" / r["id"] / "model", pid=r["pid"], host=r["host"],
             heartbeat=r["heartbeat"], proc_start=r["proc_start"], cancel_requested=bool(r["cancel_requested"]),
-            data_name=spec.builtin or spec.images or r["dataset_name"] or spec.data,
+            data_name=r["dataset_name"] or spec.source.name,
         )
 
     def runs(self, status: str | Iterable[str] | None = None) -> list[RunRecord]:
