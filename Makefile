@@ -9,7 +9,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.counterfactory-installed
 PORT   ?= 8501
 
-.PHONY: run test test-fast bench bench-tabular bench-images bench-app venv clean
+.PHONY: run test test-fast screenshots bench bench-tabular bench-images bench-app venv clean
 
 venv: $(STAMP)
 
@@ -29,12 +29,19 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow and not browser"
 
+# the README's pictures (assets/*.png) from the browser test of the workbench, with its other
+# screenshots and timings kept in tests/artifacts/; a plain `make test` writes to a temporary folder
+screenshots: $(STAMP)
+	COUNTERFACTORY_SCREENSHOTS=$(CURDIR)/assets COUNTERFACTORY_ARTIFACTS=$(CURDIR)/tests/artifacts \
+		COUNTERFACTORY_REQUIRE_BROWSER=1 $(PY) -m pytest -q tests/test_browser.py -k "workbench"
+
 # every benchmark, each rewriting its own section of docs/benchmarks.md (about 1.5 h on 2 cores)
 bench: bench-tabular bench-images bench-app
 
 bench-tabular: $(STAMP)
 	$(PY) bench/run.py --out docs/benchmarks.md
 	$(PY) bench/references.py --out docs/benchmarks.md
+	$(PY) bench/discrete.py --out docs/benchmarks.md
 
 bench-images: $(STAMP)
 	$(PY) bench/ccgm.py --out docs/benchmarks.md

@@ -91,11 +91,17 @@ def fit(
     on ``data`` (``load_inputs``) with seed ``spec.seed``: the best weights so far are saved
     in ``checkpoint_dir`` during training (atomically) and at the end; each epoch's
     ``Progress`` goes to ``callbacks``; setting ``cancel`` stops it with its best weights.
-    Under ``torchrun`` every process calls it (``generators.distributed``). Returns the model
-    and its ``FitReport``."""
-    from generators import build_model
+    The folder is locked while it trains (``generators.checkpoint.folder_lock``): another
+    training into it is refused with ``CheckpointError``. Under ``torchrun`` every process
+    calls it (``generators.distributed``). Returns the model and its ``FitReport``."""
+    import contextlib
+
+    from generators import build_model, distributed
+    from generators.checkpoint import folder_lock
 
     check_kind(spec.kind, graph)
     model = build_model(spec.kind, graph, **spec.settings)
-    report = model.fit(data, seed=spec.seed, callbacks=list(callbacks), cancel=cancel, checkpoint_dir=checkpoint_dir)
+    # one training per folder: a second one is refused instead of overwriting this one's model
+    with folder_lock(checkpoint_dir) if distributed.is_main() else contextlib.nullcontext():
+        report = model.fit(data, seed=spec.seed, callbacks=list(callbacks), cancel=cancel, checkpoint_dir=checkpoint_dir)
     return model, report

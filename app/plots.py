@@ -10,6 +10,7 @@ training curves. Plain functions of library values; no streamlit here.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -18,7 +19,7 @@ import plotly.graph_objects as go
 
 from causal.graph import CausalGraph
 
-__all__ = ["COLORS", "graph_layout", "graph_figure", "comparison_figure", "loss_figure", "query_labels", "format_value"]
+__all__ = ["COLORS", "category_key", "node_label", "graph_layout", "graph_figure", "comparison_figure", "loss_figure", "stage_loss_figure", "query_labels", "format_value"]
 
 # One colour per kind of question, used in every figure and caption.
 COLORS = {"observational": "#7f7f7f", "given": "#1f77b4", "do": "#e4572e", "truth": "#8c1c13"}
@@ -26,6 +27,29 @@ NODE_FILL = {"continuous": "#e8f1fb", "discrete": "#e9f6ec", "highlight": "#fde3
 NODE_LINE = {"continuous": "#4a78a8", "discrete": "#3f8f55", "highlight": COLORS["do"]}
 RADIUS = 0.3  # node radius, in units of the distance between generations
 FONT = "Inter, 'Source Sans Pro', sans-serif"
+
+
+_BOUND = re.compile(r"^\s*(<=|>=|<|>|≤|≥)?\s*(-?\d+(?:[.,]\d+)?)")
+
+
+def category_key(v: Any) -> tuple[int, float, int, str]:
+    """Sort key for category values in their natural order: numbers numerically, and text
+    that starts with a number or a bound by that number, a lower bound before the range
+    that starts there and an upper bound after it (``<20``, ``20-34``, ``35-49``, ``>65``;
+    ``<=50K`` before ``>50K``); other text alphabetically, after.
+
+    >>> sorted(["50-65", "<20", ">65", "20-34", "35-49"], key=category_key)
+    ['<20', '20-34', '35-49', '50-65', '>65']
+    """
+    if isinstance(v, (bool, np.bool_, int, float, np.integer, np.floating)) and not (isinstance(v, float) and math.isnan(v)):
+        return (0, float(v), 0, "")
+    text = str(v)
+    m = _BOUND.match(text)
+    if m:
+        op = m.group(1) or ""
+        rank = -1 if op in ("<", "<=", "≤") else 1 if op in (">", ">=", "≥") else 0
+        return (0, float(m.group(2).replace(",", ".")), rank, text)
+    return (1, 0.0, 0, text)
 
 
 def format_value(v: Any) -> str:
@@ -82,6 +106,29 @@ def _clip(pts: np.ndarray, a: np.ndarray, b: np.ndarray, gap: float) -> np.ndarr
     return pts[keep]
 
 
+def node_label(name: str, width: int = 8, lines: int = 3) -> str:
+    """A node's name as it fits in its circle: short names as they are; long ones broken at
+    ``_``, ``-``, spaces and camelCase humps into lines of about ``width`` characters (at
+    most ``lines``, the last cut with "…"), joined by ``<br>`` (the hover shows the name).
+
+    >>> node_label("x2"), node_label("MaritalStatus"), node_label("hours_per_week")
+    ('x2', 'Marital<br>Status', 'hours<br>per_week')
+    """
+    if len(name) <= width:
+        return name
+    tokens = re.findall(r"[A-Z]?[a-z0-9]+[_\- ]*|[A-Z]+(?![a-z])[_\- ]*|.", name)
+    out: list[str] = []
+    for t in tokens:
+        if out and len(out[-1]) + len(t.rstrip("_- ")) <= width:
+            out[-1] += t
+        else:
+            out.append(t)
+    out = [o.rstrip("_- ") or o for o in out]
+    if len(out) > lines:
+        out = out[: lines - 1] + [out[lines - 1][: width - 1] + "…"]
+    return "<br>".join(out)
+
+
 def graph_figure(graph: CausalGraph, highlight: str | None = None, height: int | None = None) -> go.Figure:
     """The DAG drawn left to right by generation, one arrow (annotation) per edge.
 
@@ -122,7 +169,7 @@ def graph_figure(graph: CausalGraph, highlight: str | None = None, height: int |
     names = list(graph.nodes)
     traces.append(dict(
         type="scatter", x=[pos[n][0] for n in names], y=[pos[n][1] for n in names], mode="text",
-        text=[n.replace("_", "<br>") if len(n) > 6 else n for n in names],
+        text=[node_label(n) for n in names],
         textfont=dict(size=13 if max(map(len, names)) <= 6 else 10, color="#222", family=FONT),
         hovertext=[f"{n} ({graph.kind(n) or 'continuous'})<br>parents: {', '.join(graph.parents(n)) or 'none'}" for n in names],
         hoverinfo="text", showlegend=False,
@@ -185,7 +232,11 @@ def comparison_figure(
     rows = max(1, math.ceil(len(others) / cols))
     # Traces and layout are built as plain dicts and validated once, in go.Figure: a
     # make_subplots grid filled trace by trace costs ~5x more (the slider redraws this).
-    layout: dict[str, Any] = _grid(rows, cols, len(others), 0.06, 80 / (270 * rows) if rows > 1 else 0.1)
+    # room below a row of panels for its tick labels (long category names are slanted)
+    long_ticks = any(len(str(v)) > 5 for df in samples.values() if df is not None for o in others
+                     if not pd.api.types.is_float_dtype(df[o]) for v in pd.unique(df[o]))
+    gap = 130 if long_ticks else 80
+    layout: dict[str, Any] = _grid(rows, cols, len(others), 0.06, gap / (270 * rows) if rows > 1 else 0.1)
     traces: list[dict[str, Any]] = []
     shown: set[str] = set()
     for i, o in enumerate(others):
@@ -198,14 +249,14 @@ def comparison_figure(
         discrete = any(not pd.api.types.is_float_dtype(s) for s in columns_.values())
         ymax = 0.0
         if discrete:
-            cats = sorted({v for s in columns_.values() for v in s.unique()}, key=lambda v: (isinstance(v, str), v))
+            cats = sorted({v for s in columns_.values() for v in s.unique()}, key=category_key)
             for k, s in columns_.items():
                 freq = s.value_counts(normalize=True).reindex(cats, fill_value=0.0)
                 ymax = max(ymax, float(freq.max()))
                 traces.append(dict(
-                    type="bar", x=[str(v) for v in cats], y=freq.to_numpy(), name=labels[k], legendgroup=k,
-                    showlegend=k not in shown, marker=dict(color=COLORS[k], opacity=0.8),
-                    hovertemplate=f"{labels[k]}<br>{o} = %{{x}}: %{{y:.3f}}<extra></extra>", **ref,
+                    type="bar", x=_ticks(cats), y=freq.to_numpy(), name=labels[k], legendgroup=k,
+                    showlegend=k not in shown, marker=dict(color=COLORS[k], opacity=0.8), customdata=[str(v) for v in cats],
+                    hovertemplate=f"{labels[k]}<br>{o} = %{{customdata}}: %{{y:.3f}}<extra></extra>", **ref,
                 ))
                 shown.add(k)
         else:
@@ -241,6 +292,14 @@ def comparison_figure(
         legend=dict(orientation="h", yanchor="bottom", y=1.0 + 50 / (270 * rows), xanchor="left", x=0, font=dict(size=13)),
     )
     return go.Figure(data=traces, layout=layout)
+
+
+def _ticks(values: Sequence[Any], width: int = 10) -> list[str]:
+    """Category names short enough for a small panel's axis (cut with "…"), unless cutting
+    would make two of them the same."""
+    full = [str(v) for v in values]
+    short = [t if len(t) <= width else t[: width - 1] + "…" for t in full]
+    return short if len(set(short)) == len(short) else full
 
 
 def _grid(rows: int, cols: int, panels: int, h_space: float, v_space: float) -> dict[str, Any]:
@@ -286,6 +345,31 @@ def loss_figure(history: Sequence[Sequence[float]], height: int = 240) -> go.Fig
     )
     fig.update_xaxes(showgrid=True, gridcolor="#eee")
     fig.update_yaxes(showgrid=True, gridcolor="#eee")
+    return fig
+
+
+def stage_loss_figure(stages: Sequence[tuple[str, Sequence[Any]]], height: int = 240) -> go.Figure:
+    """Loss curves of a training in stages (``app.logic.runs.stage_histories``: ``[(name,
+    rows with epoch, train_loss, val_loss)]``): one panel per stage, each on its own scale
+    (an image model's label stage and image stage have losses a thousand times apart)."""
+    stages = [(name, rows) for name, rows in stages if rows]
+    if len(stages) <= 1:
+        rows = stages[0][1] if stages else []
+        return loss_figure([(h.epoch, h.train_loss, h.val_loss) for h in rows], height=height)
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=len(stages), subplot_titles=[f"stage {i + 1}: {name}" for i, (name, _) in enumerate(stages)],
+                        horizontal_spacing=0.08)
+    for i, (_, rows) in enumerate(stages):
+        h = np.asarray([(r.epoch, r.train_loss, r.val_loss) for r in rows], dtype=float).reshape(-1, 3)
+        fig.add_trace(go.Scatter(x=h[:, 0], y=h[:, 1], mode="lines", name="train", legendgroup="train", showlegend=i == 0,
+                                 line=dict(color="#4a78a8")), row=1, col=i + 1)
+        fig.add_trace(go.Scatter(x=h[:, 0], y=h[:, 2], mode="lines", name="validation", legendgroup="val",
+                                 showlegend=i == 0, line=dict(color="#e4572e")), row=1, col=i + 1)
+        fig.update_xaxes(title_text="epoch of the stage", showgrid=True, gridcolor="#eee", row=1, col=i + 1)
+        fig.update_yaxes(title_text="loss" if i == 0 else None, showgrid=True, gridcolor="#eee", row=1, col=i + 1)
+    fig.update_layout(height=height + 30, margin=dict(l=10, r=10, t=40, b=10), plot_bgcolor="white",
+                      paper_bgcolor="white", legend=dict(orientation="h", y=1.2), font=dict(family=FONT))
     return fig
 
 

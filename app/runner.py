@@ -16,8 +16,6 @@ last good checkpoint stays loadable).
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -25,13 +23,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.workspace import RunRecord, RunSpec, Workspace, WorkspaceError, process_start
+from app.workspace import RunRecord, RunSpec, Workspace, WorkspaceError
+from app.workspace.owners import START_GRACE, STALE_AFTER, owner_state
 
 __all__ = ["Runner", "PollResult", "worker_state", "default_max_jobs", "ENV_MAX_JOBS", "STALE_AFTER", "START_GRACE"]
 
 ENV_MAX_JOBS = "COUNTERFACTORY_MAX_JOBS"
-STALE_AFTER = 120.0  # seconds without a heartbeat (workers beat every 2 s) before a run counts as dead
-START_GRACE = 60.0  # seconds a claimed run may wait for its worker to report its pid
 PROJECT_ROOT = Path(__file__).resolve().parents[1]  # holds the app package: the worker's working directory
 
 
@@ -62,51 +59,11 @@ class PollResult:
     failed: tuple[str, ...] = ()
 
 
-def _signal_name(code: int) -> str:
-    try:
-        return signal.Signals(-code).name
-    except ValueError:
-        return f"signal {-code}"
-
-
 def worker_state(run: RunRecord, *, stale_after: float = STALE_AFTER, start_grace: float = START_GRACE,
                  now: float | None = None) -> str | None:
-    """Why a running run's worker is dead, or None while it looks alive.
-
-    Dead: its process is gone (or a zombie, or the pid now belongs to another process: the
-    start time differs), it never reported a pid within ``start_grace`` seconds of being
-    claimed, or its heartbeat is older than ``stale_after`` seconds (the only test for a
-    worker on another host).
-    """
-    now = time.time() if now is None else now
-    age = now - (run.heartbeat or 0.0)
-    if run.pid is None:
-        return None if age < start_grace else f"its worker did not start within {start_grace:.0f} s"
-    if run.host in (None, socket.gethostname()) and not _process_alive(run.pid, run.proc_start):
-        return "its worker process is gone"
-    if age > stale_after:
-        return f"its worker sent no heartbeat for {age:.0f} s"
-    return None
-
-
-def _process_alive(pid: int, expected_start: str | None) -> bool:
-    stat = Path(f"/proc/{pid}/stat")
-    if Path("/proc/self/stat").exists():  # Linux: also see zombies and reused pids
-        try:
-            text = stat.read_text()
-        except OSError:
-            return False
-        state = text[text.rindex(")") + 2:].split()[0]
-        if state in ("Z", "X", "x"):
-            return False
-        return expected_start is None or process_start(pid) == expected_start
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    """Why a running run's worker is dead, or None while it looks alive
+    (``app.workspace.owners.owner_state``, which every reader of the registry applies)."""
+    return owner_state(run, stale_after=stale_after, start_grace=start_grace, now=now)
 
 
 class Runner:
@@ -179,29 +136,13 @@ class Runner:
             if code is not None:
                 exit_codes[run_id] = code
                 del self._procs[run_id]
-        failed = []
-        for run in self.workspace.runs("running"):
-            why = worker_state(run, stale_after=self.stale_after, start_grace=self.start_grace)
-            if why is None:
-                continue
-            code = exit_codes.get(run.id)
-            proc = self._procs.get(run.id)
-            if code is None and proc is not None:  # died between the two looks: collect its exit code
-                try:
-                    code = proc.wait(timeout=1.0)
-                except subprocess.TimeoutExpired:
-                    code = None
-            if code is not None:
-                why += f" (killed by {_signal_name(code)})" if code < 0 else f" (exit code {code})"
-            kept = ("its last checkpoint is kept and loads" if run.has_checkpoint else "it saved no checkpoint")
-            message = f"the worker stopped unexpectedly: {why}; {kept}; see {run.folder / 'worker.log'}"
-            # only a run still marked running changes: a worker that finished meanwhile wins
-            if self.workspace.mark_failed(run.id, message):
-                failed.append(run.id)
-                proc = self._procs.pop(run.id, None)
-                if proc is not None and proc.poll() is None:  # hung (no heartbeat): stop it
-                    proc.kill()
-                    proc.wait(timeout=5)
+        # the workspace marks them (it reads a zombie's exit status itself when it can)
+        failed = self.workspace.reap_dead(exit_codes, stale_after=self.stale_after, start_grace=self.start_grace)
+        for run_id in failed:
+            proc = self._procs.pop(run_id, None)
+            if proc is not None and proc.poll() is None:  # hung (no heartbeat): stop it
+                proc.kill()
+                proc.wait(timeout=5)
         return failed
 
     def _start_queued(self) -> list[str]:

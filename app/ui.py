@@ -21,6 +21,7 @@ SAMPLES = 2000  # samples per distribution in a comparison
 MAX_DRAWS = 400_000  # model draws allowed to find conditional samples (keeps the page responsive)
 POOL_DRAWS = 200_000  # observational draws kept per (model, node): a slider move then selects, not draws
 RUN_KEY = "run:selected"  # session state: the id of the run the Explore and Counterfactual pages show
+RUN_PICKED = "run:picked"  # ... and the one the user picked by hand (shown even if it is not done)
 STATUS_ICONS = {
     "queued": ":material/schedule:", "running": ":material/progress_activity:", "done": ":material/check_circle:",
     "failed": ":material/error:", "cancelled": ":material/cancel:",
@@ -33,7 +34,8 @@ def _workspace(root: str) -> Workspace:
 
 
 def workspace() -> Workspace:
-    """The workspace of this server (``$COUNTERFACTORY_WORKSPACE``, else ``./workspace``).
+    """The workspace of this server (``app.workspace.default_root``: ``$COUNTERFACTORY_WORKSPACE``,
+    else the user's data folder, the CLI's default too).
     A ``Workspace`` holds no open connection and is safe to share between sessions."""
     return _workspace(str(default_root()))
 
@@ -102,7 +104,25 @@ def comparison(root: str, run_id: str, stamp: float, node: str, value: Any, n: i
     run = _workspace(root).run(run_id)
     model = _model(root, run_id, stamp)
     return compare(model, node, value, n=n, seed=seed, truth=run.truth, max_draws=MAX_DRAWS,
-                   pool=_pool(root, run_id, stamp, node), observational=_observational(root, run_id, stamp, n, seed))
+                   pool=_pool(root, run_id, stamp, node), observational=_observational(root, run_id, stamp, n, seed),
+                   exact=_exact(root, run_id, stamp))
+
+
+@st.cache_resource(max_entries=8, show_spinner="Counting the exact answer of the graph…")
+def _exact(root: str, run_id: str, stamp: float) -> Any:
+    """``app.logic.explore.exact_reference`` of the run (read only; ``None`` if none)."""
+    from app.jobs import load_inputs
+    from app.logic.explore import exact_reference
+
+    ws = _workspace(root)
+    run = ws.run(run_id)
+    model = _model(root, run_id, stamp)
+    return exact_reference(model.graph, run.truth, lambda: load_inputs(run.spec, ws)[0])
+
+
+def run_exact(run: RunRecord) -> Any:
+    """The exact reference of a run on discrete data (a ``DiscreteBN``), else ``None``."""
+    return _exact(str(default_root()), run.id, _stamp(run))
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
@@ -112,21 +132,28 @@ def _observational(root: str, run_id: str, stamp: float, n: int, seed: int) -> A
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
-def _reference_arm(root: str, run_id: str, stamp: float, node: str, reference: Any, n: int, seed: int) -> tuple[Any, Any]:
+def _reference_arm(root: str, run_id: str, stamp: float, node: str, reference: Any, n: int, seed: int) -> tuple[Any, Any, Any]:
     """Samples under ``do(node = reference)`` of the model (seed ``seed``) and of the truth
-    (``seed + 1``), paired with a comparison's ``do`` and ``truth_do`` samples (read only)."""
+    (``seed + 1``), paired with a comparison's ``do`` and ``truth_do`` samples, and where
+    the model's samples extrapolate (read only)."""
+    from causal.effects import extrapolation
+
     run = _workspace(root).run(run_id)
-    a = _model(root, run_id, stamp).sample(n, do={node: reference}, seed=seed)
+    model = _model(root, run_id, stamp)
+    a = model.sample(n, do={node: reference}, seed=seed)
     truth = run.truth
-    return a, (truth.sample(n, do={node: reference}, seed=seed + 1) if truth is not None else None)
+    return (a, (truth.sample(n, do={node: reference}, seed=seed + 1) if truth is not None else None),
+            extrapolation(model, a, [node]))
 
 
 def run_effects(run: RunRecord, c: Comparison, reference: Any, n: int = SAMPLES, seed: int = 0) -> Effect:
     """The average effect of ``do(c.node = c.value)`` against ``do(c.node = reference)``, from
     the comparison's own ``do`` samples and a cached reference arm (a slider move draws no
     new samples for it)."""
-    a, ta = _reference_arm(str(default_root()), run.id, _stamp(run), c.node, reference, n, seed)
-    return effect_of(c.node, c.value, reference, a, c.do, ta, c.truth_do)
+    root, stamp = str(default_root()), _stamp(run)
+    a, ta, outside_a = _reference_arm(root, run.id, stamp, c.node, reference, n, seed)
+    return effect_of(c.node, c.value, reference, a, c.do, ta, c.truth_do, model=_model(root, run.id, stamp),
+                     exact=_exact(root, run.id, stamp), outside_a=outside_a, outside_b=c.outside_do)
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
@@ -151,24 +178,45 @@ def sample_grid(run: RunRecord, n: int = 16, columns: int = 8, seed: int = 0) ->
     return _sample_grid(str(default_root()), run.id, _stamp(run), n, columns, seed)
 
 
+def image_count(run: RunRecord) -> int | None:
+    """How many images an image run trains on (``None`` for a table run, or when unknown):
+    its built-in source says, a stored dataset's record too."""
+    if not run.has_images:
+        return None
+    rows = getattr(run.spec.source, "rows", None)
+    if rows is None:
+        try:
+            rows = workspace().dataset(run.spec.source.id).rows  # type: ignore[attr-defined]
+        except (AttributeError, ValueError):
+            return None
+    return int(rows)
+
+
 def run_label(run: RunRecord) -> str:
     """How a run is named in pickers: its name, status and id."""
     return f"{run.name} · {run.status} · {run.id}"
 
 
 def pick_run(runs: Sequence[RunRecord], key: str, label: str = "Trained run") -> RunRecord | None:
-    """A selectbox over ``runs`` that remembers the choice across pages (``RUN_KEY``)."""
+    """A selectbox over ``runs`` that remembers the choice across pages (``RUN_KEY``).
+
+    It shows what this session picked by hand, or trained last once that run is done; else
+    the newest finished run (a run still training, or one cancelled or failed, is there to
+    pick but is not the first thing shown). The choice is written into the widget's state
+    before it is drawn, so the selector and the page below always show the same run, also
+    when a run is added or the choice was made on another page."""
     if not runs:
         return None
-    ids = [r.id for r in runs]
-    wanted = st.session_state.get(RUN_KEY)
-    # what this session picked or trained last; else the newest finished run (a run still
-    # training is there to pick, but is not the first thing shown)
-    done = [i for i, r in enumerate(runs) if r.status == "done"]
-    index = ids.index(wanted) if wanted in ids else (done[0] if done else 0)
+    from app.logic.runs import default_run
+
     by_id = {r.id: r for r in runs}
-    chosen = st.selectbox(label, ids, index=index, format_func=lambda i: run_label(by_id[i]), key=key)
-    st.session_state[RUN_KEY] = chosen
+    chosen = default_run(runs, st.session_state.get(RUN_KEY), st.session_state.get(RUN_PICKED))
+    st.session_state[key] = chosen  # (RUN_KEY is left alone: a run still training is shown once it is done)
+
+    def picked() -> None:  # a choice made by hand is shown whatever its status
+        st.session_state[RUN_KEY] = st.session_state[RUN_PICKED] = st.session_state[key]
+
+    st.selectbox(label, list(by_id), format_func=lambda i: run_label(by_id[i]), key=key, on_change=picked)
     return by_id[chosen]
 
 

@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterable
 from app.jobs import fit, load_inputs
 from app.workspace import RunRecord, Workspace, WorkspaceError
 
-__all__ = ["execute", "truth_metrics", "readable_error", "main"]
+__all__ = ["execute", "truth_metrics", "readable_error", "main", "Terminated"]
 
 log = logging.getLogger("app.worker")
 
@@ -33,6 +33,10 @@ PROGRESS_EVERY = 0.2  # seconds between progress writes (at most 5 a second)
 CANCEL_POLL = 0.2  # seconds between looks at the cancel flag
 BEAT_EVERY = 2.0  # seconds between heartbeats
 N_TEST = 500  # held-out rows for the ground-truth metrics
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised by a SIGTERM handler (the CLI's): a run ends as cancelled, like Ctrl-C."""
 
 
 def readable_error(e: BaseException) -> str:
@@ -158,10 +162,13 @@ def execute(
                     metrics = {}
                 ws.mark_done(run.id, report, metrics)
                 log.info("run %s: done in %.1f s (%d epochs, %s)", run.id, report.seconds, report.epochs, report.stopped)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as e:
             writer.flush()
-            ws.mark_cancelled(run.id, None, note="interrupted (Ctrl-C); the checkpoint holds the last weights saved")
-            log.info("run %s: interrupted", run.id)
+            how = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted (Ctrl-C)"
+            kept = ("the checkpoint holds the last weights saved" if (run.checkpoint_dir / "model.json").exists()
+                    else "it saved no checkpoint")
+            ws.mark_cancelled(run.id, None, note=f"{how}; {kept}")
+            log.info("run %s: %s", run.id, how)
             raise
         except BaseException as e:
             log.exception("run %s failed", run.id)

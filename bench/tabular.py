@@ -20,6 +20,7 @@ from generators import build_model
 SUITE = (
     "triangle-lin", "triangle-nlin", "chain5-lin", "fork-nlin",
     "simpson-nlin", "simpson-symprod", "large-backdoor", "loan",
+    "hetero-nlin", "treatment", "mlp-12",  # beyond the public suite: heteroscedastic, binary treatment, random MLPs
 )
 MODELS = ("causal-gen", "causal-vgen", "linear-anm")
 

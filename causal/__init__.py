@@ -3,13 +3,13 @@
 from causal.data import Column, DataError, Schema, load_table, read_table, validate_table
 from causal.graph import CPDAG, CausalGraph, GraphError, Independence
 from causal.interventions import Intervention, InterventionError, parse_do, shift
-from causal.queries import ConditionalSample, DrawPool, EvidenceError, Mechanisms, QueryMixin, draw_pool
+from causal.queries import ConditionalSample, DrawPool, EvidenceError, Mechanisms, NotFiniteError, QueryMixin, draw_pool
 from causal.scm import SCM, Mechanism, NotIdentifiableError
 
 __all__ = [
     "CausalGraph", "CPDAG", "GraphError", "Independence",
     "Column", "Schema", "DataError", "load_table", "read_table", "validate_table",
     "Intervention", "InterventionError", "parse_do", "shift",
-    "Mechanisms", "QueryMixin", "ConditionalSample", "EvidenceError", "DrawPool", "draw_pool",
+    "Mechanisms", "QueryMixin", "ConditionalSample", "EvidenceError", "NotFiniteError", "DrawPool", "draw_pool",
     "SCM", "Mechanism", "NotIdentifiableError",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import os
 from dataclasses import dataclass, field
@@ -11,6 +12,8 @@ import numpy as np
 import pandas as pd
 
 from causal.graph import CausalGraph
+from causal import limits
+from causal.limits import MAX_MAGNITUDE, check_file
 
 MIN_ROWS = 20
 MAX_CATEGORIES = 50  # a text column with more distinct values than this is refused
@@ -64,8 +67,8 @@ class Column:
         for i, c in enumerate(self.categories):
             if value == c or str(value) == str(c):
                 return i
-        shown = ", ".join(map(str, self.categories))
-        raise DataError(f"'{self.name}' has no value {value!r}; its values are {shown}")
+        values = ", ".join(map(str, self.categories))
+        raise DataError(f"'{self.name}' has no value {shown(value)}; its values are {values}")
 
 
 @dataclass(frozen=True)
@@ -110,7 +113,7 @@ class Schema:
                     codes[j] = c.code(values[j])  # matches it, or raises with the allowed values
                 out[c.name] = codes
             else:
-                out[c.name] = pd.to_numeric(col, errors="raise").to_numpy(dtype=np.float64)
+                out[c.name] = _finite_numbers(c.name, col)
         return out
 
     def decode(self, values: Mapping[str, np.ndarray], index: Any = None) -> pd.DataFrame:
@@ -156,6 +159,28 @@ def _numeric_codes(col: pd.Series, categories: Sequence[Any]) -> np.ndarray | No
     return order[pos].astype(np.int64)
 
 
+def _finite_numbers(name: str, col: pd.Series) -> np.ndarray:
+    """A continuous column's values as float64; ``DataError`` naming the column, the row and
+    the value when one is text or not finite (an inf would make every answer NaN)."""
+    try:
+        x = pd.to_numeric(col, errors="raise").to_numpy(dtype=np.float64)
+    except (ValueError, TypeError):
+        num = pd.to_numeric(col, errors="coerce")
+        bad = col[num.isna()]
+        raise DataError(f"column '{name}' should be numeric but row {bad.index[0]} holds {shown(bad.iloc[0])}") from None
+    finite = np.isfinite(x)
+    if not finite.all():
+        i = int(np.flatnonzero(~finite)[0])
+        raise DataError(f"column '{name}' holds {shown(x[i])} at row {col.index[i]}; values must be finite numbers")
+    return x
+
+
+def shown(value: Any) -> str:
+    """A value as a message shows it: numpy scalars as the plain numbers they hold (``3.0``,
+    not ``np.float64(3.0)``), text quoted."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
 def _has_text(cats: Sequence[Any]) -> bool:
     return any(isinstance(c, str) for c in cats)
 
@@ -196,9 +221,29 @@ def schema_from_frame(df: pd.DataFrame, graph: CausalGraph) -> Schema:
             cols.append(Column(n, kind, cats))
         else:
             x = df[n].to_numpy(dtype=np.float64)
-            std = float(x.std())
-            cols.append(Column(n, "continuous", (), float(x.mean()), std if std > 0 else 1.0, float(x.min()), float(x.max())))
+            mean, std = mean_std(x)
+            cols.append(Column(n, "continuous", (), mean, std if std > 0 else 1.0, float(x.min()), float(x.max())))
     return Schema(tuple(cols))
+
+
+def mean_std(x: np.ndarray) -> tuple[float, float]:
+    """The mean and standard deviation of finite values ``x``, as numpy computes them; where
+    that overflows (squares of values beyond about 1e154 are inf), computed on ``x`` divided
+    by its largest magnitude and scaled back, which cannot overflow. Ordinary data get
+    numpy's numbers bit for bit.
+
+    >>> mean_std(np.array([1.0, 3.0]))
+    (2.0, 1.0)
+    >>> mean_std(np.array([1e200, 3e200]))  # numpy's x.std() overflows to inf here
+    (2e+200, 1.0000000000000001e+200)
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean, std = float(x.mean()), float(x.std())
+    if np.isfinite(mean) and np.isfinite(std):
+        return mean, std
+    scale = float(np.abs(x).max())
+    y = x / scale
+    return float(y.mean()) * scale, float(y.std()) * scale
 
 
 def validate_table(
@@ -247,7 +292,7 @@ def validate_table(
             df[n] = _as_numeric(n, col)
         nuniq = df[n].nunique()
         if nuniq < 2:
-            raise DataError(f"column '{n}' is constant ({df[n].iloc[0]!r}); a constant cannot be modeled as a cause or effect")
+            raise DataError(f"column '{n}' is constant ({shown(df[n].iloc[0])}); a constant cannot be modeled as a cause or effect")
         if kind in (None, "categorical") and not pd.api.types.is_numeric_dtype(df[n]) and nuniq > MAX_CATEGORIES:
             raise DataError(f"column '{n}' has {nuniq} distinct text values; at most {MAX_CATEGORIES} categories are supported")
     return df
@@ -260,9 +305,19 @@ def _as_numeric(name: str, col: pd.Series) -> pd.Series:
     num = col if numeric else pd.to_numeric(col, errors="coerce")
     bad = col[num.isna()]
     if len(bad):
-        raise DataError(f"column '{name}' should be numeric but row {bad.index[0]} holds {bad.iloc[0]!r}")
-    if not np.isfinite(num.to_numpy(dtype=np.float64)).all():
-        raise DataError(f"column '{name}' has infinite values")
+        raise DataError(f"column '{name}' should be numeric but row {bad.index[0]} holds {shown(bad.iloc[0])}")
+    x = num.to_numpy(dtype=np.float64)
+    finite = np.isfinite(x)
+    if not finite.all():
+        i = int(np.flatnonzero(~finite)[0])
+        raise DataError(f"column '{name}' has infinite values ({shown(x[i])} at row {col.index[i]}); "
+                        "values must be finite numbers")
+    huge = np.abs(x) > MAX_MAGNITUDE
+    if huge.any():
+        i = int(np.flatnonzero(huge)[0])
+        raise DataError(f"column '{name}' holds {shown(x[i])} at row {col.index[i]}, beyond ±{MAX_MAGNITUDE:g}: too "
+                        "close to the largest number a computer holds to standardize and generate around; rescale the "
+                        "column (other units)")
     return num
 
 
@@ -274,20 +329,98 @@ def _looks_discrete_text(col: pd.Series) -> bool:
     return bool(num.isna().mean() > 0.5)
 
 
+DELIMITERS = ";\t|"  # a CSV's separator when its header has no comma
+_HEAD_BYTES = 64 * 2**10  # what is read first to find the separator, the encoding and the header
+
+
 def read_table(source: str | os.PathLike | bytes | io.IOBase, name: str | None = None) -> pd.DataFrame:
-    """Read a CSV (path, bytes or file object) with an error that names the file."""
+    """Read a CSV (a path, bytes or a file object) the one way the CLI, the app and the image
+    folders read tables, with errors (``DataError``) that name the file.
+
+    The separator is a comma, else the one of ``;``, tab or ``|`` the header uses (found by
+    ``csv.Sniffer``); text is UTF-8, else Windows-1252 (a spreadsheet's export); a column name
+    given twice is refused by its real name (pandas would rename the second ``a`` to
+    ``a.1``); a file larger than ``causal.limits.MAX_TABLE_BYTES``, or one that is not a
+    regular file (``/dev/zero``, a FIFO), is refused before it is read.
+    """
     label = name or (str(source) if isinstance(source, (str, os.PathLike)) else "the uploaded file")
-    try:
-        if isinstance(source, bytes):
+    if isinstance(source, (str, os.PathLike)):
+        try:
+            check_file(source, limits.MAX_TABLE_BYTES, "CSV file")
+            with open(source, "rb") as f:
+                head = f.read(_HEAD_BYTES)
+        except FileNotFoundError:
+            raise DataError(f"no such file: {label}") from None
+        except (OSError, ValueError) as e:
+            raise DataError(_os_message(e, label)) from None
+    else:
+        if isinstance(source, (bytes, bytearray)):
             source = io.BytesIO(source)
-        df = pd.read_csv(source)
-    except FileNotFoundError:
-        raise DataError(f"no such file: {label}") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as e:
-        raise DataError(f"cannot read {label} as CSV: {str(e).splitlines()[0]}") from None
+        elif not source.seekable():  # a pipe: read (at most the bound) into memory, to read it twice
+            data = source.read(limits.MAX_TABLE_BYTES + 1)
+            if len(data) > limits.MAX_TABLE_BYTES:
+                raise DataError(f"{label} is larger than {limits.MAX_TABLE_BYTES // 2**20:,} MB; a CSV file may be at most that")
+            source = io.BytesIO(data.encode("utf-8") if isinstance(data, str) else data)
+        start = source.tell()
+        head = source.read(_HEAD_BYTES)
+        source.seek(start)
+        if isinstance(head, str):
+            head = head.encode("utf-8")
+    if b"\x00" in head:
+        raise DataError(f"cannot read {label} as CSV: it holds binary data (an image, archive, PDF or spreadsheet?)")
+    text, encoding = _decode_head(head)
+    header = text.lstrip("\ufeff").splitlines()[0] if text.strip() else ""
+    sep = _separator(text, header)
+    names = next(csv.reader([header], delimiter=sep), []) if header else []
+    seen: dict[str, int] = {}
+    for i, c in enumerate(names):
+        if c in seen:
+            raise DataError(f"{label} has the column '{c}' twice (columns {seen[c] + 1} and {i + 1}); "
+                            "rename one so that each column has its own name")
+        seen[c] = i
+    for attempt in (encoding, "cp1252"):
+        try:
+            if not isinstance(source, (str, os.PathLike)):
+                source.seek(start)
+            df = pd.read_csv(source, sep=sep, encoding=attempt)
+            break
+        except UnicodeDecodeError:  # a Windows-1252 byte beyond the part read first
+            if attempt == "cp1252":
+                raise DataError(f"{label} is not a text file in UTF-8 or Windows-1252; save it as UTF-8 CSV") from None
+        except FileNotFoundError:
+            raise DataError(f"no such file: {label}") from None
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as e:
+            raise DataError(f"cannot read {label} as CSV: {str(e).splitlines()[0]}") from None
     if df.shape[1] == 0:
         raise DataError(f"{label} has no columns")
     return df
+
+
+def _os_message(e: BaseException, label: str) -> str:
+    if isinstance(e, OSError) and e.strerror:
+        return f"cannot read {label}: {e.strerror}"
+    return str(e)
+
+
+def _decode_head(head: bytes) -> tuple[str, str]:
+    """The start of a file as text, and its encoding: UTF-8 (a character cut at the end
+    allowed), else Windows-1252."""
+    import codecs
+
+    try:
+        return codecs.getincrementaldecoder("utf-8")().decode(head, final=False), "utf-8"
+    except UnicodeDecodeError:
+        return head.decode("cp1252", errors="replace"), "cp1252"
+
+
+def _separator(text: str, header: str) -> str:
+    """``,`` unless the header has none and uses one of ``DELIMITERS``: then that one."""
+    if "," in header or not any(d in header for d in DELIMITERS):
+        return ","
+    try:
+        return csv.Sniffer().sniff("\n".join(text.splitlines()[:20]), delimiters=DELIMITERS).delimiter
+    except csv.Error:  # ambiguous below the header: the header's most frequent one
+        return max(DELIMITERS, key=header.count)
 
 
 def load_table(
@@ -298,7 +431,8 @@ def load_table(
     min_rows: int = MIN_ROWS,
 ) -> tuple[pd.DataFrame, Schema]:
     """Read and validate a table for ``graph``: returns (table in canonical order, schema)."""
-    label = "the table" if isinstance(source, pd.DataFrame) else str(source) if not isinstance(source, bytes) else "the uploaded file"
+    label = ("the table" if isinstance(source, pd.DataFrame) else str(source) if isinstance(source, (str, os.PathLike))
+             else "the uploaded file")
     df = source if isinstance(source, pd.DataFrame) else read_table(source)
     df = validate_table(df, graph, extra=extra, min_rows=min_rows, source=label)
     return df, schema_from_frame(df, graph)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from causal.graph import CausalGraph
-from causal.scm import SCM, Mechanism, additive, bernoulli, normal, uniform
+from causal.scm import SCM, Mechanism, additive, bernoulli, categorical, location_scale, normal, uniform
 
 __all__ = ["Dataset", "DatasetInfo", "names", "load", "info"]
 
@@ -171,6 +171,95 @@ def _large_backdoor() -> SCM:
     }, name="large-backdoor")
 
 
+def _hetero_nlin() -> SCM:
+    return SCM(_g("x1 -> x3; x2 -> x3; x1 -> x4; x3 -> x4; x3 -> x5; x2 -> x5; x4 -> x6; x5 -> x6"), {
+        "x1": additive(lambda pa: 0.0, normal()),
+        "x2": additive(lambda pa: 0.0, normal()),
+        "x3": location_scale(lambda pa: np.sin(pa["x1"]) + 0.5 * pa["x2"], lambda pa: 0.2 + softplus(pa["x1"]), normal()),
+        "x4": location_scale(lambda pa: 0.25 * pa["x3"] ** 2 - pa["x1"], lambda pa: 0.3 + 0.5 * np.abs(pa["x3"]), normal()),
+        "x5": additive(lambda pa: np.tanh(pa["x3"]) + pa["x2"] / 3, normal(0.5)),
+        "x6": location_scale(lambda pa: pa["x5"] - 0.3 * pa["x4"], lambda pa: 0.5 * softplus(pa["x5"]), normal()),
+    }, name="hetero-nlin")
+
+
+def _treatment() -> SCM:
+    return SCM(_g("x -> T; x -> M; T -> M; x -> Y; T -> Y; M -> Y").with_kinds({"T": "binary"}), {
+        "x": additive(lambda pa: 0.0, normal()),
+        "T": bernoulli(lambda pa: sigmoid(1.5 * pa["x"])),
+        "M": additive(lambda pa: 0.8 * pa["T"] + 0.5 * pa["x"], normal(0.5)),
+        "Y": additive(lambda pa: np.sin(pa["x"]) + pa["T"] + 0.8 * pa["M"] + 0.3 * pa["T"] * pa["x"], normal(0.5)),
+    }, categories={"T": (0, 1)}, name="treatment")
+
+
+def _random_dag(names: list[str], rng: np.random.Generator, p_edge: float, max_parents: int) -> list[tuple[str, str]]:
+    """A random DAG over ``names`` in their order: each node takes each earlier node as a
+    parent with probability ``p_edge``, at most ``max_parents`` of them."""
+    edges = []
+    for j, child in enumerate(names):
+        parents = [names[i] for i in range(j) if rng.random() < p_edge]
+        if len(parents) > max_parents:
+            parents = sorted(rng.choice(parents, size=max_parents, replace=False).tolist(), key=names.index)
+        edges += [(p, child) for p in parents]
+    return edges
+
+
+def _mlp_mechanism(parents: tuple[str, ...], rng: np.random.Generator, hidden: int = 8, noise: float = 0.5) -> Mechanism:
+    """``x = w2 · tanh(W1 · parents + b1) + noise·u``, weights drawn once from ``rng``."""
+    if not parents:
+        return additive(lambda pa: 0.0, normal())
+    w1 = rng.normal(0.0, 1.5 / np.sqrt(len(parents)), (hidden, len(parents)))
+    b1 = rng.normal(0.0, 0.5, hidden)
+    w2 = rng.normal(0.0, 2.0 / np.sqrt(hidden), hidden)
+
+    def f(pa: dict) -> np.ndarray:
+        x = np.stack([np.asarray(pa[p], dtype=np.float64) for p in parents], axis=1)
+        return np.tanh(x @ w1.T + b1) @ w2
+
+    return additive(f, normal(noise))
+
+
+def _random_mlp(n_nodes: int, seed: int) -> SCM:
+    rng = np.random.default_rng(seed)
+    names = [f"m{i}" for i in range(1, n_nodes + 1)]
+    graph = CausalGraph(names, _random_dag(names, rng, 2.0 / n_nodes * 1.5, 3))
+    return SCM(graph, {n: _mlp_mechanism(graph.parents(n), rng) for n in graph.nodes}, name=f"mlp-{n_nodes}")
+
+
+def _random_discrete(n_nodes: int, seed: int) -> SCM:
+    rng = np.random.default_rng(seed)
+    names = [f"d{i}" for i in range(1, n_nodes + 1)]
+    graph = CausalGraph(names, _random_dag(names, rng, 2.0 / n_nodes * 1.5, 3))
+    states = {n: int(rng.integers(2, 4)) for n in names}
+    mechanisms = {}
+    for n in graph.nodes:
+        parents = graph.parents(n)
+        shape = tuple(states[p] for p in parents)
+        table = rng.dirichlet(np.full(states[n], 0.7), size=shape or None)
+
+        def probs(pa: dict, table: np.ndarray = table, parents: tuple[str, ...] = parents) -> np.ndarray:
+            if not parents:
+                return table[None, :]
+            return table[tuple(np.asarray(pa[p], dtype=np.int64) for p in parents)]
+
+        mechanisms[n] = categorical(probs)
+    return SCM(graph.with_kinds({n: "categorical" for n in names}), mechanisms,
+               categories={n: tuple(range(states[n])) for n in names}, name=f"discrete-{n_nodes}")
+
+
+def _causes(scm: SCM, k: int) -> tuple[str, ...]:
+    """The first ``k`` nodes (in canonical order) that have children: where the protocol intervenes."""
+    return tuple(n for n in scm.graph.nodes if scm.graph.children(n))[:k]
+
+
+def _random_equations(scm: SCM, what: str) -> str:
+    """The equations of a randomly drawn SCM, as text: one line per node."""
+    lines = []
+    for n in scm.graph.nodes:
+        pa = ", ".join(scm.graph.parents(n))
+        lines.append(f"{n} = {what.format(pa=pa)}" if pa else f"{n} = {'u' if 'MLP' in what else 'Categorical(p), p ~ Dirichlet(0.7)'}")
+    return "\n".join(lines)
+
+
 def _loan() -> SCM:
     def edu_in(pa):
         return -1 + 0.5 * pa["A"] + sigmoid(0.1 * pa["age"])
@@ -271,6 +360,27 @@ _register("loan", _loan, ("A", "income"),
           "duration = −1 + 0.1·age + 2·A + amount + N(0, 3²)\n"
           "income = −4 + 0.1·(age + 35) + 2·A + A·edu + N(0, 2²)\n"
           "savings = −4 + 1.5·1[income > 0]·income + N(0, 5²)")
+_register("hetero-nlin", _hetero_nlin, ("x1", "x3", "x5"),
+          "Six variables whose noise scales with their parents in three places (x3, x4, x6): x = g(parents) + "
+          "s(parents)·u, where an additive-noise model is wrong about every counterfactual.",
+          "x1 = u1\nx2 = u2\nx3 = sin(x1) + 0.5·x2 + (0.2 + s(x1))·u3\nx4 = 0.25·x3² − x1 + (0.3 + 0.5·|x3|)·u4\n"
+          "x5 = tanh(x3) + x2/3 + 0.5·u5\nx6 = x5 − 0.3·x4 + 0.5·s(x5)·u6")
+_register("treatment", _treatment, ("T", "M"),
+          "A binary treatment T, confounded by x, acting on an outcome Y directly and through a mediator M; the "
+          "effect of T on Y depends on x.",
+          "x = u_x\nT = Bernoulli(σ(1.5·x))\nM = 0.8·T + 0.5·x + 0.5·u_M\nY = sin(x) + T + 0.8·M + 0.3·T·x + 0.5·u_Y")
+_register("mlp-12", lambda: _random_mlp(12, 12), _causes(_random_mlp(12, 12), 4),
+          "Twelve variables on a random graph (seed 12), each a random one-hidden-layer MLP of its parents "
+          "(8 tanh units) plus noise: nonlinear mechanisms no family of the models matches.",
+          _random_equations(_random_mlp(12, 12), "w2·tanh(W1·({pa}) + b1) + 0.5·u, random weights (seed 12)"))
+_register("discrete-12", lambda: _random_discrete(12, 13), _causes(_random_discrete(12, 13), 3),
+          "Twelve discrete variables (2 or 3 states) on a random graph (seed 13), each with a random "
+          "conditional probability table: a discrete Bayesian network whose interventional answers are exact.",
+          _random_equations(_random_discrete(12, 13), "Categorical(p({pa})), p ~ Dirichlet(0.7) per configuration"))
+_register("discrete-20", lambda: _random_discrete(20, 20), _causes(_random_discrete(20, 20), 3),
+          "Twenty discrete variables (2 or 3 states) on a random graph (seed 20), each with a random "
+          "conditional probability table.",
+          _random_equations(_random_discrete(20, 20), "Categorical(p({pa})), p ~ Dirichlet(0.7) per configuration"))
 _register("pendulum", _pendulum, ("pendulum_angle", "light_angle"),
           "The pendulum's four factors (after CausalVAE): the pendulum and light angles, independent, cause the "
           "shadow's position and length. Angles in degrees.",

@@ -25,6 +25,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from causal.data import shown
 from causal.graph import CausalGraph, require_graph
 
 __all__ = ["DiscreteBN", "Distribution", "SeeingDoing", "ExactInferenceError", "MAX_NODES", "PRIORS"]
@@ -277,8 +278,8 @@ class DiscreteBN:
         model = self._model_for(do)
         evidence = {**given, **do}
         if evidence and self._evidence_prob(model, evidence) <= 0.0:
-            shown = ", ".join(f"{k} = {v!r}" for k, v in given.items())
-            raise ExactInferenceError(f"the event {shown} has probability 0 under this network" + (f" with do({', '.join(do)})" if do else ""))
+            event = ", ".join(f"{k} = {shown(v)}" for k, v in given.items())
+            raise ExactInferenceError(f"the event {event} has probability 0 under this network" + (f" with do({', '.join(do)})" if do else ""))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             from pgmpy.inference import VariableElimination
@@ -344,7 +345,7 @@ class DiscreteBN:
             raise ExactInferenceError(f"'{both[0]}' is both queried and fixed (given or do); query the other variables")
         clash = [k for k in given if k in do and _state_index(given[k], self.states[k], k) != _state_index(do[k], self.states[k], k)]
         if clash:
-            raise ExactInferenceError(f"given {clash[0]} = {given[clash[0]]!r} contradicts do({clash[0]} = {do[clash[0]]!r}): probability 0")
+            raise ExactInferenceError(f"given {clash[0]} = {shown(given[clash[0]])} contradicts do({clash[0]} = {shown(do[clash[0]])}): probability 0")
 
     def _evidence_prob(self, model: Any, evidence: Mapping[str, Any]) -> float:
         with warnings.catch_warnings():
@@ -419,7 +420,7 @@ def _state_index(value: Any, states: Sequence[Any], node: str) -> int:
     for i, s in enumerate(states):
         if value == s or str(value) == str(s):
             return i
-    raise ExactInferenceError(f"'{node}' has no value {value!r}; its values are {', '.join(map(str, states))}")
+    raise ExactInferenceError(f"'{node}' has no value {shown(value)}; its values are {', '.join(map(str, states))}")
 
 
 def _check_codes(x: np.ndarray, k: int, node: str) -> None:

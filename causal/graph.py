@@ -164,9 +164,11 @@ class CausalGraph:
                 obj = None  # '{a b} -> c' is a statement, not JSON
             if obj is not None:
                 return cls.from_json(obj, kinds=kinds)
-        head = re.match(r"^(strict\s+)?(di)?graph\b|^dag\b|^pdag\b", s, re.IGNORECASE)
+        # a DAGitty or DOT header is a keyword (and a name) before '{': a node called 'graph'
+        # or 'dag' starts plain statements ('graph -> b')
+        head = re.match(r'^(?:(strict\s+)?(di)?graph|(p?dag))\b\s*("[^"]*"|[\w.]+)?\s*\{', s, re.IGNORECASE)
         if head:
-            return cls.from_dagitty(s, kinds=kinds) if head.group(0).lower() in ("dag", "pdag") else cls.from_dot(s, kinds=kinds)
+            return cls.from_dagitty(s, kinds=kinds) if head.group(3) else cls.from_dot(s, kinds=kinds)
         return _graph_from_statements(s, kinds, source="graph text")
 
     @classmethod
@@ -194,19 +196,38 @@ class CausalGraph:
     @classmethod
     def from_json(cls, data: str | Mapping[str, Any], kinds: Mapping[str, str] | None = None) -> "CausalGraph":
         """Read networkx node-link JSON (``"edges"`` or the older ``"links"`` key)."""
-        obj = json.loads(data) if isinstance(data, str) else data
+        if isinstance(data, str):
+            try:
+                obj = json.loads(data)
+            except json.JSONDecodeError as e:
+                raise GraphError(f"the graph is not valid JSON: {e}") from None
+        else:
+            obj = data
         if isinstance(obj, list):  # a bare edge list: [["a", "b"], ...]
-            return cls.from_edges([tuple(e) for e in obj], kinds=kinds)
+            return cls.from_edges([_json_edge(e, i) for i, e in enumerate(obj)], kinds=kinds)
         if not isinstance(obj, Mapping) or "nodes" not in obj:
             raise GraphError("graph JSON needs a 'nodes' list and an 'edges' (or 'links') list")
+        items, links = obj["nodes"], obj.get("edges", obj.get("links", []))
+        for key, value in (("nodes", items), ("edges" if "edges" in obj else "links", links)):
+            if not isinstance(value, list):
+                raise GraphError(f"graph JSON '{key}' must be a list, got {type(value).__name__} {_short(value)}")
+        if not items:
+            raise GraphError("graph JSON names no nodes; list them in 'nodes', e.g. [{\"id\": \"a\"}, {\"id\": \"b\"}]")
         nodes, found_kinds = [], {}
-        for item in obj["nodes"]:
-            name = item["id"] if isinstance(item, Mapping) else item
-            nodes.append(str(name))
-            if isinstance(item, Mapping) and item.get("kind"):
-                found_kinds[str(name)] = item["kind"]
-        links = obj.get("edges", obj.get("links", []))
-        edges = [(str(e["source"]), str(e["target"])) if isinstance(e, Mapping) else tuple(e) for e in links]
+        for i, item in enumerate(items):
+            if isinstance(item, Mapping):
+                if "id" not in item:
+                    raise GraphError(f"graph JSON node {i + 1} has no 'id': {_short(item)}; give each node its name as 'id'")
+                name = _json_name(item["id"], f"node {i + 1}'s id")
+                kind = item.get("kind")
+                if kind:
+                    if not isinstance(kind, str):
+                        raise GraphError(f"graph JSON node '{name}' has kind {_short(kind)}; use one of {', '.join(NODE_KINDS)}")
+                    found_kinds[name] = kind
+            else:
+                name = _json_name(item, f"node {i + 1}")
+            nodes.append(name)
+        edges = [_json_edge(e, i) for i, e in enumerate(links)]
         found_kinds.update(kinds or {})
         return cls(nodes, edges, found_kinds)
 
@@ -229,8 +250,8 @@ class CausalGraph:
         lines = ["dag {"]
         for n in self._nodes:
             k = self._kinds.get(n)
-            lines.append(n + (f' [kind="{k}"]' if k else ""))
-        lines += [f"{a} -> {b}" for a, b in self._edges]
+            lines.append(_quoted(n) + (f' [kind="{k}"]' if k else ""))
+        lines += [f"{_quoted(a)} -> {_quoted(b)}" for a, b in self._edges]
         return "\n".join(lines) + "\n}"
 
     def to_dot(self) -> str:
@@ -243,8 +264,8 @@ class CausalGraph:
 
     def to_text(self) -> str:
         """The plain ``a -> b; b -> c`` form (isolated nodes listed alone)."""
-        lone = [n for n in self._nodes if not self._parents[n] and not self._children[n]]
-        return "; ".join([f"{a} -> {b}" for a, b in self._edges] + lone)
+        lone = [_quoted(n) for n in self._nodes if not self._parents[n] and not self._children[n]]
+        return "; ".join([f"{_quoted(a)} -> {_quoted(b)}" for a, b in self._edges] + lone)
 
     def to_dict(self) -> dict[str, Any]:
         """networkx node-link form (``edges`` key), with kinds on the nodes."""
@@ -496,6 +517,44 @@ class CausalGraph:
 
 
 # ---------------------------------------------------------------------- parsing helpers
+def _json_name(value: object, what: str) -> str:
+    """A node name read from JSON: text, or a whole number (networkx writes those)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise GraphError(f"graph JSON {what} must be a name (text), got {_short(value)}")
+    return str(value)
+
+
+def _json_edge(e: object, i: int) -> Edge:
+    """An edge read from JSON: ``{"source": a, "target": b}`` or ``[a, b]``."""
+    if isinstance(e, Mapping):
+        missing = [k for k in ("source", "target") if k not in e]
+        if missing:
+            raise GraphError(f"graph JSON edge {i + 1} has no {' or '.join(map(repr, missing))}: {_short(e)}; "
+                             "write each edge as {\"source\": \"a\", \"target\": \"b\"}")
+        return _json_name(e["source"], f"edge {i + 1}'s source"), _json_name(e["target"], f"edge {i + 1}'s target")
+    if isinstance(e, (list, tuple)) and len(e) == 2:
+        return _json_name(e[0], f"edge {i + 1}'s parent"), _json_name(e[1], f"edge {i + 1}'s child")
+    raise GraphError(f"graph JSON edge {i + 1} must be a pair [parent, child] or {{\"source\", \"target\"}}, got {_short(e)}")
+
+
+def _short(value: object, width: int = 60) -> str:
+    text = json.dumps(value) if isinstance(value, (dict, list, str, int, float, bool, type(None))) else repr(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+_KEYWORDS = {"graph", "digraph", "subgraph", "strict", "node", "edge", "dag", "pdag"}
+_PLAIN_NAME = re.compile(r'[^\s{};\[\]=,"<>-]+(?:-(?!>|-)[^\s{};\[\]=,"<>-]+)*')  # _TOKEN_RE's word
+
+
+def _quoted(n: str) -> str:
+    """A node name as the text formats write it: bare when it reads back as itself, else in
+    double quotes (a keyword such as ``graph``, a comment mark ``#`` ``//`` ``/*``, or
+    characters such as ``<`` and a trailing ``-``)."""
+    if _PLAIN_NAME.fullmatch(n) and n.lower() not in _KEYWORDS and not any(c in n for c in ("#", "//", "/*")):
+        return n
+    return f'"{n}"'
+
+
 def _check_name(n: object) -> None:
     if not isinstance(n, str) or not n.strip():
         raise GraphError(f"node names must be non-empty strings, got {n!r}")
@@ -594,6 +653,9 @@ _TOKEN_RE = re.compile(
 )
 
 
+_WORDS = ("word", "quoted")  # a name, bare or in quotes (quoted, it is never a keyword such as 'node')
+
+
 def _tokenize(text: str, source: str) -> list[tuple[str, str]]:
     tokens: list[tuple[str, str]] = []
     # drop comments, but not a '#' or '//' inside a quoted string (color="#ff0000", URL="http://...")
@@ -610,7 +672,7 @@ def _tokenize(text: str, source: str) -> list[tuple[str, str]]:
         val = m.group(kind)
         if kind == "punct" and val == "\n":
             kind, val = "punct", ";"
-        tokens.append((kind if kind != "quoted" else "word", val))
+        tokens.append((kind, val))
         pos = m.end()
     return tokens
 
@@ -632,14 +694,14 @@ def _graph_from_statements(
     def read_group() -> list[str]:
         nonlocal i
         kind, val = tokens[i]
-        if kind == "word":
+        if kind in _WORDS:
             i += 1
             return [val]
         if val == "{":
             i += 1
             names = []
             while i < len(tokens) and tokens[i][1] != "}":
-                if tokens[i][0] == "word":
+                if tokens[i][0] in _WORDS:
                     names.append(tokens[i][1])
                 elif tokens[i][1] not in (";", ","):
                     raise GraphError(f"unexpected {tokens[i][1]!r} inside {{ }} in {source}")
@@ -654,7 +716,7 @@ def _graph_from_statements(
         nonlocal i
         i += 1  # '['
         while i < len(tokens) and tokens[i][1] != "]":
-            if tokens[i][0] == "word" and i + 2 < len(tokens) and tokens[i + 1][1] == "=":
+            if tokens[i][0] in _WORDS and i + 2 < len(tokens) and tokens[i + 1][1] == "=":
                 key, value = tokens[i][1], tokens[i + 2][1]
                 if key == "kind":
                     for t in targets:
@@ -677,7 +739,7 @@ def _graph_from_statements(
             i += 1
             read_attrs([])
             continue
-        if kind == "word" and i + 1 < len(tokens) and tokens[i + 1][1] == "=":
+        if kind in _WORDS and i + 1 < len(tokens) and tokens[i + 1][1] == "=":
             i += 3  # graph attribute such as rankdir=LR or bb="..."
             continue
         left = read_group()
@@ -710,7 +772,7 @@ def _graph_from_statements(
             left = right
         if i < len(tokens) and tokens[i][1] not in (";", ","):
             kind2, val2 = tokens[i]
-            if kind2 == "word" or val2 == "{":
+            if kind2 in _WORDS or val2 == "{":
                 continue  # whitespace- or newline-separated statements (DAGitty allows it)
             raise GraphError(f"unexpected {val2!r} in {source}")
     found_kinds.update(kinds or {})

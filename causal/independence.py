@@ -16,6 +16,13 @@ adjusts the p-values for multiplicity (Holm 1979).
   dependence inside each bin, so with much data a true independence can be rejected.
 
 A large p-value never proves independence; it only says the data do not contradict it.
+And with many rows a small p-value does not say the dependence matters: tens of thousands
+of rows reject dependences far too small to matter (or left by binning). Every test also
+reports a *strength* on one scale for both kinds, 0 (independent) to 1: the absolute
+partial correlation, or for a G-test Linfoot's informational coefficient of correlation
+``sqrt(1 − exp(−2·I))`` of the conditional mutual information ``I`` (which equals ``|ρ|``
+for Gaussian variables). ``test_implications`` calls a rejection *relevant* when its
+strength is at least ``min_strength`` (0.1 by default, Cohen's "small" correlation).
 
 >>> import numpy as np, pandas as pd
 >>> rng = np.random.default_rng(0)
@@ -37,13 +44,14 @@ from scipy import stats
 from causal.data import infer_kind
 from causal.graph import CausalGraph, Independence
 
-__all__ = ["CITest", "ImplicationTest", "ci_test", "test_implications", "holm", "implications_frame"]
+__all__ = ["CITest", "ImplicationTest", "ci_test", "test_implications", "holm", "implications_frame", "MIN_STRENGTH"]
 
 BINS = 4  # quantile bins for a continuous variable in a G-test
 MIN_STRATUM = 5  # a stratum of `given` with fewer rows than this is skipped by the G-test
 KNOTS = 5  # interior knots (quantiles) per conditioning variable for regression="spline"
 REGRESSIONS = ("linear", "spline")
 DISCRETE = ("binary", "categorical")
+MIN_STRENGTH = 0.1  # a rejected independence weaker than this (|partial r|, or its G-test equivalent) is negligible
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,23 @@ class CITest:
     n: int
     effect: float = float("nan")
 
+    @property
+    def strength(self) -> float:
+        """How strong the dependence is, 0 to 1, on one scale for both tests: ``|effect|``
+        for a partial correlation; for a G-test Linfoot's informational coefficient of
+        correlation ``sqrt(1 − exp(−2·I))`` of the mutual information ``I = effect`` (nats),
+        which is ``|ρ|`` for two Gaussian variables.
+
+        >>> round(CITest("a", "b", (), 9.0, 1, 0.003, "G-test", 1000, 0.0045).strength, 3)
+        0.095
+        """
+        e = float(self.effect)
+        if e != e:  # NaN
+            return e
+        if self.method.startswith("G-test"):
+            return float(np.sqrt(-np.expm1(-2.0 * max(e, 0.0))))
+        return abs(e)
+
     def __str__(self) -> str:
         cond = f" | {', '.join(self.given)}" if self.given else ""
         return f"{self.x} ⟂ {self.y}{cond}: p = {self.p_value:.3g} ({self.method}, n = {self.n})"
@@ -75,7 +100,8 @@ class CITest:
 class ImplicationTest:
     """One implied independence of a graph, its test, and whether the data reject it at
     ``alpha``, raw (``rejected``) and after Holm's correction over all tests run
-    (``p_holm``, ``rejected_holm``)."""
+    (``p_holm``, ``rejected_holm``); ``relevant``: rejected after Holm's correction *and*
+    at least ``min_strength`` strong (``CITest.strength``), a contradiction that matters."""
 
     independence: Independence
     test: CITest
@@ -83,6 +109,15 @@ class ImplicationTest:
     rejected: bool
     p_holm: float
     rejected_holm: bool
+    min_strength: float = MIN_STRENGTH
+
+    @property
+    def strength(self) -> float:
+        return self.test.strength
+
+    @property
+    def relevant(self) -> bool:
+        return self.rejected_holm and self.test.strength >= self.min_strength
 
     @property
     def p_value(self) -> float:
@@ -253,6 +288,7 @@ def test_implications(
     alpha: float = 0.05,
     max_tests: int = 200,
     regression: str = "linear",
+    min_strength: float = MIN_STRENGTH,
 ) -> list[ImplicationTest]:
     """Test ``graph.implied_independences()`` on ``data``, sorted by p-value (smallest first).
 
@@ -260,7 +296,8 @@ def test_implications(
     nodes are left out. When there are more than ``max_tests`` implications, those with
     the smallest conditioning sets (the most powerful tests) are run. Holm's correction is
     over the tests run. ``regression="spline"`` is the better choice when mechanisms may be
-    nonlinear (see ``ci_test``).
+    nonlinear (see ``ci_test``). A rejection weaker than ``min_strength`` is not
+    ``relevant`` (see the module docstring).
 
     >>> from causal import datasets
     >>> ds = datasets.load("chain5-lin", n=500, seed=0)
@@ -270,6 +307,8 @@ def test_implications(
     """
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
+    if not 0 <= min_strength <= 1:
+        raise ValueError(f"min_strength must be between 0 and 1, got {min_strength}")
     nodes = [v for v in graph.nodes if graph.kind(v) != "image"]
     missing = [v for v in nodes if v not in data.columns]
     if missing:
@@ -285,7 +324,7 @@ def test_implications(
     tests = [ci_test(data, ind.x, ind.y, ind.given, kinds, regression=regression) for ind in implied]
     adjusted = holm([t.p_value for t in tests])
     results = [
-        ImplicationTest(ind, t, alpha, t.p_value < alpha, float(ph), float(ph) < alpha)
+        ImplicationTest(ind, t, alpha, t.p_value < alpha, float(ph), float(ph) < alpha, min_strength)
         for ind, t, ph in zip(implied, tests, adjusted)
     ]
     return sorted(results, key=lambda r: r.test.p_value)
@@ -303,6 +342,8 @@ def implications_frame(results: Sequence[ImplicationTest]) -> pd.DataFrame:
             "statistic": [r.test.statistic for r in results],
             "dof": [r.test.dof for r in results],
             "effect": [r.test.effect for r in results],
+            "strength": [r.strength for r in results],
+            "relevant": [r.relevant for r in results],
             "n": [r.test.n for r in results],
             "method": [r.test.method for r in results],
         }

@@ -1,4 +1,5 @@
-"""Interventions as plain data: hard (set a value), shift (x + d) and scale (x * a)."""
+"""Interventions as plain data: hard (set a value), shift (x + d) and scale (x * a) on a node,
+and cuts of an edge (the child no longer listens to that parent)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any, Literal, Mapping
 
 import numpy as np
 
-from causal.data import Schema
+from causal.data import Schema, shown
 
 Kind = Literal["set", "shift", "scale"]
 
@@ -107,7 +108,8 @@ def parse_do(do: Mapping[str, Any] | None, schema: Schema) -> tuple[Intervention
         if arr.ndim > 1:
             raise InterventionError(f"intervention on '{node}' must be a number or one value per row")
         if not np.all(np.isfinite(arr)):
-            raise InterventionError(f"intervention on '{node}' is not a finite number: {value!r}")
+            bad = arr if arr.ndim == 0 else arr[~np.isfinite(arr)][0]
+            raise InterventionError(f"intervention on '{node}' is not a finite number: {shown(bad)}")
         out.append(Intervention(node, "set", float(arr) if arr.ndim == 0 else arr))
     return tuple(out)
 
@@ -125,3 +127,70 @@ def _code(col, value) -> int:
         return col.code(value)
     except ValueError as e:
         raise InterventionError(f"cannot set {e}") from None
+
+
+@dataclass(frozen=True)
+class Cut:
+    """The edge ``parent -> child`` removed: the child's mechanism no longer sees the
+    parent's value but, with no ``reference``, an independent copy of the parent drawn from
+    its distribution in the edited model (Avin, Shpitser & Pearl 2005: a stochastic edge
+    intervention; every cut edge out of one parent sees the same copy), or the fixed
+    ``reference`` value (a category's code for a discrete parent). Every other mechanism
+    is kept, so relations off the cut paths keep their distribution."""
+
+    parent: str
+    child: str
+    reference: Any = None
+
+    def __str__(self) -> str:
+        edge = f"{self.parent} -> {self.child}"
+        return edge if self.reference is None else f"{edge} (as {self.parent} = {self.reference})"
+
+
+def parse_cuts(cuts: Any, graph: Any, schema: Schema, references: Mapping[str, Any] | None = None) -> tuple[Cut, ...]:
+    """Cuts as data: ``"A -> Y"``, ``("A", "Y")`` or ``Cut`` values (one or a list), each an
+    edge of ``graph``; ``references`` gives a parent the fixed value its cut edges carry
+    instead of an independent copy (a category label for a discrete parent)."""
+    if cuts is None:
+        return ()
+    if isinstance(cuts, (str, Cut)) or (isinstance(cuts, tuple) and len(cuts) == 2 and all(isinstance(c, str) for c in cuts)):
+        cuts = [cuts]
+    references = dict(references or {})
+    out: list[Cut] = []
+    for c in cuts:
+        if isinstance(c, Cut):
+            a, b, ref = c.parent, c.child, c.reference
+        else:
+            if isinstance(c, str):
+                parts = [x.strip() for x in c.split("->")]
+            elif isinstance(c, (tuple, list)) and len(c) == 2:
+                parts = [str(c[0]), str(c[1])]
+            else:
+                raise InterventionError(f"a cut is an edge 'A -> Y' or a pair ('A', 'Y'), got {c!r}")
+            if len(parts) != 2 or not all(parts):
+                raise InterventionError(f"a cut is an edge 'A -> Y', got {c!r}")
+            a, b, ref = parts[0], parts[1], None
+        if not graph.has_edge(a, b):
+            shown = ", ".join(f"{p} -> {q}" for p, q in graph.edges) or "(none)"
+            raise InterventionError(f"cannot cut {a} -> {b}: the graph has no such edge; its edges are {shown}")
+        if a in references:
+            ref = references[a]
+        if ref is not None:
+            col = schema[a]
+            if col.discrete:
+                ref = _code(col, ref)
+            else:
+                try:
+                    ref = float(ref)
+                except (TypeError, ValueError):
+                    raise InterventionError(f"the reference value of '{a}' must be a number, got {ref!r}") from None
+                if not np.isfinite(ref):
+                    raise InterventionError(f"the reference value of '{a}' must be a finite number, got {ref!r}")
+        out.append(Cut(a, b, ref))
+    unknown = sorted(set(references) - {c.parent for c in out})
+    if unknown:
+        raise InterventionError(f"a reference value is given for {', '.join(unknown)}, which no cut edge leaves")
+    edges = [(c.parent, c.child) for c in out]
+    if len(set(edges)) != len(edges):
+        raise InterventionError("an edge is cut twice")
+    return tuple(out)

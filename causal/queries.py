@@ -15,15 +15,22 @@ from typing import Any, Collection, Mapping, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from causal.data import DataError, Schema
+from causal.data import DataError, Schema, shown
 from causal.graph import CausalGraph
-from causal.interventions import Intervention, InterventionError, parse_do
+from causal.interventions import Cut, Intervention, InterventionError, parse_do
+from causal.limits import check_draw, max_rows
 
 Seed = int | np.random.Generator | None
 
 
 class EvidenceError(ValueError):
     """Conditioning on an event the model gives (near) zero probability, or a bad event."""
+
+
+class NotFiniteError(ValueError):
+    """A query whose answer would not be a finite number (inf or NaN): an input (an
+    intervention's value, a row) so far outside the model's data that its arithmetic
+    overflows. Refused rather than returned: the message names the node and the value."""
 
 
 @runtime_checkable
@@ -60,39 +67,100 @@ def simulate(
     *,
     nodes: Collection[str] | None = None,
     known: Mapping[str, np.ndarray] | None = None,
+    cuts: tuple[Cut, ...] = (),
 ) -> dict[str, np.ndarray]:
     """Draw ``n`` joint samples (as codes) under the given interventions.
 
     ``nodes`` (closed under parents) limits the draw to those nodes; ``known`` holds values
     already drawn for some nodes (``n`` each), which are kept and their descendants drawn
     given them. Conditioning uses both: it rejects on the ancestors of the evidence alone,
-    then completes the accepted rows.
+    then completes the accepted rows. ``cuts`` (``causal.interventions.Cut``) remove edges:
+    a cut edge's child sees its reference value or an independent copy of the parent (see
+    ``edge_copies``) instead of the parent's value on the row.
 
     Noise is drawn for every node in canonical order whatever the intervention, so two
     calls with the same seed share their exogenous noise (common random numbers): the
-    difference between ``do(x=a)`` and ``do(x=b)`` is then free of sampling noise upstream.
+    difference between ``do(x=a)`` and ``do(x=b)`` is then free of sampling noise upstream
+    (and cuts change nothing that does not descend from a cut edge's child).
     """
     rng = rng_from(seed=rng)
     ivs = {iv.node: iv for iv in interventions}
     _check_row_values(ivs, n)
     values: dict[str, np.ndarray] = dict(known or {})
-    for node in m.graph.nodes:
-        if node in values or (nodes is not None and node not in nodes):
-            continue
+    todo = [v for v in m.graph.nodes if v not in values and (nodes is None or v in nodes)]
+    copies = edge_copies(m, n, interventions, rng, tuple(c for c in cuts if c.child in todo))
+    for node in todo:
         u = m.noise(node, n, rng)
         iv = ivs.get(node)
         if iv is not None and iv.kind == "set":
             values[node] = iv.apply(None, n)
             continue
-        x = m.predict(node, {p: values[p] for p in m.graph.parents(node)}, u)
-        values[node] = iv.apply(x, n) if iv is not None else x
+        x = m.predict(node, _parents(m, node, values, copies), u)
+        values[node] = check_finite(m.schema, node, iv.apply(x, n) if iv is not None else x, ivs)
     return values
 
 
-def sample(m: Mechanisms, n: int, do: Mapping[str, Any] | None = None, seed: Seed = None) -> pd.DataFrame:
-    """Observational (no ``do``) or interventional samples as a DataFrame."""
-    _check_n(n)
-    return m.schema.decode(simulate(m, n, parse_do(do, m.schema), seed))
+def edge_copies(m: Mechanisms, n: int, interventions: tuple[Intervention, ...], rng: np.random.Generator,
+                cuts: tuple[Cut, ...]) -> dict[tuple[str, str], np.ndarray]:
+    """What each cut edge's child sees in place of the parent, ``{(parent, child): values}``:
+    the reference value, or an independent copy of the parent drawn from its distribution
+    in the edited model (under the same interventions, with the cuts among its ancestors),
+    one copy per parent shared by its cut edges. Copies come from a stream spawned from
+    ``rng`` without drawing from it, so the main draw keeps its common random numbers."""
+    out: dict[tuple[str, str], np.ndarray] = {}
+    copies: dict[str, np.ndarray] = {}
+    for c in cuts:
+        if c.reference is not None:
+            out[(c.parent, c.child)] = np.full(n, c.reference)
+            continue
+        if c.parent not in copies:
+            ancestral = _ancestral_set(m, [c.parent])
+            inner = tuple(k for k in cuts if k.child in ancestral)
+            copies[c.parent] = simulate(m, n, interventions, _spawn(rng), nodes=ancestral, cuts=inner)[c.parent]
+        out[(c.parent, c.child)] = copies[c.parent]
+    return out
+
+
+def _parents(m: Mechanisms, node: str, values: Mapping[str, np.ndarray],
+             copies: Mapping[tuple[str, str], np.ndarray]) -> dict[str, np.ndarray]:
+    """A node's parents' values as its mechanism sees them (cut edges: their copies)."""
+    return {p: copies.get((p, node), values[p]) if copies else values[p] for p in m.graph.parents(node)}
+
+
+def _spawn(rng: np.random.Generator) -> np.random.Generator:
+    """An independent stream derived from ``rng``'s seed, leaving ``rng``'s draws as they were."""
+    seq = getattr(rng.bit_generator, "seed_seq", None)
+    if seq is None or not hasattr(seq, "spawn"):
+        return np.random.default_rng(rng.bit_generator.random_raw())
+    return np.random.default_rng(seq.spawn(1)[0])
+
+
+def check_finite(schema: Schema, node: str, x: np.ndarray, ivs: Mapping[str, Intervention] | None = None) -> np.ndarray:
+    """``x`` (the values a query computed for ``node``) when every one is finite; else
+    ``NotFiniteError`` naming the node, the value, and the data's range of what was
+    intervened on (the usual cause: a value far outside it)."""
+    if x.dtype.kind != "f":
+        return x
+    finite = np.isfinite(x)
+    if finite.all():
+        return x
+    i, ivs = int(np.flatnonzero(~finite)[0]), ivs or {}
+    ranges = [f"{c.name} was between {c.min:.4g} and {c.max:.4g}" for c in (schema[v] for v in ivs)
+              if not c.discrete and np.isfinite(c.min) and np.isfinite(c.max)]
+    under = f" under {', '.join(str(iv) for iv in ivs.values())}" if ivs else ""
+    raise NotFiniteError(
+        f"the value of '{node}' overflows to {shown(x[i])} for {int((~finite).sum()):,} of {len(x):,} rows{under}: an "
+        f"input lies too far outside the data the model was fitted on{' (' + '; '.join(ranges) + ')' if ranges else ''}; "
+        "use values nearer it"
+    )
+
+
+def sample(m: Mechanisms, n: int, do: Mapping[str, Any] | None = None, seed: Seed = None,
+           cuts: tuple[Cut, ...] = ()) -> pd.DataFrame:
+    """Observational (no ``do``) or interventional samples as a DataFrame (at most
+    ``causal.limits.MAX_SAMPLE_VALUES`` values per call), with the edges ``cuts`` removed."""
+    _check_n(n, len(m.graph.nodes))
+    return m.schema.decode(simulate(m, n, parse_do(do, m.schema), seed, cuts=cuts))
 
 
 @dataclass(frozen=True)
@@ -135,7 +203,7 @@ class DrawPool:
 
 def draw_pool(m: Mechanisms, nodes: Collection[str], size: int = 200_000, seed: Seed = None) -> DrawPool:
     """``size`` observational draws of ``nodes`` and their ancestors, for ``sample_conditional(pool=)``."""
-    _check_n(size)
+    _check_n(size, len(m.graph.nodes))
     unknown = [v for v in nodes if v not in m.schema]
     if unknown:
         raise EvidenceError(f"no such node(s) {', '.join(unknown)}; the nodes are {', '.join(m.schema.names)}")
@@ -154,6 +222,7 @@ def sample_conditional(
     max_draws: int = 2_000_000,
     min_accepted: int | None = None,
     pool: DrawPool | None = None,
+    cuts: tuple[Cut, ...] = (),
 ) -> ConditionalSample:
     """Samples from P(· | given) (under ``do`` when given), by rejection.
 
@@ -168,9 +237,9 @@ def sample_conditional(
     as the first draws, so that a query only draws afresh when the pool has too few rows
     in its event.
     """
-    _check_n(n)
+    _check_n(n, len(m.graph.nodes))
     if not given:
-        return ConditionalSample(sample(m, n, do, seed), n, n)
+        return ConditionalSample(sample(m, n, do, seed, cuts), n, n)
     rng = rng_from(seed)
     ivs = parse_do(do, m.schema)
     set_nodes = {iv.node: iv for iv in ivs if iv.kind == "set"}
@@ -194,19 +263,21 @@ def sample_conditional(
             try:
                 events[node] = float(v)
             except (TypeError, ValueError):
-                raise EvidenceError(f"cannot condition on {node} = {v!r}: give a number or a (low, high) pair") from None
+                raise EvidenceError(f"cannot condition on {node} = {shown(v)}: give a number or a (low, high) pair") from None
+            if not np.isfinite(events[node]):
+                raise EvidenceError(f"cannot condition on {node} = {shown(v)}: give a finite number or a (low, high) range")
         if node in set_nodes and np.ndim(set_nodes[node].value) == 0:
             fixed = set_nodes[node].value
             ok = fixed == events[node] if col.discrete else (
                 events[node][0] <= fixed <= events[node][1] if isinstance(events[node], tuple) else np.isclose(fixed, events[node])
             )
             if not ok:
-                raise EvidenceError(f"given {node} = {v!r} contradicts do({node} = {fixed!r}): the event has probability 0")
+                raise EvidenceError(f"given {node} = {shown(v)} contradicts do({node} = {shown(fixed)}): the event has probability 0")
 
     # P(v | E) = P(A | E) · P(rest | A) for the evidence's ancestral set A (closed under
     # parents): reject on A alone, then draw the rest forward for the accepted rows only.
     ancestral = _ancestral_set(m, events)
-    if pool is not None and (ivs or not ancestral <= pool.nodes):
+    if pool is not None and (ivs or cuts or not ancestral <= pool.nodes):
         pool = None  # drawn without interventions, or for other nodes: not a sample of this
     kept: list[dict[str, np.ndarray]] = []
     accepted = draws = 0
@@ -216,8 +287,8 @@ def sample_conditional(
         if pool is not None:
             size, vals, pool = pool.size, {k: pool.values[k] for k in ancestral}, None
         else:
-            size = int(min(chunk, max_draws - draws))
-            vals = simulate(m, size, ivs, rng, nodes=ancestral)
+            size = int(min(chunk, max_draws - draws, max_rows(len(ancestral))))
+            vals = simulate(m, size, ivs, rng, nodes=ancestral, cuts=cuts)
         draws += size
         mask = np.ones(size, dtype=bool)
         for node, ev in events.items():
@@ -240,29 +311,32 @@ def sample_conditional(
         rate = accepted / draws
         chunk = int(min(max(chunk, 1.3 * (n - accepted) / rate if rate > 0 else 4 * chunk), 1_000_000))
 
-    shown = {**{k: m.schema[k].categories[v] for k, v in events.items() if m.schema[k].discrete}, **windows}
+    described = {**{k: m.schema[k].categories[v] for k, v in events.items() if m.schema[k].discrete}, **windows}
     if accepted < min_acc:
         desc = ", ".join(
-            f"{k} in [{w[0]:.4g}, {w[1]:.4g}]" if isinstance(w, tuple) else f"{k} = {w!r}" for k, w in shown.items()
+            f"{k} in [{w[0]:.4g}, {w[1]:.4g}]" if isinstance(w, tuple) else f"{k} = {shown(w)}" for k, w in described.items()
         )
         raise EvidenceError(
             f"the event {desc} has (near) zero probability under this model: {accepted} of {draws:,} samples "
             f"fell in it. Choose a value inside the data's range, widen the tolerance, or intervene instead."
         )
     merged = {name: np.concatenate([c[name] for c in kept])[:n] for name in ancestral}
-    merged = simulate(m, len(merged[next(iter(events))]), ivs, rng, known=merged)
-    return ConditionalSample(m.schema.decode(merged), draws, accepted, shown)
+    merged = simulate(m, len(merged[next(iter(events))]), ivs, rng, known=merged, cuts=cuts)
+    return ConditionalSample(m.schema.decode(merged), draws, accepted, described)
 
 
 # ---------------------------------------------------------------------- counterfactuals
 def counterfactual(
-    m: Mechanisms, rows: pd.DataFrame, do: Mapping[str, Any] | None, seed: Seed = None
+    m: Mechanisms, rows: pd.DataFrame, do: Mapping[str, Any] | None, seed: Seed = None, cuts: tuple[Cut, ...] = ()
 ) -> pd.DataFrame:
     """What each row would have been under ``do``: abduction, action, prediction.
 
     1. Abduction: for every node the intervention can affect, infer its exogenous noise
        from the row (``m.abduct``; a sample from the noise posterior for discrete nodes).
-    2. Action: replace the intervened mechanisms.
+    2. Action: replace the intervened mechanisms, and with ``cuts`` remove those edges (the
+       counterfactual world is the edited model: a cut edge's child sees its reference
+       value or an independent copy of the parent, ``edge_copies``; the rows are factual,
+       from the model as it is).
     3. Prediction: recompute the affected nodes in canonical order from the new parents
        and the abducted noise. Nodes the intervention cannot reach keep their values
        exactly. Returns a frame with the same index and columns as ``rows``.
@@ -280,8 +354,8 @@ def counterfactual(
     n = len(rows)
     _check_row_values(ivs, n)
     factual = m.schema.encode(rows)
-    affected = set(ivs)
-    for node in ivs:
+    affected = set(ivs) | {c.child for c in cuts}
+    for node in list(affected):
         affected.update(m.graph.descendants(node))
 
     # 1. abduction (on factual parents)
@@ -291,6 +365,7 @@ def counterfactual(
             pa = {p: factual[p] for p in m.graph.parents(node)}
             noise[node] = m.abduct(node, factual[node], pa, rng)
     # 2. action and 3. prediction
+    copies = edge_copies(m, n, tuple(ivs.values()), rng, cuts)
     cf: dict[str, np.ndarray] = {}
     for node in m.graph.nodes:
         iv = ivs.get(node)
@@ -299,8 +374,8 @@ def counterfactual(
         elif iv is not None and iv.kind == "set":
             cf[node] = iv.apply(None, n)
         else:
-            x = m.predict(node, {p: cf[p] for p in m.graph.parents(node)}, noise[node])
-            cf[node] = iv.apply(x, n) if iv is not None else x
+            x = m.predict(node, _parents(m, node, cf, copies), noise[node])
+            cf[node] = check_finite(m.schema, node, iv.apply(x, n) if iv is not None else x, ivs)
     # one frame built from its columns: setting columns one by one on a copy costs more
     # than the whole query on a 2,500-row table
     decoded = m.schema.decode_arrays(cf, affected)
@@ -320,7 +395,11 @@ def _has_missing(col: pd.Series) -> bool:
 
 # ---------------------------------------------------------------------- mixin
 class QueryMixin:
-    """``sample``, ``sample_conditional`` and ``counterfactual`` for any ``Mechanisms``."""
+    """``sample``, ``sample_conditional`` and ``counterfactual`` for any ``Mechanisms``;
+    ``cuts`` (edges the model has had removed, ``causal.interventions.Cut``) apply to every
+    query."""
+
+    cuts: tuple[Cut, ...] = ()
 
     def sample(
         self,
@@ -338,23 +417,24 @@ class QueryMixin:
         if not given:
             if conditioning:
                 raise TypeError(f"unexpected option(s) {', '.join(conditioning)} without given=")
-            return sample(self, n, do, seed)  # type: ignore[arg-type]
-        res = sample_conditional(self, n, given, do, seed, **conditioning)  # type: ignore[arg-type]
+            return sample(self, n, do, seed, self.cuts)  # type: ignore[arg-type]
+        res = sample_conditional(self, n, given, do, seed, cuts=self.cuts, **conditioning)  # type: ignore[arg-type]
         df = res.data
         df.attrs.update(acceptance_rate=res.acceptance_rate, draws=res.draws, accepted=res.accepted, event=res.events)
         return df
 
     def sample_conditional(self, n: int, given: Mapping[str, Any], do: Mapping[str, Any] | None = None, seed: Seed = None, **kw: Any) -> ConditionalSample:
-        return sample_conditional(self, n, given, do, seed, **kw)  # type: ignore[arg-type]
+        return sample_conditional(self, n, given, do, seed, cuts=self.cuts, **kw)  # type: ignore[arg-type]
 
     def counterfactual(self, rows: pd.DataFrame, do: Mapping[str, Any] | None = None, seed: Seed = None) -> pd.DataFrame:
         """Counterfactual of each row under ``do``; same index and columns as ``rows``."""
-        return counterfactual(self, rows, do, seed)  # type: ignore[arg-type]
+        return counterfactual(self, rows, do, seed, self.cuts)  # type: ignore[arg-type]
 
 
-def _check_n(n: int) -> None:
-    if not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"the number of samples must be a positive integer, got {n!r}")
+def _check_n(n: int, width: int) -> None:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"the number of samples must be a positive integer, got {shown(n)}")
+    check_draw(n, width)
 
 
 def _check_row_values(ivs: Mapping[str, Intervention], n: int) -> None:

@@ -38,6 +38,14 @@ def additive(f: Callable[[Parents], np.ndarray], noise: Callable[[np.random.Gene
     return Mechanism(noise, lambda pa, u: f(pa) + u, lambda pa, x, rng: x - f(pa))
 
 
+def location_scale(
+    f: Callable[[Parents], np.ndarray], s: Callable[[Parents], np.ndarray], noise: Callable[[np.random.Generator, int], np.ndarray]
+) -> Mechanism:
+    """``x = f(parents) + s(parents)·u`` with ``s > 0`` (heteroscedastic noise): abduction is
+    ``u = (x - f(parents)) / s(parents)``."""
+    return Mechanism(noise, lambda pa, u: f(pa) + s(pa) * u, lambda pa, x, rng: (x - f(pa)) / s(pa))
+
+
 def normal(scale: float = 1.0) -> Callable[[np.random.Generator, int], np.ndarray]:
     return lambda rng, n: scale * rng.standard_normal(n)
 
@@ -61,6 +69,27 @@ def bernoulli(p: float | Callable[[Parents], np.ndarray]) -> Mechanism:
         q = np.broadcast_to(prob(pa), x.shape)
         v = rng.random(len(x))
         return np.where(x == 1, v * q, q + v * (1 - q))
+
+    return Mechanism(uniform, f, inverse)
+
+
+def categorical(probs: Callable[[Parents], np.ndarray]) -> Mechanism:
+    """A categorical node whose probabilities ``probs(parents)`` (``[n, k]``, rows summing to
+    1) depend on its parents. Noise ``u ~ U(0, 1)``, ``x`` = the first category whose
+    cumulative probability exceeds ``u``; abduction draws ``u`` uniformly from the interval
+    of the observed ``x``."""
+
+    def f(pa: Parents, u: np.ndarray) -> np.ndarray:
+        cum = np.cumsum(probs(pa), axis=-1)
+        return np.minimum((np.asarray(u)[:, None] > cum).sum(1), cum.shape[-1] - 1).astype(np.int64)
+
+    def inverse(pa: Parents, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        cum = np.cumsum(probs(pa), axis=-1)
+        cum = np.broadcast_to(cum, (len(x), cum.shape[-1]))
+        x = np.asarray(x, dtype=np.int64)
+        rows = np.arange(len(x))
+        lo = np.where(x > 0, cum[rows, np.maximum(x - 1, 0)], 0.0)
+        return lo + rng.random(len(x)) * (cum[rows, x] - lo)
 
     return Mechanism(uniform, f, inverse)
 

@@ -111,7 +111,9 @@ class BuiltinTable(_Builtin):
 
     def load(self) -> pd.DataFrame:
         from causal import datasets
+        from causal.limits import check_draw
 
+        check_draw(self.rows, len(self.graph), "rows", "train on fewer rows")
         return datasets.load(self.dataset, n=self.rows, seed=self.seed).data
 
     def describe(self) -> str:
@@ -142,7 +144,9 @@ class BuiltinImages(_Builtin):
 
     def load(self) -> Any:
         from causal import images
+        from causal.limits import check_draw
 
+        check_draw(self.rows, len(self.graph), "rows", "train on fewer images")
         return images.load(self.dataset, n=self.rows, seed=self.seed, size=self.size).data
 
     def describe(self) -> str:

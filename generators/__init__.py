@@ -15,7 +15,7 @@ import dataclasses
 import os
 from typing import Any
 
-from causal.graph import CausalGraph, require_graph
+from causal.graph import CausalGraph, GraphError, require_graph
 from generators.checkpoint import CheckpointError, read_checkpoint
 from generators.image.base import ImageModel
 from generators.image.causal_gan import CausalGAN, CausalGANConfig
@@ -38,6 +38,8 @@ def build_model(kind: str, graph: CausalGraph | str, config: Any = None, **setti
     node of kind ``image``); ``settings`` override the defaults (``make_config``)."""
     entry = model_kind(kind)
     g = require_graph(graph)
+    if not len(g):
+        raise GraphError("the graph has no nodes: a model needs at least one variable to learn")
     cls = entry.model_class(g)
     if config is not None and settings:
         config = dataclasses.replace(config, **settings)
@@ -62,7 +64,12 @@ def load_model(path: str | os.PathLike, graph: CausalGraph | str | None = None, 
         cls = entry.model_class(images=isinstance(meta.get("image"), dict))
     except ValueError as e:
         raise CheckpointError(f"{path}: {e}") from None
-    model = cls.from_checkpoint(meta, state)
+    try:
+        model = cls.from_checkpoint(meta, state)
+    except CheckpointError as e:
+        raise CheckpointError(f"{path}: {e}" if str(path) not in str(e) else str(e)) from None
+    except (KeyError, TypeError, ValueError) as e:  # a field validate_meta cannot judge alone
+        raise CheckpointError(f"{path}/model.json does not describe a {name} model: {type(e).__name__} {e}") from None
     model.kind = entry.name
     if graph is not None:
         want = require_graph(graph)

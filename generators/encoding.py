@@ -11,8 +11,9 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from causal.data import Schema
+from causal.data import Schema, shown
 from causal.graph import CausalGraph
+from causal.queries import NotFiniteError
 
 __all__ = ["Layout", "LabelEncoding"]
 
@@ -50,7 +51,14 @@ class Layout:
             return np.eye(len(col.categories), dtype=np.float32)[values.astype(np.int64)]
         if col.kind == "binary":
             return values.astype(np.float32)[:, None]
-        return ((values - col.mean) / col.std).astype(np.float32)[:, None]
+        with np.errstate(over="ignore", invalid="ignore"):
+            z = ((values - col.mean) / col.std).astype(np.float32)
+        if not np.isfinite(z).all():
+            v = np.asarray(values, dtype=np.float64)[int(np.flatnonzero(~np.isfinite(z))[0])]
+            raise NotFiniteError(
+                f"'{node}' = {shown(v)} is too far from the data the model was fitted on (mean {col.mean:.4g}, sd "
+                f"{col.std:.4g}, between {col.min:.4g} and {col.max:.4g}) for it to compute with; use a value nearer it")
+        return z[:, None]
 
     def encode(self, codes: Mapping[str, np.ndarray]) -> np.ndarray:
         return np.concatenate([self.encode_node(c.name, codes[c.name]) for c in self.schema.columns], axis=1)

@@ -4,6 +4,7 @@ model protocol these satisfy is ``generators.protocol``."""
 
 from __future__ import annotations
 
+import copy
 import os
 import threading
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any, ClassVar, Mapping
 from torch import Tensor
 
 from causal.graph import CausalGraph, require_graph
+from causal.interventions import Cut, parse_cuts
 from generators.checkpoint import config_from_dict, config_to_dict, write_checkpoint
 from generators.training import FitReport
 
@@ -30,6 +32,7 @@ class CausalModel:
 
     kind: ClassVar[str] = "abstract"
     Config: ClassVar[type] = object
+    cuts: tuple[Cut, ...] = ()  # edges removed from the fitted model (``without_edges``)
 
     def __init__(self, graph: CausalGraph | str, config: Any = None) -> None:
         self.graph = require_graph(graph)
@@ -44,6 +47,35 @@ class CausalModel:
     def _require_fitted(self) -> None:
         if not self.fitted:
             raise NotFittedError(f"this {self.kind} model is not fitted yet: call fit(data) or load a checkpoint")
+
+    # ------------------------------------------------------------------ edited models
+    def without_edges(self, *edges: Any, references: Mapping[str, Any] | None = None) -> "CausalModel":
+        """This model with ``edges`` removed (``"A -> Y"`` or ``("A", "Y")``; more cuts add to
+        any it has): each cut edge's child sees, instead of the parent's value, an
+        independent copy of the parent drawn from its distribution in the edited model, or
+        the value ``references`` gives that parent. Every other mechanism is kept as fitted,
+        so relations off the cut paths keep their distribution; nothing is retrained. The
+        result is a model like any other (sample, given, do, save, load); its
+        ``counterfactual`` takes rows of the world as it is and answers in the edited one
+        (with ``do={}``: each row as it would have been without the edges). The semantics
+        are the shared query code's (``causal.queries``, ``causal.interventions.Cut``).
+
+        >>> fair = model.without_edges("A -> income")  # doctest: +SKIP
+        """
+        self._require_fitted()
+        cuts = parse_cuts(list(edges), self.graph, self.schema, references)  # type: ignore[attr-defined]
+        taken = {(c.parent, c.child) for c in self.cuts}
+        again = [f"{c.parent} -> {c.child}" for c in cuts if (c.parent, c.child) in taken]
+        if again:
+            raise ValueError(f"{', '.join(again)} is cut already")
+        new = copy.copy(self)  # the weights are shared: queries never change them
+        new.cuts = self.cuts + cuts
+        return new
+
+    @property
+    def structure(self) -> CausalGraph:
+        """The graph the model's answers obey: its graph without the cut edges."""
+        return self.graph.without_edges(*[(c.parent, c.child) for c in self.cuts]) if self.cuts else self.graph
 
     # ------------------------------------------------------------------ persistence
     @classmethod
@@ -78,6 +110,8 @@ class CausalModel:
                 "fit": self.report.to_dict() if self.report else None,
                 **extra,
             }
+            if self.cuts:
+                meta["cuts"] = [{"parent": c.parent, "child": c.child, "reference": c.reference} for c in self.cuts]
             write_checkpoint(folder, state, meta)
         return folder
 
@@ -90,4 +124,6 @@ class CausalModel:
         model._load_state(meta, state)
         if meta.get("fit"):
             model.report = FitReport.from_dict(meta["fit"])
+        if meta.get("cuts"):
+            model.cuts = tuple(Cut(c["parent"], c["child"], c.get("reference")) for c in meta["cuts"])
         return model

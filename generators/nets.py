@@ -315,6 +315,74 @@ class Polynomials(nn.Module):
         return self
 
 
+class Tables(nn.Module):
+    """Per discrete node whose parents are all discrete, its conditional probability table
+    counted from the data (Dirichlet-smoothed maximum likelihood), kept as log-probabilities:
+    the tabular models' rival of a discrete node's network. Where every parent configuration
+    is well populated the counted table is the most the data say; a network shares strength
+    across sparse configurations instead. Tables of more than ``max_configs`` parent
+    configurations are not kept.
+
+    ``blocks[j]`` lists node ``j``'s parents as ``(first column, width, states)`` in the
+    encoded layout (a binary parent is one 0/1 column, a categorical one one-hot columns);
+    ``own[j]`` is node ``j``'s own ``(first column, width, states)``, or None for a
+    continuous node.
+    """
+
+    def __init__(self, blocks: Sequence[Sequence[tuple[int, int, int]]], own: Sequence[tuple[int, int, int] | None],
+                 max_configs: int = 4096) -> None:
+        super().__init__()
+        self.blocks = [list(b) for b in blocks]
+        self.own = list(own)
+        self.eligible: list[int] = []
+        for j, (b, o) in enumerate(zip(self.blocks, self.own)):
+            if o is None or any(states < 2 for _, _, states in b):
+                continue
+            configs = int(np.prod([states for _, _, states in b])) if b else 1
+            if configs <= max_configs:
+                self.eligible.append(j)
+                self.register_buffer(f"logp_{j}", torch.zeros(configs, o[2]))
+        self.register_buffer("alpha", torch.ones(len(self.blocks)))
+
+    @staticmethod
+    def _code(x: Tensor, start: int, width: int) -> Tensor:
+        return x[:, start].round().long() if width == 1 else x[:, start : start + width].argmax(1)
+
+    def configs(self, j: int, x: Tensor, relative: bool = False) -> Tensor:
+        """Node ``j``'s parent configuration on each row: of the full encoded matrix ``x``,
+        or with ``relative`` of its parents' own columns (as ``ParentNets.node`` takes them)."""
+        idx = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
+        offset = 0
+        for start, width, states in self.blocks[j]:
+            idx = idx * states + self._code(x, offset if relative else start, width)
+            offset += width
+        return idx
+
+    def own_codes(self, j: int, x: Tensor) -> Tensor:
+        start, width, _ = self.own[j]  # type: ignore[misc]
+        return self._code(x, start, width)
+
+    def table(self, j: int) -> Tensor:
+        return getattr(self, f"logp_{j}")
+
+    @torch.no_grad()
+    def fit(self, j: int, x: Tensor, alpha: float) -> None:
+        """Count node ``j`` over its parent configurations on the rows of ``x``, with
+        ``alpha`` pseudo-counts per cell."""
+        t = self.table(j)
+        counts = torch.zeros(t.shape, dtype=torch.float64, device=x.device)
+        counts.index_put_((self.configs(j, x), self.own_codes(j, x)),
+                          torch.ones(x.shape[0], dtype=torch.float64, device=x.device), accumulate=True)
+        smoothed = counts + alpha
+        t.copy_(torch.log(smoothed / smoothed.sum(1, keepdim=True)).to(t))
+        self.alpha[j] = alpha
+
+    def logits(self, j: int, x: Tensor, relative: bool = False) -> Tensor:
+        """Node ``j``'s log-probabilities ``[rows, states]`` from the full matrix ``x`` (or
+        its parents' own columns with ``relative``)."""
+        return self.table(j)[self.configs(j, x, relative)]
+
+
 def adequate(target: Tensor, candidate: Tensor, reference: Tensor, gap: float, z: float) -> Tensor:
     """Per node (rows of ``[n, B]`` held-out predictions of the conditional mean), whether a
     simpler ``candidate`` may stand in for the ``reference`` (a network): (a) it predicts

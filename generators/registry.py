@@ -87,7 +87,7 @@ KINDS: tuple[ModelKind, ...] = (
         "linear-anm", "Linear (baseline)",
         "linear additive-noise mechanisms (Causal Gen without hidden layers): the simple baseline",
         "the linear structural equation model",
-        CausalGenConfig, table=CausalGen, preset={"layers": 0},
+        CausalGenConfig, table=CausalGen, preset={"layers": 0, "mechanism": "additive", "select_table": False},
     ),
 )
 _BY_NAME = {k.name: k for k in KINDS}

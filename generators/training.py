@@ -77,7 +77,7 @@ class FitReport:
     seconds: float
     best_epoch: int
     best_val_loss: float
-    stopped: str  # "schedule_done" | "converged" (early stop) | "max_epochs" | "time_limit" | "cancelled"
+    stopped: str  # "schedule_done" | "converged" (early stop) | "max_epochs" | "time_limit" | "cancelled" | "counted" (nothing to train)
     device: str
     n_train: int
     n_val: int

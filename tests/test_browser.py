@@ -1,9 +1,21 @@
 """The workbench in a real browser: Streamlit served on loopback (its own temporary
-workspace), Debian's Chromium driven by Playwright, used as a person would: pick a dataset,
-add an arrow with the mouse, see a cycle refused, train a model to completion, move the
-intervention slider, compute counterfactuals; then five sessions at once. Screenshots go
-to tests/artifacts/ (the best ones to assets/, for the README); timings to
-tests/artifacts/browser-timings.json (recorded in docs/benchmarks.md).
+workspace), Debian's Chromium driven by Playwright, used as a person would, each step
+asserting what the person sees:
+
+- typing a graph and applying it (twice, after a refused cycle, after a layout button,
+  after leaving the page and coming back), and adding, renaming and deleting nodes and
+  arrows from the form;
+- a built-in dataset from start to end: an arrow added with the mouse, a cycle refused,
+  training, the intervention slider, counterfactuals, the runs, a quick model;
+- an uploaded table (the adult census, from ../shared/data when present): its checks, its
+  graph, training, seeing vs doing on categorical outcomes, counterfactuals, two runs
+  compared;
+- an image model trained through both of its stages, watched on one progress bar;
+- five sessions at once.
+
+Screenshots and timings go to a temporary folder ($COUNTERFACTORY_ARTIFACTS to keep them);
+the README's pictures in assets/ are refreshed only by ``make screenshots``
+($COUNTERFACTORY_SCREENSHOTS=assets), never by a test run.
 
 Skips when /usr/bin/chromium is missing, unless COUNTERFACTORY_REQUIRE_BROWSER=1.
 """
@@ -15,6 +27,7 @@ import json
 import re
 import shutil
 import socket
+import tempfile
 import subprocess
 import sys
 import time
@@ -26,7 +39,10 @@ import pytest
 pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parents[1]
-ARTIFACTS = REPO / "tests" / "artifacts"
+ADULT = REPO.parent / "shared" / "data" / "adult" / "adult.csv"
+# made when a browser test runs (a collection of the other tests leaves nothing behind)
+ARTIFACTS = Path(os.environ.get("COUNTERFACTORY_ARTIFACTS") or Path(tempfile.gettempdir()) / f"cf-browser-{os.getpid()}")
+SCREENSHOTS = os.environ.get("COUNTERFACTORY_SCREENSHOTS")  # a folder: refresh the README's pictures there
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -164,12 +180,19 @@ def _no_exception(page) -> None:
     assert page.locator('[data-testid="stException"]').count() == 0, page.locator('[data-testid="stException"]').first.inner_text()
 
 
+def _first_page(server: str) -> None:
+    """Record the time from the server's start to the first page shown (once)."""
+    if "cold_start_to_first_page_seconds" not in TIMINGS:
+        _record(cold_start_to_first_page_seconds=round(time.monotonic() - server_start[server], 2))
+
+
 def _go(page, server: str, path: str) -> None:
     """Open a page from the sidebar, as a user would: the session (and what was chosen on
     other pages) is kept; a fresh URL would start a new session."""
     if not page.url.startswith(server):
         page.goto(server)
         _idle(page)
+        _first_page(server)
     page.locator(f'a[data-testid="stSidebarNavLink"][href$="/{path}"]').click()
     page.wait_for_url(re.compile(f"/{path}$"))
     _idle(page)
@@ -187,8 +210,10 @@ def _shot(page, name: str) -> Path:
 
 
 def _save_asset(path: Path, name: str, limit: int = 400_000) -> None:
-    """Copy a screenshot to assets/NAME as a PNG under ``limit`` bytes (256 colours)."""
-    target = REPO / "assets" / name
+    """Copy a screenshot to $COUNTERFACTORY_SCREENSHOTS/NAME (``make screenshots``: assets/,
+    the README's pictures) as a PNG under ``limit`` bytes (256 colours); in a plain test run
+    to the artifacts folder, so that the size is checked and the repository is untouched."""
+    target = Path(SCREENSHOTS or ARTIFACTS / "assets") / name
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         from PIL import Image
@@ -218,13 +243,162 @@ def _drag_edge(page, source: str, target: str) -> None:
     page.mouse.up()
 
 
+def _canvas(page):
+    return page.frame_locator('iframe[title="streamlit_flow.streamlit_flow"]')
+
+
+def _editor(page):
+    return page.locator("textarea").first
+
+
+def _editor_shows(page, arrows: list[str], absent: tuple[str, ...] = ()) -> None:
+    """Wait until the graph's text box lists exactly ``arrows`` (and none of ``absent``)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(
+            "([want, gone]) => { const t = document.querySelector('textarea'); if (!t) return false;"
+            " const lines = t.value.split('\\n').map(s => s.trim()).filter(s => s.includes('->'));"
+            " return want.every(a => lines.includes(a)) && lines.length === want.length"
+            " && gone.every(g => !t.value.includes(g)); }",
+            arg=[arrows, list(absent)], timeout=30_000,
+        )
+    except PlaywrightTimeout:
+        shown = page.locator("textarea").first.input_value() if page.locator("textarea").count() else None
+        errors = page.locator('[data-testid="stAlert"]').all_inner_texts()
+        raise AssertionError(f"the graph's text box shows {shown!r}, not {arrows}; messages: {errors}") from None
+
+
+def _apply_text(page, text: str) -> None:
+    _settle(page)
+    _editor(page).fill(text)
+    page.get_by_role("button", name="Apply text").click()
+    _settle(page)
+
+
+def _graph_is(page, arrows: list[str], nodes: int) -> None:
+    """What the user sees of the graph: the text box and the canvas agree on ``arrows``,
+    and stay so (the canvas hands back no stale state over it)."""
+    from playwright.sync_api import expect
+
+    _editor_shows(page, arrows)
+    _idle(page)
+    expect(_canvas(page).locator(".react-flow__edge")).to_have_count(len(arrows))
+    expect(_canvas(page).locator(".react-flow__node")).to_have_count(nodes)
+    page.wait_for_timeout(700)  # the canvas answers a redraw with its own state: it must change nothing
+    _idle(page)
+    _editor_shows(page, arrows)
+    _no_exception(page)
+
+
+def _settle(page) -> None:
+    """Wait until the app has finished its runs: on the Graph page an edit is followed by
+    the canvas's answers to the redraw (one or two more runs, a moment later)."""
+    _idle(page)
+    page.wait_for_timeout(600)
+    _idle(page)
+
+
+def _pick(page, label: str | re.Pattern, option: str) -> None:
+    """Choose ``option`` in the selectbox labelled ``label`` (again if a rerun closed the
+    list under the mouse)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    box = page.get_by_role("combobox", name=label, exact=isinstance(label, str))
+    for attempt in range(3):
+        _settle(page)
+        box.click()
+        try:
+            page.get_by_role("option", name=option, exact=True).click(timeout=5_000)
+            break
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
+            page.keyboard.press("Escape")
+    _settle(page)
+
+
+def _rows(page, header: str) -> list[list[str]]:
+    """The rows (their cells' texts) of the first table that has a column ``header``, as
+    the browser's accessibility tree exposes them (the rows drawn)."""
+    frame = page.locator('[data-testid="stDataFrame"]').filter(
+        has=page.locator('[role="columnheader"]', has_text=re.compile(f"^{re.escape(header)}$"))).first
+    rows = frame.locator('[role="row"]')
+    out = [rows.nth(i).locator('[role="gridcell"]').all_inner_texts() for i in range(rows.count())]
+    return [r for r in out if r]
+
+
+def test_typed_graph_edits_stick(server: str, browser) -> None:
+    """In a fresh tab on the default dataset: text applied is the graph, every time; so is
+    every edit made with the form. Nothing is thrown away by the canvas, a refused cycle,
+    a layout button or a trip to another page."""
+    from playwright.sync_api import expect
+
+    started = time.monotonic()
+    page = _new_page(browser, height=1600)
+    _go(page, server, "graph")
+    _graph_is(page, ["x1 -> x2", "x1 -> x3", "x2 -> x3"], nodes=3)  # triangle-lin's true graph
+
+    _apply_text(page, "x1 -> x2; x2 -> x3")
+    _graph_is(page, ["x1 -> x2", "x2 -> x3"], nodes=3)
+    _apply_text(page, "x1 -> x3\nx2 -> x3")  # and again
+    _graph_is(page, ["x1 -> x3", "x2 -> x3"], nodes=3)
+
+    _apply_text(page, "x1 -> x2; x2 -> x3; x3 -> x1")  # a cycle: refused, named, the graph kept
+    expect(page.get_by_text(re.compile(r"the graph has a cycle: x1 (->|→) x2 (->|→) x3 (->|→) x1"))).to_be_visible()
+    expect(_canvas(page).locator(".react-flow__edge")).to_have_count(2)
+    _apply_text(page, "x1 -> x2; x2 -> x3")  # after the refusal
+    _graph_is(page, ["x1 -> x2", "x2 -> x3"], nodes=3)
+
+    page.get_by_role("button", name="Lay out top to bottom").click()
+    _settle(page)
+    _apply_text(page, "x1 -> x2; x1 -> x3")  # after a layout button
+    _graph_is(page, ["x1 -> x2", "x1 -> x3"], nodes=3)
+
+    _go(page, server, "data")  # leave the page and come back: the text box is filled, the graph kept
+    _go(page, server, "graph")
+    _graph_is(page, ["x1 -> x2", "x1 -> x3"], nodes=3)
+    _apply_text(page, "x1 -> x2; x2 -> x3; x1 -> x3")
+    _graph_is(page, ["x1 -> x2", "x1 -> x3", "x2 -> x3"], nodes=3)
+
+    # the form: add a node, rename it, connect it, remove an arrow, delete the node
+    page.get_by_text("Edit nodes and arrows").click()
+    page.get_by_role("textbox", name="New node").fill("w")
+    page.get_by_role("textbox", name="New node").press("Enter")
+    _settle(page)
+    page.get_by_role("button", name="Add node").click()
+    _settle(page)
+    expect(_canvas(page).locator(".react-flow__node")).to_have_count(4)
+    _pick(page, "Node", "w")
+    page.get_by_role("textbox", name="Rename to").fill("z")
+    page.get_by_role("textbox", name="Rename to").press("Enter")
+    _settle(page)
+    page.get_by_role("button", name="Rename", exact=True).click()
+    _settle(page)
+    _pick(page, "From", "z")
+    _pick(page, "To", "x3")
+    page.get_by_role("button", name="Add arrow").click()
+    _graph_is(page, ["x1 -> x2", "x1 -> x3", "x2 -> x3", "z -> x3"], nodes=4)
+    _pick(page, "From", "x1")
+    _pick(page, "To", "x3")
+    page.get_by_role("button", name="Remove arrow").click()
+    _graph_is(page, ["x1 -> x2", "x2 -> x3", "z -> x3"], nodes=4)
+    _pick(page, "Node", "z")
+    page.get_by_role("button", name="Delete node z").click()
+    _graph_is(page, ["x1 -> x2", "x2 -> x3"], nodes=3)
+    _apply_text(page, "x1 -> x2; x1 -> x3; x2 -> x3")  # typing still works after the form
+    _graph_is(page, ["x1 -> x2", "x1 -> x3", "x2 -> x3"], nodes=3)
+    _record(graph_journey_seconds=round(time.monotonic() - started, 1))
+    page.context.close()
+
+
 def test_the_workbench_as_a_user_would(server: str, browser) -> None:
     from playwright.sync_api import expect
 
     page = _new_page(browser)
     page.goto(server)
     _idle(page)
-    _record(cold_start_to_first_page_seconds=round(time.monotonic() - server_start[server], 2))
+    _first_page(server)
     expect(page.get_by_role("heading", name="Counterfactory")).to_be_visible()
     _shot(page, "home")
 
@@ -304,6 +478,158 @@ def test_the_workbench_as_a_user_would(server: str, browser) -> None:
     _go(page, server, "runs")
     expect(page.get_by_text("Every run in the workspace")).to_be_visible()
     _shot(page, "runs")
+
+    # A quick model in one click: once trained, the selector and the page below show it,
+    # and its answer off the data (do(x2) far from what x1 makes it) is flagged.
+    _go(page, server, "explore")
+    page.get_by_text("Train a quick model on a built-in example").click()
+    _pick(page, "Built-in example", "triangle-nlin")
+    page.get_by_role("button", name="Train a quick model").click()
+    expect(page.get_by_role("combobox", name="Trained run")).to_have_value(
+        re.compile(r"^quick Causal Gen on triangle-nlin · done"), timeout=180_000)
+    _idle(page)
+    expect(page.get_by_text(re.compile(r"^quick Causal Gen on triangle-nlin · triangle-nlin"))).to_be_visible()
+    expect(page.get_by_text(re.compile("parent values the training data never show together"))).to_be_visible()
+    expect(page.get_by_text(re.compile(r"^Extrapolated: x3"))).to_be_visible()
+    assert "widen the tolerance" not in page.inner_text("body")
+    _no_exception(page)
+    page.context.close()
+
+
+def test_an_uploaded_table_from_upload_to_comparison(server: str, browser) -> None:
+    """The adult census table, all categorical: its checks pass without false alarms, its
+    graph is typed, a model trains on it, seeing vs doing gives the probability of each
+    category and effects as differences of probabilities beside the exact answer of the
+    graph, counterfactuals are computed, and two runs are compared."""
+    from playwright.sync_api import expect
+
+    if not ADULT.is_file():
+        pytest.skip(f"the adult table {ADULT} is absent (../shared/data)")
+    _ensure_done_run(server)  # a second run to compare with
+    started = time.monotonic()
+    page = _new_page(browser, height=2400)
+    _go(page, server, "data")
+    page.get_by_text("Upload a CSV").click()
+    _idle(page)
+    expect(page.get_by_text(re.compile("no data are chosen"))).to_be_visible()  # not the previous dataset
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(ADULT))
+    expect(page.get_by_text(re.compile(r"adult\.csv: 30,162 rows × 8 columns pass the loader's checks"))).to_be_visible()
+    _idle(page)
+    assert "mixes numbers and text" not in page.inner_text("body")  # HoursPerWeek's labels are labels
+    assert "set to categorical" not in page.inner_text("body")  # nobody set anything
+    expect(page.locator(".js-plotly-plot").first).to_be_visible()
+    _shot(page, "data-upload")
+
+    _go(page, server, "graph")
+    _graph_is(page, [], nodes=8)  # the columns, unconnected
+    expect(page.get_by_text("This graph has no arrows")).to_be_visible()  # not "every arrow is identified"
+    graph = ["Age -> Education", "Age -> Income", "Education -> Income", "Sex -> HoursPerWeek",
+             "HoursPerWeek -> Income", "Sex -> Income", "Age -> MaritalStatus", "MaritalStatus -> Income"]
+    lone = ["Race", "Immigrant"]  # text is the whole graph: columns without arrows are listed alone
+    _apply_text(page, "\n".join(graph + lone))
+    _graph_is(page, graph, nodes=8)
+    _apply_text(page, "\n".join(graph + lone + ["Income -> Age"]))
+    expect(page.get_by_text(re.compile("the graph has a cycle"))).to_be_visible()
+    graph.append("Race -> Education")
+    _apply_text(page, "\n".join(graph + lone))  # after the refused cycle
+    _graph_is(page, graph, nodes=8)
+    expect(page.get_by_text(re.compile(r"strength|negligible|consistent", re.I)).first).to_be_visible()
+    _shot(page, "graph-upload")
+
+    _go(page, server, "train")
+    page.get_by_role("textbox", name="steps").fill("300")
+    page.get_by_role("textbox", name="Run name").fill("adult, small")
+    page.get_by_test_id("stBaseButton-primaryFormSubmit").click()
+    expect(page.get_by_text(re.compile(r"^Trained in"))).to_be_visible(timeout=300_000)
+    _idle(page)
+
+    # Seeing vs doing on a categorical outcome: probabilities and effects with numbers
+    _go(page, server, "explore")
+    expect(page.get_by_role("combobox", name="Trained run")).to_have_value(re.compile(r"^adult, small · done"))
+    _pick(page, "Variable", "Education")
+    _pick(page, "Value of Education", "Academic-Degree")
+    expect(page.get_by_text("Probability of each category")).to_be_visible()
+    assert "Mean of each variable" not in page.inner_text("body")  # no means of categories
+    rows = _rows(page, "category")  # node, category, observational, given, do, do · exact, given − do
+    assert len(rows) == 24 and ["Income", ">50K"] == rows[-1][:2], rows
+    probs = [float(x) for r in rows for x in r[2:6]]
+    assert all(-1e-9 <= x <= 1 + 1e-9 for x in probs), rows  # numbers, not None
+    effects = {r[0]: r[1:] for r in _rows(page, "low")}  # outcome: effect, low, high, exact, extrapolated
+    assert "Income = >50K" in effects, effects
+    effect, low, high = (float(x) for x in effects["Income = >50K"][:3])
+    row = effects["Income = >50K"]
+    assert low <= effect <= high and effect > 0.0, row  # a degree raises P(Income > 50K)
+    headers = page.locator('[role="columnheader"]').all_inner_texts()
+    assert "do · exact" in headers and "exact" in headers, headers  # the graph's exact answer beside the model's
+    _no_exception(page)
+    _shot(page, "explore-upload")
+
+    _go(page, server, "counterfactuals")
+    expect(page.get_by_text(re.compile(r"What these 5 row\(s\) would have been under do\("))).to_be_visible()
+    _no_exception(page)
+
+    # Runs: the two runs compared side by side (one type per column: no Arrow error logged)
+    _go(page, server, "runs")
+    grid = page.locator('[data-testid="stDataFrame"]').first
+    expect(grid).to_be_visible()
+    box = grid.bounding_box()
+    for i in range(2):  # tick the first two rows' selection boxes
+        page.mouse.click(box["x"] + 15, box["y"] + 35 * (i + 1) + 18)
+        _idle(page)
+    expect(page.get_by_text("Comparing 2 runs")).to_be_visible()
+    _no_exception(page)
+    log = (ARTIFACTS / "streamlit.log").read_text(errors="replace")
+    assert "ArrowTypeError" not in log and "ArrowInvalid" not in log
+    _record(upload_journey_seconds=round(time.monotonic() - started, 1))
+    page.context.close()
+
+
+def test_an_image_model_trains_in_two_stages_on_one_progress_bar(server: str, browser) -> None:
+    """CCGM on 200 pendulum images: the form sets each stage's steps; the progress bar and
+    the time left cover both stages (never 100% while the image networks still train); the
+    loss curves come one per stage."""
+    from playwright.sync_api import expect
+
+    started = time.monotonic()
+    page = _new_page(browser, height=1800)
+    _go(page, server, "data")
+    page.get_by_text("Built-in images").click()
+    _idle(page)
+    _pick(page, "Image dataset", "pendulum")
+    images = page.get_by_role("spinbutton", name="Images")
+    images.fill("200")
+    images.press("Enter")
+    _idle(page)
+    _go(page, server, "train")
+    _pick(page, "Model", "CCGM")
+    page.get_by_role("textbox", name="label stage: steps").fill("2000")
+    page.get_by_role("textbox", name="image stage: steps").fill("60")
+    page.get_by_role("textbox", name="Run name").fill("pendulum, two stages")
+    page.get_by_test_id("stBaseButton-primaryFormSubmit").click()
+    expect(page.get_by_text(re.compile(r"stage 1 of 2: label mechanisms"))).to_be_visible(timeout=120_000)
+    stage2 = page.get_by_text(re.compile(r"stage 2 of 2: image networks"))
+    expect(stage2).to_be_visible(timeout=180_000)
+    seen: list[tuple[float, str]] = []  # (the bar's value, the caption under it) while the image stage runs
+    while page.get_by_text(re.compile(r"^Trained in")).count() == 0 and len(seen) < 600:
+        try:
+            bar = page.locator('[data-testid="stProgress"]').first
+            text = bar.inner_text(timeout=1000)
+            value = float(bar.locator('[role="progressbar"]').get_attribute("aria-valuenow", timeout=1000) or "nan")
+            caption = page.get_by_text(re.compile("^elapsed")).first.inner_text(timeout=1000)
+        except Exception:  # noqa: BLE001 - the card was redrawn between the reads
+            continue
+        if "stage 2 of 2" in text:
+            seen.append((value, caption))
+        page.wait_for_timeout(250)
+    expect(page.get_by_text(re.compile(r"^Trained in"))).to_be_visible(timeout=300_000)
+    assert seen and all(v < 100 for v, _ in seen), seen  # never full while the image networks still train
+    assert any(re.search(r"about \d[^—]* left$", c) for _, c in seen), seen  # the time left is told
+    page.get_by_text("Loss curves").first.click()  # this run's card comes first
+    expect(page.locator(".js-plotly-plot text", has_text="stage 1: label mechanisms").first).to_be_visible()
+    expect(page.locator(".js-plotly-plot text", has_text="stage 2: image networks").first).to_be_visible()
+    _no_exception(page)
+    _shot(page, "train-images")
+    _record(image_journey_seconds=round(time.monotonic() - started, 1))
     page.context.close()
 
 
@@ -320,6 +646,10 @@ def test_five_sessions_at_once(server: str, browser) -> None:
     trainer.get_by_test_id("stBaseButton-primaryFormSubmit").click()
     for i, pg in enumerate(explorers):
         _go(pg, server, "explore")
+        # a run of continuous data (the newest may be the adult table's, all categories: no slider)
+        pg.get_by_role("combobox", name="Trained run", exact=True).click()
+        pg.get_by_role("option").filter(has_not_text="adult").first.click()
+        _idle(pg)
         _shot(pg, f"session-{i + 1}")
         expect(pg.locator(".st-key-comparison .js-plotly-plot")).to_have_count(1)
         expect(pg.locator(".st-key-comparison .js-plotly-plot")).to_be_visible()

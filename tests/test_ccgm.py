@@ -128,7 +128,7 @@ def test_without_edges_removes_the_dependence_and_keeps_the_rest():
     data = linear_table()
     model = build_model("ccgm", LINEAR, **TINY)
     model.fit(data, seed=0)
-    fair = model.without_edges(("a", "b"), seed=0, n=5000)
+    fair = model.without_edges(("a", "b"), method="refit", seed=0, n=5000)
     assert not fair.graph.has_edge("a", "b") and model.graph.has_edge("a", "b")  # the original is untouched
     before, after = model.sample(4000, seed=2), fair.sample(4000, seed=2)
     assert abs(np.corrcoef(before["a"], before["b"])[0, 1]) > 0.9
@@ -140,7 +140,7 @@ def test_without_edges_removes_the_dependence_and_keeps_the_rest():
     cf = fair.counterfactual(data.head(50), do={"a": 2.0})
     assert np.allclose(cf["b"], data.head(50)["b"], atol=1e-4)  # b no longer listens to a
     with pytest.raises(GraphError, match="cannot remove b -> a: the model's graph has no such edge"):
-        model.without_edges(("b", "a"))
+        model.without_edges(("b", "a"), method="refit")
 
 
 def test_without_edges_discrete_child_gets_the_parent_marginal():
@@ -150,7 +150,7 @@ def test_without_edges_discrete_child_gets_the_parent_marginal():
     b = (rng.random(n) < np.where(a == 1, 0.9, 0.2)).astype(int)
     model = build_model("ccgm", CausalGraph.parse("a -> b"), **TINY)
     model.fit(pd.DataFrame({"a": a, "b": b}), seed=0)
-    fair = model.without_edges(("a", "b"), seed=0, n=10_000).sample(20_000, seed=1)
+    fair = model.without_edges(("a", "b"), method="refit", seed=0, n=10_000).sample(20_000, seed=1)
     p1, p0 = fair.loc[fair.a == 1, "b"].mean(), fair.loc[fair.a == 0, "b"].mean()
     assert abs(p1 - p0) < 0.03
     assert abs(fair["b"].mean() - (0.3 * 0.9 + 0.7 * 0.2)) < 0.03  # Σ_a P(b | a) P(a) = 0.41
@@ -236,14 +236,14 @@ def test_image_save_load_round_trip(image_model, tmp_path):
 
 
 def test_image_without_edges(image_model):
-    fair = image_model.without_edges(("pos", "bright"), seed=0, n=4000)
+    fair = image_model.without_edges(("pos", "bright"), method="refit", seed=0, n=4000)
     lab = fair.sample(4000, seed=0).labels
     assert abs(np.corrcoef(lab["pos"], lab["bright"])[0, 1]) < 0.05
     assert fair.graph.has_edge("pos", "image") and not fair.graph.has_edge("pos", "bright")
     s = fair.sample(4, seed=0)
     assert isinstance(s, ImageData) and s.images.shape == (4, 16, 16, 1)
     with pytest.raises(GraphError, match="edges into the image node are the decoder's inputs"):
-        image_model.without_edges(("pos", "image"))
+        image_model.without_edges(("pos", "image"), method="refit")
 
 
 def test_image_refusals(image_model):

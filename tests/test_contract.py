@@ -39,8 +39,10 @@ CASES = [(k.name, d) for k in generators.KINDS for d in k.data]
 # what each data kind asks: the graph, the data, a discrete and a continuous node, a node no
 # other depends on (for the laws of do and given on disjoint nodes) and its non-descendants
 DATA = {
-    "table": dict(graph=TABLE_GRAPH, data=lambda n=300: mixed_table(n), discrete=("c", 1), cont=("a", 0.5)),
-    "images": dict(graph=IMAGE_GRAPH, data=lambda n=300: squares(n), discrete=("bright", 1), cont=("pos", 0.5)),
+    "table": dict(graph=TABLE_GRAPH, data=lambda n=300: mixed_table(n), discrete=("c", 1), cont=("a", 0.5),
+                  cut=("c", "d"), reference=1),
+    "images": dict(graph=IMAGE_GRAPH, data=lambda n=300: squares(n), discrete=("bright", 1), cont=("pos", 0.5),
+                   cut=("pos", "bright"), reference=0.5),
 }
 
 
@@ -153,3 +155,25 @@ def test_unfitted_says_so_and_cancel_keeps_a_usable_model(kind, data):
 def test_a_graph_without_images_is_refused_by_image_only_kinds():
     with pytest.raises(ValueError, match="causal-gan' does not train on tables; use one of causal-gen"):
         build_model("causal-gan", CausalGraph.parse("a -> b"))
+
+
+def test_without_edges_removes_a_dependence_and_keeps_the_rest(case, tmp_path):
+    """Every kind cuts an edge the same way (the shared query semantics): the child stops
+    listening to the parent, what does not descend from the child is drawn exactly as
+    before (the same seed), the edited model saves and loads with its cut."""
+    _, spec, model, _, _ = case
+    parent, child = spec["cut"]
+    fair = model.without_edges(f"{parent} -> {child}")
+    assert fair.cuts and not model.cuts and not fair.structure.has_edge(parent, child)
+    before, after = _labels(model.sample(300, seed=6)), _labels(fair.sample(300, seed=6))
+    keep = [n for n in before.columns if n != child and n not in model.graph.descendants(child)]
+    pd.testing.assert_frame_equal(before[keep], after[keep])
+    fixed = model.without_edges(f"{parent} -> {child}", references={parent: spec["reference"]})
+    ref_codes = _labels(fixed.sample(300, seed=6))
+    with_reference = _labels(model.sample(300, do={parent: spec["reference"]}, seed=6))
+    # with a reference value the child sees what do(parent = reference) would show it: same law, same draws here
+    pd.testing.assert_series_equal(ref_codes[child], with_reference[child])
+    fair.save(tmp_path / "fair")
+    again = load_model(tmp_path / "fair")
+    assert again.cuts == fair.cuts
+    pd.testing.assert_frame_equal(_labels(again.sample(50, seed=7)), _labels(fair.sample(50, seed=7)))

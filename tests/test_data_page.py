@@ -142,10 +142,10 @@ def test_kind_and_table_problems() -> None:
     df = good_table()
     found = dp.kind_problems(df, {"rating": "binary", "group": "continuous", "x": "categorical", "y": "continuous"})
     assert found == {
-        "rating": ["set to binary but has 5 distinct values"],
-        "group": ["set to continuous but holds text ('control' at row 0)" if df.group[0] == "control"
-                  else "set to continuous but holds text ('treated' at row 0)"],
-        "x": ["set to categorical but has 60 distinct values; at most 50 are supported"],
+        "rating": ["you set it to binary but has 5 distinct values"],
+        "group": ["you set it to continuous but holds text ('control' at row 0)" if df.group[0] == "control"
+                  else "you set it to continuous but holds text ('treated' at row 0)"],
+        "x": ["you set it to categorical but has 60 distinct values; at most 50 are supported"],
     }
     assert dp.table_problems(df) == []
     assert dp.table_problems(df.head(5)[["x"]]) == [
@@ -177,15 +177,41 @@ def test_summary_table() -> None:
 def test_scatter_matrix_subsamples_and_colours_by_a_discrete_column() -> None:
     df = datasets.load("loan", n=5000, seed=0).data
     fig = dp.scatter_matrix_figure(df, {"A": "binary"}, color="A")
-    assert [t.name for t in fig.data] == ["A = 0", "A = 1"]
-    assert sum(len(t.dimensions[0].values) for t in fig.data) == dp.SCATTER_ROWS
-    assert [d.label for d in fig.data[0].dimensions] == [c for c in df.columns if c != "A"]
-    plain = dp.scatter_matrix_figure(df.assign(A=df.A.map({0: "no", 1: "yes"})), {"A": "binary"}, seed=1)
-    (trace,) = plain.data
-    assert trace.dimensions[0].label == "A (0=no, 1=yes)"  # a discrete column as jittered codes
-    codes = np.asarray(trace.dimensions[0].values)
-    assert set(np.round(codes)) == {0, 1} and 0 < np.abs(codes - np.round(codes)).max() <= 0.2
-    assert len(dp.scatter_matrix_figure(good_table(), max_columns=2).data[0].dimensions) == 2
+    names = [c for c in df.columns if c != "A"][: dp.SCATTER_COLUMNS]
+    k = len(names) - 1
+    assert len(fig.data) == 2 * k * (k + 1) // 2  # one trace per panel below the diagonal and per colour
+    assert [t.name for t in fig.data if t.showlegend] == ["A = 0", "A = 1"]
+    first = [t for t in fig.data if t.xaxis == "x"]
+    assert sum(len(t.x) for t in first) == dp.SCATTER_ROWS
+    # each column named once: below the bottom row, left of the first column
+    assert fig.layout.xaxis.title.text == "" and fig.layout[f"xaxis{k * (k - 1) + 1}"].title.text == names[0]
+    assert fig.layout.yaxis.title.text == names[1]
+    assert all(t.type == "scatter" for t in fig.data)  # SVG: no WebGL context to run out of
+
+
+def test_scatter_matrix_of_categories_names_them_in_their_natural_order() -> None:
+    rng = np.random.default_rng(0)
+    ages = np.array(["<20", "20-34", "35-49", "50-65", ">65"])
+    df = pd.DataFrame({"Age": rng.choice(ages, 300), "Income": rng.choice(["<=50K", ">50K"], 300),
+                       "x": rng.normal(size=300)})
+    fig = dp.scatter_matrix_figure(df)
+    assert list(fig.layout.xaxis.ticktext) == ["<20", "20-34", "35-49", "50-65", ">65"]  # not "<20" last
+    heat = [t for t in fig.data if t.type == "heatmap"]
+    assert len(heat) == 1 and np.isclose(np.asarray(heat[0].z).sum(), 1.0)  # two discrete columns: shares of rows
+    jittered = next(t for t in fig.data if t.type == "scatter" and t.xaxis == "x3")  # Age (x) against x (y)
+    codes = np.asarray(jittered.x)
+    assert set(np.round(codes)) <= set(range(5)) and 0 < np.abs(codes - np.round(codes)).max() <= 0.25
+    assert len(dp.scatter_matrix_figure(good_table(), max_columns=2).data) == 1
+    assert dp.histograms_figure(df).data[0].x == ("<20", "20-34", "35-49", "50-65", ">65")
+
+
+def test_labels_that_happen_to_be_numbers_are_not_mixed_columns(shared_data) -> None:
+    """The adult table's HoursPerWeek ("40", ">40", "20-39", "<20") is a set of labels."""
+    df = pd.read_csv(shared_data / "adult" / "adult.csv")
+    assert dp.column_problems(df) == {}
+    hours = pd.DataFrame({"h": ["40", ">40", "<20", "20-39"] * 10})
+    assert dp.column_problems(hours) == {}
+    assert dp.loader_check(df, name="adult.csv") is None
 
 
 def test_histograms_one_panel_per_column() -> None:
@@ -275,7 +301,7 @@ def test_uploading_a_good_csv_shows_preview_kinds_and_summary() -> None:
     assert not any(isinstance(v, pd.DataFrame) for v in at.session_state[dp.STATE_KEY].values())
     # a wrong override is flagged
     rating.set_value("binary").run()
-    assert "**rating**: set to binary but has 5 distinct values" in at.warning[0].value
+    assert "**rating**: you set it to binary but has 5 distinct values" in at.warning[0].value
     assert "declared binary but has 5 values" in at.error[0].value
 
 
@@ -314,3 +340,28 @@ def test_too_large_upload_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(dp, "MAX_UPLOAD_MB", 0.001)  # 1 kB, so that the test stays small
     at = _upload(_page(), "large.csv", csv(good_table(200)))
     assert re.search(r"large\.csv is \d+\.\d MB; files up to 0\.001 MB can be uploaded", at.error[0].value)
+
+
+def test_an_inferred_kind_is_not_reported_as_set_by_the_user() -> None:
+    """Only the kinds the user chose are checked as choices (an inferred one's problems are
+    the column's own)."""
+    many = pd.DataFrame({"id": [f"user{i}" for i in range(80)], "x": np.arange(80.0)})
+    at = _upload(_page(), "ids.csv", csv(many))
+    shown = "\n".join(e.value for e in at.warning)
+    assert "80 distinct text values" in shown and "set to categorical" not in shown
+
+
+def test_choosing_upload_waits_for_a_file_and_other_pages_say_so() -> None:
+    """Until a file arrives no data are chosen: a run named for the new data must not train
+    on the previous dataset."""
+    at = _page()
+    at.radio(key="data-source").set_value("Upload a CSV").run()
+    assert not at.exception
+    assert at.session_state[dp.STATE_KEY] == dp.pending_ref("upload")
+    with pytest.raises(DataError, match="no table is uploaded yet"):
+        dp.current_dataset(at.session_state)
+    at.switch_page("views/train.py").run()
+    assert not at.exception and "no table is uploaded yet" in at.error[0].value
+    at.switch_page(DATA).run()
+    at.file_uploader(key="data-upload").set_value(("good.csv", csv(good_table()), "text/csv")).run()
+    assert at.session_state[dp.STATE_KEY]["name"] == "good.csv"

@@ -147,3 +147,36 @@ def test_the_pages_use_the_drawn_graph_only_for_the_dataset_it_was_drawn_for():
 def test_fit_to_columns_names_missing_nodes_and_unused_columns():
     g = CausalGraph.parse("a -> b; b -> zz")
     assert ge.fit_to_columns(g, ["a", "b", "extra"]) == (["zz"], ["extra"])
+
+
+def test_a_graph_drawn_before_visiting_the_data_page_is_kept_there():
+    """A fresh session works on the Data page's default dataset; visiting the Data page
+    records that default, which must not count as another dataset (the graph was lost)."""
+    state: dict = {}
+    drawn = CausalGraph.parse("x1 -> x2; x2 -> x3")
+    ge.store_graph(state, drawn)
+    state[dp.STATE_KEY] = dp.builtin_ref(datasets.names()[0])
+    assert ge.graph_for(state, ["x1", "x2", "x3"], datasets.info(datasets.names()[0]).graph, {}) == drawn
+
+
+def test_only_new_canvas_values_are_edits():
+    """Streamlit hands the canvas's last value back on every rerun: after the page changed
+    the graph another way, that old value must not be applied again."""
+    state: dict = {}
+    sent = 1_000
+    assert not ge.canvas_news(state, sent, None)  # nothing from the canvas yet
+    assert not ge.canvas_news(state, sent, sent)  # the state the page sent
+    assert ge.canvas_news(state, sent, 1_200)  # an edit on the canvas
+    assert not ge.canvas_news(state, sent, 1_200)  # ... handed back on the next rerun
+    later = ge.canvas_timestamp(state, now_ms=900)  # a browser clock ahead of the server's
+    assert later > 1_200 and not ge.canvas_news(state, later, 1_200)
+    assert ge.canvas_news(state, later, later + 5)
+
+
+def test_a_canvas_value_of_an_older_graph_is_told_from_the_one_sent():
+    old, new = CausalGraph.parse("x1 -> x2; x1 -> x3; x2 -> x3"), CausalGraph.parse("x1 -> x2; x2 -> x3")
+    echo = ge.to_flow(ge.new_drawing(old))
+    assert ge.shows_graph(echo, old) and not ge.shows_graph(echo, new)
+    moved = ge.to_flow(ge.new_drawing(new, "TB"))  # the same graph elsewhere on the canvas
+    assert ge.shows_graph(moved, new)
+    assert not ge.shows_graph({"nodes": [], "edges": []}, new)

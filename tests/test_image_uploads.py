@@ -84,7 +84,8 @@ def test_an_image_dataset_round_trips_is_stored_once_and_deleted_whole(ws) -> No
     assert header["images"]["dtype"] == "U8" and header["images"]["shape"] == [40, 16, 16, 3]
     # the same source again: the stored one, no second copy
     assert ws.add_image_dataset_once("again", data, source="upload:abc") == rec
-    assert len(list((ws.root / "datasets").iterdir())) == 2
+    assert sorted(p.name for p in (ws.root / "datasets").iterdir()) == sorted(
+        [rec.path.name, rec.images_path.name, f"{rec.id}.json"])  # the labels, the images, their record
     assert ws.find_dataset("upload:abc", images=False) is None
     # a table is not an image dataset
     table = ws.add_dataset("t", data.labels, source="upload:abc")

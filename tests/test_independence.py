@@ -192,7 +192,7 @@ def test_implications_on_a_benchmark_are_sorted_and_holm_adjusted() -> None:
     # the graph's declared kind (A binary) selects the G-test for implications involving A
     assert all(r.test.method.startswith("G-test") for r in results if "A" in (r.test.x, r.test.y, *r.test.given))
     frame = implications_frame(results)
-    assert list(frame["p"]) == ps and frame.shape == (len(results), 10)
+    assert list(frame["p"]) == ps and frame.shape == (len(results), 12)
 
 
 def test_max_tests_keeps_the_smallest_conditioning_sets() -> None:
@@ -222,3 +222,30 @@ def test_module_doctests_and_no_streamlit_or_torch() -> None:
     code = "import sys, causal.independence; print('streamlit' in sys.modules, 'torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_strength_is_one_scale_for_both_tests_and_judges_rejections_with_the_p_value() -> None:
+    """On many rows a negligible dependence is rejected: only a rejection at least
+    MIN_STRENGTH strong is relevant. The strength is |partial r| for Fisher's z and
+    sqrt(1 - exp(-2 I)) for a G-test, which agree on Gaussian data."""
+    rng = np.random.default_rng(0)
+    n = 30_000
+    x = rng.normal(size=n)
+    weak = 0.05 * x + rng.normal(size=n)  # r = 0.05: significant on 30,000 rows, negligible
+    strong = 0.5 * x + rng.normal(size=n)
+    df = pd.DataFrame({"x": x, "weak": weak, "strong": strong})
+    t_weak, t_strong = ci_test(df, "x", "weak"), ci_test(df, "x", "strong")
+    assert t_weak.p_value < 1e-6 and t_weak.strength == pytest.approx(0.05, abs=0.015)
+    assert t_strong.strength == pytest.approx(0.5 / np.sqrt(1.25), abs=0.02)
+    binned = ci_test(df.assign(x=pd.qcut(x, 8, labels=False), strong=pd.qcut(strong, 8, labels=False)),
+                     "x", "strong", kinds={"x": "categorical", "strong": "categorical"})
+    assert binned.method.startswith("G-test") and binned.strength == pytest.approx(t_strong.strength, abs=0.06)
+    graph = CausalGraph(["x", "weak", "strong"], [])  # claims all three independent
+    results = {str(r.independence): r for r in ind.test_implications(df, graph)}
+    assert all(r.rejected_holm for r in results.values() if "weak" in str(r.independence) and "x" in str(r.independence))
+    rel = {k: r.relevant for k, r in results.items()}
+    assert rel == {k: ("strong" in k and "x" in k) for k in rel}, rel
+    frame = implications_frame(list(results.values()))
+    assert {"strength", "relevant"} <= set(frame.columns)
+    with pytest.raises(ValueError, match="min_strength"):
+        ind.test_implications(df, graph, min_strength=2.0)

@@ -265,6 +265,10 @@ def test_explore_compares_given_and_do_against_the_truth(trained) -> None:
     assert not at.exception
     warnings = " ".join(w.value for w in at.warning)
     assert "outside the training data" in warnings and "Cannot condition on x2" in warnings
+    assert "widen the tolerance" not in warnings  # the page has no tolerance to widen
+    assert "parent values the training data never show together" in warnings and "**x3**" in warnings
+    assert "Extrapolated: **x3**" in warnings  # beside the effect too
+    assert _frame(at, "effect", "low", "high").loc["x3", "extrapolated"] > 0.9
     assert _frame(at, "observational", "given", "do")["given"].isna().all()
 
     at.selectbox(key=f"node-{run.id}").set_value("x1").run()
@@ -328,7 +332,7 @@ def test_runs_logic_tables_and_downloads(trained) -> None:
     frame = runs_frame(runs)
     assert frame.loc[0, "model"] == "causal-gen" and frame.loc[0, "graph"] == "x1 -> x2; x1 -> x3; x2 -> x3"
     cmp = compare_frame(runs)
-    assert cmp.loc["model: hidden"].iloc[0] == 16 and cmp.loc["training: steps"].iloc[0] == 1000
+    assert cmp.loc["model: hidden"].iloc[0] == "16" and cmp.loc["training: steps"].iloc[0] == "1000"
     assert progress_fraction(runs[0]) == 1.0
     import io
     import zipfile
@@ -344,3 +348,88 @@ def test_setting_fields_are_typed_like_their_defaults() -> None:
     with pytest.raises(ValueError, match="setting 'hidden' must be int"):
         parse_value(fields["hidden"], "2.5")
     assert datasets.names()  # the registry is importable beside the app logic
+
+
+# ---------------------------------------------------------------------- which run a page shows
+def test_a_run_selector_shows_a_finished_run_or_the_one_picked_by_hand() -> None:
+    from app.logic.runs import default_run
+
+    def run(i: str, status: str):
+        return type("R", (), {"id": i, "status": status})()
+
+    runs = [run("c", "cancelled"), run("b", "done"), run("a", "done")]  # newest first
+    assert default_run(runs, None) == "b"
+    assert default_run(runs, "a") == "a"  # chosen or trained last, and done
+    assert default_run(runs, "c") == "b"  # trained last but cancelled: not the first thing shown
+    assert default_run(runs, "c", picked="c") == "c"  # ... unless picked by hand
+    assert default_run(runs, "c", picked="a") == "a"
+    assert default_run([run("x", "running")], None) == "x"
+
+
+def test_the_run_selector_and_the_page_below_show_the_same_run(trained) -> None:
+    """The run chosen elsewhere in the session (trained there, say) is the one selected and
+    the one the page shows, even though the selector existed before."""
+    at = _app("explore")
+    run = trained.runs()[0]
+    assert at.selectbox(key="explore-run").value == run.id
+    at.session_state["run:selected"] = "no-such-run"  # a run deleted meanwhile: the newest finished one
+    at.run()
+    assert not at.exception and at.selectbox(key="explore-run").value == run.id
+    assert any(run.id in c.value for c in at.caption)
+
+
+# ---------------------------------------------------------------------- image runs: two stages
+def test_an_image_run_is_one_progress_over_two_stages(ws) -> None:
+    """CCGM on images trains its label mechanisms, then its image networks: one fraction
+    and time left over both, one loss curve per stage; the form names each stage's steps."""
+    import dataclasses
+
+    from app.logic.runs import STAGE_NAMES, stage_histories, training_stage
+    from app.logic.train import form_settings, stage_prefixes
+    from causal.sources import BuiltinImages
+
+    run = ws.create_run(RunSpec(BuiltinImages("pendulum", rows=200, size=32), kind="ccgm",
+                                settings={"steps": 60, "image_train.steps": 40, "width": 8}, name="two stages"),
+                        pid=os.getpid())
+    done = execute(ws, run.id)
+    assert done.status == "done"
+    history = ws.history(run.id)
+    stages = stage_histories(done, history)
+    assert [name for name, _ in stages] == list(STAGE_NAMES)
+    assert [len(rows) for _, rows in stages] == [60, 20] and stages[1][1][0].epoch == 1  # epochs counted per stage
+    seen = [training_stage(dataclasses.replace(done, status="running", progress=h), history) for h in history]
+    assert [s.index for s in seen] == [1] * 60 + [2] * 20
+    fractions = [s.fraction for s in seen]
+    assert all(b >= a - 1e-9 for a, b in zip(fractions, fractions[1:])) and fractions[-2] < 1.0
+    assert all(s.stage_only for s in seen[:60]) and not any(s.stage_only for s in seen[60:])
+    assert seen[-2].seconds_left is not None  # the image stage's pace is measured
+    assert training_stage(done, history).fraction == 1.0
+    # the form: each stage's steps by name, wherever the model keeps them
+    assert stage_prefixes("ccgm") == ("", "image_train.") and stage_prefixes("causal-gan") == ("labels.", "")
+    labels = {name: label for name, label, _ in form_settings("causal-gan", images=True)}
+    assert labels["labels.steps"] == "label stage: steps" and labels["steps"] == "image stage: steps"
+    assert [n for n, _, _ in form_settings("causal-gen", images=False)][:3] == ["hidden", "layers", "steps"]
+
+
+def test_the_runs_comparison_has_one_type_per_column(trained) -> None:
+    import pyarrow as pa
+
+    runs = trained.runs()
+    frame = compare_frame(runs + runs)
+    pa.Table.from_pandas(frame)  # no ArrowTypeError: every column is text
+    assert all(pd.api.types.is_string_dtype(dtype) for dtype in frame.dtypes)
+
+
+# ---------------------------------------------------------------------- where runs live
+def test_the_default_workspace_is_one_per_user(monkeypatch, tmp_path) -> None:
+    from app.workspace import default_root
+
+    monkeypatch.setenv("COUNTERFACTORY_WORKSPACE", str(tmp_path / "mine"))
+    assert default_root() == tmp_path / "mine"
+    monkeypatch.delenv("COUNTERFACTORY_WORKSPACE")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.chdir(tmp_path)
+    assert default_root() == tmp_path / "data" / "counterfactory" / "workspace"  # not ./workspace
+    monkeypatch.setenv("XDG_DATA_HOME", "relative/ignored")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert default_root() == tmp_path / "home" / ".local" / "share" / "counterfactory" / "workspace"

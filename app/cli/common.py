@@ -5,11 +5,14 @@ error messages, and the workspace and models they open."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import sys
+import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import pandas as pd
 
@@ -19,6 +22,7 @@ PROG = "counterfactory"
 RUN_PREFIX = "run:"  # MODEL arguments: "run:ID" names a workspace run instead of a folder
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process SIGTERM ended
 
 
 class UsageError(ValueError):
@@ -84,16 +88,18 @@ def _positive_int(text: str) -> int:
 
 
 def _read_text(path: str | os.PathLike) -> str:
-    try:
-        return Path(path).read_text()
-    except UnicodeDecodeError:
-        raise UsageError(f"{path} is not a text file") from None
+    """A graph file's text: a regular file of at most ``causal.limits.MAX_GRAPH_BYTES``."""
+    from causal.limits import MAX_GRAPH_BYTES, read_text
+
+    return read_text(path, MAX_GRAPH_BYTES, "graph file")
 
 
 def _graph_arg(text_or_file: str) -> CausalGraph:
     """Graph text, or the path of a file holding it. A lone word is a file name (a one-node
     graph is never what was meant), so a missing file is reported as such."""
-    if Path(text_or_file).is_file():
+    if not text_or_file.strip():
+        raise UsageError("the graph is empty: give graph text like 'a -> b; b -> c', or a file holding it")
+    if os.path.exists(text_or_file):  # a file (a device or folder is refused by name)
         return CausalGraph.parse(_read_text(text_or_file))
     if not any(mark in text_or_file for mark in ("->", "<-", "{", "[", ";", "\n")):
         raise UsageError(f"no such file: {text_or_file} (to give graph text, write edges like 'a -> b; b -> c')")
@@ -101,9 +107,93 @@ def _graph_arg(text_or_file: str) -> CausalGraph:
 
 
 # ---------------------------------------------------------------------- output
+STREAM_VALUES = 5_000_000  # values (rows x columns) drawn per chunk when a CSV is streamed
+
+
 def _write_csv(df: pd.DataFrame, out: str | None) -> None:
-    """To ``out``, or to stdout when ``out`` is None."""
-    df.to_csv(out if out else sys.stdout, index=False)
+    """To ``out`` (written under a temporary name, then renamed), or to stdout when ``out``
+    is None."""
+    if not out:
+        df.to_csv(sys.stdout, index=False)
+        return
+    with _partial(out) as tmp:
+        df.to_csv(tmp, index=False)
+
+
+@contextmanager
+def _partial(out: str) -> Iterator[Path]:
+    """A temporary file beside ``out`` that replaces it once the block ends without error
+    (an interrupted write leaves no half-written ``out``)."""
+    target = Path(out)
+    if target.exists() and not target.is_file():  # /dev/null, /dev/stdout, a FIFO: written in place
+        yield target
+        return
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _draw_csv(total: int, width: int, draw: Callable[[int, Any], pd.DataFrame], seed: int, out: str | None,
+              what: str = "rows") -> tuple[int, pd.DataFrame]:
+    """Write ``total`` rows of ``width`` columns drawn by ``draw(n, seed)`` as CSV to ``out``
+    (or stdout), in bounded memory. When the library draws that many in one call
+    (``causal.limits.max_rows``) this is one call, the same rows as ``draw(total, seed)`` in
+    Python; beyond, chunks of ``STREAM_VALUES`` values, each seeded from ``seed`` by
+    ``numpy.random.SeedSequence``, with a progress bar on stderr. Returns the rows written
+    (a conditional draw may give fewer than asked) and the last chunk."""
+    import numpy as np
+
+    from causal.limits import max_rows
+
+    if total <= max_rows(width):
+        df = draw(total, seed)
+        _write_csv(df, out)
+        return len(df), df
+    chunk = max(1, min(max_rows(width), STREAM_VALUES // max(width, 1)))
+    seeds = np.random.SeedSequence(seed)
+    bar = _Progress(total, what)
+    written, df = 0, pd.DataFrame()
+    with _partial(out) if out else contextlib.nullcontext(None) as tmp:
+        stream = open(tmp, "w", newline="") if tmp is not None else sys.stdout  # noqa: SIM115 - closed below
+        try:
+            while written < total:
+                df = draw(min(chunk, total - written), np.random.default_rng(seeds.spawn(1)[0]))
+                df.to_csv(stream, index=False, header=written == 0)
+                written += len(df)
+                bar.update(written)
+        finally:
+            if tmp is not None:
+                stream.close()
+        bar.done()
+    return written, df
+
+
+class _Progress:
+    """A progress bar on stderr: redrawn in place on a terminal, else a line every 10 s."""
+
+    def __init__(self, total: int, what: str) -> None:
+        self.total, self.what = total, what
+        self.start = self.last = time.monotonic()
+        self.tty = sys.stderr.isatty()
+
+    def update(self, done: int) -> None:
+        now = time.monotonic()
+        if not self.tty and now - self.last < 10 and done < self.total:
+            return
+        self.last = now
+        frac = done / self.total
+        left = (now - self.start) * (1 - frac) / frac if frac > 0 else 0.0
+        bar = "#" * int(30 * frac)
+        line = (f"[{bar:<30}] {done:,} / {self.total:,} {self.what} ({frac:.0%}), {now - self.start:.0f} s"
+                + (f", about {left:.0f} s left" if done < self.total else ""))
+        print(("\r" + line) if self.tty else line, end="" if self.tty else "\n", file=sys.stderr, flush=True)
+
+    def done(self) -> None:
+        if self.tty:
+            print(file=sys.stderr)
 
 
 def _info_stream(out: str | None) -> Any:
@@ -133,5 +223,8 @@ def _load(args: argparse.Namespace) -> Any:
     its best checkpoint so far while it is still training)."""
     target = args.model_dir
     if target.startswith(RUN_PREFIX):
-        return _workspace(args).load_model(target[len(RUN_PREFIX):])
+        ws = _workspace(args)
+        model = ws.load_model(target[len(RUN_PREFIX):])
+        print(f"run {target[len(RUN_PREFIX):]} of workspace {ws.root}", file=sys.stderr)  # (an error names it too)
+        return model
     return _generators().load_model(target)

@@ -8,7 +8,7 @@ import argparse
 import textwrap
 from pathlib import Path
 
-from app.cli.common import PROG, UsageError, _graph_arg, _info_stream, _write_csv
+from app.cli.common import PROG, UsageError, _draw_csv, _graph_arg, _info_stream
 from causal import datasets
 
 FORMATS = ("text", "dagitty", "dot", "json")
@@ -32,16 +32,18 @@ def cmd_datasets(args: argparse.Namespace) -> int:
             summary = textwrap.shorten(meta.description.split(". ")[0].rstrip("."), 88, placeholder="…")
             print(f"{name:<{width}}  {len(meta.graph) - 1:>2} labels + image  {summary}")
         return 0
-    ds = datasets.load(args.name, n=args.rows, seed=args.seed)
+    ds = datasets.info(args.name)
     info = _info_stream(args.out)
     print(f"{ds.name}:", textwrap.fill(ds.description, 88, subsequent_indent="  "), file=info)
     print(f"graph: {ds.graph.to_text()}", file=info)
     kinds = ds.graph.kinds
     print("nodes: " + ", ".join(f"{n} ({kinds[n]})" if n in kinds else n for n in ds.graph.nodes), file=info)
     print(f"benchmark interventions on: {', '.join(ds.intervene_on)}", file=info)
-    _write_csv(ds.data, args.out)
+    # beyond what one call may draw, the rows are streamed in chunks (bounded memory)
+    written, _ = _draw_csv(args.rows, len(ds.graph.nodes), lambda n, seed: datasets.load(args.name, n=n, seed=seed).data,
+                           args.seed, args.out)
     if args.out:
-        print(f"wrote {len(ds.data):,} rows to {args.out}", file=info)
+        print(f"wrote {written:,} rows to {args.out}", file=info)
     return 0
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import sqlite3
 import sys
 import textwrap
 from typing import Any
 
-from app.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, PROG, _one_line, _positive_int
+from app.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED, PROG, _one_line, _positive_int
 from app.cli.info import FORMATS, cmd_datasets, cmd_graph, cmd_settings
 from app.cli.query import cmd_counterfactual, cmd_sample
 from app.cli.runs import cmd_runs
@@ -71,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     ws = argparse.ArgumentParser(add_help=False)
     ws.add_argument("--workspace", metavar="DIR", default=None,
-                    help="the workspace folder shared with the app (default $COUNTERFACTORY_WORKSPACE, else ./workspace)")
+                    help="the workspace folder shared with the app (default $COUNTERFACTORY_WORKSPACE, else "
+                         "counterfactory/workspace in your user data folder, e.g. ~/.local/share)")
 
     p = sub.add_parser(
         "datasets",
@@ -252,10 +254,12 @@ def build_parser() -> argparse.ArgumentParser:
               {PROG} runs list --status done
               {PROG} runs show 0k3f9
               {PROG} runs cancel 0k3f9
+              {PROG} runs rebuild                 # the database is damaged: register the run folders again
               {PROG} sample run:0k3f9 -n 1000 --do x2=1.5"""),
     )
-    p.add_argument("action", nargs="?", default="list", choices=("list", "show", "cancel", "delete"),
-                   help="what to do (default list)")
+    p.add_argument("action", nargs="?", default="list", choices=("list", "show", "cancel", "delete", "rebuild"),
+                   help="what to do (default list); rebuild: register again every run folder, dataset and graph "
+                   "of the workspace when its database is damaged or lost (the old file is kept)")
     p.add_argument("run_id", nargs="?", metavar="ID", help="the run (show, cancel, delete)")
     p.add_argument("--status", choices=("queued", "running", "done", "failed", "cancelled"), help="list only these")
     p.set_defaults(run=cmd_runs)
@@ -275,7 +279,12 @@ def main(argv: list[str] | None = None) -> int:
         return e.code if isinstance(e.code, int) else 0 if e.code is None else EXIT_ERROR
     try:
         return args.run(args)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
+        from app.worker import Terminated
+
+        if isinstance(e, Terminated):
+            print("stopped: terminated (SIGTERM); what was saved so far is kept", file=sys.stderr)
+            return EXIT_TERMINATED
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # e.g. `counterfactory datasets loan | head`
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -285,4 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     # CheckpointError...); FloatingPointError is a diverged training run.
     except (ValueError, OSError, FloatingPointError) as e:
         print(f"error: {_one_line(e)}", file=sys.stderr)
+        return EXIT_ERROR
+    except sqlite3.Error as e:  # the workspace database held by another writer past its busy timeout
+        print(f"error: the workspace database is busy or unavailable ({_one_line(e)}); try again", file=sys.stderr)
         return EXIT_ERROR

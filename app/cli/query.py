@@ -7,7 +7,7 @@ import argparse
 import sys
 from typing import Any
 
-from app.cli.common import UsageError, _do_value, _given_value, _info_stream, _load, _pairs, _write_csv
+from app.cli.common import UsageError, _do_value, _draw_csv, _given_value, _info_stream, _load, _pairs, _write_csv
 from causal import DataError, read_table
 
 
@@ -15,17 +15,28 @@ def cmd_sample(args: argparse.Namespace) -> int:
     model = _load(args)
     do = {k: _do_value(v) for k, v in _pairs(args.do, "--do").items()}
     given = {k: _given_value(v) for k, v in _pairs(args.given, "--given").items()}
-    df = model.sample(args.rows, do=do or None, given=given or None, seed=args.seed)
-    if _is_images(df):
+    if any(model.graph.kind(n) == "image" for n in model.graph.nodes):
+        df = model.sample(args.rows, do=do or None, given=given or None, seed=args.seed)
         return _write_images(df, args, given=bool(given))
     if args.grid or args.images_dir:
         raise UsageError("--grid and --images-dir apply to image models; this model samples tables")
+    draws = accepted = 0
+
+    def draw(n: int, seed: Any) -> Any:
+        nonlocal draws, accepted
+        df = model.sample(n, do=do or None, given=given or None, seed=seed)
+        draws, accepted = draws + df.attrs.get("draws", 0), accepted + df.attrs.get("accepted", 0)
+        return df
+
+    # beyond what one call may draw, the rows are streamed in chunks (bounded memory)
+    written, _ = _draw_csv(args.rows, len(model.graph.nodes), draw, args.seed, args.out)
     if given:
-        a = df.attrs
-        print(f"acceptance rate: {a['acceptance_rate']:.2%} ({a['accepted']:,} of {a['draws']:,} draws)", file=sys.stderr)
-    _write_csv(df, args.out)
+        print(f"acceptance rate: {accepted / max(draws, 1):.2%} ({accepted:,} of {draws:,} draws)", file=sys.stderr)
+        if written < args.rows:
+            print(f"only {written:,} of the {args.rows:,} rows asked for fell in the event within the draws allowed",
+                  file=sys.stderr)
     if args.out:
-        print(f"wrote {len(df):,} rows to {args.out}")
+        print(f"wrote {written:,} rows to {args.out}")
     return 0
 
 

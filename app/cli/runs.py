@@ -1,12 +1,13 @@
 """The ``runs`` command: the workspace's training runs (the ones the app shows): list, show,
-cancel, delete."""
+cancel, delete, and rebuild the registry from the run folders when its database is damaged."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
-from app.cli.common import PROG, UsageError, _workspace
+from app.cli.common import EXIT_ERROR, PROG, UsageError, _workspace
 from causal.sources import BuiltinTable
 
 
@@ -23,8 +24,17 @@ def _run_line(r: Any) -> str:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    ws = _workspace(args)
     action = args.action
+    if action == "rebuild":  # before opening it: its database may be damaged
+        from app.workspace import default_root, rebuild
+
+        if args.run_id is not None:
+            raise UsageError("'runs rebuild' takes no run id: it registers every run folder of the workspace")
+        root = args.workspace if args.workspace is not None else default_root()
+        report = rebuild(root)
+        print(f"rebuilt the registry of workspace {root}: {report}")
+        return 0
+    ws = _workspace(args)
     if action == "list":
         if args.run_id is not None:
             raise UsageError("'runs list' takes no run id; use 'runs show ID'")
@@ -57,6 +67,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
         for k, v in r.metrics.items():
             print(f"metric {k}: {v:.4g}" if isinstance(v, float) else f"metric {k}: {v}")
         print(f"checkpoint: {r.checkpoint_dir}" + ("" if r.has_checkpoint else " (none yet)"))
+        print(f"workspace: {ws.root}")
         return 0
     if action == "cancel":
         r = ws.request_cancel(args.run_id)
@@ -64,7 +75,11 @@ def cmd_runs(args: argparse.Namespace) -> int:
         return 0
     if action == "delete":
         r = ws.run(args.run_id)
-        ws.delete_run(r.id)
-        print(f"deleted run {r.id} ({r.name}) and its files")
-        return 0
+        left = ws.delete_run(r.id)
+        if left is None:
+            print(f"deleted run {r.id} ({r.name}) and its files")
+            return 0
+        print(f"deleted run {r.id} ({r.name}) from the registry, but some of its files could not be removed: "
+              f"they are in {left}; delete that folder by hand", file=sys.stderr)
+        return EXIT_ERROR
     raise UsageError(f"unknown runs action '{action}'")  # argparse's choices make this unreachable

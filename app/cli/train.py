@@ -24,6 +24,7 @@ STOP_REASONS = {
     "max_epochs": "reached max_epochs (raise it with --set max_epochs=N)",
     "time_limit": "reached the max_seconds time budget",
     "cancelled": "cancelled",
+    "counted": "every mechanism is a table counted from the data (each parent configuration well populated): nothing to train",
 }
 
 
@@ -57,8 +58,30 @@ def _progress_printer(stream: Any, every: float = 1.0) -> Callable[[Any], None]:
     return show
 
 
+def _on_sigterm(signum: int, frame: Any) -> None:
+    """SIGTERM during training ends it like Ctrl-C (a workspace run as cancelled, the best
+    weights so far kept), with exit code 143."""
+    from app.worker import Terminated
+
+    raise Terminated()
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    """Train a model; under ``torchrun`` on every process of the group (``generators.distributed``)."""
+    """Train a model; under ``torchrun`` on every process of the group (``generators.distributed``).
+    SIGTERM stops it like Ctrl-C (``Terminated``)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+        try:
+            return _train_any(args)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+    return _train_any(args)
+
+
+def _train_any(args: argparse.Namespace) -> int:
     from generators import distributed
 
     if not distributed.init_from_env():
@@ -161,15 +184,24 @@ def _train_to_out(args: argparse.Namespace, spec: Any, data: Any, graph: CausalG
     from app import jobs
     from generators import distributed
 
+    import contextlib
+
+    from generators.checkpoint import folder_lock
+
     out = Path(args.out)
-    if (out / "model.json").exists() and not args.overwrite:
-        raise UsageError(f"{out} already holds a model; pass --overwrite to replace it, or choose another --out")
-    if distributed.is_main():
-        print(f"training {spec.kind} on {full}", file=sys.stderr)
-    # checkpoint_dir: the best model so far is saved during training (atomically) and at the end
-    model, report = jobs.fit(spec, data, graph, checkpoint_dir=out,
-                             callbacks=[] if args.quiet else [_progress_printer(sys.stderr)])
+    # the folder is locked first: a second training into it is refused, never silently overwrites
+    with folder_lock(out) if distributed.is_main() else contextlib.nullcontext():
+        if (out / "model.json").exists() and not args.overwrite:
+            raise UsageError(f"{out} already holds a model; pass --overwrite to replace it, or choose another --out")
+        if distributed.is_main():
+            print(f"training {spec.kind} on {full}", file=sys.stderr)
+        # checkpoint_dir: the best model so far is saved during training (atomically) and at the end
+        model, report = jobs.fit(spec, data, graph, checkpoint_dir=out,
+                                 callbacks=[] if args.quiet else [_progress_printer(sys.stderr)])
     _print_trained(model.kind, short, report.to_dict(), out)
+    choices = getattr(model, "mechanism_choices", None)
+    if choices is not None:  # what the per-node mechanism selection chose
+        print("mechanisms: " + "; ".join(f"{n} {c}" for n, c in choices().items()))
     return 0
 
 

@@ -20,6 +20,7 @@ import pandas as pd
 __all__ = ["CounterfactualResult", "counterfactuals", "parse_rows", "side_by_side", "styled"]
 
 MAX_ROWS = 2000  # rows one request may ask about
+MAX_UPLOAD_MB = 5  # an uploaded CSV of rows to ask about (far more than MAX_ROWS rows need)
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from causal.graph import CausalGraph, GraphError
 
 __all__ = [
     "KINDS", "STATE_KEY", "UPLOADS", "UploadCache",
-    "builtin_ref", "upload_ref", "stored_ref", "images_ref", "load_images", "load_builtin", "load_stored", "read_upload", "remember_upload",
+    "builtin_ref", "upload_ref", "stored_ref", "pending_ref", "images_ref", "load_images", "load_builtin", "load_stored", "read_upload", "remember_upload",
     "read_image_upload", "store_image_upload", "load_stored_images", "IMAGE_RESIZE",
     "current_dataset", "current_kinds", "infer_kinds",
     "column_problems", "kind_problems", "table_problems", "loader_check", "summary_table",
@@ -51,8 +51,8 @@ IMAGE_SIZES = (32, 64)
 IMAGE_RESIZE = (32, 64, None)  # an image upload is resized to 32 or 64 px (None: kept as the files are)
 MAX_IMAGE_UPLOAD_MB = 200  # an image .zip ...
 MAX_UNZIPPED_MB = 2048  # ... and what it holds once unpacked
-SCATTER_ROWS = 2000  # the scatter matrix draws at most this many rows
-SCATTER_COLUMNS = 8  # ... and at most this many columns
+SCATTER_ROWS = 1000  # the scatter matrix draws at most this many rows
+SCATTER_COLUMNS = 6  # ... and at most this many columns (15 panels)
 MAX_BARS = 30  # a discrete histogram shows the most frequent values, the rest as "other"
 FONT = "Inter, 'Source Sans Pro', sans-serif"
 
@@ -69,6 +69,20 @@ def builtin_ref(name: str, n: int = DEFAULT_N, seed: int = 0) -> dict[str, Any]:
 def upload_ref(name: str, key: str, kinds: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The session-state reference to an uploaded table held in ``UPLOADS`` under ``key``."""
     return {"source": "upload", "name": name, "key": key, "kinds": dict(kinds or {})}
+
+
+PENDING = {"upload": "no table is uploaded yet", "upload-images": "no images are uploaded yet",
+           "stored": "no dataset is saved in the workspace yet"}
+
+
+def pending_ref(source: str) -> dict[str, Any]:
+    """The reference while the Data page waits for the user (``source``: ``"upload"``,
+    ``"upload-images"`` or ``"stored"``): the other pages then say that no data are chosen,
+    rather than go on with the dataset chosen before (a run named for new data must not
+    train on old data)."""
+    if source not in PENDING:
+        raise ValueError(f"unknown pending source {source!r}; use one of {', '.join(PENDING)}")
+    return {"source": source, "name": None, "pending": True}
 
 
 @lru_cache(maxsize=8)
@@ -106,7 +120,7 @@ def _workspace(root: str) -> Any:
 
 
 def load_stored(dataset_id: str) -> pd.DataFrame:
-    """A dataset stored in the workspace (``$COUNTERFACTORY_WORKSPACE``, else ./workspace)."""
+    """A dataset stored in the workspace (``app.workspace.default_root``)."""
     from app.workspace import WorkspaceError, default_root
 
     try:
@@ -292,9 +306,12 @@ def current_dataset(state: Mapping[str, Any], cache: UploadCache = UPLOADS) -> t
     """The dataset chosen on the Data page: (table, name, its true graph or ``None`` for an
     upload). With nothing chosen yet, the page's default: the first built-in dataset.
 
-    Raises ``DataError`` when an uploaded table is no longer held by the server.
+    Raises ``DataError`` when an uploaded table is no longer held by the server, or while
+    the Data page waits for an upload (``pending_ref``).
     """
     ref = state.get(STATE_KEY) or builtin_ref(datasets.names()[0])
+    if ref.get("pending"):
+        raise DataError(f"{PENDING[ref['source']]}: choose the data on the Data page")
     if ref["source"] == "builtin":
         ds = load_builtin(ref["name"], int(ref["n"]), int(ref["seed"]))
         return ds.data.copy(), ref["name"], ds.graph
@@ -361,7 +378,9 @@ def column_problems(df: pd.DataFrame) -> dict[str, list[str]]:
         else:
             num = pd.to_numeric(values, errors="coerce")
             text = values[num.isna()]
-            if 0 < len(text) < len(values):
+            # numbers with some stray text (a typo, a missing-value marker); not labels of which
+            # a few happen to be numbers ("40", ">40", "<20": a categorical column)
+            if 0 < len(text) < len(values) and num.dropna().nunique() > text.nunique():
                 found.append(
                     f"mixes numbers and text: {len(values) - len(text):,} numbers, {len(text):,} text value(s) "
                     f"(first {_show(text.iloc[0])} at {_row(text.index[0])})"
@@ -374,7 +393,9 @@ def column_problems(df: pd.DataFrame) -> dict[str, list[str]]:
 
 
 def kind_problems(df: pd.DataFrame, kinds: Mapping[str, str]) -> dict[str, list[str]]:
-    """Problems with the kinds chosen for the columns (e.g. binary with five values)."""
+    """Problems with the kinds the user chose for the columns (e.g. binary with five
+    values); pass only the kinds set by hand: an inferred kind's problems are the column's
+    (``column_problems``)."""
     out: dict[str, list[str]] = {}
     for c, kind in kinds.items():
         if c not in df.columns:
@@ -382,13 +403,13 @@ def kind_problems(df: pd.DataFrame, kinds: Mapping[str, str]) -> dict[str, list[
         values = df[c].dropna()
         k = values.nunique()
         if kind == "binary" and k > 2:
-            out.setdefault(c, []).append(f"set to binary but has {k} distinct values")
+            out.setdefault(c, []).append(f"you set it to binary but has {k} distinct values")
         elif kind == "categorical" and k > MAX_CATEGORIES:
-            out.setdefault(c, []).append(f"set to categorical but has {k:,} distinct values; at most {MAX_CATEGORIES} are supported")
+            out.setdefault(c, []).append(f"you set it to categorical but has {k:,} distinct values; at most {MAX_CATEGORIES} are supported")
         elif kind == "continuous" and not pd.api.types.is_numeric_dtype(values):
             text = values[pd.to_numeric(values, errors="coerce").isna()]
             if len(text):
-                out.setdefault(c, []).append(f"set to continuous but holds text ({_show(text.iloc[0])} at {_row(text.index[0])})")
+                out.setdefault(c, []).append(f"you set it to continuous but holds text ({_show(text.iloc[0])} at {_row(text.index[0])})")
     return out
 
 
@@ -438,15 +459,23 @@ def summary_table(df: pd.DataFrame, kinds: Mapping[str, str] | None = None) -> p
 
 
 # ---------------------------------------------------------------------- figures
-def _order(v: Any) -> tuple[bool, Any]:
-    """Sort key for category values: numbers first (numerically), then text."""
-    return (isinstance(v, str), v)
+def _order(v: Any) -> tuple:
+    """Sort key for category values: ``app.plots.category_key`` (numbers and ranges such
+    as ``<20``, ``20-34``, ``>65`` in numeric order, then other text)."""
+    from app.plots import category_key
+
+    return category_key(v)
 
 
 def _codes(col: pd.Series) -> tuple[np.ndarray, list[Any]]:
     cats = sorted(pd.unique(col.dropna()), key=_order)
     index = {v: i for i, v in enumerate(cats)}
     return np.array([index.get(v, np.nan) for v in col], dtype=np.float64), cats
+
+
+def _short(v: Any, width: int = 12) -> str:
+    text = str(v)
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def scatter_matrix_figure(
@@ -457,44 +486,80 @@ def scatter_matrix_figure(
     max_columns: int = SCATTER_COLUMNS,
     seed: int = 0,
 ) -> go.Figure:
-    """Pairwise scatter plots of up to ``max_columns`` columns on at most ``max_rows`` rows
-    (a seeded random subsample). A discrete ``color`` column colours the points, one legend
-    entry per value; other discrete columns are drawn as their category codes, jittered."""
+    """Pairwise plots of up to ``max_columns`` columns on at most ``max_rows`` rows (a
+    seeded random subsample), one panel per pair below the diagonal: two continuous
+    columns as a scatter; a discrete column along an axis as its categories (in their
+    natural order, ``<20`` before ``20-34``), the points jittered; two discrete columns as a
+    heatmap of how often each pair of values occurs (points would pile up). Each column is
+    named once, below its column of panels and left of its row. A discrete ``color``
+    column colours the points, one legend entry per value.
+
+    Drawn as SVG, not WebGL: browsers cap WebGL contexts per page, and a page past the cap
+    shows blank plots."""
     kinds = {**infer_kinds(df), **dict(kinds or {})}
     rng = np.random.default_rng(seed)
     if len(df) > max_rows:
         df = df.iloc[np.sort(rng.choice(len(df), size=max_rows, replace=False))]
     names = [str(c) for c in df.columns if str(c) != color][:max_columns]
-    dims = []
+    fig = go.Figure()
+    if len(names) < 2:
+        fig.update_layout(height=120, annotations=[dict(text="Pairwise plots need two columns.", showarrow=False,
+                                                        xref="paper", yref="paper", x=0.5, y=0.5)])
+        return fig
+    axes: dict[str, dict[str, Any]] = {}  # per column: values to plot, and its axis (ticks)
     for c in names:
         if kinds[c] == "continuous":
-            dims.append(dict(label=c, values=pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=np.float64)))
+            axes[c] = dict(values=pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=np.float64), axis={})
         else:
             codes, cats = _codes(df[c])
-            shown = ", ".join(f"{i}={v}" for i, v in enumerate(cats[:4])) + (", …" if len(cats) > 4 else "")
-            dims.append(dict(label=f"{c} ({shown})", values=codes + rng.uniform(-0.2, 0.2, len(codes))))
-    fig = go.Figure()
-    style = dict(size=3.5, opacity=0.55, line=dict(width=0))
+            axes[c] = dict(values=codes + rng.uniform(-0.25, 0.25, len(codes)), codes=codes, cats=cats, axis=dict(
+                tickvals=list(range(len(cats))), ticktext=[_short(v) for v in cats], range=[-0.6, len(cats) - 0.4],
+                tickangle=-40 if len(cats) > 3 else 0))
+    groups: list[tuple[str | None, np.ndarray, str]] = [(None, np.ones(len(df), dtype=bool), "#4a78a8")]
     if color is not None and color in df.columns:
         _, cats = _codes(df[color])
         palette = qualitative.Plotly
-        for i, v in enumerate(cats[:MAX_BARS]):
-            mask = (df[color] == v).to_numpy()
-            fig.add_trace(go.Splom(
-                dimensions=[dict(label=d["label"], values=d["values"][mask]) for d in dims],
-                name=f"{color} = {v}", marker=dict(color=palette[i % len(palette)], **style),
-                showupperhalf=False, diagonal_visible=False,
-            ))
-    else:
-        fig.add_trace(go.Splom(
-            dimensions=dims, marker=dict(color="#4a78a8", **style), showupperhalf=False, diagonal_visible=False,
-            showlegend=False,
-        ))
-    k = max(1, len(dims) - 1)
+        groups = [(f"{color} = {v}", (df[color] == v).to_numpy(), palette[i % len(palette)])
+                  for i, v in enumerate(cats[:MAX_BARS])]
+    k = len(names) - 1  # a k x k grid: rows are names[1:], columns names[:-1]
+    gap = 0.1 / k if k > 1 else 0.0
+    side = (1 - gap * (k - 1)) / k
+    layout: dict[str, Any] = {}
+    shown: set[str] = set()
+    for r in range(k):
+        for col in range(r + 1):
+            x, y = names[col], names[r + 1]
+            i = r * k + col + 1
+            ax = "" if i == 1 else str(i)
+            x0, y1 = col * (side + gap), 1 - r * (side + gap)
+            layout[f"xaxis{ax}"] = dict(domain=[x0, x0 + side], anchor=f"y{ax}", showgrid=False, zeroline=False,
+                                        showticklabels=r == k - 1, title=dict(text=x if r == k - 1 else ""),
+                                        **axes[x]["axis"])
+            layout[f"yaxis{ax}"] = dict(domain=[y1 - side, y1], anchor=f"x{ax}", showgrid=False, zeroline=False,
+                                        showticklabels=col == 0, title=dict(text=y if col == 0 else ""),
+                                        **axes[y]["axis"])
+            ref = dict(xaxis=f"x{ax}", yaxis=f"y{ax}")
+            if "cats" in axes[x] and "cats" in axes[y]:
+                nx, ny = len(axes[x]["cats"]), len(axes[y]["cats"])
+                ok = ~(np.isnan(axes[x]["codes"]) | np.isnan(axes[y]["codes"]))
+                counts = np.zeros((ny, nx))
+                np.add.at(counts, (axes[y]["codes"][ok].astype(int), axes[x]["codes"][ok].astype(int)), 1.0)
+                fig.add_trace(go.Heatmap(
+                    z=counts / max(counts.sum(), 1.0), x=list(range(nx)), y=list(range(ny)), colorscale="Blues",
+                    showscale=False, hovertemplate=f"{x} = %{{x}}, {y} = %{{y}}: %{{z:.1%}} of rows<extra></extra>",
+                    **ref))
+                continue
+            for name, mask, colour in groups:
+                fig.add_trace(go.Scatter(
+                    x=axes[x]["values"][mask], y=axes[y]["values"][mask], mode="markers", name=name or "",
+                    legendgroup=name or "", showlegend=name is not None and name not in shown,
+                    marker=dict(color=colour, size=3.5, opacity=0.5, line=dict(width=0)), hoverinfo="skip", **ref))
+                if name is not None:
+                    shown.add(name)
     fig.update_layout(
-        height=int(min(900, 140 + 150 * k)), margin=dict(l=10, r=10, t=30, b=10), plot_bgcolor="white",
-        paper_bgcolor="white", font=dict(family=FONT, size=11), dragmode="select", hovermode="closest",
-        legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0),
+        **layout, height=int(min(1000, 120 + 170 * k)), margin=dict(l=10, r=10, t=30, b=10), plot_bgcolor="white",
+        paper_bgcolor="white", font=dict(family=FONT, size=11), hovermode="closest", showlegend=bool(shown),
+        legend=dict(orientation="h", y=1.0, yanchor="bottom", x=0),
     )
     return fig
 

@@ -23,9 +23,12 @@ from typing import Any, Iterable, Literal, Mapping, MutableMapping
 
 from app.plots import NODE_FILL, NODE_LINE, graph_layout
 from causal.graph import CausalGraph, GraphError
+from causal.limits import MAX_GRAPH_BYTES
+
+MAX_IMPORT_MB = 1  # the graph-import uploader's own bound (the smallest Streamlit takes; parse_graph checks the bytes)
 
 __all__ = [
-    "GRAPH_KEY", "Direction", "Drawing", "new_drawing", "current_graph", "store_graph",
+    "GRAPH_KEY", "Direction", "Drawing", "new_drawing", "current_graph", "store_graph", "canvas_timestamp", "canvas_news", "shows_graph",
     "layout_positions", "graph_from_flow", "positions_from_flow", "to_flow", "parse_graph",
     "FORMATS", "export",
     "editor_text", "keep_kinds", "dataset_key", "starting_graph", "graph_for", "forget_graph", "fit_to_columns",
@@ -68,9 +71,62 @@ def store_graph(state: MutableMapping[str, Any], graph: CausalGraph) -> None:
     state[GRAPH_FOR_KEY] = dataset_key(state)
 
 
+# ---------------------------------------------------------------------- the canvas's values
+CANVAS_SEEN = "graph:canvas-seen"  # session state: the timestamp of the last canvas value taken
+
+
+def canvas_timestamp(state: Mapping[str, Any], now_ms: int) -> int:
+    """The timestamp of a canvas state about to be sent: now, and later than any value the
+    canvas sent before (the component takes a state only if it is not older than its own last
+    edit, by its clock: this keeps a browser whose clock runs ahead from ignoring it)."""
+    return max(int(now_ms), int(state.get(CANVAS_SEEN, -1)) + 1)
+
+
+def canvas_news(state: MutableMapping[str, Any], sent_timestamp: int, got_timestamp: int | None) -> bool:
+    """Whether the value the canvas returned is a new edit, to apply (and remember as taken).
+
+    Streamlit hands a component's *last* value back on every rerun, also after the page
+    changed the graph another way (text, the form, a layout button): that value, already
+    taken, must not be applied again over the newer graph. Neither is the state the page
+    sent (``sent_timestamp``: no value from the canvas yet).
+
+    >>> s = {}
+    >>> canvas_news(s, 100, 150), canvas_news(s, 100, 150), canvas_news(s, 200, 150), canvas_news(s, 200, 210)
+    (True, False, False, True)
+    """
+    if got_timestamp is None or got_timestamp == sent_timestamp or got_timestamp == state.get(CANVAS_SEEN):
+        return False
+    state[CANVAS_SEEN] = got_timestamp
+    return True
+
+
+CANVAS_WAIT = "graph:canvas-waiting"  # session state: times the state was sent again while the canvas showed an older one
+MAX_RESENDS = 3  # ... at most; then the canvas's value is dropped and the next one taken
+
+
+def shows_graph(value: Mapping[str, Any], graph: CausalGraph) -> bool:
+    """Whether a canvas value (React Flow JSON) shows ``graph``'s nodes and arrows, wherever
+    the nodes sit. After the page sends the canvas a new state, a value that does not is
+    not an edit: the component can still answer with an older graph (its own layout of the
+    previous state finishing late), which the page must not apply over the new one.
+
+    >>> g = CausalGraph.parse("a -> b")
+    >>> shows_graph(to_flow(new_drawing(g)), g), shows_graph(to_flow(new_drawing(g)), CausalGraph.parse("b -> a"))
+    (True, False)
+    """
+    try:
+        shown = graph_from_flow(value)
+    except GraphError:
+        return False
+    return set(shown.nodes) == set(graph.nodes) and set(shown.edges) == set(graph.edges)
+
+
 def parse_graph(text: str) -> tuple[CausalGraph | None, str | None]:
     """``(graph, None)`` for text in any syntax ``CausalGraph.parse`` reads, else
-    ``(None, message)`` with the library's message naming the fault."""
+    ``(None, message)`` with the library's message naming the fault (text longer than a
+    graph file may be, ``causal.limits.MAX_GRAPH_BYTES``, is refused unread)."""
+    if len(text) > MAX_GRAPH_BYTES:
+        return None, f"the graph text is {len(text) / 2**10:,.0f} KB; a graph may be at most {MAX_GRAPH_BYTES // 2**10:,} KB"
     try:
         return CausalGraph.parse(text), None
     except GraphError as e:
@@ -412,10 +468,13 @@ def to_flow(drawing: Drawing) -> dict[str, list[dict[str, Any]]]:
 
 # ---------------------------------------------------------------------- the graph for a dataset
 def dataset_key(state: Mapping[str, Any]) -> str:
-    """Which dataset the Data page holds, as a short text (a drawing belongs to one)."""
-    from app.logic.data import STATE_KEY
+    """Which dataset the Data page holds, as a short text (a drawing belongs to one). With
+    nothing chosen yet, the Data page's default (so that visiting the Data page, which
+    records that default, does not throw away a graph drawn before)."""
+    from app.logic.data import STATE_KEY, builtin_ref
+    from causal import datasets
 
-    ref = state.get(STATE_KEY) or {}
+    ref = state.get(STATE_KEY) or builtin_ref(datasets.names()[0])
     if ref.get("source") == "upload":
         return f"upload:{ref.get('key')}"
     if ref.get("source") == "stored":

@@ -7,13 +7,40 @@ from __future__ import annotations
 import io
 import math
 import zipfile
+from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
 import pandas as pd
 
 from app.workspace import RunRecord
 
-__all__ = ["progress_fraction", "time_left", "format_seconds", "runs_frame", "compare_frame", "checkpoint_zip"]
+__all__ = ["Stage", "STAGE_NAMES", "training_stage", "stage_histories", "image_plans", "progress_fraction", "time_left",
+           "default_run", "format_seconds", "runs_frame", "compare_frame", "checkpoint_zip"]
+
+
+STAGE_NAMES = ("label mechanisms", "image networks")  # the two stages of an image model's training
+IMAGE_STEP_COST = 20.0  # an image network's step costs about this many label steps (CPU, 32 px): a first guess
+
+
+@dataclass(frozen=True)
+class Stage:
+    """Where a run's training stands, over all its stages (an image model trains its label
+    mechanisms, then its image networks; a table model has one stage). Each stage takes a
+    fixed share of the bar (its planned steps, an image step weighted as ``IMAGE_STEP_COST``
+    label steps), so the bar never moves back.
+
+    ``fraction`` is of the whole training, ``stage_fraction`` of the current stage
+    (``index`` of ``count``, 0 before the first progress). ``seconds_left`` is the time left
+    at the pace so far, ``None`` until it can be told; while ``stage_only``, it covers the
+    current stage only (the image stage's pace is not known before it starts)."""
+
+    index: int
+    count: int
+    name: str
+    fraction: float
+    stage_fraction: float
+    seconds_left: float | None
+    stage_only: bool = False
 
 
 def _total_steps(run: RunRecord) -> int | None:
@@ -27,25 +54,103 @@ def _total_steps(run: RunRecord) -> int | None:
     return getattr(train, "steps", None) if train is not None and train.schedule == "cosine" else None
 
 
-def progress_fraction(run: RunRecord) -> float:
-    """How far training is: the larger of steps / scheduled steps and epochs / max_epochs."""
-    if run.status == "done":
-        return 1.0
-    p = run.progress
-    if p is None:
-        return 0.0
-    total = _total_steps(run)
-    by_steps = p.steps / total if total else 0.0
-    return float(min(1.0, max(by_steps, p.fraction)))
-
-
-def time_left(run: RunRecord) -> float | None:
-    """Seconds of training left at the pace so far (``None`` until a few percent are done)."""
-    frac = progress_fraction(run)
-    if run.progress is None or frac < 0.02 or frac >= 1.0:
+def image_plans(run: RunRecord, rows: int | None = None) -> tuple[Any, Any] | None:
+    """``generators.training.plan`` of an image run's two stages (label mechanisms, image
+    networks) on its ``rows`` images (default: the built-in source's, or the report's);
+    ``None`` for a table run or when the number of images is not known."""
+    if not run.has_images:
         return None
-    elapsed = run.progress.elapsed
-    return max(0.0, elapsed / frac - elapsed)
+    if rows is None:
+        rep = run.report or {}
+        rows = getattr(run.spec.source, "rows", None) or (rep.get("n_train", 0) + rep.get("n_val", 0)) or None
+    if not rows:
+        return None
+    from generators import build_model
+    from generators.training import plan
+
+    try:
+        label_cfg, image_cfg = build_model(run.spec.kind, run.graph, **run.spec.settings).stage_train_configs()
+    except (ValueError, TypeError, AttributeError):
+        return None
+    return plan(int(rows), label_cfg), plan(int(rows), image_cfg)
+
+
+def stage_of(p: Any, plans: tuple[Any, Any]) -> int:
+    """The stage (1: label mechanisms, 2: image networks) a progress row of an image run
+    belongs to (``generators.image.base.in_image_phase``)."""
+    from generators.image.base import in_image_phase
+
+    return 2 if in_image_phase(p.epoch, p.max_epochs, plans[1].max_epochs) else 1
+
+
+def training_stage(run: RunRecord, history: Sequence[Any] | None = None, rows: int | None = None) -> Stage:
+    """Where ``run``'s training stands (``Stage``). ``history`` (``Workspace.history``)
+    dates the end of an image run's label stage, which makes the time left exact for its
+    image stage; ``rows``: its number of images when the source does not say."""
+    plans = image_plans(run, rows)
+    count = 2 if plans is not None else 1
+    p = run.progress
+    if run.status == "done":
+        return Stage(count, count, STAGE_NAMES[1] if count == 2 else "", 1.0, 1.0, 0.0)
+    if p is None:
+        return Stage(0, count, "", 0.0, 0.0, None)
+    if plans is None:
+        total = _total_steps(run)
+        frac = float(min(1.0, max(p.steps / total if total else 0.0, p.fraction)))
+        left = None if frac < 0.02 or frac >= 1.0 else max(0.0, p.elapsed / frac - p.elapsed)
+        return Stage(1, 1, "", frac, frac, left)
+    label, image = plans
+    prior = label.total_steps / (label.total_steps + IMAGE_STEP_COST * image.total_steps)
+    if stage_of(p, plans) == 1:
+        f1 = min(1.0, p.epoch / max(p.max_epochs - image.max_epochs, 1))
+        left = max(0.0, p.elapsed / f1 - p.elapsed) if f1 >= 0.02 else None
+        return Stage(1, 2, STAGE_NAMES[0], prior * f1, f1, left, stage_only=True)
+    e1 = p.max_epochs - image.max_epochs
+    f2 = min(1.0, (p.epoch - e1) / max(image.max_epochs, 1))
+    t1 = max((h.elapsed for h in history or () if stage_of(h, plans) == 1), default=0.0)
+    t2 = max(0.0, p.elapsed - t1)  # the image stage's own time (its pace says what is left)
+    left = t2 / f2 - t2 if f2 >= 0.02 and t2 > 0 else None
+    return Stage(2, 2, STAGE_NAMES[1], prior + (1 - prior) * f2, f2, left)
+
+
+def stage_histories(run: RunRecord, history: Sequence[Any], rows: int | None = None) -> list[tuple[str, list[Any]]]:
+    """The run's history by stage: ``[(stage name, rows)]``, one entry for a table run
+    (named ""), one per stage reached for an image run, each stage's epochs counted from 1
+    (their losses are on different scales: one curve each)."""
+    plans = image_plans(run, rows)
+    if plans is None:
+        return [("", list(history))]
+    out: list[tuple[str, list[Any]]] = []
+    for stage, name in ((1, STAGE_NAMES[0]), (2, STAGE_NAMES[1])):
+        part = [h for h in history if stage_of(h, plans) == stage]
+        if part:
+            first = part[0].epoch - 1
+            out.append((name, [replace(h, epoch=h.epoch - first) for h in part]))
+    return out
+
+
+def progress_fraction(run: RunRecord, rows: int | None = None) -> float:
+    """How far training is, over all its stages (``training_stage``)."""
+    return training_stage(run, rows=rows).fraction
+
+
+def time_left(run: RunRecord, history: Sequence[Any] | None = None, rows: int | None = None) -> float | None:
+    """Seconds of training left at the pace so far (``None`` until it can be told; for an
+    image run still in its label stage, that stage's only: see ``training_stage``)."""
+    return training_stage(run, history, rows).seconds_left
+
+
+def default_run(runs: Sequence[RunRecord], wanted: str | None, picked: str | None = None) -> str:
+    """The id of the run a run selector shows: ``wanted`` (the run this session chose or
+    trained last) when it is done, or when the user ``picked`` it by hand; else the run
+    ``picked`` by hand; else the newest finished run; else the newest run. ``runs`` are
+    newest first. A run trained last that was cancelled or failed is not shown first."""
+    by_id = {r.id: r for r in runs}
+    if wanted in by_id and (by_id[wanted].status == "done" or wanted == picked):
+        return wanted  # type: ignore[return-value]
+    if picked in by_id:
+        return picked  # type: ignore[return-value]
+    return next((r.id for r in runs if r.status == "done"), runs[0].id)
 
 
 def format_seconds(s: float | None) -> str:
@@ -110,8 +215,23 @@ def compare_frame(runs: Sequence[RunRecord]) -> pd.DataFrame:
             if isinstance(v, (int, float)):
                 col[f"metric: {METRIC_COLUMNS.get(k, k)}"] = v
         table[f"{r.name} ({r.id})"] = col
-    frame = pd.DataFrame(table)
-    return frame.astype(object).where(frame.notna(), "")
+    # one type per column (text): a run's column holds numbers, names and settings, and a
+    # column of mixed types cannot go to Arrow (Streamlit would log an ArrowTypeError)
+    return pd.DataFrame(table).map(_cell).astype(str)
+
+
+def _cell(v: Any) -> str:
+    """A setting or metric as the comparison shows it: numbers to 4 significant digits,
+    nothing for a missing value."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, (tuple, list)):
+        return ", ".join(map(str, v))
+    return str(v)
 
 
 def checkpoint_zip(run: RunRecord) -> bytes:
@@ -121,6 +241,6 @@ def checkpoint_zip(run: RunRecord) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
         for path in sorted(run.checkpoint_dir.iterdir()):
-            if path.is_file() and not path.name.endswith(".tmp"):
+            if path.is_file() and not path.name.endswith(".tmp") and not path.name.startswith("."):  # (locks)
                 z.write(path, f"{run.id}/{path.name}")
     return buf.getvalue()

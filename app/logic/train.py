@@ -11,7 +11,7 @@ from app.workspace import RunSpec, StoredDataset, Workspace
 from causal import datasets
 from causal.sources import BuiltinImages, BuiltinTable
 
-__all__ = ["MAIN_SETTINGS", "spec_for_session"]
+__all__ = ["MAIN_SETTINGS", "form_settings", "stage_prefixes", "spec_for_session"]
 
 # The settings the Train page shows up front (the rest sit under "All settings"), with help.
 MAIN_SETTINGS: dict[str, str] = {
@@ -21,6 +21,50 @@ MAIN_SETTINGS: dict[str, str] = {
     "lr": "Peak learning rate (Adam); the cosine schedule anneals it to 0.",
     "dropout": "Dropout between hidden layers; helps learn hard functional forms (Jiang et al. 2022).",
 }
+
+
+IMAGE_STAGE_HELP = {
+    "label": "Optimizer steps of the first stage: the label mechanisms (seconds on a CPU).",
+    "image": "Optimizer steps of the second stage: the image networks (most of the training time).",
+}
+
+
+def form_settings(kind: str, images: bool) -> list[tuple[str, str, str]]:
+    """The settings the Train form shows up front, as (setting name, label, help). A table
+    model's are ``MAIN_SETTINGS``; an image model trains in two stages, each with its own
+    settings, so its form names the stage: ``label stage: steps``, ``image stage: steps``
+    (whichever setting names the model keeps them under), then the image stage's batch
+    size and learning rate."""
+    from generators import settings_of
+
+    names = {f.name for f in settings_of(kind)}
+    if not images:
+        return [(n, n, h) for n, h in MAIN_SETTINGS.items() if n in names]
+    label, image = stage_prefixes(kind)
+    out = [(f"{label}steps", "label stage: steps", IMAGE_STAGE_HELP["label"]),
+           (f"{image}steps", "image stage: steps", IMAGE_STAGE_HELP["image"]),
+           (f"{image}batch_size", "image stage: batch_size", "Images per optimizer step of the image stage."),
+           (f"{image}lr", "image stage: lr", "Peak learning rate of the image stage.")]
+    return [o for o in out if o[0] in names]
+
+
+def stage_prefixes(kind: str) -> tuple[str, str]:
+    """Where an image model keeps each stage's training settings, as setting-name prefixes
+    (``generators.settings``: ``""`` for the top-level ``steps``, ``lr`` ..., else a group
+    such as ``"image_train."`` or ``"labels."``): (label stage, image stage)."""
+    from causal.graph import CausalGraph
+    from generators import build_model
+
+    model = build_model(kind, CausalGraph(["a", "image"], [("a", "image")], {"a": "binary", "image": "image"}))
+    label_cfg, image_cfg = model.stage_train_configs()
+    top = model.config.train
+
+    def prefix(cfg: Any, groups: tuple[str, ...]) -> str:
+        if cfg is top:
+            return ""
+        return next((f"{g}." for g in groups if hasattr(model.config, g)), "")
+
+    return prefix(label_cfg, ("labels",)), prefix(image_cfg, ("image_train",))
 
 
 def spec_for_session(

@@ -41,11 +41,11 @@ def run_rows(run_id: str):
 # ---------------------------------------------------------------------- the rows
 source = st.radio("Rows", ("From the run's data", "Upload rows (CSV)"), horizontal=True, key="cf-source")
 if source == "Upload rows (CSV)":
-    file = st.file_uploader("A CSV with one column per node", type=["csv", "txt"], key="cf-upload")
+    file = st.file_uploader("A CSV with one column per node", type=["csv", "txt"], key="cf-upload", max_upload_size=cv.MAX_UPLOAD_MB)
     if file is None:
         st.stop()
     try:
-        pool = read_upload(file.name, file.getvalue())
+        pool = read_upload(file.name, file.getvalue(), max_mb=cv.MAX_UPLOAD_MB)
     except DataError as e:
         st.error(str(e), icon=":material/error:")
         st.stop()
@@ -76,7 +76,7 @@ node = c_node.selectbox("Intervene on", nodes, index=0, key=f"cf-node-{run.id}")
 col = schema[node]
 if col.discrete:
     how = c_how.selectbox("How", ("set to",), key=f"cf-how-{run.id}-{node}")
-    value = c_value.selectbox(f"Value of {node}", list(col.categories), index=len(col.categories) - 1,
+    value = c_value.selectbox(f"Value of {node}", sorted(col.categories, key=plots.category_key), index=len(col.categories) - 1,
                               key=f"cf-value-{run.id}-{node}")
     do = {node: value}
 else:

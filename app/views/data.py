@@ -31,6 +31,13 @@ source = st.radio(
     "Source", SOURCES, horizontal=True, key="data-source", label_visibility="collapsed",
     index=KEYS.index("upload-images" if ref.get("uploaded") else ref["source"]) if ref and ref["source"] in KEYS else 0,
 )
+
+
+def wait_for(what: str, ref: Mapping[str, Any] | None) -> None:
+    """Nothing chosen yet on this source: the other pages must not go on with the dataset
+    chosen before (a run named for the new data would train on the old)."""
+    if not (ref and ref.get("pending") and ref["source"] == what):
+        st.session_state[dp.STATE_KEY] = dp.pending_ref(what)
 PREVIEW_IMAGES = 8  # images shown with their labels after an image upload
 
 
@@ -38,7 +45,7 @@ def column_checks(df: pd.DataFrame, kinds: Mapping[str, str], overrides: Mapping
     """Every per-column and whole-table problem, then the loader's own verdict (on the
     kinds the user set; the loader infers the rest, as it will on the Train page)."""
     problems = dp.column_problems(df)
-    for col, found in dp.kind_problems(df, kinds).items():
+    for col, found in dp.kind_problems(df, overrides).items():  # only the kinds the user set
         problems.setdefault(col, []).extend(found)
     table = dp.table_problems(df)
     if table or problems:
@@ -80,14 +87,20 @@ def table_views(df: pd.DataFrame, kinds: Mapping[str, str], key: str) -> None:
         color = None if choice == "(none)" else choice
     tab_pairs, tab_hist = st.tabs(["Scatter matrix", "Histograms"])
     with tab_pairs:
-        st.plotly_chart(dp.scatter_matrix_figure(df, kinds, color=color), width="stretch", key=f"data-splom-{key}")
+        names = [str(c) for c in df.columns if str(c) != color]
+        shown = names
+        if len(names) > dp.SCATTER_COLUMNS:
+            shown = st.multiselect("Columns", names, default=names[: dp.SCATTER_COLUMNS], max_selections=dp.SCATTER_COLUMNS,
+                                   key=f"data-splom-columns-{key}", help=f"Up to {dp.SCATTER_COLUMNS} columns at a time.")
+        columns = [*shown, *([color] if color else [])]
+        st.plotly_chart(dp.scatter_matrix_figure(df[columns], kinds, color=color), width="stretch",
+                        key=f"data-splom-{key}")
         notes = []
         if len(df) > dp.SCATTER_ROWS:
             notes.append(f"a random {dp.SCATTER_ROWS:,} of {len(df):,} rows")
-        if df.shape[1] - (color is not None) > dp.SCATTER_COLUMNS:
-            notes.append(f"the first {dp.SCATTER_COLUMNS} columns")
-        if any(kinds.get(str(c)) != "continuous" and str(c) != color for c in df.columns):
-            notes.append("discrete columns as jittered category codes")
+        if any(kinds.get(c) != "continuous" for c in shown):
+            notes.append("a discrete column's points jittered around its values; two discrete columns as the share "
+                         "of rows with each pair of values")
         if notes:
             st.caption("Showing " + "; ".join(notes) + ".")
     with tab_hist:
@@ -137,14 +150,16 @@ def upload(ref: Mapping[str, Any] | None) -> None:
             return
         previous = ref.get("kinds", {}) if ref and ref.get("key") == key else {}
         ref = dp.upload_ref(file.name, key, previous)
-    elif ref and ref["source"] == "upload":
+    elif ref and ref["source"] == "upload" and not ref.get("pending"):
         if ref["key"] not in dp.UPLOADS:
             st.warning(f"{ref['name']} is no longer held by the server; upload it again.", icon=":material/warning:")
             return
         st.caption(f"Showing **{ref['name']}**, uploaded earlier; upload another file to replace it.")
     else:
+        wait_for("upload", ref)
         st.info(
-            "Upload a table: one column per variable, one row per sample, column names in the first row.",
+            "Upload a table: one column per variable, one row per sample, column names in the first row. Until "
+            "then no data are chosen: the other pages wait for it.",
             icon=":material/upload_file:",
         )
         return
@@ -228,6 +243,7 @@ def upload_images(ref: Mapping[str, Any] | None) -> None:
     elif ref and ref.get("source") == "stored" and ref.get("images") and ref.get("uploaded"):
         st.caption(f"Showing **{ref['name']}**, uploaded earlier; upload another archive to replace it.")
     else:
+        wait_for("upload-images", ref)
         st.info("Upload a .zip holding your images (PNG or JPEG) and a labels.csv: one row per image, a column "
                 "naming its file and one column per label, e.g. `file,age,smiling` then `img/001.png,34,1`.",
                 icon=":material/upload_file:")
@@ -251,6 +267,7 @@ def stored(ref: Mapping[str, Any] | None) -> None:
 
     records = ui.workspace().datasets()
     if not records:
+        wait_for("stored", ref)
         st.info("No dataset is saved in the workspace yet: an uploaded table is saved there when you train on it, "
                 "or press **Save in the workspace** after uploading.", icon=":material/info:")
         return

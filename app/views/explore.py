@@ -11,10 +11,14 @@ import time
 import streamlit as st
 
 from app import plots, ui
-from app.logic.explore import default_node, explain, value_choice
+from app.logic.explore import (
+    condition_message, default_node, effect_note, effect_table, explain, extrapolation_note, probability_table, reference_value,
+    value_choice,
+)
 from app.logic.runs import format_seconds, progress_fraction
 from app.workspace import RunRecord, RunSpec
 from causal import datasets
+from causal.effects import EXACT, GAP, TRUTH
 from causal.sources import BuiltinTable
 
 STARTED = time.perf_counter()  # this script run's start: the page reports its server time
@@ -103,9 +107,9 @@ else:
     options = list(choice.options)
     value = c_value.selectbox(f"Value of {node}", options, index=options.index(choice.default), key=f"value-{run.id}-{node}")
 
-left, right = st.columns([3, 1])
+left, right = st.columns([5, 2])
 with right:
-    st.plotly_chart(plots.graph_figure(graph, highlight=node, height=220), key=f"graph-{run.id}",
+    st.plotly_chart(plots.graph_figure(graph, highlight=node), key=f"graph-{run.id}",
                     config={"displayModeBar": False}, width="stretch")
     st.caption(f"{run.name} · {run.data_name} · `{run.id}`")
 
@@ -117,13 +121,19 @@ except ValueError as e:  # a value the model refuses: say so, keep the page
 labels = plots.query_labels(node, value)
 with left:
     if c.given_error:
-        st.warning(f"Cannot condition on {node} = {plots.format_value(value)}: {c.given_error}", icon=":material/warning:")
+        st.warning(condition_message(node, value, c.given_error), icon=":material/warning:")
+    note = extrapolation_note(c)
+    if note:
+        st.warning(note, icon=":material/travel_explore:")
     # one view drawn at a time (tabs would build and send both on every slider move)
     view = st.segmented_control("View", ["Distributions", "Scatter matrix"], default="Distributions",
                                 key="explore-view", label_visibility="collapsed") or "Distributions"
     if view == "Distributions":
         st.plotly_chart(plots.comparison_figure(c.samples(), node, value, graph=graph, truth_means=c.truth_means()),
                         width="stretch", key="comparison")
+    elif len(c.numeric()) < 2:
+        st.info("The scatter matrix plots numeric variables against each other, and this model has fewer than two: "
+                "the distributions show every variable.", icon=":material/info:")
     else:
         st.plotly_chart(plots.comparison_matrix(c.samples(), node, value), width="stretch", key="comparison-matrix")
     st.caption(
@@ -132,14 +142,28 @@ with left:
     )
 
 m_col, e_col = st.columns([1, 1], gap="medium")
+percent = {k: st.column_config.NumberColumn(k, format="percent") for k in
+           ("observational", "given", "do", TRUTH, EXACT, GAP, "extrapolated")}
 with m_col:
-    st.markdown("**Mean of each variable**")
     means = c.means()
-    st.dataframe(means, column_config={k: st.column_config.NumberColumn(k, format="%.3f") for k in means.columns},
-                 width="stretch", key="explore-means")
-    st.caption(f"given − do: how far seeing {node} = {plots.format_value(value)} is from setting it. Zero where only "
-               f"causal paths link {node} and the variable; not zero where a common cause links them, or for "
-               f"{node}'s own causes, which conditioning moves and intervening does not.")
+    if len(means):
+        st.markdown("**Mean of each variable**")
+        st.dataframe(means, column_config={k: st.column_config.NumberColumn(k, format="%.3f") for k in means.columns},
+                     width="stretch", key="explore-means")
+        st.caption(f"given − do: how far seeing {node} = {plots.format_value(value)} is from setting it. Zero where "
+                   f"only causal paths link {node} and the variable; not zero where a common cause links them, or for "
+                   f"{node}'s own causes, which conditioning moves and intervening does not.")
+    probs = probability_table(c)
+    if len(probs):
+        st.markdown("**Probability of each category**")
+        st.dataframe(probs, hide_index=True, width="stretch", key="explore-probabilities", column_config=percent,
+                     height=min(38 + 35 * len(probs), 38 + 35 * 24))  # every row at once, up to 24
+        st.caption(
+            f"The share of samples in each category, observed, given {node} = {plots.format_value(value)} and under "
+            f"do({node} = {plots.format_value(value)}); given − do is the gap between seeing and doing."
+            + (f" {EXACT}: the exact answer of this graph (variable elimination; CPTs from {c.exact_source})."
+               if c.exact_do is not None else "")
+        )
     if c.acceptance_rate is not None:
         st.metric("Acceptance rate of conditioning", f"{c.acceptance_rate:.2%}",
                   help="Share of the model's samples that fell in the conditioning event; conditioning on rare values "
@@ -148,18 +172,24 @@ with m_col:
             lo, hi = c.given_window
             st.caption(f"{len(c.given):,} of {c.given_draws:,} draws had {node} in [{lo:.3g}, {hi:.3g}].")
 with e_col:
-    if col.discrete:
-        reference = col.categories[0] if value != col.categories[0] else col.categories[-1]
-    else:
-        reference = round(float(col.mean), 6)
+    reference = reference_value(col, value)
     st.markdown(f"**Average effect of do({node} = {plots.format_value(value)}) against do({node} = "
                 f"{plots.format_value(reference)})**")
     effect = ui.run_effects(run, c, reference)
-    st.dataframe(effect.table, width="stretch", key="explore-ate",
-                 column_config={k: st.column_config.NumberColumn(k, format="%.3f") for k in effect.table.columns})
+    number = {k: st.column_config.NumberColumn(k, format="%.3f") for k in effect.table.columns}
+    effects = effect_table(effect)
+    st.dataframe(effects, width="stretch", key="explore-ate", height=min(38 + 35 * len(effects), 38 + 35 * 24),
+                 column_config={**number, "extrapolated": percent["extrapolated"]})
+    warn = effect_note(effect)
+    if warn:
+        st.warning(warn, icon=":material/travel_explore:")
     st.caption(
+        "A numeric outcome's change in mean; a categorical one's (y = c) change in the probability of that category. "
         "low–high: a 95% interval for the Monte Carlo error of the model's answer (paired samples); it says how "
-        "precisely the model was asked, not how well it was fitted." + (" truth: the same effect under the true SCM."
-                                                                           if truth_known else "")
+        "precisely the model was asked, not how well it was fitted."
+        + (" truth: the same effect under the true SCM." if truth_known else "")
+        + (" exact: under the exact answer of the graph." if "exact" in effect.table.columns else "")
+        + (" extrapolated: the share of sample pairs whose answer comes from beyond the training data."
+           if "extrapolated" in effect.table.columns else "")
     )
 st.caption(f"Answered in {(time.perf_counter() - STARTED) * 1000:.0f} ms (server time of this page).")

@@ -9,7 +9,7 @@ validation, so a cycle is refused with the cycle named and the last valid graph 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 import streamlit as st
@@ -19,14 +19,16 @@ from app.logic import data as dp
 from app.logic import graph as ge
 from causal.data import DataError
 from causal.graph import GraphError
-from causal.independence import implications_frame, test_implications
+from causal.independence import MIN_STRENGTH, implications_frame, test_implications
 
 DRAWING = "graph:drawing"  # session state: the Drawing
-FLOW = "graph:flow"  # the canvas state last sent to / received from the component
+FLOW = "graph:flow"  # the canvas state last sent to the component
 FLOW_REV = "graph:flow-revision"  # the drawing revision the canvas state was built from
 TEXT_REV = "graph:text-revision"  # the drawing revision the text editor shows
 FOR = "graph:dataset"  # which dataset the drawing belongs to
 TEXT = "graph-text"  # the text editor's widget key
+TEXT_SET = "graph:text-set"  # the text the page last put in the editor ...
+TEXT_OLD = "graph:text-old"  # ... and the one before it (the previous graph's)
 NOTICE = "graph:notice"
 
 st.title("Graph")
@@ -67,6 +69,17 @@ def commit(new: ge.Drawing) -> None:
     ge.store_graph(st.session_state, new.graph)
 
 
+def edit(change: Callable[[ge.Drawing], ge.Drawing]) -> None:
+    """A button's edit, as its ``on_click`` callback: callbacks run before the page does, so
+    a rerun that interrupts the page (the canvas answering a redraw, at any moment) cannot
+    lose the click, as it could lose a button's value read in the page."""
+    commit(change(st.session_state[DRAWING]))
+
+
+def state(key: str) -> Any:
+    return st.session_state.get(key)
+
+
 def canvas_state(d: ge.Drawing) -> Any:
     """A fresh canvas state for ``d``; its new timestamp makes the component redraw."""
     from streamlit_flow.elements import StreamlitFlowEdge, StreamlitFlowNode
@@ -78,7 +91,7 @@ def canvas_state(d: ge.Drawing) -> Any:
         n.selectable = False
         n.style = raw["style"]
     edges = [StreamlitFlowEdge.from_dict(e) for e in flow["edges"]]
-    return StreamlitFlowState(nodes, edges, timestamp=int(time.time() * 1000))
+    return StreamlitFlowState(nodes, edges, timestamp=ge.canvas_timestamp(st.session_state, int(time.time() * 1000)))
 
 
 ge.store_graph(st.session_state, drawing.graph)
@@ -101,15 +114,26 @@ with left:
         if st.session_state.get(FLOW_REV) != drawing.revision or FLOW not in st.session_state:
             st.session_state[FLOW] = canvas_state(drawing)
             st.session_state[FLOW_REV] = drawing.revision
+            st.session_state[ge.CANVAS_WAIT] = 0  # until the canvas shows this state
         sent = st.session_state[FLOW]
         got = streamlit_flow(
             "graph-canvas", sent, height=460, fit_view=True, show_controls=True, allow_new_edges=True,
             enable_pane_menu=True, enable_node_menu=True, enable_edge_menu=True, hide_watermark=True,
             min_zoom=0.2, get_node_on_click=False,
         )
-        if got is not sent and got.timestamp != sent.timestamp:
-            st.session_state[FLOW] = got
-            new = drawing.apply_flow(got.asdict())
+        # the component hands back its last value on every rerun: only a value not yet taken is an edit
+        if got is not sent and ge.canvas_news(st.session_state, sent.timestamp, got.timestamp):
+            value = got.asdict()
+            waiting = st.session_state.get(ge.CANVAS_WAIT)
+            stale = waiting is not None and not ge.shows_graph(value, drawing.graph)
+            if stale and waiting < ge.MAX_RESENDS:
+                # the canvas answered with an older graph (its late layout of a state sent before):
+                # not an edit; send the current state again, newer than anything it sent
+                st.session_state[FLOW] = canvas_state(drawing)
+                st.session_state[ge.CANVAS_WAIT] = waiting + 1
+                st.rerun()
+            st.session_state[ge.CANVAS_WAIT] = None
+            new = drawing if stale else drawing.apply_flow(value)
             if new is not drawing:
                 commit(new)
                 if new.revision != drawing.revision:
@@ -120,61 +144,61 @@ with left:
     if drawing.error:
         st.error(f"Refused: {drawing.error}. The graph is kept as it was.", icon=":material/block:")
     c1, c2, c3 = st.columns(3)
-    if c1.button("Lay out left to right", icon=":material/arrow_right_alt:", key="graph-layout-lr"):
-        commit(drawing.layout("LR"))
-        st.rerun()
-    if c2.button("Lay out top to bottom", icon=":material/arrow_downward:", key="graph-layout-tb"):
-        commit(drawing.layout("TB"))
-        st.rerun()
-    if true_graph is not None and c3.button("Reset to the true graph", icon=":material/restart_alt:", key="graph-reset"):
-        commit(drawing.apply_graph(true_graph))
-        st.rerun()
+    c1.button("Lay out left to right", icon=":material/arrow_right_alt:", key="graph-layout-lr",
+              on_click=edit, args=(lambda d: d.layout("LR"),))
+    c2.button("Lay out top to bottom", icon=":material/arrow_downward:", key="graph-layout-tb",
+              on_click=edit, args=(lambda d: d.layout("TB"),))
+    if true_graph is not None:
+        c3.button("Reset to the true graph", icon=":material/restart_alt:", key="graph-reset",
+                  on_click=edit, args=(lambda d: d.apply_graph(true_graph),))
 
 # ---------------------------------------------------------------------- text and controls
 with right:
-    if st.session_state.get(TEXT_REV) != drawing.revision:
-        st.session_state[TEXT] = ge.editor_text(drawing.graph)
+    # The text box shows the graph after every edit. Streamlit forgets a widget's value when its page is
+    # left (refill it on the way back), and a run cut short by the next one (the canvas answers a redraw at
+    # any moment) may never have shown the browser the new text: the browser then sends back the text it
+    # had, the previous graph's, which must not stand (an Apply would bring the old graph back).
+    want = ge.editor_text(drawing.graph)
+    shown = st.session_state.get(TEXT)
+    came_back = shown is not None and shown == st.session_state.get(TEXT_OLD) and shown != want
+    if st.session_state.get(TEXT_REV) != drawing.revision or shown is None or came_back:
+        if st.session_state.get(TEXT_REV) != drawing.revision:
+            st.session_state[TEXT_OLD] = st.session_state.get(TEXT_SET)
+        st.session_state[TEXT] = st.session_state[TEXT_SET] = want
         st.session_state[TEXT_REV] = drawing.revision
     st.text_area(
         "The graph as text", key=TEXT, height=170,
         help="One arrow per line (`a -> b`), or `a -> b; b -> c`; chains (`a -> b -> c`) and groups "
         "(`{a b} -> c`) work too, and so do DAGitty (`dag { a -> b }`), DOT and node-link JSON.",
     )
-    if st.button("Apply text", type="primary", icon=":material/check:", key="graph-apply"):
-        new = drawing.apply_text(st.session_state[TEXT])
-        commit(new)
-        st.rerun()
+    st.button("Apply text", type="primary", icon=":material/check:", key="graph-apply",
+              on_click=edit, args=(lambda d: d.apply_text(state(TEXT) or ""),))
 
     with st.expander("Edit nodes and arrows", icon=":material/edit:"):
         nodes = list(drawing.graph.nodes)
         a, b = st.columns(2)
-        src = a.selectbox("From", nodes, key="graph-edge-from")
-        dst = b.selectbox("To", nodes, index=min(1, len(nodes) - 1), key="graph-edge-to")
+        a.selectbox("From", nodes, key="graph-edge-from")
+        b.selectbox("To", nodes, index=min(1, len(nodes) - 1), key="graph-edge-to")
         e1, e2 = st.columns(2)
-        if e1.button("Add arrow", key="graph-add-edge", icon=":material/add:"):
-            commit(drawing.add_edge(src, dst))
-            st.rerun()
-        if e2.button("Remove arrow", key="graph-del-edge", icon=":material/remove:"):
-            commit(drawing.delete_edge(src, dst))
-            st.rerun()
+        e1.button("Add arrow", key="graph-add-edge", icon=":material/add:",
+                  on_click=edit, args=(lambda d: d.add_edge(state("graph-edge-from"), state("graph-edge-to")),))
+        e2.button("Remove arrow", key="graph-del-edge", icon=":material/remove:",
+                  on_click=edit, args=(lambda d: d.delete_edge(state("graph-edge-from"), state("graph-edge-to")),))
         st.divider()
         n1, n2 = st.columns([2, 1], vertical_alignment="bottom")
         new_name = n1.text_input("New node", key="graph-new-node", placeholder="a column name")
-        if n2.button("Add node", key="graph-add-node", disabled=not new_name.strip()):
-            commit(drawing.add_node(new_name))
-            st.rerun()
+        n2.button("Add node", key="graph-add-node", disabled=not new_name.strip(),
+                  on_click=edit, args=(lambda d: d.add_node(state("graph-new-node") or ""),))
         r1, r2, r3 = st.columns([2, 2, 1], vertical_alignment="bottom")
         old = r1.selectbox("Node", nodes, key="graph-rename-from")
         to = r2.text_input("Rename to", key="graph-rename-to")
-        if r3.button("Rename", key="graph-rename", disabled=not to.strip()):
-            commit(drawing.rename_node(old, to))
-            st.rerun()
-        if st.button(f"Delete node {old}", key="graph-delete-node", icon=":material/delete:"):
-            commit(drawing.delete_node(old))
-            st.rerun()
+        r3.button("Rename", key="graph-rename", disabled=not to.strip(),
+                  on_click=edit, args=(lambda d: d.rename_node(state("graph-rename-from"), state("graph-rename-to") or ""),))
+        st.button(f"Delete node {old}", key="graph-delete-node", icon=":material/delete:",
+                  on_click=edit, args=(lambda d: d.delete_node(state("graph-rename-from")),))
 
     with st.expander("Import and export", icon=":material/swap_vert:"):
-        file = st.file_uploader("Import a graph file", type=["dagitty", "dot", "gv", "json", "txt"], key="graph-import")
+        file = st.file_uploader("Import a graph file", type=["dagitty", "dot", "gv", "json", "txt"], key="graph-import", max_upload_size=ge.MAX_IMPORT_MB)
         if file is not None and st.button("Use this file", key="graph-import-apply"):
             try:
                 text = file.getvalue().decode("utf-8")
@@ -200,9 +224,8 @@ with right:
         if saved:
             names = {g.id: f"{g.name} · {g.text}" for g in saved}
             pick = st.selectbox("Saved graphs", list(names), format_func=names.get, key="graph-saved")
-            if st.button("Load saved graph", key="graph-load"):
-                commit(drawing.apply_graph(ws.graph(pick).graph))
-                st.rerun()
+            st.button("Load saved graph", key="graph-load",
+                      on_click=edit, args=(lambda d: d.apply_graph(ws.graph(state("graph-saved")).graph),))
 
 # ---------------------------------------------------------------------- the graph against the data
 graph = drawing.graph
@@ -222,7 +245,10 @@ with mec:
     st.markdown("**Markov equivalence class**")
     size = graph.equivalence_class_size()
     cp = graph.cpdag()
-    if size == 1:
+    if not graph.edges:
+        st.info("This graph has no arrows, so there is nothing to orient: it claims that every variable is "
+                "independent of every other, a claim the tests beside check.", icon=":material/info:")
+    elif size == 1:
         st.success("Every arrow is identified: no other graph implies the same independences.", icon=":material/verified:")
     else:
         st.info(
@@ -261,12 +287,24 @@ with tests:
             st.caption("The graph implies no conditional independence (every pair of nodes is connected): "
                        "the data cannot contradict it.")
         elif frame is not None:
-            bad = int(frame["rejected (Holm)"].sum())
+            bad = int(frame["relevant"].sum())
+            weak = int(frame["rejected (Holm)"].sum()) - bad
+            also = (f" {weak} more are rejected with a negligible dependence (strength below {MIN_STRENGTH:g})."
+                    if weak else "")
             if bad:
                 st.error(
-                    f"The data contradict **{bad}** of the {len(frame)} independences this graph implies (Holm-adjusted "
-                    "p < 0.05): an arrow is probably missing between those variables.",
+                    f"The data contradict **{bad}** of the {len(frame)} independences this graph implies, each with a "
+                    f"dependence of practical size (strength ≥ {MIN_STRENGTH:g} and Holm-adjusted p < 0.05): an arrow is "
+                    "probably missing between those variables." + also,
                     icon=":material/report:",
+                )
+            elif weak:
+                st.info(
+                    f"The data reject **{weak}** of the {len(frame)} independences this graph implies (Holm-adjusted "
+                    f"p < 0.05), but every one of those dependences is negligible (strength below {MIN_STRENGTH:g}): "
+                    f"on {len(data):,} rows even dependences too weak to matter, or left by binning a variable, are "
+                    "detected. The graph holds up as an approximation; add an arrow only where you believe in it.",
+                    icon=":material/info:",
                 )
             else:
                 st.success(
@@ -274,15 +312,23 @@ with tests:
                     "prove independence; it only fails to refute it).",
                     icon=":material/check_circle:",
                 )
-            shown = frame[["independence", "p", "p (Holm)", "rejected (Holm)", "effect", "method"]]
+            shown = frame[["independence", "strength", "p", "p (Holm)", "rejected (Holm)", "relevant", "effect", "method"]]
+
+            def shade(row: pd.Series) -> list[str]:
+                c = "#fde2e1" if row["relevant"] else "#fff4d6" if row["rejected (Holm)"] else ""
+                return [f"background-color: {c}" if c else "" for _ in row]
+
             st.dataframe(
-                shown.style.apply(
-                    lambda row: ["background-color: #fde2e1" if row["rejected (Holm)"] else "" for _ in row], axis=1
-                ),
+                shown.style.apply(shade, axis=1),
                 hide_index=True, width="stretch", key="graph-tests",
                 column_config={
                     "p": st.column_config.NumberColumn(format="%.3g"),
                     "p (Holm)": st.column_config.NumberColumn(format="%.3g"),
+                    "strength": st.column_config.NumberColumn(
+                        format="%.3f", help="how strong the dependence is, 0 to 1: |partial correlation|, or for a "
+                        "G-test the same scale from the mutual information (sqrt(1 − exp(−2·I)))"),
+                    "relevant": st.column_config.CheckboxColumn(
+                        help=f"rejected (Holm) and at least {MIN_STRENGTH:g} strong: a contradiction that matters"),
                     "effect": st.column_config.NumberColumn(format="%.3f", help="partial correlation, or mutual information (nats)"),
                 },
             )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app import plots, ui
-from app.logic.runs import checkpoint_zip, compare_frame, runs_frame
+from app.logic.runs import checkpoint_zip, compare_frame, runs_frame, stage_histories
 from app.workspace import STATUSES, WorkspaceError
 from causal.sources import BuiltinTable
 
@@ -14,7 +14,8 @@ st.title("Runs")
 ws = ui.workspace()
 st.caption(
     f"Every run in the workspace `{ws.root}`, newest first: the app, the CLI (`counterfactory runs`) and Python "
-    "(`app.workspace.Workspace`) see the same runs, and restarting the app loses none of them."
+    "(`app.workspace.Workspace()`) see the same runs wherever they are started (one workspace per user; "
+    "`COUNTERFACTORY_WORKSPACE` or `--workspace` picks another), and restarting the app loses none of them."
 )
 
 ui.poll()
@@ -70,8 +71,8 @@ elif len(picked) == 1:
     with b:
         hist = ws.history(run.id)
         if hist:
-            st.plotly_chart(plots.loss_figure([(h.epoch, h.train_loss, h.val_loss) for h in hist]), width="stretch",
-                            key=f"runs-loss-{run.id}")
+            st.plotly_chart(plots.stage_loss_figure(stage_histories(run, hist, rows=ui.image_count(run))),
+                            width="stretch", key=f"runs-loss-{run.id}")
     acts = st.columns(4)
     if run.active:
         acts[0].button("Cancel", key=f"runs-cancel-{run.id}", icon=":material/stop:", on_click=ui.runner().cancel,

@@ -12,8 +12,8 @@ import streamlit as st
 from app import plots, ui
 from app.logic import data as dp
 from app.logic import graph as ge
-from app.logic.runs import format_seconds, progress_fraction, time_left
-from app.logic.train import MAIN_SETTINGS, spec_for_session
+from app.logic.runs import format_seconds, stage_histories, training_stage
+from app.logic.train import form_settings, spec_for_session, stage_prefixes
 from app.workspace import RunRecord
 from causal.data import DataError, validate_table
 from causal.images import image_graph
@@ -72,31 +72,38 @@ kind = st.selectbox(
     help="  \n".join(f"**{model_kind(k).title}**: {model_kind(k).summary} ({model_kind(k).reference})."
                      for k in kinds_for(graph)),
 )
+group_names: dict[str, str] = {}
 if images:
-    st.caption("Image models train for minutes on a CPU (the default settings fit 32 px images in about ten); "
-               "the run's card below shows samples from its latest checkpoint as it trains.")
+    st.caption("Image models train in two stages, each with its own settings: the label mechanisms (seconds), then "
+               "the image networks (minutes on a CPU; the default settings fit 32 px images in about ten). The run's "
+               "card below shows samples from its latest checkpoint as it trains.")
+    label_prefix, image_prefix = stage_prefixes(kind)
+    group_names = {"training": "label stage" if label_prefix == "" else "image stage", "image_train": "image stage",
+                   "labels": "label stage"}
 fields = settings_of(kind)
-main = [f for f in fields if f.name in MAIN_SETTINGS]
-rest = [f for f in fields if f.name not in MAIN_SETTINGS]
+by_name = {f.name: f for f in fields}
+main = form_settings(kind, images)
+shown_first = {name for name, _, _ in main}
+rest = [f for f in fields if f.name not in shown_first]
 with st.form(f"train-form-{kind}", border=True):
     cols = st.columns(len(main) + 1)
     values = {}
-    for col, f in zip(cols, main):
-        values[f.name] = col.text_input(f.name, value=str(f.default), key=f"train-{kind}-{f.name}",
-                                        help=MAIN_SETTINGS[f.name])
+    for col, (name, label, help_text) in zip(cols, main):
+        values[name] = col.text_input(label, value=str(by_name[name].default), key=f"train-{kind}-{name}",
+                                      help=help_text)
     seed = cols[-1].number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, key=f"train-{kind}-seed",
                                  help="The same seed, data and settings give the same model.")
     with st.expander("All settings"):
         grid = st.columns(3)
         for i, f in enumerate(rest):
-            values[f.name] = grid[i % 3].text_input(f"{f.group}: {f.name}", value=str(f.default), key=f"train-{kind}-{f.name}",
-                                                    help=f.help or None)
+            group = group_names.get(f.group, f.group)
+            values[f.name] = grid[i % 3].text_input(f"{group}: {f.name.split('.')[-1]}", value=str(f.default),
+                                                    key=f"train-{kind}-{f.name}", help=f.help or None)
     name = st.text_input("Run name", placeholder=f"{ui.model_name(kind)} on {data_name}", key="train-name")
     submitted = st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:",
                                       disabled=problem is not None)
 
 if submitted:
-    by_name = {f.name: f for f in fields}
     try:
         settings = {}
         for key, text in values.items():
@@ -130,15 +137,23 @@ def show_run(run: RunRecord) -> None:
         head.markdown(f"{ui.STATUS_ICONS.get(run.status, '')} **{run.name}** · `{run.id}` · {run.status}")
         if run.active:
             act.button("Cancel", key=f"cancel-{run.id}", icon=":material/stop:", on_click=ui.runner().cancel, args=(run.id,))
-        frac = progress_fraction(run)
+        history = ui.workspace().history(run.id)
+        stage = training_stage(run, history, rows=ui.image_count(run))
         p = run.progress
         if run.status == "queued":
             st.progress(0.0, text="Waiting for a free worker…")
         elif run.status == "running":
+            where = f"stage {stage.index} of {stage.count}: {stage.name} · " if stage.count > 1 and stage.index else ""
             text = "Starting the worker and drawing the data…" if p is None else (
-                f"epoch {p.epoch} · step {p.steps:,} · train loss {p.train_loss:.4f} · validation loss {p.val_loss:.4f}")
-            st.progress(frac, text=text)
-            st.caption(f"elapsed {format_seconds(run.seconds)} · about {format_seconds(time_left(run))} left")
+                f"{where}epoch {p.epoch} · step {p.steps:,} · train loss {p.train_loss:.4f} · "
+                f"validation loss {p.val_loss:.4f}")
+            if stage.fraction >= 1.0:
+                text = "Trained: saving the model" + (" and measuring it against the truth…" if run.truth else "…")
+            st.progress(stage.fraction, text=text)
+            left = f"about {format_seconds(stage.seconds_left)} left"
+            if stage.stage_only:
+                left += " in this stage; then the image networks, whose time shows once they start"
+            st.caption(f"elapsed {format_seconds(run.seconds)}" + ("" if stage.fraction >= 1.0 else f" · {left}"))
         elif run.status == "done":
             rep = run.report or {}
             st.success(
@@ -160,10 +175,9 @@ def show_run(run: RunRecord) -> None:
             st.error(f"Failed: {run.error}", icon=":material/error:")
         if run.has_images and run.has_checkpoint:
             preview_grid(run)
-        history = ui.workspace().history(run.id)
         if history:
             with st.expander("Loss curves", expanded=run.status == "running"):
-                st.plotly_chart(plots.loss_figure([(h.epoch, h.train_loss, h.val_loss) for h in history]),
+                st.plotly_chart(plots.stage_loss_figure(stage_histories(run, history, rows=ui.image_count(run))),
                                 width="stretch", key=f"loss-{run.id}-{len(history)}")
 
 

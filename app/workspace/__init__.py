@@ -29,17 +29,19 @@ from app.workspace.graphs import GraphStore
 from app.workspace.models import ModelStore
 from app.workspace.records import ACTIVE, STATUSES, DatasetRecord, GraphRecord, ProgressRow, RunRecord, RunSpec
 from app.workspace.records import StoredDataset, WorkspaceError
+from app.workspace.rebuild import RebuildReport, rebuild
 
 __all__ = [
     "Workspace", "WorkspaceError", "RunSpec", "RunRecord", "StoredDataset", "DatasetRecord", "GraphRecord",
     "ProgressRow", "STATUSES", "ACTIVE", "ENV_WORKSPACE", "SCHEMA_VERSION", "default_root", "process_start",
+    "rebuild", "RebuildReport",
 ]
 
 
 class Workspace(GraphStore, ModelStore):
     """A workspace folder: ``counterfactory.db`` plus ``datasets/`` and ``runs/<id>/``.
 
-    ``root`` defaults to ``$COUNTERFACTORY_WORKSPACE``, else ``./workspace``; it is created
+    ``root`` defaults to ``default_root()`` (``$COUNTERFACTORY_WORKSPACE``, else the user's data folder); it is created
     when missing. Instances hold no open connection and are safe to share between threads.
     Its methods come from one class per concern: ``DatasetStore`` (``app.workspace.datasets``),
     ``GraphStore``, ``RunStore`` and ``ModelStore`` (loading models, exports), all on the
@@ -51,12 +53,19 @@ class Workspace(GraphStore, ModelStore):
         try:
             if self.root.exists() and not self.root.is_dir():
                 raise FileExistsError(self.root)
-            (self.root / "datasets").mkdir(parents=True, exist_ok=True)
-            (self.root / "runs").mkdir(exist_ok=True)
+            for sub in ("datasets", "runs", "graphs"):
+                if not (self.root / sub).is_dir():
+                    (self.root / sub).mkdir(parents=True, exist_ok=True)
         except (FileExistsError, NotADirectoryError):
             raise WorkspaceError(f"workspace {self.root} is a file, not a folder; choose another --workspace") from None
+        except PermissionError:
+            if not self.root.is_dir():
+                raise WorkspaceError(f"cannot create workspace {self.root}: permission denied; choose another --workspace") from None
+        except OSError as e:  # a read-only file system: opened read-only below if it holds a workspace
+            if not self.root.is_dir():
+                raise WorkspaceError(f"cannot create workspace {self.root}: {e.strerror}; choose another --workspace") from None
         self.db_path = self.root / DB_NAME
-        self._migrate()
+        self._open()
 
     def __repr__(self) -> str:
         return f"Workspace({str(self.root)!r})"

@@ -57,6 +57,7 @@ class DatasetStore(Database):
             raise WorkspaceError(f"dataset '{name}' has duplicate column(s) {', '.join(dup)}; rename them first")
         if not columns or len(data) == 0:
             raise WorkspaceError(f"dataset '{name}' is empty ({len(data)} rows, {len(columns)} columns)")
+        self._require_writable()
         ds_id = _new_id()
         path = self.root / "datasets" / f"{ds_id}.csv"
         image_path = path.with_name(f"{ds_id}.images.safetensors")
@@ -66,16 +67,22 @@ class DatasetStore(Database):
                 shape = [images.height, images.width, images.channels]
                 _write_atomically(image_path, lambda tmp: _save_images(images, tmp))
             _write_atomically(path, lambda tmp: data.set_axis(columns, axis=1).to_csv(tmp, index=False))
+            record = {"id": ds_id, "name": name, "source": str(source), "description": str(description),
+                      "rows": len(data), "columns": columns, "created": _now(),
+                      "images": None if shape is None else {"shape": shape, "image_node": images.image_node}}
+            # its record beside it, so that the folder alone can rebuild the registry (app.workspace.rebuild)
+            _write_atomically(path.with_suffix(".json"), lambda tmp: tmp.write_text(_json(record) + "\n"))
             with self._write() as c:
                 c.execute(
                     "INSERT INTO datasets (id, name, source, description, rows, columns, created, images) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (ds_id, name, str(source), str(description), len(data), _json(columns), _now(),
-                     None if shape is None else _json({"shape": shape, "image_node": images.image_node})),
+                    (ds_id, name, record["source"], record["description"], len(data), _json(columns), record["created"],
+                     None if shape is None else _json(record["images"])),
                 )
         except BaseException:
             path.unlink(missing_ok=True)
             image_path.unlink(missing_ok=True)
+            path.with_suffix(".json").unlink(missing_ok=True)
             raise
         return self.dataset(ds_id)
 
@@ -173,4 +180,5 @@ class DatasetStore(Database):
                 )
             c.execute("DELETE FROM datasets WHERE id = ?", (dataset_id,))
         (self.root / "datasets" / f"{dataset_id}.csv").unlink(missing_ok=True)
+        (self.root / "datasets" / f"{dataset_id}.json").unlink(missing_ok=True)
         (self.root / "datasets" / f"{dataset_id}.images.safetensors").unlink(missing_ok=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.workspace.db import Database, _new_id, _now
+from app.workspace.db import Database, _json, _new_id, _now, _write_atomically
 from app.workspace.records import GraphRecord, WorkspaceError
 from causal import CausalGraph
 
@@ -16,9 +16,18 @@ class GraphStore(Database):
         if not name:
             raise WorkspaceError("a graph needs a name")
         g = graph if isinstance(graph, CausalGraph) else CausalGraph.parse(graph)
+        self._require_writable()
         graph_id = _new_id()
-        with self._write() as c:
-            c.execute("INSERT INTO graphs (id, name, graph, created) VALUES (?, ?, ?, ?)", (graph_id, name, g.to_json(), _now()))
+        record = {"id": graph_id, "name": name, "graph": g.to_json(), "created": _now()}
+        path = self.root / "graphs" / f"{graph_id}.json"  # beside the registry, to rebuild it from (app.workspace.rebuild)
+        _write_atomically(path, lambda tmp: tmp.write_text(_json(record) + "\n"))
+        try:
+            with self._write() as c:
+                c.execute("INSERT INTO graphs (id, name, graph, created) VALUES (?, ?, ?, ?)",
+                          (graph_id, name, record["graph"], record["created"]))
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
         return self.graph(graph_id)
 
     def graphs(self) -> list[GraphRecord]:
@@ -39,3 +48,4 @@ class GraphStore(Database):
         with self._write() as c:
             if c.execute("DELETE FROM graphs WHERE id = ?", (graph_id,)).rowcount == 0:
                 raise WorkspaceError(f"no graph '{graph_id}' in workspace {self.root}")
+        (self.root / "graphs" / f"{graph_id}.json").unlink(missing_ok=True)

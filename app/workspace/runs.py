@@ -7,14 +7,17 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import shutil
 import socket
 import sqlite3
 import time
+from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from app.workspace.datasets import DatasetStore
-from app.workspace.db import _json, _new_id, _now, process_start
+from app.workspace.db import RUN_FILE, _json, _new_id, _now, _write_atomically, process_start
+from app.workspace.owners import START_GRACE, STALE_AFTER, describe_exit, exit_status, owner_state
 from app.workspace.records import ACTIVE, STATUSES, ProgressRow, RunRecord, RunSpec, StoredDataset, WorkspaceError
 from causal import CausalGraph
 from causal.sources import DataSource
@@ -58,7 +61,23 @@ class RunStore(DatasetStore):
                     (run_id, name, _json(spec.to_dict()), dataset_id, now, now, int(pid), socket.gethostname(),
                      process_start(pid), time.time()),
                 )
+        self._write_run_file(run_id)
         return self.run(run_id)
+
+    def _write_run_file(self, run_id: str) -> None:
+        """``runs/<id>/run.json``: the run's record (spec, name, data, times, status, report,
+        metrics, error), so that the run folder alone can rebuild the registry
+        (``app.workspace.rebuild``). Written when the run is created and when it ends."""
+        with self._read() as c:
+            r = c.execute("SELECT id, name, spec, dataset_id, status, created, started, finished, report, metrics, error "
+                          "FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if r is None:
+            return
+        record = {k: r[k] for k in r.keys()}
+        for k in ("spec", "report", "metrics"):
+            record[k] = json.loads(record[k]) if record[k] else None
+        path = self.root / "runs" / run_id / RUN_FILE
+        _write_atomically(path, lambda tmp: tmp.write_text(_json(record) + "\n"))
 
     def _checked(self, spec: RunSpec) -> tuple[RunSpec, str | None, str]:
         """The spec with its graph as JSON (a built-in dataset's own when it gives none), the
@@ -112,13 +131,16 @@ class RunStore(DatasetStore):
             raise WorkspaceError(f"settings must be plain numbers, text and booleans, got {spec.settings!r}") from None
         return dataclasses.replace(spec, graph=graph.to_json(), settings=settings), dataset_id, data_name
 
-    def _run_record(self, r: sqlite3.Row) -> RunRecord:
+    def _run_record(self, r: sqlite3.Row, dead: Mapping[str, str] | None = None) -> RunRecord:
         spec = RunSpec.from_dict(json.loads(r["spec"]))
+        status, error = r["status"], r["error"]
+        if dead and r["id"] in dead and status == "running":  # seen dead but not recorded (a read-only workspace)
+            status, error = "failed", dead[r["id"]]
         progress = ProgressRow(**json.loads(r["progress"])) if r["progress"] else None
         return RunRecord(
-            id=r["id"], name=r["name"], spec=spec, status=r["status"], created=r["created"], started=r["started"],
+            id=r["id"], name=r["name"], spec=spec, status=status, created=r["created"], started=r["started"],
             finished=r["finished"], progress=progress, report=json.loads(r["report"]) if r["report"] else None,
-            metrics=json.loads(r["metrics"] or "{}"), error=r["error"],
+            metrics=json.loads(r["metrics"] or "{}"), error=error,
             checkpoint_dir=self.root / "runs" / r["id"] / "model", pid=r["pid"], host=r["host"],
             heartbeat=r["heartbeat"], proc_start=r["proc_start"], cancel_requested=bool(r["cancel_requested"]),
             data_name=r["dataset_name"] or spec.source.name,
@@ -130,13 +152,17 @@ class RunStore(DatasetStore):
         bad = [s for s in wanted if s not in STATUSES]
         if bad:
             raise WorkspaceError(f"unknown run status {', '.join(map(repr, bad))}; the statuses are {', '.join(STATUSES)}")
+        dead = self._notice_dead()
         where = f" WHERE r.status IN ({', '.join('?' * len(wanted))})" if wanted else ""
         with self._read() as c:
             rows = c.execute(f"{_RUN_SELECT}{where} ORDER BY r.seq DESC", wanted).fetchall()
-        return [self._run_record(r) for r in rows]
+        records = [self._run_record(r, dead) for r in rows]
+        return [r for r in records if not wanted or r.status in wanted]
 
     def run(self, run_id: str) -> RunRecord:
-        """One run, by its id or a unique prefix of it."""
+        """One run, by its id or a unique prefix of it (a running one whose owner died is
+        failed, like in ``runs``)."""
+        dead = self._notice_dead()
         with self._read() as c:
             row = c.execute(f"{_RUN_SELECT} WHERE r.id = ?", (run_id,)).fetchone()
             if row is None and run_id:
@@ -148,20 +174,83 @@ class RunStore(DatasetStore):
                 row = found[0] if found else None
         if row is None:
             raise WorkspaceError(f"no run '{run_id}' in workspace {self.root} ('counterfactory runs' lists them)")
-        return self._run_record(row)
+        return self._run_record(row, dead)
 
-    def delete_run(self, run_id: str) -> None:
+    # ------------------------------------------------------------------ dead owners
+    def reap_dead(self, exit_codes: Mapping[str, int] | None = None, *, stale_after: float = STALE_AFTER,
+                  start_grace: float = START_GRACE) -> list[str]:
+        """Mark failed every running run whose owner is dead (``app.workspace.owners``: its
+        process is gone, or its heartbeat stale); ``exit_codes`` (by run id) say how a
+        worker ended when its parent collected it. Returns the runs it marked. A run whose
+        owner finished it meanwhile is left as its owner wrote it. Every reader of the
+        registry calls this first (``runs``, ``run``), a runner too, with its exit codes."""
+        return list(self._reap(exit_codes or {}, stale_after, start_grace)[0])
+
+    def _notice_dead(self) -> dict[str, str]:
+        """``reap_dead`` for a reader: the runs found dead that could not be recorded (a
+        read-only workspace), with their message, for the reader to show as failed."""
+        return self._reap({}, STALE_AFTER, START_GRACE)[1]
+
+    def _reap(self, exit_codes: Mapping[str, int], stale_after: float, start_grace: float
+              ) -> tuple[list[str], dict[str, str]]:
+        with self._read() as c:
+            rows = c.execute("SELECT id, pid, host, proc_start, heartbeat FROM runs WHERE status = 'running'").fetchall()
+        marked, unrecorded = [], {}
+        for r in rows:
+            why = owner_state(pid=r["pid"], proc_start=r["proc_start"], host=r["host"], heartbeat=r["heartbeat"],
+                              stale_after=stale_after, start_grace=start_grace)
+            if why is None:
+                continue
+            code = exit_codes.get(r["id"])
+            if code is None and r["pid"] is not None:
+                code = exit_status(r["pid"])
+            folder = self.root / "runs" / r["id"]
+            model = folder / "model"
+            kept = ("its last checkpoint is kept and loads" if (model / "model.json").is_file()
+                    else "it saved no checkpoint")
+            log = folder / "worker.log"
+            message = (f"the worker stopped unexpectedly: {why}{describe_exit(code)}; {kept}"
+                       + (f"; see {log}" if log.is_file() else ""))
+            if self.readonly:
+                unrecorded[r["id"]] = message
+                continue
+            try:
+                if self.mark_failed(r["id"], message):  # only a run still running changes
+                    marked.append(r["id"])
+            except (WorkspaceError, sqlite3.Error):
+                unrecorded[r["id"]] = message
+        return marked, unrecorded
+
+    def delete_run(self, run_id: str) -> Path | None:
         """Delete a run, its history and its folder (checkpoint, exports, log); refused while
-        it is running (cancel it first)."""
+        it is running (cancel it first). The folder is moved aside first (nothing is deleted
+        when it cannot be), then the record, then the files. Returns None when every file
+        went, else the folder (``runs/.deleted-<id>``) holding what could not be removed."""
         run_id = self.run(run_id).id
+        folder = self.root / "runs" / run_id
+        trash = folder.with_name(f".deleted-{run_id}")
         with self._write() as c:
             row = c.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
             if row is None:
                 raise WorkspaceError(f"no run '{run_id}' in workspace {self.root}")
             if row[0] == "running":
                 raise WorkspaceError(f"run {run_id} is running; cancel it first ('counterfactory runs cancel {run_id}')")
-            c.execute("DELETE FROM runs WHERE id = ?", (run_id,))
-        shutil.rmtree(self.root / "runs" / run_id, ignore_errors=True)
+            if folder.exists():
+                try:
+                    os.replace(folder, trash)
+                except OSError as e:
+                    raise WorkspaceError(f"cannot delete run {run_id}: its folder {folder} cannot be moved "
+                                         f"({e.strerror or e}); nothing was deleted") from None
+            try:
+                c.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+            except BaseException:
+                if trash.exists():
+                    os.replace(trash, folder)
+                raise
+        if not trash.exists():
+            return None
+        shutil.rmtree(trash, ignore_errors=True)
+        return trash if trash.exists() else None
 
     def history(self, run_id: str) -> list[ProgressRow]:
         """Every epoch the run has recorded, in order."""
@@ -175,7 +264,11 @@ class RunStore(DatasetStore):
         """Cancel a run: a queued one is cancelled at once; a running one is asked to stop
         (its worker sees the request within about a second, keeps its best weights and marks
         itself cancelled). Refused for a run that has already finished."""
-        run_id = self.run(run_id).id
+        run = self.run(run_id)  # a run whose owner died reads as failed here
+        run_id = run.id
+        if not run.active:
+            why = f": {run.error}" if run.error else ""
+            raise WorkspaceError(f"run {run_id} has already finished ({run.status}{why}); there is nothing to cancel")
         with self._write() as c:
             status = c.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()[0]
             if status == "queued":
@@ -184,6 +277,8 @@ class RunStore(DatasetStore):
                 c.execute("UPDATE runs SET cancel_requested = 1 WHERE id = ?", (run_id,))
             else:
                 raise WorkspaceError(f"run {run_id} has already finished ({status}); there is nothing to cancel")
+        if status == "queued":
+            self._write_run_file(run_id)
         return self.run(run_id)
 
     def cancel_requested(self, run_id: str) -> bool:
@@ -253,7 +348,13 @@ class RunStore(DatasetStore):
                 f"UPDATE runs SET status = ?, finished = ?{', ' if sets else ''}{sets} WHERE id = ? AND status IN ('queued', 'running')",
                 (status, _now(), *values.values(), run_id),
             )
-            return cur.rowcount == 1
+            changed = cur.rowcount == 1
+        if changed:
+            try:
+                self._write_run_file(run_id)
+            except OSError:  # the registry holds it; the folder's copy is for rebuilding only
+                pass
+        return changed
 
     @staticmethod
     def _report_json(report: Any) -> str | None:

@@ -6,6 +6,7 @@ import csv
 import io
 import os
 import re
+import warnings
 import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -14,6 +15,8 @@ import numpy as np
 import pandas as pd
 
 from causal.images.data import IMAGE_NODE, ImageData, ImageDataError, check_size, image_grid
+from causal import limits
+from causal.limits import read_bytes
 
 __all__ = ["IMAGE_SUFFIXES", "load_image_folder", "save_image_folder", "save_png"]
 
@@ -21,37 +24,57 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 class _Source:
-    """Files in a folder or a .zip, by normalized relative name."""
+    """Files in a folder or a .zip, by normalized relative name. Bounded: all of them at most
+    ``causal.limits.MAX_UNPACKED_BYTES`` (unpacked), each image at most
+    ``MAX_IMAGE_FILE_BYTES``, checked from the sizes before anything is read."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.zip: zipfile.ZipFile | None = None
         self.files: dict[str, Any] = {}
+        self.sizes: dict[str, int] = {}
         if path.is_dir():
             for p in sorted(path.rglob("*")):
                 if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts):
-                    self.files[p.relative_to(path).as_posix()] = p
+                    name = p.relative_to(path).as_posix()
+                    self.files[name], self.sizes[name] = p, p.stat().st_size
         elif path.is_file() and zipfile.is_zipfile(path):
-            self.zip = zipfile.ZipFile(path)
+            try:
+                self.zip = zipfile.ZipFile(path)
+            except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+                raise ImageDataError(f"cannot read {path} as a .zip archive: {e}") from None
             for zi in self.zip.infolist():
                 name = _normalize(zi.filename)
                 if zi.is_dir() or name.startswith("__MACOSX/") or any(s.startswith(".") for s in name.split("/")):
                     continue
                 if name in self.files:
                     raise ImageDataError(f"{path} holds the file '{name}' twice; keep one")
-                self.files[name] = zi
+                self.files[name], self.sizes[name] = zi, zi.file_size
+        elif path.exists() and not path.is_file():
+            raise ImageDataError(f"{path} is not a folder, a .zip archive or a regular file (a device or FIFO?)")
         elif path.is_file():
             raise ImageDataError(f"{path} is neither a folder nor a .zip archive of images")
         else:
             raise ImageDataError(f"no such folder or .zip: {path}")
+        total = sum(self.sizes.values())
+        if total > limits.MAX_UNPACKED_BYTES:
+            self.close()
+            raise ImageDataError(f"{path} holds {total / 2**20:,.0f} MB of files (unpacked); up to "
+                                 f"{limits.MAX_UNPACKED_BYTES // 2**20:,} MB of images can be read")
 
-    def read(self, name: str) -> bytes:
+    def read(self, name: str, limit: int | None = None) -> bytes:
+        """One file's bytes, refused before reading when it is larger than ``limit``
+        (default ``causal.limits.MAX_IMAGE_FILE_BYTES``)."""
+        limit = limits.MAX_IMAGE_FILE_BYTES if limit is None else limit
         entry = self.files[name]
+        if self.sizes[name] > limit:
+            raise ImageDataError(f"'{name}' in {self.path} is {self.sizes[name] / 2**20:,.1f} MB; a file may be at "
+                                 f"most {limit / 2**20:,.0f} MB")
         try:
             if self.zip is not None:
                 return self.zip.read(entry)
-            return Path(entry).read_bytes()
-        except (OSError, zipfile.BadZipFile, EOFError) as e:
+            return read_bytes(entry, limit, "file")
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
             raise ImageDataError(f"cannot read '{name}' in {self.path}: {e}") from None
 
     def images(self) -> list[str]:
@@ -73,9 +96,17 @@ def _decode_image(data: bytes, name: str) -> Any:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        img = Image.open(io.BytesIO(data))
+        with warnings.catch_warnings():  # our own bound below says it better than PIL's bomb warning
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))  # reads the header only: the size is known before the pixels
+        if img.size[0] * img.size[1] > limits.MAX_IMAGE_PIXELS:
+            side = int(limits.MAX_IMAGE_PIXELS ** 0.5)
+            raise ImageDataError(f"the image '{name}' is {img.size[0]}x{img.size[1]} pixels; images up to {side}x{side} "
+                                 "can be read (they are resized to 28-64 px to train): shrink it first")
         img.load()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        if isinstance(e, ImageDataError):
+            raise
         raise ImageDataError(f"cannot read the image '{name}': {e}; the file is corrupt or not a PNG/JPEG") from None
     if img.mode in ("1", "L", "I", "I;16", "I;16B", "I;16L", "F", "LA", "La"):
         if img.mode in ("LA", "La"):
@@ -110,21 +141,26 @@ def _read_labels(src: _Source, labels_csv: str | os.PathLike | None) -> tuple[pd
         cands.sort(key=lambda k: k.count("/"))
         if not cands:
             return None, ""
-        name, raw = cands[0], src.read(cands[0])
+        name, raw = cands[0], src.read(cands[0], limits.MAX_TABLE_BYTES)
         where = f"'{name}' in {src.path}"
     else:
         p = Path(labels_csv)
         key = _normalize(str(labels_csv))
-        if p.is_file():
-            raw, where = p.read_bytes(), str(p)
+        if p.exists() and not p.is_dir():
+            try:
+                raw, where = read_bytes(p, limits.MAX_TABLE_BYTES, "labels CSV"), str(p)
+            except (OSError, ValueError) as e:
+                raise ImageDataError(f"cannot read the labels CSV {p}: {e}") from None
         elif key in src.files:
-            raw, where = src.read(key), f"'{key}' in {src.path}"
+            raw, where = src.read(key, limits.MAX_TABLE_BYTES), f"'{key}' in {src.path}"
         else:
             raise ImageDataError(f"no such labels CSV: {labels_csv}")
+    from causal.data import read_table
+
     try:
-        table = pd.read_csv(io.BytesIO(raw))
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as e:
-        raise ImageDataError(f"cannot read {where} as CSV: {str(e).splitlines()[0]}") from None
+        table = read_table(raw, name=where)  # the one CSV reader: separators, encodings, repeated names
+    except ValueError as e:
+        raise ImageDataError(str(e)) from None
     table.columns = [str(c).strip() for c in table.columns]
     return table, where
 

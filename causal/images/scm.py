@@ -9,6 +9,7 @@ import pandas as pd
 
 from causal.graph import CausalGraph
 from causal.images.data import IMAGE_NODE, ImageData, ImageDataError, check_size
+from causal.limits import check_images
 from causal.queries import Seed
 from causal.scm import SCM
 
@@ -112,6 +113,7 @@ class ImageSCM:
         """``n`` images with their labels and style: observational, under ``do``, or
         conditioned on ``given`` (by rejection, see ``causal.queries.sample_conditional``)."""
         check_size(size)
+        check_images(n, size, size, self.channels)
         label_rng, style_rng = _streams(seed)
         labels = self.scm.sample(n, do=do, given=given, seed=label_rng, **conditioning)
         style = self.draw_style(len(labels), style_rng)

@@ -28,7 +28,9 @@ Semantics, implemented here once for every image model:
 Training runs in two phases, each through the one loop of ``generators.training`` with the
 same callbacks, cancellation and checkpoints: (1) the label mechanisms on the label table
 (``self.labels.fit``), (2) the image networks on images and labels (``_steps``). Callbacks see
-one continuous ``Progress`` (epochs and steps of phase 2 continue those of phase 1).
+one continuous ``Progress`` (epochs and steps of phase 2 continue those of phase 1); which
+phase a ``Progress`` belongs to is ``in_image_phase`` (``stage_train_configs`` gives each
+phase's training settings, to plan both in advance).
 
 Subclass contract (what an image model provides)::
 
@@ -84,8 +86,9 @@ from torch import Tensor, nn
 from causal.data import DataError, Schema, load_table
 from causal.graph import CausalGraph
 from causal.images import ImageData, split_image_graph
-from causal.interventions import InterventionError, parse_do
-from causal.queries import EvidenceError, Seed, counterfactual, rng_from, sample, sample_conditional
+from causal.interventions import Cut, InterventionError, parse_do
+from causal.limits import check_images
+from causal.queries import EvidenceError, Seed, counterfactual, edge_copies, rng_from, sample, sample_conditional
 from generators import distributed
 from generators.checkpoint import CheckpointError, config_to_dict
 from generators.encoding import LabelEncoding
@@ -96,7 +99,7 @@ from generators.training import (
     Callback, FitReport, LossSteps, Progress, Steps, TrainConfig, is_cancelled, pick_device, plan, train,
 )
 
-__all__ = ["ImageModel", "ImageInfo", "ImageRows"]
+__all__ = ["ImageModel", "ImageInfo", "ImageRows", "in_image_phase"]
 
 DECODE_CHUNK = 512  # images per forward pass when sampling, abducting or decoding
 
@@ -189,6 +192,11 @@ class ImageModel(CausalModel):
 
     def _image_train_config(self) -> TrainConfig:
         return getattr(self.config, "image_train", TrainConfig())
+
+    def stage_train_configs(self) -> tuple[TrainConfig, TrainConfig]:
+        """The training settings of the two phases of ``fit``: the label mechanisms' and
+        the image networks' (``generators.training.plan`` of each says how long it runs)."""
+        return self._make_label_model()._train_config(), self._image_train_config()
 
     def _steps(self, images: Tensor, labels: Tensor) -> Steps:
         """How the image networks train (over sample numbers, see ``ImageRows``): by
@@ -349,18 +357,38 @@ class ImageModel(CausalModel):
         (``given``; ``labels.attrs`` then holds ``acceptance_rate``, ``draws``, ``event``)."""
         self._require_fitted()
         self._check_query(do, given)
+        check_images(n, self.info.size, self.info.size, self.info.channels)  # type: ignore[union-attr]
         rng = rng_from(seed)
+        label_cuts = self._label_cuts()
         if given:
-            res = sample_conditional(self.labels, n, given, do, rng, **conditioning)  # type: ignore[arg-type]
+            res = sample_conditional(self.labels, n, given, do, rng, cuts=label_cuts, **conditioning)  # type: ignore[arg-type]
             labels = res.data
             labels.attrs.update(acceptance_rate=res.acceptance_rate, draws=res.draws, accepted=res.accepted, event=res.events)
         else:
             if conditioning:
                 raise TypeError(f"unexpected option(s) {', '.join(conditioning)} without given=")
-            labels = sample(self.labels, n, do, rng)  # type: ignore[arg-type]
+            labels = sample(self.labels, n, do, rng, label_cuts)  # type: ignore[arg-type]
         style = torch.from_numpy(self._style_noise(n, rng)).to(self._device)
-        images = self.decode(labels, style)
+        images = self.decode(self._image_inputs(labels, parse_do(do, self.schema), rng), style)
         out = ImageData(labels, images, image_node=self.image_node)
+        return out
+
+    def _label_cuts(self) -> tuple[Cut, ...]:
+        return tuple(c for c in self.cuts if c.child != self.image_node)
+
+    def _image_inputs(self, labels: pd.DataFrame, ivs: tuple[Any, ...], rng: np.random.Generator) -> pd.DataFrame:
+        """The labels the decoder sees: with edges into the image node cut, each such parent's
+        column holds its copy (an independent draw from the edited labels, or the reference
+        value; ``causal.queries.edge_copies``) instead of the row's own label."""
+        image_cuts = [c for c in self.cuts if c.child == self.image_node]
+        if not image_cuts:
+            return labels
+        copies = edge_copies(self.labels, len(labels), ivs, rng, self.cuts)  # type: ignore[arg-type]
+        shown = self.schema.decode_arrays({c.parent: copies[(c.parent, c.child)] for c in image_cuts},
+                                          [c.parent for c in image_cuts])
+        out = labels.copy()
+        for name, values in shown.items():
+            out[name] = values
         return out
 
     def counterfactual(
@@ -379,19 +407,20 @@ class ImageModel(CausalModel):
         self._check_images(data)
         self._check_query(do, None)
         rng = rng_from(seed)
-        labels_cf = counterfactual(self.labels, data.labels, do, rng)  # type: ignore[arg-type]
+        labels_cf = counterfactual(self.labels, data.labels, do, rng, self._label_cuts())  # type: ignore[arg-type]
         ivs = parse_do(do, self.schema)
-        reached = {iv.node for iv in ivs}
-        for iv in ivs:
-            reached.update(self.label_graph.descendants(iv.node))
-        if not reached & set(self.image_parents):
+        reached = {iv.node for iv in ivs} | {c.child for c in self._label_cuts()}
+        for node in list(reached):
+            reached.update(self.label_graph.descendants(node))
+        if not reached & set(self.image_parents) and len(self._label_cuts()) == len(self.cuts):
             return ImageData(labels_cf, data.images.copy(), image_node=self.image_node)
         style = self.abduct_style(data)
+        inputs = self._image_inputs(labels_cf, ivs, rng)
         if pixel_noise is None:
             pixel_noise = bool(getattr(self.config, "pixel_noise", False))
         if not pixel_noise:
-            return ImageData(labels_cf, self.decode(labels_cf, style), image_node=self.image_node)
-        new, old = self._decode_floats(labels_cf, style), self._decode_floats(data.labels, style)
+            return ImageData(labels_cf, self.decode(inputs, style), image_node=self.image_node)
+        new, old = self._decode_floats(inputs, style), self._decode_floats(data.labels, style)
         return ImageData(labels_cf, _to_uint8(torch.from_numpy(data.floats()) + new - old), image_node=self.image_node)
 
     def reconstruct(self, data: ImageData) -> ImageData:
@@ -478,6 +507,19 @@ class ImageModel(CausalModel):
 def _to_uint8(x: Tensor) -> np.ndarray:
     """Floats ``[n, H, W, C]`` in [0, 1] (clipped) -> uint8 images."""
     return (x.clamp(0, 1) * 255.0).round().to(torch.uint8).numpy()
+
+
+def in_image_phase(epoch: int, max_epochs: int, image_epochs: int) -> bool:
+    """Whether a ``Progress`` (``epoch``, ``max_epochs``) that ``ImageModel.fit`` reported
+    comes from its image phase; ``image_epochs`` is ``plan(n, image config).max_epochs``.
+    The label phase reports its own ``max_epochs`` plus ``image_epochs`` still to come; the
+    image phase its epochs after the label phase's ``e1``, out of ``e1 + image_epochs``
+    (``_shift``), so only the image phase has ``epoch > max_epochs - image_epochs``.
+
+    >>> in_image_phase(7, 30 + 100, 100), in_image_phase(31, 30 + 100, 100), in_image_phase(13, 12 + 100, 100)
+    (False, True, True)
+    """
+    return epoch > max_epochs - image_epochs
 
 
 def _shift(cb: Callback, epochs: int, steps: int, seconds: float, later: int) -> Callback:

@@ -23,6 +23,7 @@ trained with them).
 from __future__ import annotations
 
 import copy
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -169,9 +170,16 @@ class ImageCCGM(ImageModel):
     def edge_states(self) -> dict[tuple[str, str], str]:
         return self.labels.edge_states() if self.fitted else TabularCCGM(self.label_graph, self.config).edge_states()  # type: ignore[union-attr]
 
-    def without_edges(self, *edges: tuple[str, str], seed: int = 0, n: int | None = None) -> "ImageCCGM":
-        """A new model whose causal layer lacks ``edges`` (label edges only), the same
-        encoder and decoder; see the module docstring and ``TabularCCGM.without_edges``."""
+    def without_edges(self, *edges: Any, references: Mapping[str, Any] | None = None, method: str = "cut",
+                      seed: int = 0, n: int | None = None) -> Any:
+        """This model without ``edges``: ``method="cut"`` (default) as every model
+        (``CausalModel.without_edges``); ``method="refit"`` a new model whose causal layer
+        lacks the edges (label edges only), the same encoder and decoder; see
+        ``TabularCCGM.without_edges``."""
+        if method == "cut":
+            return super().without_edges(*edges, references=references)
+        if method != "refit":
+            raise ValueError(f"unknown method '{method}'; use 'cut' or 'refit'")
         self._require_fitted()
         for e in edges:
             if isinstance(e, (tuple, list)) and len(e) == 2 and str(e[1]) == self.image_node:
@@ -180,7 +188,7 @@ class ImageCCGM(ImageModel):
                     "was trained with; remove label edges (the bias is a relation between labels)"
                 )
         removed = check_removal(self.graph, edges)
-        labels = self.labels.without_edges(*removed, seed=seed, n=n)  # type: ignore[union-attr]
+        labels = self.labels.without_edges(*removed, method="refit", seed=seed, n=n)  # type: ignore[union-attr]
         new = ImageCCGM(self.graph.without_edges(*removed), labels.config)
         new.labels, new.info, new.encoding = labels, self.info, self.encoding
         new.image_net = copy.deepcopy(self.image_net)

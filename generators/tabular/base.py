@@ -4,8 +4,10 @@ fitting through the one training loop, Gumbel-max discrete nodes, and its checkp
 
 from __future__ import annotations
 
+import math
 import os
 import threading
+import time
 from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
@@ -112,15 +114,21 @@ class TabularModel(QueryMixin, CausalModel):
             self._finalize(x)
             self.save(checkpoint_dir)  # type: ignore[arg-type]
 
-        self.report = train(
-            self.net,
-            x,
-            self._train_config(),
-            seed=seed,
-            callbacks=callbacks,
-            cancel=cancel,
-            checkpoint=save_checkpoint if checkpoint_dir is not None else None,
-        )
+        t0 = time.perf_counter()
+        if self._count_instead(x):  # e.g. a discrete network whose tables the data fill: nothing to train
+            self.net.eval()
+            self.report = FitReport(epochs=0, steps=0, seconds=time.perf_counter() - t0, best_epoch=0,
+                                    best_val_loss=math.nan, stopped="counted", device=str(device), n_train=len(x), n_val=0)
+        else:
+            self.report = train(
+                self.net,
+                x,
+                self._train_config(),
+                seed=seed,
+                callbacks=callbacks,
+                cancel=cancel,
+                checkpoint=save_checkpoint if checkpoint_dir is not None else None,
+            )
         self._finalize(x)
         if checkpoint_dir is not None and distributed.is_main():
             self.save(checkpoint_dir)
@@ -158,6 +166,11 @@ class TabularModel(QueryMixin, CausalModel):
 
     def _build(self, schema: Schema) -> nn.Module:
         raise NotImplementedError
+
+    def _count_instead(self, x: Tensor) -> bool:
+        """Before training: fit by counting instead, where that is all the data allow (a
+        subclass decides); whether it did."""
+        return False
 
     def _finalize(self, x: Tensor) -> None:
         """After training: estimate what needs the whole data (e.g. noise distributions)."""

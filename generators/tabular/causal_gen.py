@@ -2,30 +2,40 @@
 2022, "Causal Structural Hypothesis Testing and Data Generation Models"), with invertible
 mechanisms so that counterfactuals can be computed.
 
-Continuous node, standardized value ``z`` (``mechanism="additive"``, the default)::
+Continuous node, standardized value ``z``: additive noise::
 
     z = f(parents) + u,             u ~ learned noise distribution
 
-or ``mechanism="location-scale"`` (heteroscedastic)::
+or location-scale (heteroscedastic) noise::
 
     z = f(parents) + s(parents)·u
 
-``f`` (and ``log s``) come from the node's network; ``u``'s distribution is the empirical
-distribution of the fitted residuals, kept as ``noise_knots`` quantiles (a monotone,
-piecewise-linear map from U(0, 1)). Abduction inverts the mechanism exactly:
-``u = z - f(parents)``. Binary and categorical nodes are Gumbel-max mechanisms over
-logits from the node's network (``generators.base.gumbel_posterior``).
+``u``'s distribution is the empirical distribution of the fitted (scaled) residuals, kept as
+``noise_knots`` quantiles (a monotone, piecewise-linear map from U(0, 1)). Abduction inverts
+the mechanism exactly: ``u = (z - f(parents)) / s(parents)``. Binary and categorical nodes
+are Gumbel-max mechanisms over logits (``generators.tabular.base.gumbel_posterior``).
+
+``mechanism="auto"`` (the default) trains ``f`` exactly as ``"additive"`` does and, beside
+it, each continuous node's ``log s`` (a small network on ``f``'s detached residuals); after
+training the noise is taken to scale with the parents only where that raises the held-out
+likelihood clearly (``scale_z``, ``scale_gain``), so where the noise is additive the model is
+the additive one, bit for bit. ``"additive"`` never scales; ``"location-scale"`` trains ``f``
+and ``log s`` jointly by Gaussian likelihood for every node.
 
 Mechanism selection (Occam's razor per node, on held-out rows): a linear mechanism replaces
 the network where it predicts the same to within ``linear_gap`` or validates no worse; then,
-for continuous nodes with the additive mechanism, a least-squares polynomial of degree 2 in
+for continuous nodes with additive ``f`` training, a least-squares polynomial of degree 2 in
 the parents where it predicts what the network predicts to within ``quadratic_gap`` (the
 counterfactual RMSE bar of the benchmark: on the data the choice then costs at most that).
 Agreement alone, not a tie in held-out loss: noise dominates the loss, and a degree-2 fit
 can tie a network while predicting 0.08 sd apart from it (measured on loan's savings, where
 the polynomial was the worse one). Both rivals extrapolate off the data's support as their
 family does (a product of two parents stays a product), where a network's extrapolation is
-arbitrary; they are also cheaper to query.
+arbitrary; they are also cheaper to query. A discrete node whose parents are all discrete
+has its counted table (Dirichlet-smoothed maximum likelihood) as a rival, taken unless it
+predicts held-out rows clearly worse (``table_z``); when every node is such a node and every
+parent configuration is well populated (``table_rows``), the tables are counted and nothing
+is trained. ``mechanism_choices()`` says what was chosen per node.
 """
 
 from __future__ import annotations
@@ -41,10 +51,10 @@ from causal.data import Schema
 from causal.graph import CausalGraph
 from generators.encoding import Layout
 from generators.tabular.base import TabularModel, quantile_draws
-from generators.nets import ParentNets, Polynomials, agrees
+from generators.nets import ParentNets, Polynomials, Tables, agrees
 from generators.training import TrainConfig
 
-MECHANISMS = ("additive", "location-scale")
+MECHANISMS = ("auto", "additive", "location-scale")
 
 
 @dataclass(frozen=True)
@@ -53,13 +63,19 @@ class CausalGenConfig:
     layers: int = 2  # hidden layers per node (0 gives a linear model)
     dropout: float = 0.0  # between hidden layers; the paper uses it for hard functional forms
     activation: str = "silu"  # silu | relu | tanh | elu
-    mechanism: str = "additive"  # additive | location-scale (see module docstring)
+    mechanism: str = "auto"  # auto: additive, location-scale per node where held-out rows show it | additive | location-scale
     noise_knots: int = 512  # quantiles kept of each node's noise distribution
     select_linear: bool = True  # per node, prefer a linear mechanism where the data cannot tell it from the network
     linear_gap: float = 0.02  # ... it predicts the same as the network to within this RMS (sd units) on held-out rows
     linear_z: float = 0.0  # ... or its held-out loss is within this many standard errors of the network's
     select_quadratic: bool = True  # next, for a continuous node: a polynomial of degree 2 (additive only) ...
     quadratic_gap: float = 0.03  # ... where it predicts the same as the network to within this RMS (sd units) on held-out rows
+    select_table: bool = True  # a discrete node with only discrete parents: its counted (smoothed) table where it predicts held-out rows as well
+    table_z: float = 2.0  # ... its held-out log-loss within this many standard errors of the selected mechanism's
+    table_rows: int = 30  # every node discrete, every parent configuration seen this many times: count the tables, train nothing
+    scale_hidden: int = 32  # auto: units per hidden layer of each continuous node's scale network log s(parents)
+    scale_z: float = 3.0  # auto: a node's noise scales with its parents where that raises the held-out likelihood by this many standard errors ...
+    scale_gain: float = 0.02  # ... and by at least this many nats per row
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self) -> None:
@@ -140,11 +156,8 @@ class CausalGenNet(nn.Module):
         mask = layout.mask(graph)
         self.nets = ParentNets(mask, out_dim, config.hidden, config.layers, config.dropout, config.activation)
         self.linear = ParentNets(mask, out_dim, hidden=1, layers=0) if config.select_linear and config.layers else None
-        self.quadratic = (
-            Polynomials(mask, 2)
-            if self.linear is not None and config.select_quadratic and config.mechanism == "additive"
-            else None
-        )
+        additive = config.mechanism in ("additive", "auto")
+        self.quadratic = Polynomials(mask, 2) if self.linear is not None and config.select_quadratic and additive else None
         self.terms = NodeLosses(graph, layout)
         self.scaled = config.mechanism == "location-scale"
         # the linear rival learns by gradient only where least squares will not replace it
@@ -157,6 +170,20 @@ class CausalGenNet(nn.Module):
         self.register_buffer("use_linear", torch.zeros(len(graph.nodes), dtype=torch.bool))
         if self.quadratic is not None:
             self.register_buffer("use_quadratic", torch.zeros(len(graph.nodes), dtype=torch.bool))
+        # auto: the location-scale rival's log s(parents), one small network per node trained beside
+        # f on f's detached residuals (so f trains exactly as under "additive"); see choose_scale
+        self.scale = (
+            ParentNets(mask, 1, config.scale_hidden, 1, activation=config.activation)
+            if config.mechanism == "auto" and len(self.terms.cont_nodes) else None
+        )
+        self.tables = _tables(graph, layout) if config.select_table and self.terms.discrete else None
+        if self.tables is not None:
+            self.table_z = config.table_z
+            self.register_buffer("use_table", torch.zeros(len(graph.nodes), dtype=torch.bool))
+        if self.scale is not None:
+            self.scale_z, self.scale_gain = config.scale_z, config.scale_gain
+            self.register_buffer("use_scale", torch.zeros(len(graph.nodes), dtype=torch.bool))
+            self.register_buffer("log_scale_range", torch.zeros(len(graph.nodes), 2))
 
     def decay_parameters(self) -> list[nn.Parameter]:
         return self.nets.decay_parameters()
@@ -168,7 +195,10 @@ class CausalGenNet(nn.Module):
     def node_losses(self, batch: Tensor) -> Tensor:
         """Each node's loss ``[n_nodes]`` (network, plus its linear rival where that is
         trained by gradient, see ``train_linear``)."""
-        losses = self.terms.per_node(self.nets(batch), batch, self.scaled)
+        return self._node_losses(batch, self.nets(batch))
+
+    def _node_losses(self, batch: Tensor, out: Tensor) -> Tensor:
+        losses = self.terms.per_node(out, batch, self.scaled)
         if self.train_linear:
             lin = self.linear(batch)  # type: ignore[misc]
             if self.scaled:
@@ -178,7 +208,16 @@ class CausalGenNet(nn.Module):
         return losses
 
     def loss(self, batch: Tensor) -> Tensor:
-        return self.node_losses(batch).sum()
+        """The nodes' losses, plus under ``auto`` the scale networks' Gaussian NLL of f's
+        detached residuals (which validation, and so the choice of best weights, leaves out)."""
+        out = self.nets(batch)
+        total = self._node_losses(batch, out).sum()
+        if self.scale is not None:
+            c = self.terms.cont_nodes
+            r = self.terms.targets(batch) - out[c, :, 0].detach()
+            log_s = self.scale(batch)[c, :, 0].clamp(-7, 5)
+            total = total + (0.5 * (r * torch.exp(-log_s)) ** 2 + log_s).mean(1).sum()
+        return total
 
     @torch.no_grad()
     def after_training(self, train: Tensor, val: Tensor) -> None:
@@ -192,6 +231,89 @@ class CausalGenNet(nn.Module):
         if self.quadratic is not None and cont:
             self.quadratic.fit_least_squares(train, targets, cont)
         self.select_on_validation(val if val.shape[0] else train)
+        if self.tables is not None:
+            self.choose_tables(train, val if val.shape[0] else train)
+        if self.scale is not None:
+            self.choose_scale(train, val if val.shape[0] else train)
+
+    @torch.no_grad()
+    def count_instead(self, x: Tensor, rows: int) -> bool:
+        """When every node is discrete with only discrete parents and each node's every
+        parent configuration occurs at least ``rows`` times in ``x``, the counted tables
+        (one pseudo-count per cell) are the mechanisms: no network could tell the data
+        anything more, so nothing is trained. Whether that was done."""
+        if self.tables is None or len(self.tables.eligible) != self.n_nodes or rows <= 0:
+            return False
+        for j in self.tables.eligible:
+            seen = torch.bincount(self.tables.configs(j, x), minlength=self.tables.table(j).shape[0])
+            if int(seen.min()) < rows:
+                return False
+        for j in self.tables.eligible:
+            self.tables.fit(j, x, 1.0)
+        self.use_table.fill_(True)
+        return True
+
+    @torch.no_grad()
+    def choose_tables(self, train: Tensor, val: Tensor, alphas: tuple[float, ...] = (0.5, 1.0, 2.0)) -> None:
+        """Per discrete node with only discrete parents, the counted table (pseudo-counts
+        per cell chosen among ``alphas`` on held-out rows) replaces the selected mechanism
+        where its held-out log-loss is no worse by ``table_z`` standard errors (paired over
+        rows); once chosen it counts the held-out rows too."""
+        assert self.tables is not None
+        current = self.outputs(val)
+        for j in self.tables.eligible:
+            y = self.tables.own_codes(j, val)
+            k = self.tables.table(j).shape[1]
+            base = nn.functional.cross_entropy(current[j, :, :k], y, reduction="none")
+            best = None
+            for a in alphas:
+                self.tables.fit(j, train, a)
+                loss = nn.functional.cross_entropy(self.tables.logits(j, val), y, reduction="none")
+                if best is None or loss.mean() < best[1].mean():
+                    best = (a, loss)
+            alpha, loss = best  # type: ignore[misc]
+            diff = loss - base
+            se = diff.std() / diff.shape[0] ** 0.5 if diff.shape[0] > 1 else diff.new_zeros(())
+            self.use_table[j] = bool(diff.mean() <= self.table_z * se + 1e-3)  # 1e-3 nats: a tie
+            # the choice made, the table counts every row (the held-out ones too)
+            self.tables.fit(j, torch.cat([train, val]) if val is not train else train, alpha)
+
+    @torch.no_grad()
+    def choose_scale(self, train: Tensor, val: Tensor) -> None:
+        """Per continuous node, the location-scale rival ``z = f(parents) + s(parents)·u`` (the
+        selected ``f``, ``log s`` from the node's scale network, kept within the range it
+        reaches on the training rows) is chosen where it raises the held-out Gaussian
+        likelihood of the residuals over a constant scale by ``scale_z`` standard errors
+        (paired over rows) and by ``scale_gain`` nats per row; elsewhere the noise stays
+        additive, exactly as under ``mechanism="additive"``."""
+        c = self.terms.cont_nodes
+        h = self._raw_log_scale(train)[c]
+        self.log_scale_range[c] = torch.stack([h.min(1).values, h.max(1).values], 1).to(self.log_scale_range)
+        r_tr = self.terms.targets(train) - self.outputs(train)[c, :, 0]
+        r_val = self.terms.targets(val) - self.outputs(val)[c, :, 0]
+        sd = r_tr.std(1, keepdim=True)
+        log_s = self.log_scale(val)[c]
+        gain = (0.5 * (r_val / sd) ** 2 + torch.log(sd)) - (0.5 * (r_val * torch.exp(-log_s)) ** 2 + log_s)
+        se = gain.std(1) / gain.shape[1] ** 0.5
+        self.use_scale.zero_()
+        self.use_scale[c] = (gain.mean(1) > self.scale_z * se) & (gain.mean(1) > self.scale_gain)
+
+    def _raw_log_scale(self, batch: Tensor) -> Tensor:
+        assert self.scale is not None
+        return self.scale(batch)[:, :, 0].clamp(-7, 5)
+
+    def log_scale(self, batch: Tensor) -> Tensor:
+        """``log s`` of every node on ``batch``, ``[n_nodes, batch]``, within the range the
+        training rows reach."""
+        lo, hi = self.log_scale_range[:, 0:1], self.log_scale_range[:, 1:2]
+        return torch.minimum(torch.maximum(self._raw_log_scale(batch), lo), hi)
+
+    def node_log_scale(self, j: int, p: Tensor) -> Tensor | None:
+        """Node ``j``'s ``log s`` from its parents' columns where its noise is scaled, else None."""
+        if self.scale is None or not bool(self.use_scale[j]):
+            return None
+        lo, hi = self.log_scale_range[j]
+        return self.scale.node(j, p)[:, 0].clamp(-7, 5).clamp(float(lo), float(hi))
 
     def _all_targets(self, batch: Tensor) -> Tensor:
         t = batch.new_zeros(self.n_nodes, batch.shape[0])
@@ -230,9 +352,17 @@ class CausalGenNet(nn.Module):
             out = torch.where(self.use_linear[:, None, None], self.linear(batch), out)
         if self.quadratic is not None and bool(self.use_quadratic.any()):
             out = torch.where(self.use_quadratic[:, None, None], self.quadratic(batch)[:, :, None], out)
+        if self.tables is not None and bool(self.use_table.any()):
+            out = out.clone()
+            for j in self.tables.eligible:
+                if bool(self.use_table[j]):
+                    logp = self.tables.logits(j, batch)
+                    out[j, :, : logp.shape[1]] = logp
         return out
 
     def node(self, j: int, p: Tensor) -> Tensor:
+        if self.tables is not None and bool(self.use_table[j]):
+            return self.tables.logits(j, p, relative=True)
         if self.quadratic is not None and bool(self.use_quadratic[j]):
             return self.quadratic.node(j, p)[:, None]
         return self.linear.node(j, p) if self.linear is not None and bool(self.use_linear[j]) else self.nets.node(j, p)
@@ -245,8 +375,24 @@ class CausalGenNet(nn.Module):
             batch = x[start : start + 16384]
             o = self.outputs(batch)[self.terms.cont_nodes]
             r = self.terms.targets(batch) - o[:, :, 0]
-            chunks.append(r * torch.exp(-o[:, :, 1].clamp(-7, 5)) if self.scaled else r)
+            if self.scaled:
+                r = r * torch.exp(-o[:, :, 1].clamp(-7, 5))
+            elif self.scale is not None and bool(self.use_scale.any()):
+                c = self.terms.cont_nodes
+                r = torch.where(self.use_scale[c, None], r * torch.exp(-self.log_scale(batch)[c]), r)
+            chunks.append(r)
         return torch.cat(chunks, dim=1)
+
+
+def _tables(graph: CausalGraph, layout: Layout) -> Tables | None:
+    """The counted-table rivals of the graph's discrete nodes with only discrete parents."""
+    def block(n: str) -> tuple[int, int, int]:
+        col, sl = layout.schema[n], layout.slices[n]
+        return sl.start, sl.stop - sl.start, len(col.categories) if col.discrete else 0
+
+    own = [block(n) if layout.schema[n].discrete else None for n in graph.nodes]
+    tables = Tables([[block(p) for p in graph.parents(n)] for n in graph.nodes], own)
+    return tables if tables.eligible else None
 
 
 class CausalGen(TabularModel):
@@ -257,13 +403,19 @@ class CausalGen(TabularModel):
 
     @classmethod
     def _legacy_config(cls, config: Mapping[str, Any]) -> dict[str, Any]:
-        # checkpoints written before the quadratic rival existed have no weights for it
+        # checkpoints written before the quadratic rival or the counted tables existed have no
+        # weights for them (and none before "auto" existed had a scale network: their
+        # mechanism is written out, "additive" or "location-scale")
         if "select_quadratic" not in {f.name for f in fields(cls.Config)}:  # a subclass's own config (CCGM)
             return config
-        return {"select_quadratic": False, **config}
+        return {"select_quadratic": False, "select_table": False, **config}
 
     def _build(self, schema: Schema) -> nn.Module:
         return CausalGenNet(self.graph, Layout(schema), self.config)
+
+    def _count_instead(self, x: Tensor) -> bool:
+        count = getattr(self.net, "count_instead", None)  # CCGM's causal layer has no tables
+        return bool(count is not None and count(x, self.config.table_rows))
 
     def _finalize(self, x: Tensor) -> None:
         net: CausalGenNet = self.net  # type: ignore[assignment]
@@ -300,17 +452,65 @@ class CausalGen(TabularModel):
             return ()
         return tuple(n for j, n in enumerate(self.graph.nodes) if bool(net.use_quadratic[j]) and self.graph.parents(n))
 
+    @property
+    def scaled_nodes(self) -> tuple[str, ...]:
+        """Nodes whose noise scales with their parents (``mechanism="auto"`` chose the
+        location-scale rival; every continuous node under ``"location-scale"``)."""
+        self._require_fitted()
+        if self.config.mechanism == "location-scale":
+            return tuple(n for n in self.graph.nodes if not self.schema[n].discrete and self.graph.parents(n))
+        use = getattr(self.net, "use_scale", None)
+        return () if use is None else tuple(n for j, n in enumerate(self.graph.nodes) if bool(use[j]))
+
+    @property
+    def table_nodes(self) -> tuple[str, ...]:
+        """Discrete nodes whose selected mechanism is their counted table (``select_table``)."""
+        self._require_fitted()
+        use = getattr(self.net, "use_table", None)
+        return () if use is None else tuple(n for j, n in enumerate(self.graph.nodes) if bool(use[j]))
+
+    def mechanism_choices(self) -> dict[str, str]:
+        """Per node, the mechanism the fit chose: ``"root"`` (a continuous node without
+        parents: its noise alone), ``"network"``, ``"linear"``, ``"polynomial of degree 2"``
+        or, for a discrete node, ``"counted table"``; for a continuous node also whether its
+        noise is ``additive`` or scales with the parents (``location-scale``)."""
+        self._require_fitted()
+        linear, quadratic, scaled = set(self.linear_nodes), set(self.quadratic_nodes), set(self.scaled_nodes)
+        tables = set(self.table_nodes)
+        out = {}
+        for n in self.graph.nodes:
+            if n in tables:
+                out[n] = "counted table (categorical)"
+                continue
+            if not self.graph.parents(n):
+                out[n] = "root" if not self.schema[n].discrete else "network (categorical)"
+                continue
+            f = "linear" if n in linear else "polynomial of degree 2" if n in quadratic else "network"
+            if self.schema[n].discrete:
+                out[n] = f"{f} (categorical)"
+            else:
+                out[n] = f"{f}, {'location-scale' if n in scaled else 'additive'} noise"
+        return out
+
+    def _scale(self, node: str, p: Tensor) -> np.ndarray | None:
+        """``s(parents)`` of a node whose noise scales with its parents (``mechanism="auto"``), else None."""
+        of = getattr(self.net, "node_log_scale", None)
+        log_s = of(self.graph.index(node), p) if of is not None else None
+        return None if log_s is None else np.exp(log_s.double().cpu().numpy())
+
     def _predict_z(self, node: str, p: Tensor, noise: np.ndarray) -> np.ndarray:
         o = self._out(node, p)
         if self.config.mechanism == "location-scale":
             return o[:, 0] + np.exp(np.clip(o[:, 1], -7, 5)) * noise
-        return o[:, 0] + noise
+        s = self._scale(node, p)
+        return o[:, 0] + (noise if s is None else s * noise)
 
     def _abduct_z(self, node: str, p: Tensor, z: np.ndarray) -> np.ndarray:
         o = self._out(node, p)
         if self.config.mechanism == "location-scale":
             return (z - o[:, 0]) * np.exp(-np.clip(o[:, 1], -7, 5))
-        return z - o[:, 0]
+        s = self._scale(node, p)
+        return z - o[:, 0] if s is None else (z - o[:, 0]) / s
 
     def _logits(self, node: str, p: Tensor) -> np.ndarray:
         return self._out(node, p)[:, : len(self.schema[node].categories)]  # type: ignore[index]

@@ -60,7 +60,7 @@ from generators import distributed
 from generators.encoding import Layout
 from generators.nets import ParentNets
 from generators.support import Support
-from generators.tabular.causal_gen import MECHANISMS, CausalGen, NodeLosses
+from generators.tabular.causal_gen import CausalGen, NodeLosses
 from generators.training import TrainConfig, plan
 
 EDGE_STATES = ("fixed", "learned", "frozen")
@@ -142,8 +142,8 @@ class CCGMConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "edges", normalize_edges(self.edges))
-        if self.mechanism not in MECHANISMS:
-            raise ValueError(f"unknown mechanism '{self.mechanism}'; use one of {', '.join(MECHANISMS)}")
+        if self.mechanism not in ("additive", "location-scale"):
+            raise ValueError(f"unknown mechanism '{self.mechanism}'; use additive or location-scale")
         if self.hidden < 1 or self.layers < 0 or not 0 <= self.dropout < 1:
             raise ValueError("hidden must be >= 1, layers >= 0 and 0 <= dropout < 1")
         if not 0.0 <= self.freeze_after <= 1.0:
@@ -391,10 +391,21 @@ class TabularCCGM(CausalGen):
         return states
 
     # ------------------------------------------------------------------ de-biasing
-    def without_edges(self, *edges: tuple[str, str], seed: int = 0, n: int | None = None) -> "TabularCCGM":
-        """A new model without ``edges``: each child's mechanism refitted on the
-        parent-marginal (``n`` rows simulated twice, default ``debias_samples``), every
-        other mechanism copied exactly. See the module docstring."""
+    def without_edges(self, *edges: Any, references: Mapping[str, Any] | None = None, method: str = "cut",
+                      seed: int = 0, n: int | None = None) -> Any:
+        """This model without ``edges``. ``method="cut"`` (default): every model's way,
+        ``CausalModel.without_edges`` (queries feed each cut edge's child an independent copy
+        of the parent; nothing is retrained). ``method="refit"``: the paper's way, a new
+        model whose causal layer lacks the edges, each child's mechanism refitted on the
+        parent-marginal (``n`` rows simulated twice, default ``debias_samples``), every other
+        mechanism copied exactly (see the module docstring); its samples have the same law
+        as the cut model's, its counterfactuals come from the refitted mechanism."""
+        if method == "cut":
+            return super().without_edges(*edges, references=references)
+        if method != "refit":
+            raise ValueError(f"unknown method '{method}'; use 'cut' or 'refit'")
+        if references:
+            raise ValueError("reference values apply to method='cut'; a refit marginalizes the parent")
         self._require_fitted()
         removed = check_removal(self.graph, edges)
         rows = self._edge_intervened_sample(set(removed), n or self.config.debias_samples, seed)
