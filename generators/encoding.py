@@ -1,6 +1,7 @@
 """How node values become network columns: ``Layout`` places every node of a schema in one
 encoded matrix (standardized continuous, 0/1 binary, one-hot categorical); ``LabelEncoding``
-does the same for the labels an image network reads or predicts."""
+does the same for the labels an image network reads or predicts; ``LabelFeatures`` expands a
+continuous label into smooth features for a network that reads labels."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from causal.data import Schema, shown
 from causal.graph import CausalGraph
 from causal.queries import NotFiniteError
 
-__all__ = ["Layout", "LabelEncoding"]
+__all__ = ["Layout", "LabelEncoding", "LabelFeatures"]
 
 
 class Layout:
@@ -118,3 +119,46 @@ class LabelEncoding:
             else:
                 out.append(((predicted[:, sl.start] - target[:, sl.start]) ** 2).mean())
         return torch.stack(out) if out else predicted.new_zeros(0)
+
+
+class LabelFeatures(nn.Module):
+    """What a network reads of encoded labels (``LabelEncoding`` columns): every column as it
+    is, followed, for each continuous label, by ``k`` Gaussian bumps
+    ``exp(−(s − c_j)² / (2h²))`` of its standardized value ``s`` at centres ``c_j`` evenly
+    spaced over the label's training range, ``h`` their spacing (radial basis features,
+    Broomhead & Lowe 1988). Nearby values give nearby features and distant ones nearly
+    orthogonal ones, so a linear layer over them (a generator's first layer, a projection
+    discriminator's label embedding) is a smooth but freely shaped function of the value,
+    where the value alone gives only a linear one. ``k = 0`` or no continuous label: the
+    columns unchanged. No weights: the centres follow from the schema.
+
+    >>> from causal.data import Column
+    >>> x = Column("x", "continuous", mean=1.5, std=1.0, min=0.0, max=3.0)  # centres at x = 0, 1, 2, 3
+    >>> f = LabelFeatures(LabelEncoding(Schema((x, Column("b", "binary", (0, 1)))), ("x", "b")), k=4)
+    >>> f.width, f(torch.tensor([[-0.5, 1.0]])).double().numpy().round(2).tolist()  # x = 1, b = 1
+    (6, [[-0.5, 1.0, 0.61, 1.0, 0.61, 0.14]])
+    """
+
+    def __init__(self, encoding: LabelEncoding, k: int) -> None:
+        super().__init__()
+        self.k = int(k)
+        cont = [c for c in encoding.schema.columns if not c.discrete] if self.k > 0 else []
+        self.columns = [encoding.slices[c.name].start for c in cont]
+        centres, spacing = [], []
+        for c in cont:
+            lo, hi = (c.min - c.mean) / c.std, (c.max - c.mean) / c.std
+            if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):  # a schema without its range: ±2 sd
+                lo, hi = -2.0, 2.0
+            centres.append(torch.linspace(lo, hi, self.k))
+            spacing.append((hi - lo) / max(self.k - 1, 1))
+        self.register_buffer("centres", torch.stack(centres) if centres else torch.zeros(0, max(self.k, 0)), persistent=False)
+        self.register_buffer("spacing", torch.tensor(spacing, dtype=torch.float32), persistent=False)
+        self.width = encoding.width + len(self.columns) * self.k
+
+    def forward(self, labels: Tensor) -> Tensor:
+        """``[n, encoding.width]`` -> ``[n, self.width]``."""
+        if not self.columns:
+            return labels
+        s = labels[:, self.columns]
+        bumps = torch.exp(-0.5 * ((s[:, :, None] - self.centres) / self.spacing[:, None]) ** 2)
+        return torch.cat([labels, bumps.flatten(1)], 1)

@@ -30,6 +30,17 @@ mustache are practised; ``"controller"`` is the paper's); G's labeler term is cl
 (``balance_generator``). ``d_conditional=False, mode_seeking=0, balance_generator=False,
 fake_labels="controller", anti_weight=1`` is the paper's GAN.
 
+Continuous labels (an angle, a thickness) are first-class: G and the projection D read each
+one through ``LabelFeatures`` (``label_features`` Gaussian bumps over its training range
+beside its standardized value), so the image can depend on the value in any smooth way, not
+only linearly through one input column; G's labeler term for it is the Gaussian negative
+log-likelihood ``(R(G(l, z)) − l)² / (2σ²)`` with σ as large as R's own error on real images
+(never below ``regression_sigma``), so a value is asked to be drawn as precisely as a real
+image shows it, on the same footing as a discrete label's cross-entropy; and under
+``"mixed"`` fake labels each continuous label ``A`` gets interventional rows too, ``do(A =
+draws of A's marginal)`` (``intervene_continuous``). ``label_features=0,
+regression_sigma=0, intervene_continuous=False`` is how continuous labels were read before.
+
 An extra encoder ``E(x, l) → z`` is trained on generated images (like the authors'
 ``discriminator_on_z``); it only initializes the inversion. Counterfactual images
 (abduction, action, prediction): the style ``z`` of a real image is found by inverting the
@@ -59,6 +70,7 @@ import torch
 from torch import Tensor, nn
 
 from causal.queries import sample as sample_labels
+from generators.encoding import LabelEncoding, LabelFeatures
 from generators.image.base import ImageModel
 from generators.image.conv import ConvDiscriminator, ConvHead
 from generators.tabular.base import TabularModel
@@ -91,6 +103,10 @@ class CausalGANConfig:
     fake_labels: str = "mixed"  # labels G trains on: "controller" samples (the paper), "data" rows, or
     # "mixed": controller samples, `intervened_share` of them under do(A = v) for every label A and value v
     intervened_share: float = 0.5  # mixed: the share of interventional label rows
+    intervene_continuous: bool = True  # mixed: continuous labels get interventional rows too, do(A = draws of A)
+    label_features: int = 16  # Gaussian bumps per continuous label that G and D read beside its value; 0: the value alone
+    regression_sigma: float = 0.1  # floor of σ (label sds) in G's Gaussian labeler term for continuous labels; 0: squared error
+    # (the term: −log N(l; R(G(l, z)), σ²), σ = max(R's error on real images, this floor); see docstring)
     invert_steps: int = 150  # Adam steps of the generator inversion (abduction of z)
     invert_restarts: int = 3  # starts per image: the encoder's estimate, then random draws
     invert_lr: float = 0.05
@@ -110,6 +126,10 @@ class CausalGANConfig:
             raise ValueError(f"intervened_share must lie in [0, 1], got {self.intervened_share}")
         if self.mode_seeking < 0:
             raise ValueError(f"mode_seeking must be >= 0, got {self.mode_seeking}")
+        if self.label_features < 0 or self.label_features == 1:
+            raise ValueError(f"label_features must be 0 (off) or at least 2 bumps per continuous label, got {self.label_features}")
+        if not self.regression_sigma >= 0:
+            raise ValueError(f"regression_sigma must be >= 0 (in label standard deviations; 0 is off), got {self.regression_sigma}")
         if self.z_dim < 1 or self.width < 1 or self.labeler_width < 1 or self.invert_restarts < 1:
             raise ValueError("z_dim, width, labeler_width and invert_restarts must be positive")
 
@@ -137,14 +157,22 @@ class Generator(nn.Module):
 
 
 class CausalGANNet(nn.Module):
-    """The image side: generator, discriminator, labeler, anti-labeler and z-encoder."""
+    """The image side: generator, discriminator, labeler, anti-labeler and z-encoder. G and a
+    projection D read the labels through ``features`` (``LabelFeatures`` of ``encoding``
+    with ``config.label_features`` bumps per continuous label; without ``encoding``, the
+    encoded columns as they are)."""
 
-    def __init__(self, channels: int, size: int, label_dim: int, config: CausalGANConfig) -> None:
+    def __init__(self, channels: int, size: int, label_dim: int, config: CausalGANConfig,
+                 encoding: LabelEncoding | None = None) -> None:
         super().__init__()
+        if encoding is not None and encoding.width != label_dim:
+            raise ValueError(f"label_dim {label_dim} does not match the encoding's {encoding.width} columns")
         self.z_dim = config.z_dim
-        self.generator = Generator(label_dim + config.z_dim, channels, size, config.width)
+        self.features = LabelFeatures(encoding, config.label_features) if encoding is not None else nn.Identity()
+        feat_dim = getattr(self.features, "width", label_dim)
+        self.generator = Generator(feat_dim + config.z_dim, channels, size, config.width)
         self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False)  # what sampling uses
-        self.discriminator = ConvDiscriminator(channels, size, label_dim if config.d_conditional else 0, config.width,
+        self.discriminator = ConvDiscriminator(channels, size, feat_dim if config.d_conditional else 0, config.width,
                                                spectral=config.d_spectral)
         self.labeler = ConvHead(channels, size, max(label_dim, 1), config.labeler_width)
         self.anti_labeler = ConvHead(channels, size, max(label_dim, 1), config.labeler_width)
@@ -155,7 +183,7 @@ class CausalGANNet(nn.Module):
         """Images in [0, 1], ``[n, C, H, W]``, from the weight average (``averaged``, for
         sampling and inversion) or from the generator being trained."""
         g = self.generator_ema if averaged else self.generator
-        return torch.sigmoid(g(torch.cat([labels, z], 1)))
+        return torch.sigmoid(g(torch.cat([self.features(labels), z], 1)))
 
     @torch.no_grad()
     def update_average(self, decay: float) -> None:
@@ -172,7 +200,7 @@ class CausalGANNet(nn.Module):
 
     def d(self, images: Tensor, labels: Tensor | None = None) -> Tensor:
         """D's score; ``labels`` are read only by a conditional (projection) discriminator."""
-        return self.discriminator(images * 2 - 1, labels)
+        return self.discriminator(images * 2 - 1, self.features(labels) if labels is not None else None)
 
     def read(self, head: nn.Module, images: Tensor) -> Tensor:
         return head(images * 2 - 1)
@@ -277,7 +305,11 @@ class CausalGAN(ImageModel):
         # existed were the paper's GAN (an unconditional D, whose weights they hold); those
         # written before `balance_generator` existed trained without it (a training setting
         # only: the weights load either way, and the config then says what was done)
-        return {"d_conditional": False, "mode_seeking": 0.0, "balance_generator": False, **config}
+        # ... and those written before continuous labels were first-class (2026-12-05) read a
+        # continuous label as its value alone (their G and D weights have no input for the
+        # bumps) and trained with plain squared error and without its interventional rows
+        return {"d_conditional": False, "mode_seeking": 0.0, "balance_generator": False, "label_features": 0,
+                "regression_sigma": 0.0, "intervene_continuous": False, **config}
 
     def __init__(self, graph: Any, config: Any = None) -> None:
         super().__init__(graph, config)
@@ -298,7 +330,7 @@ class CausalGAN(ImageModel):
         return self.config.train
 
     def _build(self) -> nn.Module:
-        return CausalGANNet(self.info.channels, self.info.size, self.encoding.width, self.config)  # type: ignore[union-attr]
+        return CausalGANNet(self.info.channels, self.info.size, self.encoding.width, self.config, self.encoding)  # type: ignore[union-attr, arg-type]
 
     def _decode(self, labels: Tensor, style: Tensor) -> Tensor:
         return self.image_net.generate(labels, style)  # type: ignore[union-attr]
@@ -314,16 +346,24 @@ class CausalGAN(ImageModel):
 
     # ------------------------------------------------------------------ training
     def _fake_label_pool(self, labels: Tensor, n: int, seed: int) -> Tensor:
-        """Encoded labels for generated images: controller samples (or the data's rows)."""
+        """Encoded labels for generated images: controller samples (or the data's rows).
+        ``"mixed"``: ``intervened_share`` of them in equal arms do(A = v), one per value v
+        of each discrete label A and (``intervene_continuous``) one per continuous label,
+        whose rows take values drawn from the controller's own marginal of A."""
         if self.config.fake_labels == "data":
             return labels
         rng = np.random.default_rng(seed + 1)
         frames = []
         if self.config.fake_labels == "mixed" and self.config.intervened_share > 0:
-            arms = [(c.name, v) for c in self.schema.columns if c.discrete for v in c.categories]
+            arms: list[tuple[str, Any]] = [(c.name, v) for c in self.schema.columns if c.discrete for v in c.categories]
+            if self.config.intervene_continuous:
+                arms += [(c.name, None) for c in self.schema.columns if not c.discrete]
             if arms:
                 per = max(1, int(n * self.config.intervened_share) // len(arms))
-                frames = [sample_labels(self.labels, per, {a: v}, rng) for a, v in arms]  # type: ignore[arg-type]
+                for a, v in arms:
+                    if v is None:  # per-row values: draws of A, independent of the rest of the row
+                        v = sample_labels(self.labels, per, None, rng)[a].to_numpy()  # type: ignore[arg-type]
+                    frames.append(sample_labels(self.labels, per, {a: v}, rng))  # type: ignore[arg-type]
                 n = max(1, n - per * len(arms))
         frames.append(sample_labels(self.labels, n, None, rng))  # type: ignore[arg-type]
         return self.encoding.tensor(pd.concat(frames, ignore_index=True), labels.device)  # type: ignore[union-attr]
@@ -363,11 +403,36 @@ class CausalGANSteps(Steps):
         i = rows[:, 0]
         return self.images[i].float().div_(255.0), self.labels[i]
 
+    def _losses(self, pred: Tensor, target: Tensor, weights: dict[str, Tensor] | None = None) -> Tensor:
+        """The per-label losses ``[n_labels]`` (weighted per class with ``weights``)."""
+        return weighted_losses(self.enc, pred, target, weights) if weights else self.enc.losses(pred, target)  # type: ignore[union-attr]
+
     def _ce(self, pred: Tensor, target: Tensor, weights: dict[str, Tensor] | None = None) -> Tensor:
         """The summed per-label loss (weighted per class with ``weights``)."""
         if not self.enc.width:  # type: ignore[union-attr]
             return pred.sum() * 0.0
-        return (weighted_losses(self.enc, pred, target, weights) if weights else self.enc.losses(pred, target)).sum()  # type: ignore[union-attr]
+        return self._losses(pred, target, weights).sum()
+
+    def _labeler_loss(self, pred: Tensor, target: Tensor) -> Tensor:
+        """R's loss on real images; with continuous labels read by ``regression_sigma``,
+        also a running mean of R's squared error per continuous label (its noise σ²)."""
+        if self.cont is None:
+            return self._ce(pred, target, self.w_real)
+        per = self._losses(pred, target, self.w_real)
+        self.r_mse.lerp_(per.detach()[self.cont], 0.02)
+        return per.sum()
+
+    def _labeler_term(self, pred: Tensor, target: Tensor) -> Tensor:
+        """G's labeler term: per label, the negative log-likelihood of the label G was given
+        under R's reading of the image: (class-balanced) cross-entropy for a discrete
+        label; for a continuous one ``(R − l)² / (2σ²)``, σ² = max(R's squared error on
+        real images, ``regression_sigma²``) (plain squared error with 0)."""
+        if self.cont is None:
+            return self._ce(pred, target, self.w_fake)
+        per = self._losses(pred, target, self.w_fake)
+        scale = torch.ones_like(per)
+        scale[self.cont] = 0.5 / self.r_mse.clamp_min(self.c.regression_sigma**2)
+        return (per * scale).sum()
 
     def start(self, ctx: StepContext) -> None:
         c, net = self.c, self.module
@@ -377,9 +442,12 @@ class CausalGANSteps(Steps):
         width = self.enc.width  # type: ignore[union-attr]
         self.w_real = class_weights(self.enc, train_labels) if c.balance_labeler and width else None
         self.w_fake = class_weights(self.enc, self.pool) if c.balance_generator and width else None
+        cont = [i for i, col in enumerate(self.enc.schema.columns) if not col.discrete]  # type: ignore[union-attr]
+        self.cont = torch.tensor(cont, device=ctx.device) if cont and c.regression_sigma > 0 else None
+        self.r_mse = torch.ones(len(cont), device=ctx.device)  # R's squared error on real images, running mean
         for _ in range(c.pretrain_labeler if width else 0):
             x, l_r = self._real(ctx.draw())
-            loss_r = self._ce(net.read(net.labeler, x), l_r, self.w_real)  # type: ignore[operator]
+            loss_r = self._labeler_loss(net.read(net.labeler, x), l_r)  # type: ignore[operator]
             self.opt_r.zero_grad(set_to_none=True)
             loss_r.backward()
             ctx.step(self.opt_r)
@@ -402,7 +470,7 @@ class CausalGANSteps(Steps):
         loss_d.backward()
         ctx.step(self.opt_d)
         # labeler on real images, anti-labeler and z-encoder on generated ones
-        loss_r = self._ce(net.read(net.labeler, x), l_r, self.w_real)
+        loss_r = self._labeler_loss(net.read(net.labeler, x), l_r)
         k_t = c.anti_weight * math.exp(-ctx.steps / c.anti_decay)
         loss_a = self._ce(net.read(net.anti_labeler, fake.detach()), l_f) if k_t > 0 else fake.new_zeros(())
         loss_e = ((net.encode(fake.detach(), l_f) - z) ** 2).mean()
@@ -412,7 +480,7 @@ class CausalGANSteps(Steps):
         for opt in (self.opt_r, self.opt_a, self.opt_e):
             ctx.step(opt)
         # generator
-        loss_g = bce(net.d(fake, l_f), torch.ones(mb, device=dev)) + c.label_weight * self._ce(net.read(net.labeler, fake), l_f, self.w_fake)
+        loss_g = bce(net.d(fake, l_f), torch.ones(mb, device=dev)) + c.label_weight * self._labeler_term(net.read(net.labeler, fake), l_f)
         if k_t > 0:
             loss_g = loss_g - k_t * self._ce(net.read(net.anti_labeler, fake), l_f)
         if half:
