@@ -18,7 +18,7 @@ import pandas as pd
 from causal.graph import CausalGraph
 from causal.scm import SCM, Mechanism, additive, bernoulli, categorical, location_scale, normal, uniform
 
-__all__ = ["Dataset", "DatasetInfo", "names", "load", "info"]
+__all__ = ["Dataset", "DatasetInfo", "names", "load", "info", "random_mlp", "intervened_nodes"]
 
 
 def softplus(x: np.ndarray) -> np.ndarray:
@@ -218,7 +218,10 @@ def _mlp_mechanism(parents: tuple[str, ...], rng: np.random.Generator, hidden: i
     return additive(f, normal(noise))
 
 
-def _random_mlp(n_nodes: int, seed: int) -> SCM:
+def random_mlp(n_nodes: int, seed: int) -> SCM:
+    """A random DAG on ``n_nodes`` nodes (at most 3 parents each) whose every non-root node is
+    a random one-hidden-layer tanh network of its parents plus Gaussian noise (sd 0.5); the
+    graph and weights are fixed by ``seed``."""
     rng = np.random.default_rng(seed)
     names = [f"m{i}" for i in range(1, n_nodes + 1)]
     graph = CausalGraph(names, _random_dag(names, rng, 2.0 / n_nodes * 1.5, 3))
@@ -246,7 +249,7 @@ def _random_discrete(n_nodes: int, seed: int) -> SCM:
                categories={n: tuple(range(states[n])) for n in names}, name=f"discrete-{n_nodes}")
 
 
-def _causes(scm: SCM, k: int) -> tuple[str, ...]:
+def intervened_nodes(scm: SCM, k: int) -> tuple[str, ...]:
     """The first ``k`` nodes (in canonical order) that have children: where the protocol intervenes."""
     return tuple(n for n in scm.graph.nodes if scm.graph.children(n))[:k]
 
@@ -369,15 +372,15 @@ _register("treatment", _treatment, ("T", "M"),
           "A binary treatment T, confounded by x, acting on an outcome Y directly and through a mediator M; the "
           "effect of T on Y depends on x.",
           "x = u_x\nT = Bernoulli(σ(1.5·x))\nM = 0.8·T + 0.5·x + 0.5·u_M\nY = sin(x) + T + 0.8·M + 0.3·T·x + 0.5·u_Y")
-_register("mlp-12", lambda: _random_mlp(12, 12), _causes(_random_mlp(12, 12), 4),
+_register("mlp-12", lambda: random_mlp(12, 12), intervened_nodes(random_mlp(12, 12), 4),
           "Twelve variables on a random graph (seed 12), each a random one-hidden-layer MLP of its parents "
           "(8 tanh units) plus noise: nonlinear mechanisms no family of the models matches.",
-          _random_equations(_random_mlp(12, 12), "w2·tanh(W1·({pa}) + b1) + 0.5·u, random weights (seed 12)"))
-_register("discrete-12", lambda: _random_discrete(12, 13), _causes(_random_discrete(12, 13), 3),
+          _random_equations(random_mlp(12, 12), "w2·tanh(W1·({pa}) + b1) + 0.5·u, random weights (seed 12)"))
+_register("discrete-12", lambda: _random_discrete(12, 13), intervened_nodes(_random_discrete(12, 13), 3),
           "Twelve discrete variables (2 or 3 states) on a random graph (seed 13), each with a random "
           "conditional probability table: a discrete Bayesian network whose interventional answers are exact.",
           _random_equations(_random_discrete(12, 13), "Categorical(p({pa})), p ~ Dirichlet(0.7) per configuration"))
-_register("discrete-20", lambda: _random_discrete(20, 20), _causes(_random_discrete(20, 20), 3),
+_register("discrete-20", lambda: _random_discrete(20, 20), intervened_nodes(_random_discrete(20, 20), 3),
           "Twenty discrete variables (2 or 3 states) on a random graph (seed 20), each with a random "
           "conditional probability table.",
           _random_equations(_random_discrete(20, 20), "Categorical(p({pa})), p ~ Dirichlet(0.7) per configuration"))

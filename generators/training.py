@@ -9,8 +9,9 @@ import copy
 import math
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Iterable, Mapping
+from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping
 
 import torch
 from torch import Tensor, nn
@@ -31,6 +32,32 @@ def pick_device(preference: str = "auto") -> torch.device:
     return dev
 
 
+@contextmanager
+def cpu_threads(n: int | None) -> Iterator[None]:
+    """Within the block torch computes on ``n`` CPU threads (``None``: as it was), then as
+    before. A small network's matrices (a tabular model's per-node networks: a few thousand
+    weights times a batch) are below the size where splitting an operation across threads
+    pays: extra threads only wait on each other, and on a machine with other work (another
+    fit, a browser, a test run) they spin against it. Parallel work belongs one level up,
+    one fit per core (the hypothesis tests' worker processes, the app's runs).
+
+    >>> with cpu_threads(1):
+    ...     torch.get_num_threads()
+    1
+    """
+    if n is None:
+        yield
+        return
+    if n < 1:
+        raise ValueError(f"threads must be >= 1 (or None for the model's choice), got {n}")
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """How to train; every model kind uses the same loop and these settings."""
@@ -47,6 +74,7 @@ class TrainConfig:
     min_lr: float = 2e-5  # plateau schedule: stop once the lr has decayed below this
     max_seconds: float | None = None  # wall-clock budget; None means no limit
     device: str = "auto"  # "auto" (CUDA when present), "cpu", "cuda"
+    threads: int | None = None  # CPU threads while fitting; None: the model kind's choice (``cpu_threads``)
     checkpoint_every: int = 5  # epochs between checkpoints when a checkpoint path is given
 
 

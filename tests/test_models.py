@@ -281,6 +281,21 @@ def test_callbacks_see_progress():
     assert [e.epoch for e in events] == list(range(1, len(events) + 1))
 
 
+@pytest.mark.parametrize("setting, during", [({}, 1), ({"threads": 2}, 2)])
+def test_a_tabular_fit_computes_on_one_thread_unless_told_and_restores_the_count(setting, during):
+    seen = []
+    before = torch.get_num_threads()
+    model = build_model("causal-gen", GRAPH, hidden=8, steps=30, device="cpu", **setting)
+    model.fit(mixed_table(), callbacks=[lambda _: seen.append(torch.get_num_threads())])
+    assert seen and set(seen) == {during}
+    assert torch.get_num_threads() == before
+
+
+def test_threads_must_be_positive():
+    with pytest.raises(ValueError, match="threads must be >= 1"):
+        build_model("causal-gen", GRAPH, hidden=8, steps=30, threads=0).fit(mixed_table())
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here")
 def test_runs_on_cuda():
     model = build_model("causal-gen", GRAPH, **TINY, device="cuda")

@@ -339,6 +339,12 @@ def test_runs_logic_tables_and_downloads(trained) -> None:
 
     names = zipfile.ZipFile(io.BytesIO(checkpoint_zip(runs[0]))).namelist()
     assert sorted(names) == sorted(f"{runs[0].id}/{n}" for n in ("model.json", "model.safetensors"))
+    from app.logic.runs import mechanism_table
+
+    table = mechanism_table(trained.load_model(runs[0].id))  # what the run page shows per node
+    assert table["node"].tolist() == ["x1", "x2", "x3"] and table["mechanism"].iloc[0] == "root"
+    assert all(m.endswith("additive noise") for m in table["mechanism"].iloc[1:])
+    assert mechanism_table(object()) is None
 
 
 def test_setting_fields_are_typed_like_their_defaults() -> None:

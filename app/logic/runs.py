@@ -244,3 +244,14 @@ def checkpoint_zip(run: RunRecord) -> bytes:
             if path.is_file() and not path.name.endswith(".tmp") and not path.name.startswith("."):  # (locks)
                 z.write(path, f"{run.id}/{path.name}")
     return buf.getvalue()
+
+
+def mechanism_table(model: Any) -> pd.DataFrame | None:
+    """Per node, the mechanism a fitted model chose on held-out rows (``mechanism_choices``:
+    network, linear, degree-2 polynomial or counted table; additive or location-scale noise),
+    for a tabular model or an image model's label mechanisms; ``None`` for a model without
+    such choices."""
+    of = getattr(model, "mechanism_choices", None) or getattr(getattr(model, "labels", None), "mechanism_choices", None)
+    if of is None:
+        return None
+    return pd.DataFrame([{"node": n, "mechanism": c} for n, c in of().items()])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app import plots, ui
-from app.logic.runs import checkpoint_zip, compare_frame, runs_frame, stage_histories
+from app.logic.runs import checkpoint_zip, compare_frame, mechanism_table, runs_frame, stage_histories
 from app.workspace import STATUSES, WorkspaceError
 from causal.sources import BuiltinTable
 
@@ -68,6 +68,11 @@ elif len(picked) == 1:
         if run.metrics:
             st.markdown("**Metrics against the truth**")
             st.json(run.metrics)
+        if run.status == "done" and run.has_checkpoint:
+            table = mechanism_table(ui.run_model(run))
+            if table is not None:
+                st.markdown("**How each node was fitted** (chosen per node on held-out rows)")
+                st.dataframe(table, hide_index=True, key=f"runs-mechanisms-{run.id}")
     with b:
         hist = ws.history(run.id)
         if hist:

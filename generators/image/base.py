@@ -96,7 +96,7 @@ from generators.model import CausalModel
 from generators.support import PREFIX as SUPPORT_PREFIX
 from generators.tabular.base import TabularModel
 from generators.training import (
-    Callback, FitReport, LossSteps, Progress, Steps, TrainConfig, is_cancelled, pick_device, plan, train,
+    Callback, FitReport, LossSteps, Progress, Steps, TrainConfig, cpu_threads, is_cancelled, pick_device, plan, train,
 )
 
 __all__ = ["ImageModel", "ImageInfo", "ImageRows", "in_image_phase"]
@@ -281,11 +281,12 @@ class ImageModel(CausalModel):
             image_report = FitReport(0, 0, 0.0, 0, math.inf, "cancelled", str(device), len(data), 0)
         else:
             torch.manual_seed(seed)
-            image_report = train(
-                self._steps(images, labels), ImageRows.rows(len(images), device), image_cfg, seed=seed,
-                callbacks=[_shift(cb, e1, s1, t1, 0) for cb in callbacks], cancel=cancel,
-                checkpoint=save_checkpoint if checkpoint_dir is not None else None,
-            )
+            with cpu_threads(image_cfg.threads):  # None: every core torch has (convolutions do split well)
+                image_report = train(
+                    self._steps(images, labels), ImageRows.rows(len(images), device), image_cfg, seed=seed,
+                    callbacks=[_shift(cb, e1, s1, t1, 0) for cb in callbacks], cancel=cancel,
+                    checkpoint=save_checkpoint if checkpoint_dir is not None else None,
+                )
         self.image_net.eval()
         self._after_fit(images, labels)
         self.report = FitReport(

@@ -1,0 +1,165 @@
+"""Fit time beside dowhy.gcm, alone and two fits at once, with the counterfactual accuracy of
+both so that speed is not bought with quality.
+
+    make bench-speed                      # builds .venv-dowhy (dowhy's pins conflict with ours), then runs this
+    python bench/speed.py --dowhy-python .venv-dowhy/bin/python --out docs/benchmarks.md
+
+For each SCM, 20,000 rows are drawn (seed 1000, as the tabular suite) and 2,500 test rows.
+Each fit runs in a fresh process of its own (Causal Gen at the library's defaults; dowhy.gcm's
+InvertibleStructuralCausalModel with automatic mechanism assignment), timed inside the process
+around the fit alone (imports and data loading excluded); *alone*: the fits one after another,
+the two tools alternating, ``--repeats`` times (medians); *two at once*: two fits of the same
+tool started together, each one's time. Counterfactual RMSE (standardized, every node) of the
+test rows under do(first protocol node = its training median), against the true SCM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.run import markers, write_section  # noqa: E402
+from bench.tabular import machine  # noqa: E402
+from causal import datasets  # noqa: E402
+from causal.metrics import Standardizer, counterfactual_rmse  # noqa: E402
+
+SUITE = ("triangle-lin", "triangle-nlin", "fork-nlin", "large-backdoor", "hetero-nlin", "mlp-12")
+N_TRAIN, N_TEST = 20_000, 2_500
+
+OURS = """
+import json, sys, time
+import pandas as pd
+from causal import CausalGraph
+from generators import build_model
+data = pd.read_csv(sys.argv[1]); graph = CausalGraph.from_edges(json.load(open(sys.argv[2])), nodes=list(data.columns))
+threads = json.loads(sys.argv[7])
+model = build_model("causal-gen", graph, **({} if threads is None else {"threads": threads}))
+t = time.perf_counter(); report = model.fit(data, seed=0); fit_s = time.perf_counter() - t
+rows = pd.read_csv(sys.argv[4]); node, value = sys.argv[5].split("=")
+cf = model.counterfactual(rows, do={node: float(value)}, seed=0)
+cf.to_csv(sys.argv[6], index=False)
+json.dump({"fit_s": fit_s, "steps": report.steps}, open(sys.argv[3], "w"))
+"""
+
+
+def _run(cmd: list[str]) -> subprocess.Popen:
+    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def _wait(procs: list[subprocess.Popen]) -> None:
+    for p in procs:
+        _, err = p.communicate()
+        if p.returncode:
+            raise RuntimeError(f"a fit failed (exit {p.returncode}): {err[-2000:]}")
+
+
+def _commands(tool: str, folder: Path, tag: str, dowhy_python: str, do: str,
+              threads: int | None = None) -> tuple[list[str], Path, Path]:
+    out, cf = folder / f"{tool}-{tag}.json", folder / f"{tool}-{tag}-cf.csv"
+    data, edges, rows = folder / "data.csv", folder / "edges.json", folder / "rows.csv"
+    if tool == "causal-gen":
+        return [sys.executable, "-c", OURS, str(data), str(edges), str(out), str(rows), do, str(cf), json.dumps(threads)], out, cf
+    return [dowhy_python, str(ROOT / "bench" / "dowhy_side.py"), str(data), str(edges), str(out), "--rows", str(rows),
+            "--do", do, "--cf-out", str(cf)], out, cf
+
+
+def run_scm(name: str, dowhy_python: str, repeats: int, threads: int | None = None) -> dict:
+    info = datasets.info(name)
+    ds = datasets.load(name, n=N_TRAIN + N_TEST, seed=1000)
+    train, test = ds.data.iloc[:N_TRAIN], ds.data.iloc[N_TRAIN:]
+    node = info.intervene_on[0]
+    value = float(train[node].median())
+    truth = ds.scm.counterfactual(test, do={node: value}, seed=0)
+    scale = Standardizer.fit(train, list(ds.graph.nodes))
+    res: dict = {"scm": name, "do": f"do({node} = {value:.4g})"}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        train.to_csv(folder / "data.csv", index=False)
+        test.to_csv(folder / "rows.csv", index=False)
+        (folder / "edges.json").write_text(json.dumps([list(e) for e in ds.graph.edges]))
+        for tool in ("causal-gen", "dowhy.gcm"):
+            res[tool] = {"alone": [], "together": []}
+        for r in range(repeats):  # alternate the tools: a drifting host affects both alike
+            for tool in ("causal-gen", "dowhy.gcm"):
+                cmd, out, cf = _commands(tool, folder, f"alone{r}", dowhy_python, f"{node}={value}", threads)
+                _wait([_run(cmd)])
+                res[tool]["alone"].append(json.loads(out.read_text())["fit_s"])
+                if r == 0:
+                    res[tool]["cf_rmse"] = counterfactual_rmse(
+                        __import__("pandas").read_csv(cf)[list(test.columns)], truth, scale)
+        for tool in ("causal-gen", "dowhy.gcm"):
+            cmds = [_commands(tool, folder, f"together{i}", dowhy_python, f"{node}={value}", threads) for i in range(2)]
+            _wait([_run(c) for c, _, _ in cmds])
+            res[tool]["together"] = [json.loads(out.read_text())["fit_s"] for _, out, _ in cmds]
+    return res
+
+
+def markdown(results: list[dict], command: str, seconds: float, repeats: int, threads: int | None = None) -> str:
+    start, end = markers("speed")
+    lines = [
+        start,
+        "## Fit time beside dowhy.gcm",
+        "",
+        f"- Command: `{command}`",
+        f"- Machine: {machine()}; dowhy 0.14 in its own environment (.venv-dowhy); Causal Gen's fits on "
+        f"{threads or 'its default of one'} thread(s)",
+        f"- Date: {dt.date.today().isoformat()}; whole run {seconds / 60:.1f} min",
+        f"- Protocol: {N_TRAIN:,} rows (seed 1000), each fit in a fresh process timed around the fit alone; *alone*: "
+        f"median of {repeats} fits one after another, the tools alternating; *two at once*: two fits of the same tool "
+        "started together, the slower one's time and its ratio to the median alone. CF RMSE: standardized, every node, "
+        f"{N_TEST:,} test rows under the intervention shown, against the true SCM.",
+        "",
+        "| SCM | intervention | Causal Gen alone s | dowhy.gcm alone s | ratio | Causal Gen two at once s (x alone) | "
+        "dowhy.gcm two at once s (x alone) | CF RMSE Causal Gen | CF RMSE dowhy.gcm |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        ours, theirs = r["causal-gen"], r["dowhy.gcm"]
+        a, b = float(np.median(ours["alone"])), float(np.median(theirs["alone"]))
+        ta, tb = max(ours["together"]), max(theirs["together"])
+        lines.append(f"| {r['scm']} | {r['do']} | {a:.1f} | {b:.1f} | {a / b:.2f} | {ta:.1f} ({ta / a:.2f}) | "
+                     f"{tb:.1f} ({tb / b:.2f}) | {ours['cf_rmse']:.4f} | {theirs['cf_rmse']:.4f} |")
+    lines += ["", "Targets (issue 19): Causal Gen alone no slower than dowhy.gcm alone (ratio ≤ 1); two Causal Gen fits at "
+              "once each within 2.2x of its time alone.", end]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--scms", nargs="+", default=list(SUITE), choices=list(SUITE))
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=None, help="Causal Gen's `threads` setting (default: the model's choice, one)")
+    ap.add_argument("--dowhy-python", default=os.environ.get("COUNTERFACTORY_DOWHY_PYTHON", str(ROOT / ".venv-dowhy" / "bin" / "python")))
+    ap.add_argument("--out", type=Path, default=None, help="markdown file whose 'speed' section to replace")
+    args = ap.parse_args(argv)
+    if not Path(args.dowhy_python).exists():
+        print(f"no dowhy environment at {args.dowhy_python}: run `make bench-speed`, or pass --dowhy-python", file=sys.stderr)
+        return 2
+    t0, results = time.time(), []
+    for name in args.scms:
+        r = run_scm(name, args.dowhy_python, args.repeats, args.threads)
+        results.append(r)
+        print(json.dumps(r), flush=True)
+    command = "python bench/speed.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    section = markdown(results, command.strip(), time.time() - t0, args.repeats, args.threads)
+    print(section)
+    if args.out:
+        write_section(args.out, section, "speed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Image models: the shared image base, convolutional blocks, CausalGAN and CCGM on images."""
