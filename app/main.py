@@ -34,6 +34,9 @@ PAGES = [
     ("explore.py", "Seeing vs doing", ":material/compare_arrows:", "explore"),
     ("counterfactuals.py", "Counterfactuals", ":material/alt_route:", "counterfactuals"),
     ("images.py", "Images", ":material/image:", "images"),
+    ("debias.py", "De-bias", ":material/balance:", "debias"),
+    ("inverse.py", "Inverse problems", ":material/blur_on:", "inverse"),
+    ("hypotheses.py", "Hypotheses", ":material/rule:", "hypotheses"),
     ("runs.py", "Runs", ":material/history:", "runs"),
 ]
 

@@ -19,7 +19,7 @@ from causal.graph import CausalGraph
 from causal.queries import Seed
 from generators.training import Callback, FitReport
 
-__all__ = ["GenerativeModel", "CounterfactualModel", "supports_counterfactuals"]
+__all__ = ["GenerativeModel", "CounterfactualModel", "DensityModel", "supports_counterfactuals", "supports_density"]
 
 
 @runtime_checkable
@@ -70,3 +70,17 @@ class CounterfactualModel(GenerativeModel, Protocol):
 def supports_counterfactuals(model: Any) -> bool:
     """Whether ``model`` (an instance or a class) can compute counterfactuals."""
     return callable(getattr(model, "counterfactual", None))
+
+
+@runtime_checkable
+class DensityModel(GenerativeModel, Protocol):
+    """A ``GenerativeModel`` that gives its own density: ``log_density(rows)`` is, per row and
+    node, ``log p(x_v | parents)`` under the fitted mechanisms (what held-out likelihood,
+    and so hypothesis testing by generalization error, needs)."""
+
+    def log_density(self, data: Any, nodes: Iterable[str] | None = None) -> Any: ...
+
+
+def supports_density(model: Any) -> bool:
+    """Whether ``model`` (an instance or a class) can give its density."""
+    return callable(getattr(model, "log_density", None))

@@ -669,3 +669,70 @@ def test_five_sessions_at_once(server: str, browser) -> None:
     for pg in pages:
         _no_exception(pg)
         pg.context.close()
+
+
+def test_the_debias_page_cuts_and_reports(server: str, browser) -> None:
+    """The De-bias page on a finished run: a parity cut (the default where the sensitive
+    attribute has no direct edge into the target), its report and its downloads."""
+    _ensure_done_run(server)
+    page = _new_page(browser)
+    _go(page, server, "debias")
+    expect = pytest.importorskip("playwright.sync_api").expect
+    expect(page.get_by_text("Is the bias gone?")).to_be_visible()
+    expect(page.get_by_text("Is the rest kept?")).to_be_visible()
+    _idle(page, timeout=60_000)
+    _no_exception(page)
+    expect(page.locator('[data-testid="stDownloadButton"]')).to_have_count(3)
+    assert "Cut: " in page.inner_text("body")
+    _shot(page, "debias")
+    page.context.close()
+
+
+def test_the_inverse_problems_page_recovers_an_image(server: str, browser) -> None:
+    """The Inverse problems page without a trained model: a built-in glyph, half its pixels
+    kept, Lasso-DCT; the measurement, the recovery and the truth side by side with the error."""
+    page = _new_page(browser)
+    _go(page, server, "inverse")
+    expect = pytest.importorskip("playwright.sync_api").expect
+    _pick(page, "Measurement", "Random pixels kept (inpainting)")
+    _pick(page, "Method", "lasso")
+    page.get_by_role("button", name="Recover").click()
+    _idle(page, timeout=120_000)
+    expect(page.get_by_text(re.compile(r"Per-pixel MSE"))).to_be_visible(timeout=120_000)
+    _no_exception(page)
+    body = page.inner_text("body")
+    assert "recovery (lasso)" in body and "truth" in body and "mask:random:0.5" in body
+    _shot(page, "inverse")
+    page.context.close()
+
+
+def test_the_hypotheses_page_starts_shows_and_cancels(server: str, browser) -> None:
+    """The Hypotheses page: a finished test (run here, tiny) shown as ranking, heat map,
+    per-node breakdown and downloads; then a test started from the form runs in the
+    background with a progress bar and is cancelled from the page."""
+    from app import hypothesis_jobs
+    from causal import datasets
+    from causal.hypotheses import HypothesisConfig
+
+    root = workspaces[server]
+    rows = datasets.load("triangle-lin", n=300, seed=0).data
+    cfg = HypothesisConfig(folds=2, seeds=1, settings={"steps": 100}, permutations=5)
+    job = hypothesis_jobs.submit(root, rows, ["truth=x1 -> x2; x1 -> x3; x2 -> x3", "x3 -> x2; x1 -> x2; x1 -> x3"],
+                                 cfg, name="browser test", start=False)
+    hypothesis_jobs.run_job(root / "hypotheses" / job)
+    page = _new_page(browser)
+    _go(page, server, "hypotheses")
+    expect = pytest.importorskip("playwright.sync_api").expect
+    expect(page.get_by_text("Ranking", exact=True)).to_be_visible()
+    expect(page.get_by_text("Per node", exact=True)).to_be_visible()
+    expect(page.locator(".js-plotly-plot").first).to_be_visible()
+    expect(page.locator('[data-testid="stDownloadButton"]')).to_have_count(2)  # waits for the page to finish
+    _no_exception(page)
+    _shot(page, "hypotheses")
+    page.locator("textarea").first.fill("x1 -> x2; x1 -> x3; x2 -> x3\nx3 -> x2; x1 -> x2; x1 -> x3")
+    page.get_by_role("button", name="Start the test").click()
+    expect(page.get_by_role("button", name="Cancel")).to_be_visible(timeout=60_000)
+    page.get_by_role("button", name="Cancel").click()
+    expect(page.get_by_text(re.compile("The test was cancelled"))).to_be_visible(timeout=120_000)
+    _no_exception(page)
+    page.context.close()

@@ -432,7 +432,8 @@ def test_version(capsys):
     assert code == 0 and out.startswith("counterfactory ") and len(out.split()) == 2
 
 
-@pytest.mark.parametrize("command", ["datasets", "train", "sample", "counterfactual", "graph", "settings", "runs"])
+@pytest.mark.parametrize("command", ["datasets", "train", "sample", "counterfactual", "graph", "settings", "runs",
+                                     "recover"])
 def test_every_command_has_help_with_examples(capsys, command):
     code, out, _ = run(capsys, command, "--help")
     assert code == 0

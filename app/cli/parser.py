@@ -11,7 +11,10 @@ import textwrap
 from typing import Any
 
 from app.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED, PROG, _one_line, _positive_int
+from app.cli.debias import cmd_debias
+from app.cli.hypotheses import cmd_hypotheses
 from app.cli.info import FORMATS, cmd_datasets, cmd_graph, cmd_settings
+from app.cli.inverse import cmd_recover
 from app.cli.query import cmd_counterfactual, cmd_sample
 from app.cli.runs import cmd_runs
 from app.cli.train import cmd_train
@@ -208,6 +211,52 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_counterfactual)
 
     p = sub.add_parser(
+        "debias",
+        parents=[ws],
+        formatter_class=fmt,
+        help="cut causal edges of a trained model and generate a de-biased dataset, with its bias report",
+        description=_para("Remove edges from a trained model (each cut edge's child sees an independent draw of "
+        "the parent, or the --reference value; nothing is retrained) and write N de-biased rows (-o .csv or "
+        ".parquet; an image model's images and labels as -o .zip), or, with --rows, each real row as it would have "
+        "been without the edges. --report writes the bias report before and after (dependence on the sensitive "
+        "attribute, demographic parity, a classifier trained on the data and tested on --data rows, fidelity); "
+        "--manifest writes the provenance, and 'debias --manifest M.json -o FILE' reproduces the dataset byte "
+        "for byte."),
+        epilog=textwrap.dedent(f"""\
+            examples:
+              {PROG} debias runs/loan --cut "A -> income" -n 10000 -o fair.csv --manifest fair.json --report report.json
+              {PROG} debias runs/loan --cut "A -> income" --cut "A -> edu" --reference A=0 -n 5000 -o fair.parquet
+              {PROG} debias runs/loan --cut "A -> *" --target income -n 10000 -o parity.csv   # every path A to income
+              {PROG} debias runs/adult --variant counterfactual --sensitive sex --target income --mark marital \\
+                  -n 30000 -o cf.csv --data adult.csv --report cf.json
+              {PROG} debias --manifest fair.json -o again.csv       # the same rows, byte for byte
+              {PROG} debias runs/loan --cut "A -> income" --rows people.csv -o per_row.csv  # real rows, de-biased"""),
+    )
+    p.add_argument("model_dir", nargs="?", metavar="MODEL", help="a folder written by 'train', or run:ID (a workspace "
+                   "run); leave out to reproduce --manifest")
+    p.add_argument("--cut", action="append", metavar="'A -> Y'", help="an edge to remove, repeatable; 'A -> *' cuts every "
+                   "path from A to --target")
+    p.add_argument("--reference", action="append", metavar="A=VALUE", help="the fixed value a cut parent's edges carry "
+                   "(default: an independent draw of the parent)")
+    p.add_argument("--variant", choices=("unaware", "counterfactual", "parity"), help="a fairness variant with "
+                   "--sensitive and --target: unaware cuts A -> Y; counterfactual also the edges into Y from the --mark "
+                   "nodes; parity every path from A to Y")
+    p.add_argument("--sensitive", metavar="A", help="the sensitive attribute (of --variant and of the report)")
+    p.add_argument("--target", metavar="Y", help="the target (of 'A -> *', --variant and the report)")
+    p.add_argument("--mark", action="append", metavar="NODE", help="--variant counterfactual: a descendant of A whose "
+                   "edge into the target is cut too, repeatable")
+    p.add_argument("-n", "--rows-n", dest="rows_n", type=_positive_int, metavar="ROWS", help="rows (images) to generate")
+    p.add_argument("--rows", metavar="FILE.csv", help="de-bias these real rows counterfactually instead (abduction "
+                   "from each row, then the edited model)")
+    p.add_argument("--data", metavar="FILE.csv", help="real rows for the report (fidelity to real data, and the "
+                   "classifier's test rows: use rows the model was not trained on) and the manifest's fingerprint")
+    p.add_argument("--seed", type=int, default=0, help="random seed: the same seed gives the same rows (default 0)")
+    p.add_argument("-o", "--out", metavar="OUT", help="the dataset: .csv, .parquet, or .zip for an image model")
+    p.add_argument("--manifest", metavar="M.json", help="with MODEL: write the provenance here; without: reproduce it")
+    p.add_argument("--report", metavar="REPORT.json", help="write the bias report (before and after) here")
+    p.set_defaults(run=cmd_debias)
+
+    p = sub.add_parser(
         "graph",
         formatter_class=fmt,
         help="validate and convert a causal graph; its independences and equivalence class",
@@ -263,6 +312,102 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_id", nargs="?", metavar="ID", help="the run (show, cancel, delete)")
     p.add_argument("--status", choices=("queued", "running", "done", "failed", "cancelled"), help="list only these")
     p.set_defaults(run=cmd_runs)
+
+    p = sub.add_parser(
+        "recover",
+        parents=[ws],
+        formatter_class=fmt,
+        help="recover an image from a few linear measurements (compressed sensing, inpainting, super-resolution, deblurring)",
+        description=_para("Measure --image with a linear operator (--measure) plus Gaussian noise (--noise, a standard "
+        "deviation in [0, 1] pixel units), then recover it: by a trained image model as the prior (--method "
+        "generator, MODEL required: CSGM, Bora et al. 2017), by Deep Image Prior (an untrained network, early "
+        "stopped on held-out measurements) or by Lasso on DCT coefficients (penalty by cross-validation). The "
+        "recovery goes to -o as PNG; --json writes the method, the measurement, the seconds taken and the "
+        "per-pixel MSE against the input image."),
+        epilog=textwrap.dedent(f"""\
+            measurements (--measure):
+              gaussian:M       M random Gaussian projections
+              mask:random:P    inpainting: a random fraction P of the pixels kept
+              mask:block:K     inpainting: a K x K central block missing
+              down:F           super-resolution: F x F pixel blocks averaged
+              blur:SIGMA       Gaussian blur of SIGMA pixels
+
+            examples:
+              {PROG} recover runs/glyphs --image digit.png --measure gaussian:200 --method generator -o rec.png --json rec.json
+              {PROG} recover --image digit.png --measure mask:random:0.5 --noise 0.01 --method dip -o dip.png
+              {PROG} recover --image digit.png --measure down:4 --method lasso -o lasso.png"""),
+    )
+    p.add_argument("model_dir", nargs="?", default=None, metavar="MODEL",
+                   help="a trained image model (a folder written by 'train', or run:ID); only for --method generator")
+    p.add_argument("--image", required=True, metavar="FILE.png", help="the image to measure (the truth the MSE is against)")
+    p.add_argument("--measure", required=True, metavar="SPEC", help="the measurement (see below)")
+    p.add_argument("--noise", type=float, default=0.0, help="standard deviation of the additive Gaussian noise (default 0)")
+    p.add_argument("--method", required=True, choices=("generator", "dip", "lasso"), help="how to recover the image")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the operator, the noise and the recovery (default 0)")
+    p.add_argument("-o", "--out", required=True, metavar="OUT.png", help="the recovered image (PNG)")
+    p.add_argument("--json", metavar="OUT.json", help="write the method, measurement, seconds and per-pixel MSE here")
+    p.set_defaults(run=cmd_recover)
+
+    p = sub.add_parser(
+        "hypotheses",
+        formatter_class=fmt,
+        help="rank candidate causal graphs of a table by held-out fit, with intervals and p-values",
+        description=_para("Which of several causal graphs do the data support? One small model per (node, parents) "
+        "family of every candidate is fitted on the training rows of each split and seed (each family once, shared "
+        "by every candidate containing it) and scores the held-out rows; candidates are ranked by mean held-out "
+        "negative log-likelihood per row (lower is better), compared in pairs on the same rows (bootstrap "
+        "intervals, Holm-corrected p-values), with what each verdict rests on (Markov equivalent graphs differ "
+        "only through the noise model or interventions) and the classical evidence beside it (BIC, BDeu, implied "
+        "independences, a permutation test). Candidates are named H1, H2, ... in order, or NAME=\"a -> b\"."),
+        epilog=textwrap.dedent(f"""\
+            splits (--split): kfold (default; kfold:K), ood (the top quarter of each continuous variable held out
+            in turn; ood:bottom, ood:both, ood:0.2, ood:x1,x2), env:COLUMN (train on the other environments, test on
+            each), or a condition selecting the test rows ('age > 60 and sex == "F"').
+
+            examples:
+              {PROG} hypotheses --data data.csv --candidate "a -> b; b -> c" --candidate "c -> b; b -> a" --out report.json
+              {PROG} hypotheses --dataset chain5-lin --candidate chain="x1 -> x2 -> x3" \\
+                  --candidate fork="x2 -> x1; x2 -> x3" --split ood --seeds 2 --out report.json --export report/
+              {PROG} hypotheses --data data.csv --around "a -> b; b -> c" --distance 1 --workers 2 --out report.json
+              {PROG} hypotheses --data data.csv --around "a -> b; b -> c" --orient "a -- b" --orient "b -- c" --out r.json
+              {PROG} hypotheses --data exp.csv --regime regime --candidate "a -> b" --candidate "b -> a" --out r.json"""),
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", metavar="FILE.csv", help="the table: one column per node (other columns are ignored)")
+    src.add_argument("--dataset", metavar="NAME", help="a built-in dataset (see 'datasets'), -n rows of it")
+    p.add_argument("-n", "--rows", type=_positive_int, help="--dataset: rows to draw (default 1000)")
+    p.add_argument("--candidate", action="append", metavar="'a -> b; b -> c'",
+                   help="a candidate graph, repeatable; NAME=\"a -> b\" names it (default H1, H2, ...)")
+    p.add_argument("--around", metavar="GRAPH", help="add this graph and every graph within --distance edge "
+                   "additions, removals and reversals of it (graph text or a file)")
+    p.add_argument("--distance", type=_positive_int, default=1, help="--around: edits away (default 1)")
+    p.add_argument("--limit", type=_positive_int, default=200, help="--around: at most this many graphs (default 200)")
+    p.add_argument("--orient", action="append", metavar="'a -- b'", help="with --around: instead of --distance, "
+                   "this edge in both directions (repeatable: every combination that stays acyclic)")
+    p.add_argument("--split", default="kfold", metavar="SPLIT", help="kfold (default), ood, env:COLUMN or a condition")
+    p.add_argument("--folds", type=_positive_int, default=5, help="K of K-fold (default 5)")
+    p.add_argument("--seeds", type=_positive_int, default=2, help="model seeds per split (default 2)")
+    p.add_argument("--model", default="causal-gen", metavar="KIND", help="model fitted per family: causal-gen "
+                   "(default), causal-vgen or linear-anm")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="a model setting, repeatable (e.g. --set steps=300)")
+    p.add_argument("--score", choices=("nll", "mse"), default="nll", help="nll: held-out negative log-likelihood "
+                   "(default); mse: the paper's squared error")
+    p.add_argument("--raw", action="store_true", help="do not standardize continuous columns (the variance order "
+                   "can then decide: see the report's varsortability)")
+    p.add_argument("--regime", metavar="COLUMN", help="a column naming each row's intervened node(s) (empty or "
+                   "'obs' for observational rows); those mechanisms are left out of those rows")
+    p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05, Holm-corrected)")
+    p.add_argument("--no-classical", action="store_true", help="skip BIC, BDeu, the implied-independence tests "
+                   "and the permutation test")
+    p.add_argument("--permutations", type=int, default=100, help="random relabellings in the permutation test "
+                   "(default 100; 0 skips it)")
+    p.add_argument("--workers", type=_positive_int, default=1, help="worker processes for the fits (default 1)")
+    p.add_argument("--ray", metavar="ADDRESS", help="run the fits on a Ray cluster (an optional extra: "
+                   "pip install ray): auto, ray://host:10001, or local")
+    p.add_argument("--seed", type=int, default=0, help="random seed of folds, models and bootstrap (default 0)")
+    p.add_argument("--out", metavar="REPORT.json", help="write the report as JSON here")
+    p.add_argument("--export", metavar="DIR", help="write report.json, ranking/pairs/nodes CSV and PNG figures here")
+    p.set_defaults(run=cmd_hypotheses)
     return parser
 
 

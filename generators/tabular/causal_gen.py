@@ -50,7 +50,7 @@ from torch import Tensor, nn
 from causal.data import Schema
 from causal.graph import CausalGraph
 from generators.encoding import Layout
-from generators.tabular.base import TabularModel, quantile_draws
+from generators.tabular.base import TabularModel, knots_log_density, quantile_draws
 from generators.nets import ParentNets, Polynomials, Tables, agrees
 from generators.training import TrainConfig
 
@@ -504,6 +504,18 @@ class CausalGen(TabularModel):
             return o[:, 0] + np.exp(np.clip(o[:, 1], -7, 5)) * noise
         s = self._scale(node, p)
         return o[:, 0] + (noise if s is None else s * noise)
+
+    def _log_density_z(self, node: str, p: Tensor, z: np.ndarray) -> np.ndarray:
+        """``log p(z | parents)`` of ``z = f + s·u``: the noise's kernel density (over its
+        quantile knots, ``knots_log_density``) at ``u = (z − f) / s``, minus ``log s``."""
+        o = self._out(node, p)
+        if getattr(self.config, "mechanism", "additive") == "location-scale":
+            log_s = np.clip(o[:, 1], -7, 5)
+        else:
+            s = self._scale(node, p)
+            log_s = np.zeros(len(z)) if s is None else np.log(s)
+        u = (z - o[:, 0]) * np.exp(-log_s)
+        return knots_log_density(self._knots[node], u, self._fit_rows()) - log_s
 
     def _abduct_z(self, node: str, p: Tensor, z: np.ndarray) -> np.ndarray:
         o = self._out(node, p)

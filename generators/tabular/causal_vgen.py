@@ -68,7 +68,7 @@ from torch import Tensor, nn
 from causal.data import Schema
 from causal.graph import CausalGraph
 from generators.encoding import Layout
-from generators.tabular.base import TabularModel, quantile_draws
+from generators.tabular.base import TabularModel, knots_log_density, quantile_draws
 from generators.tabular.causal_gen import NodeLosses
 from generators.nets import ParentNets, Polynomials, ScalarNets, Tabulated, adequate, agrees
 from generators.training import TrainConfig
@@ -401,6 +401,18 @@ class CausalVGen(TabularModel):
             u = net.encoder.node(j, torch.cat([p, own], dim=1))[:, :d].double().cpu().numpy()
             eps = (z - self._decode_node(node, p, u)) / self._sigma[j]
         return np.concatenate([u, eps[:, None]], axis=1)
+
+    def _log_density_z(self, node: str, p: Tensor, z: np.ndarray) -> np.ndarray:
+        """``log p(z | parents)`` under the additive decoder with the empirical exogenous term:
+        ``z = f(parents) + r``, ``r`` kept as quantile knots (``knots_log_density``). The other
+        settings give no closed-form density (an ELBO bounds it), and are refused."""
+        net: CausalVGenNet = self.net  # type: ignore[assignment]
+        if net.general or self.config.latent != "empirical":
+            raise NotImplementedError("Causal Variational Gen gives a density only with decoder='additive' and "
+                                      f"latent='empirical' (this one: decoder='{self.config.decoder}', "
+                                      f"latent='{self.config.latent}')")
+        j = self.graph.index(node)
+        return knots_log_density(self._knots[j].reshape(-1), z - self._f(j, p), self._fit_rows())
 
     def _logits(self, node: str, p: Tensor) -> np.ndarray:
         net: CausalVGenNet = self.net  # type: ignore[assignment]
