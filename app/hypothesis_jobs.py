@@ -26,9 +26,12 @@ from typing import Any, Sequence
 
 import pandas as pd
 
+from app.workspace.owners import process_alive
+from app.workspace.records import STATUSES
+
 __all__ = ["JobStatus", "submit", "status", "cancel", "report", "jobs", "run_job", "STATES"]
 
-STATES = ("queued", "running", "done", "failed", "cancelled")
+STATES = STATUSES  # a job moves through the same states as a training run
 FOLDER = "hypotheses"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -111,17 +114,7 @@ def _spawn(folder: Path) -> subprocess.Popen:
 
 
 def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended
-    except OSError:
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            return False
-        return True
+    return pid > 0 and process_alive(pid, None)
 
 
 def status(workspace: str | os.PathLike, job_id: str) -> JobStatus:

@@ -92,6 +92,17 @@ def _query_threads() -> None:
     torch.set_num_threads(max(1, int(os.environ.get("COUNTERFACTORY_QUERY_THREADS", "1"))))
 
 
+@st.cache_data(max_entries=16, show_spinner="Loading the run's data…")
+def run_rows(run_id: str) -> Any:
+    """The table a run was trained on (its rows 0..n-1), loaded through the workspace; cached.
+    The pages that take rows from it (counterfactuals, de-biasing) share this one copy."""
+    from app.jobs import load_inputs
+
+    ws = workspace()
+    table, _ = load_inputs(ws.run(run_id).spec, ws)
+    return table.reset_index(drop=True)
+
+
 def run_model(run: RunRecord) -> Any:
     """The run's model from its checkpoint, cached (at most 8 held) until a newer one is saved.
     Queries never change a model, so one object serves every session."""

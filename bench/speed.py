@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -99,7 +100,7 @@ def run_scm(name: str, dowhy_python: str, repeats: int, threads: int | None = No
                 res[tool]["alone"].append(json.loads(out.read_text())["fit_s"])
                 if r == 0:
                     res[tool]["cf_rmse"] = counterfactual_rmse(
-                        __import__("pandas").read_csv(cf)[list(test.columns)], truth, scale)
+                        pd.read_csv(cf)[list(test.columns)], truth, scale)
         for tool in ("causal-gen", "dowhy.gcm"):
             cmds = [_commands(tool, folder, f"together{i}", dowhy_python, f"{node}={value}", threads) for i in range(2)]
             _wait([_run(c) for c, _, _ in cmds])

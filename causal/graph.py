@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import math
 import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Literal, Mapping, Sequence
@@ -12,16 +11,11 @@ from typing import Any, Iterable, Iterator, Literal, Mapping, Sequence
 import networkx as nx
 import numpy as np
 
+from causal.equivalence import chain_components, count_orientations, meek_orients
+from causal.graph_text import Edge, GraphError, check_name, json_edge, json_name, parse_statements, quoted, short
+
 NodeKind = Literal["continuous", "binary", "categorical", "image"]
 NODE_KINDS: tuple[str, ...] = ("continuous", "binary", "categorical", "image")
-Edge = tuple[str, str]
-
-_NAME_RE = re.compile(r"^[^\s;{}\[\]\"'=,]+$")
-
-
-class GraphError(ValueError):
-    """A graph the user gave is not a valid causal DAG (cycle, self-loop, bad name...)."""
-
 
 @dataclass(frozen=True)
 class Independence:
@@ -80,7 +74,7 @@ class CausalGraph:
     ) -> None:
         node_list = list(nodes)
         for n in node_list:
-            _check_name(n)
+            check_name(n)
         dupes = sorted({n for n in node_list if node_list.count(n) > 1})
         if dupes:
             raise GraphError(f"duplicate node name(s): {', '.join(dupes)}")
@@ -169,7 +163,7 @@ class CausalGraph:
         head = re.match(r'^(?:(strict\s+)?(di)?graph|(p?dag))\b\s*("[^"]*"|[\w.]+)?\s*\{', s, re.IGNORECASE)
         if head:
             return cls.from_dagitty(s, kinds=kinds) if head.group(3) else cls.from_dot(s, kinds=kinds)
-        return _graph_from_statements(s, kinds, source="graph text")
+        return cls(*parse_statements(s, kinds, source="graph text"))
 
     @classmethod
     def from_dagitty(cls, text: str, kinds: Mapping[str, str] | None = None) -> "CausalGraph":
@@ -177,7 +171,7 @@ class CausalGraph:
         m = re.match(r"^\s*(dag|pdag)\s*(\w+)?\s*\{(.*)\}\s*$", text, re.DOTALL | re.IGNORECASE)
         if not m:
             raise GraphError("DAGitty text must look like 'dag { a -> b }'")
-        return _graph_from_statements(m.group(3), kinds, source="DAGitty text")
+        return cls(*parse_statements(m.group(3), kinds, source="DAGitty text"))
 
     @classmethod
     def from_dot(cls, text: str, kinds: Mapping[str, str] | None = None) -> "CausalGraph":
@@ -191,7 +185,7 @@ class CausalGraph:
             raise GraphError("DOT text must look like 'digraph { a -> b; }'")
         if not m.group(2):
             raise GraphError("DOT 'graph' is undirected; a causal graph needs 'digraph' and '->'")
-        return _graph_from_statements(m.group(4), kinds, source="DOT text", dot=True)
+        return cls(*parse_statements(m.group(4), kinds, source="DOT text", dot=True))
 
     @classmethod
     def from_json(cls, data: str | Mapping[str, Any], kinds: Mapping[str, str] | None = None) -> "CausalGraph":
@@ -204,30 +198,30 @@ class CausalGraph:
         else:
             obj = data
         if isinstance(obj, list):  # a bare edge list: [["a", "b"], ...]
-            return cls.from_edges([_json_edge(e, i) for i, e in enumerate(obj)], kinds=kinds)
+            return cls.from_edges([json_edge(e, i) for i, e in enumerate(obj)], kinds=kinds)
         if not isinstance(obj, Mapping) or "nodes" not in obj:
             raise GraphError("graph JSON needs a 'nodes' list and an 'edges' (or 'links') list")
         items, links = obj["nodes"], obj.get("edges", obj.get("links", []))
         for key, value in (("nodes", items), ("edges" if "edges" in obj else "links", links)):
             if not isinstance(value, list):
-                raise GraphError(f"graph JSON '{key}' must be a list, got {type(value).__name__} {_short(value)}")
+                raise GraphError(f"graph JSON '{key}' must be a list, got {type(value).__name__} {short(value)}")
         if not items:
             raise GraphError("graph JSON names no nodes; list them in 'nodes', e.g. [{\"id\": \"a\"}, {\"id\": \"b\"}]")
         nodes, found_kinds = [], {}
         for i, item in enumerate(items):
             if isinstance(item, Mapping):
                 if "id" not in item:
-                    raise GraphError(f"graph JSON node {i + 1} has no 'id': {_short(item)}; give each node its name as 'id'")
-                name = _json_name(item["id"], f"node {i + 1}'s id")
+                    raise GraphError(f"graph JSON node {i + 1} has no 'id': {short(item)}; give each node its name as 'id'")
+                name = json_name(item["id"], f"node {i + 1}'s id")
                 kind = item.get("kind")
                 if kind:
                     if not isinstance(kind, str):
-                        raise GraphError(f"graph JSON node '{name}' has kind {_short(kind)}; use one of {', '.join(NODE_KINDS)}")
+                        raise GraphError(f"graph JSON node '{name}' has kind {short(kind)}; use one of {', '.join(NODE_KINDS)}")
                     found_kinds[name] = kind
             else:
-                name = _json_name(item, f"node {i + 1}")
+                name = json_name(item, f"node {i + 1}")
             nodes.append(name)
-        edges = [_json_edge(e, i) for i, e in enumerate(links)]
+        edges = [json_edge(e, i) for i, e in enumerate(links)]
         found_kinds.update(kinds or {})
         return cls(nodes, edges, found_kinds)
 
@@ -250,8 +244,8 @@ class CausalGraph:
         lines = ["dag {"]
         for n in self._nodes:
             k = self._kinds.get(n)
-            lines.append(_quoted(n) + (f' [kind="{k}"]' if k else ""))
-        lines += [f"{_quoted(a)} -> {_quoted(b)}" for a, b in self._edges]
+            lines.append(quoted(n) + (f' [kind="{k}"]' if k else ""))
+        lines += [f"{quoted(a)} -> {quoted(b)}" for a, b in self._edges]
         return "\n".join(lines) + "\n}"
 
     def to_dot(self) -> str:
@@ -264,8 +258,8 @@ class CausalGraph:
 
     def to_text(self) -> str:
         """The plain ``a -> b; b -> c`` form (isolated nodes listed alone)."""
-        lone = [_quoted(n) for n in self._nodes if not self._parents[n] and not self._children[n]]
-        return "; ".join([f"{_quoted(a)} -> {_quoted(b)}" for a, b in self._edges] + lone)
+        lone = [quoted(n) for n in self._nodes if not self._parents[n] and not self._children[n]]
+        return "; ".join([f"{quoted(a)} -> {quoted(b)}" for a, b in self._edges] + lone)
 
     def to_dict(self) -> dict[str, Any]:
         """networkx node-link form (``edges`` key), with kinds on the nodes."""
@@ -432,7 +426,7 @@ class CausalGraph:
             for pair in list(undirected):
                 a, b = sorted(pair, key=self._index.__getitem__)
                 for x, y in ((a, b), (b, a)):
-                    if _meek_orients(x, y, directed, undirected, self._adjacent):
+                    if meek_orients(x, y, directed, undirected, self._adjacent):
                         undirected.discard(pair)
                         directed.add((x, y))
                         changed = True
@@ -485,8 +479,8 @@ class CausalGraph:
             adj[b].add(a)
         memo: dict[frozenset, int] = {}
         total = 1
-        for comp in _chain_components(frozenset(self._nodes), {frozenset((a, b)) for a in adj for b in adj[a]}):
-            total *= _count_orientations(comp, adj, memo)
+        for comp in chain_components(frozenset(self._nodes), {frozenset((a, b)) for a in adj for b in adj[a]}):
+            total *= count_orientations(comp, adj, memo)
         return total
 
     # ------------------------------------------------------------------ dunder
@@ -514,271 +508,6 @@ class CausalGraph:
 
     def _adjacent(self, a: str, b: str) -> bool:
         return self._nx.has_edge(a, b) or self._nx.has_edge(b, a)
-
-
-# ---------------------------------------------------------------------- parsing helpers
-def _json_name(value: object, what: str) -> str:
-    """A node name read from JSON: text, or a whole number (networkx writes those)."""
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise GraphError(f"graph JSON {what} must be a name (text), got {_short(value)}")
-    return str(value)
-
-
-def _json_edge(e: object, i: int) -> Edge:
-    """An edge read from JSON: ``{"source": a, "target": b}`` or ``[a, b]``."""
-    if isinstance(e, Mapping):
-        missing = [k for k in ("source", "target") if k not in e]
-        if missing:
-            raise GraphError(f"graph JSON edge {i + 1} has no {' or '.join(map(repr, missing))}: {_short(e)}; "
-                             "write each edge as {\"source\": \"a\", \"target\": \"b\"}")
-        return _json_name(e["source"], f"edge {i + 1}'s source"), _json_name(e["target"], f"edge {i + 1}'s target")
-    if isinstance(e, (list, tuple)) and len(e) == 2:
-        return _json_name(e[0], f"edge {i + 1}'s parent"), _json_name(e[1], f"edge {i + 1}'s child")
-    raise GraphError(f"graph JSON edge {i + 1} must be a pair [parent, child] or {{\"source\", \"target\"}}, got {_short(e)}")
-
-
-def _short(value: object, width: int = 60) -> str:
-    text = json.dumps(value) if isinstance(value, (dict, list, str, int, float, bool, type(None))) else repr(value)
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-_KEYWORDS = {"graph", "digraph", "subgraph", "strict", "node", "edge", "dag", "pdag"}
-_PLAIN_NAME = re.compile(r'[^\s{};\[\]=,"<>-]+(?:-(?!>|-)[^\s{};\[\]=,"<>-]+)*')  # _TOKEN_RE's word
-
-
-def _quoted(n: str) -> str:
-    """A node name as the text formats write it: bare when it reads back as itself, else in
-    double quotes (a keyword such as ``graph``, a comment mark ``#`` ``//`` ``/*``, or
-    characters such as ``<`` and a trailing ``-``)."""
-    if _PLAIN_NAME.fullmatch(n) and n.lower() not in _KEYWORDS and not any(c in n for c in ("#", "//", "/*")):
-        return n
-    return f'"{n}"'
-
-
-def _check_name(n: object) -> None:
-    if not isinstance(n, str) or not n.strip():
-        raise GraphError(f"node names must be non-empty strings, got {n!r}")
-    if n != n.strip() or not _NAME_RE.match(n) or "->" in n or "<-" in n:
-        raise GraphError(
-            f"node name {n!r} has spaces or reserved characters (; {{ }} [ ] = , quotes, arrows)"
-        )
-
-
-def _meek_orients(x: str, y: str, directed: set, undirected: set, adjacent) -> bool:
-    """Whether Meek's rules 1-3 orient the undirected edge x -- y as x -> y."""
-    # R1: w -> x -- y with w, y non-adjacent
-    for w, t in directed:
-        if t == x and w != y and not adjacent(w, y):
-            return True
-    # R2: x -> w -> y
-    for w, t in directed:
-        if w == x and (t, y) in directed:
-            return True
-    # R3: x -- w1 -> y, x -- w2 -> y, w1, w2 non-adjacent
-    ws = [w for w, t in directed if t == y and frozenset((x, w)) in undirected]
-    for w1, w2 in itertools.combinations(ws, 2):
-        if not adjacent(w1, w2):
-            return True
-    return False
-
-
-def _chain_components(nodes: frozenset, undirected: set[frozenset]) -> list[frozenset]:
-    """Connected components (with at least one edge) of the undirected edges."""
-    nbrs: dict[str, set[str]] = {n: set() for n in nodes}
-    for e in undirected:
-        a, b = tuple(e)
-        nbrs[a].add(b)
-        nbrs[b].add(a)
-    seen: set[str] = set()
-    out = []
-    for n in sorted(nodes):
-        if n in seen or not nbrs[n]:
-            continue
-        stack, comp = [n], set()
-        while stack:
-            v = stack.pop()
-            if v in comp:
-                continue
-            comp.add(v)
-            stack.extend(nbrs[v] - comp)
-        seen |= comp
-        out.append(frozenset(comp))
-    return out
-
-
-def _count_orientations(nodes: frozenset, adj: Mapping[str, set[str]], memo: dict[frozenset, int]) -> int:
-    """Acyclic orientations without new v-structures of the chordal graph ``adj[nodes]``."""
-    if nodes in memo:
-        return memo[nodes]
-    n = len(nodes)
-    m = sum(len(adj[v] & nodes) for v in nodes) // 2
-    if m == n - 1:  # a tree: one orientation per choice of root
-        result = n
-    elif m == n * (n - 1) // 2:  # a complete graph: one per ordering
-        result = math.factorial(n)
-    else:
-        result = 0
-        for root in nodes:
-            count = 1
-            for comp in _chain_components(nodes, _root_at(root, nodes, adj)):
-                count *= _count_orientations(comp, adj, memo)
-            result += count
-    memo[nodes] = result
-    return result
-
-
-def _root_at(root: str, nodes: frozenset, adj: Mapping[str, set[str]]) -> set[frozenset]:
-    """Orient every edge at ``root`` away from it, close under Meek's rules 1-3, and return
-    the edges left undirected. (Within a chain component every adjacency is undirected, so
-    ``adj`` is the adjacency Meek's rules need.)"""
-    directed = {(root, v) for v in adj[root] & nodes}
-    undirected = {frozenset((a, b)) for a in nodes for b in adj[a] & nodes if root not in (a, b)}
-    adjacent = lambda a, b: b in adj[a]  # noqa: E731
-    changed = True
-    while changed:
-        changed = False
-        for e in list(undirected):
-            a, b = tuple(e)
-            for x, y in ((a, b), (b, a)):
-                if _meek_orients(x, y, directed, undirected, adjacent):
-                    undirected.discard(e)
-                    directed.add((x, y))
-                    changed = True
-                    break
-    return undirected
-
-
-_TOKEN_RE = re.compile(
-    r'\s*(?:(?P<arrow><->|->|<-|--)|(?P<punct>[{};\[\]=,\n])|"(?P<quoted>[^"]*)"|(?P<word>[^\s{};\[\]=,"<>-]+(?:-(?!>|-)[^\s{};\[\]=,"<>-]+)*))',
-)
-
-
-_WORDS = ("word", "quoted")  # a name, bare or in quotes (quoted, it is never a keyword such as 'node')
-
-
-def _tokenize(text: str, source: str) -> list[tuple[str, str]]:
-    tokens: list[tuple[str, str]] = []
-    # drop comments, but not a '#' or '//' inside a quoted string (color="#ff0000", URL="http://...")
-    text = re.sub(r'("[^"]*")|//[^\n]*|#[^\n]*|/\*.*?\*/', lambda m: m.group(1) or "", text, flags=re.DOTALL)
-    pos = 0
-    while pos < len(text):
-        if text[pos] in " \t\r":
-            pos += 1
-            continue
-        m = _TOKEN_RE.match(text, pos)
-        if not m or m.end() == pos:
-            raise GraphError(f"cannot read {source} near {text[pos:pos + 20]!r}")
-        kind = m.lastgroup
-        val = m.group(kind)
-        if kind == "punct" and val == "\n":
-            kind, val = "punct", ";"
-        tokens.append((kind, val))
-        pos = m.end()
-    return tokens
-
-
-def _graph_from_statements(
-    body: str, kinds: Mapping[str, str] | None, source: str, dot: bool = False
-) -> CausalGraph:
-    """Parse ``a -> b -> c; {a b} -> d; e [kind="binary"]`` statements (DAGitty/DOT bodies)."""
-    tokens = _tokenize(body, source)
-    nodes: list[str] = []
-    edges: list[Edge] = []
-    found_kinds: dict[str, str] = {}
-    i = 0
-
-    def add(n: str) -> None:
-        if n not in nodes:
-            nodes.append(n)
-
-    def read_group() -> list[str]:
-        nonlocal i
-        kind, val = tokens[i]
-        if kind in _WORDS:
-            i += 1
-            return [val]
-        if val == "{":
-            i += 1
-            names = []
-            while i < len(tokens) and tokens[i][1] != "}":
-                if tokens[i][0] in _WORDS:
-                    names.append(tokens[i][1])
-                elif tokens[i][1] not in (";", ","):
-                    raise GraphError(f"unexpected {tokens[i][1]!r} inside {{ }} in {source}")
-                i += 1
-            if i >= len(tokens):
-                raise GraphError(f"unclosed '{{' in {source}")
-            i += 1
-            return names
-        raise GraphError(f"expected a node name in {source}, found {val!r}")
-
-    def read_attrs(targets: list[str]) -> None:
-        nonlocal i
-        i += 1  # '['
-        while i < len(tokens) and tokens[i][1] != "]":
-            if tokens[i][0] in _WORDS and i + 2 < len(tokens) and tokens[i + 1][1] == "=":
-                key, value = tokens[i][1], tokens[i + 2][1]
-                if key == "kind":
-                    for t in targets:
-                        found_kinds[t] = value
-                i += 3
-            else:
-                i += 1
-        if i >= len(tokens):
-            raise GraphError(f"unclosed '[' in {source}")
-        i += 1
-
-    while i < len(tokens):
-        kind, val = tokens[i]
-        if val in (";", ","):
-            i += 1
-            continue
-        if dot and kind == "word" and val.lower() == "subgraph":
-            raise GraphError(f"{source}: subgraphs are not supported; list their nodes and edges at the top level")
-        if dot and kind == "word" and val.lower() in ("node", "edge", "graph") and i + 1 < len(tokens) and tokens[i + 1][1] == "[":
-            i += 1
-            read_attrs([])
-            continue
-        if kind in _WORDS and i + 1 < len(tokens) and tokens[i + 1][1] == "=":
-            i += 3  # graph attribute such as rankdir=LR or bb="..."
-            continue
-        left = read_group()
-        for n in left:
-            add(n)
-        if i < len(tokens) and tokens[i][1] == "[":
-            read_attrs(left)
-        while i < len(tokens) and tokens[i][0] == "arrow":
-            arrow = tokens[i][1]
-            if arrow in ("<->", "--"):
-                a, b = left[0], tokens[i + 1][1] if i + 1 < len(tokens) else "?"
-                what = "bidirected (a latent confounder)" if arrow == "<->" else "undirected"
-                raise GraphError(
-                    f"{what} edge {a} {arrow} {b} in {source}: only directed edges are supported; "
-                    "model a confounder as its own node"
-                )
-            i += 1
-            if i >= len(tokens):
-                raise GraphError(f"{source} ends after '{arrow}'")
-            right = read_group()
-            for n in right:
-                add(n)
-            for a in left:
-                for b in right:
-                    e = (a, b) if arrow == "->" else (b, a)
-                    if e not in edges:
-                        edges.append(e)
-            if i < len(tokens) and tokens[i][1] == "[":
-                read_attrs([])  # edge attributes
-            left = right
-        if i < len(tokens) and tokens[i][1] not in (";", ","):
-            kind2, val2 = tokens[i]
-            if kind2 in _WORDS or val2 == "{":
-                continue  # whitespace- or newline-separated statements (DAGitty allows it)
-            raise GraphError(f"unexpected {val2!r} in {source}")
-    found_kinds.update(kinds or {})
-    if not nodes:
-        raise GraphError(f"{source} names no nodes")
-    return CausalGraph(nodes, edges, found_kinds)
 
 
 def require_graph(g: CausalGraph | str | Sequence[Edge]) -> CausalGraph:

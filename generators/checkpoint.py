@@ -291,24 +291,28 @@ def config_from_dict(cls: type, d: Mapping[str, Any]) -> Any:
         raise CheckpointError(f"the checkpoint's config does not make a {cls.__name__}: {e}") from None
 
 
-def _check_setting(name: str, value: Any, default: Any, annotation: str) -> None:
-    """A setting read from a checkpoint has its default's type (an int where a float is
-    expected too; None only where the setting allows it)."""
-    if default is None or (value is None and "None" in annotation):
-        return
+def matches_default(value: Any, default: Any) -> bool:
+    """Whether ``value`` has the type of a setting's ``default``: a bool for a bool, an int
+    (not a bool) for an int, a number for a float, otherwise an instance of the default's
+    type; anything where the default is None. Shared by the settings a user gives
+    (``generators.settings.make_config``) and those a checkpoint holds."""
+    if default is None:
+        return True
     if isinstance(default, bool):
-        ok = isinstance(value, bool)
-    elif isinstance(default, int):
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif isinstance(default, float):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    elif isinstance(default, str):
-        ok = isinstance(value, str)
-    elif dataclasses.is_dataclass(default) or isinstance(default, tuple):
-        ok = False  # a section or a list given as something else
-    else:
+        return isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, type(default))
+
+
+def _check_setting(name: str, value: Any, default: Any, annotation: str) -> None:
+    """A setting read from a checkpoint has its default's type (``matches_default``; None
+    only where the setting allows it)."""
+    if value is None and "None" in annotation:
         return
-    if not ok:
+    if not matches_default(value, default):
         raise CheckpointError(f"the checkpoint's setting '{name}' should be {type(default).__name__} like its "
                               f"default {default!r}, got {json.dumps(value, default=str)}")
 

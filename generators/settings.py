@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Mapping
 
+from generators.checkpoint import matches_default
 from generators.registry import kind as model_kind
 from generators.training import TrainConfig
 
@@ -176,18 +177,9 @@ def _nested(settings: dict[str, Any], default: Any, kind: str) -> dict[str, Any]
 
 
 def _check_type(kind: str, name: str, value: Any, default: Any) -> None:
-    """A setting must have its default's type (an int is accepted for a float)."""
-    if default is None or value is None:
-        return
-    if isinstance(default, bool):
-        ok = isinstance(value, bool)
-    elif isinstance(default, int):
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif isinstance(default, float):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    else:
-        ok = isinstance(value, type(default))
-    if not ok:
+    """A setting must have its default's type (``matches_default``: an int is accepted for a
+    float); None is left to the config's own checks."""
+    if value is not None and not matches_default(value, default):
         raise ValueError(
             f"setting '{name}' of {kind} must be {type(default).__name__} (like {default!r}), got {value!r}"
         )

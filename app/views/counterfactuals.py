@@ -7,7 +7,6 @@ from __future__ import annotations
 import streamlit as st
 
 from app import plots, ui
-from app.jobs import load_inputs
 from app.logic import counterfactuals as cv
 from app.logic.data import read_upload
 from causal import shift
@@ -31,13 +30,6 @@ graph, schema = model.graph, model.schema
 nodes = list(graph.nodes)
 
 
-@st.cache_data(max_entries=16, show_spinner="Loading the run's data…")
-def run_rows(run_id: str):
-    run = ui.workspace().run(run_id)
-    table, _ = load_inputs(run.spec, ui.workspace())
-    return table.reset_index(drop=True)
-
-
 # ---------------------------------------------------------------------- the rows
 source = st.radio("Rows", ("From the run's data", "Upload rows (CSV)"), horizontal=True, key="cf-source")
 if source == "Upload rows (CSV)":
@@ -55,7 +47,7 @@ if source == "Upload rows (CSV)":
                  f"{', '.join(map(str, pool.columns))}", icon=":material/error:")
         st.stop()
 else:
-    pool = run_rows(run.id)
+    pool = ui.run_rows(run.id)
 
 st.caption(f"Select rows in the table (click their left edge), or type their numbers. {len(pool):,} rows.")
 event = st.dataframe(pool, height=240, width="stretch", on_select="rerun", selection_mode="multi-row",

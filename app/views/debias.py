@@ -7,7 +7,6 @@ from __future__ import annotations
 import streamlit as st
 
 from app import ui
-from app.jobs import load_inputs
 from app.logic import debias as lg
 from causal import debias as db
 
@@ -29,13 +28,7 @@ graph, schema = model.graph, model.schema
 nodes = list(graph.nodes)
 
 
-@st.cache_data(max_entries=8, show_spinner="Loading the run's data…")
-def run_rows(run_id: str):
-    table, _ = load_inputs(ui.workspace().run(run_id).spec, ui.workspace())
-    return table.reset_index(drop=True)
-
-
-table = run_rows(run.id)
+table = ui.run_rows(run.id)
 guess_a, guess_y = lg.default_roles(graph, schema)
 c1, c2 = st.columns(2)
 sensitive = c1.selectbox("Sensitive attribute", nodes, index=nodes.index(guess_a), key=f"db-a-{run.id}")

@@ -93,7 +93,7 @@ def render_faces(labels: pd.DataFrame, style: np.ndarray, size: int = 32) -> np.
     w = col(0.45 * style[:, 2] * (1 + 0.07 * male))  # face half-width
     h = np.float32(0.56)
     cy = fy - 0.04  # face centre
-    M, Yg, S, N, O = col(male), col(young), col(smiling), col(narrow), col(mopen)
+    M, S, N = col(male), col(smiling), col(narrow)
 
     cv = Canvas(n, size, 3, _BACKGROUND, (-0.86, 0.86, -0.82, 0.90))
     # shoulders and neck

@@ -69,7 +69,6 @@ def render_glyphs(labels: pd.DataFrame, style: np.ndarray, size: int = 32) -> np
     t = labels["thickness"].to_numpy(np.float64)
     inten = np.clip(labels["intensity"].to_numpy(np.float64), 0, 255)
     style = np.asarray(style, dtype=np.float64)
-    n = len(labels)
     segs = _GLYPH_SEGMENTS[np.clip(style[:, 0].astype(int), 0, len(_GLYPHS) - 1)]  # [n, K, 4]
     sc, rot, sh = style[:, 1], style[:, 2], style[:, 3]
     # affine map of glyph coordinates to pixels: p' = centre + size * 0.4 * scale * R(rot) S(shear) p

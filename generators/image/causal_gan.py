@@ -305,7 +305,7 @@ class CausalGAN(ImageModel):
         # existed were the paper's GAN (an unconditional D, whose weights they hold); those
         # written before `balance_generator` existed trained without it (a training setting
         # only: the weights load either way, and the config then says what was done)
-        # ... and those written before continuous labels were first-class (2026-12-05) read a
+        # ... and those written before `label_features` existed (continuous labels first-class) read a
         # continuous label as its value alone (their G and D weights have no input for the
         # bumps) and trained with plain squared error and without its interventional rows
         return {"d_conditional": False, "mode_seeking": 0.0, "balance_generator": False, "label_features": 0,
