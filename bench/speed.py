@@ -3,6 +3,7 @@ both so that speed is not bought with quality.
 
     make bench-speed                      # builds .venv-dowhy (dowhy's pins conflict with ours), then runs this
     python bench/speed.py --dowhy-python .venv-dowhy/bin/python --out docs/benchmarks.md
+    python bench/speed.py --profile --scms triangle-nlin large-backdoor   # where one fit's time goes (no dowhy)
 
 For each SCM, 20,000 rows are drawn (seed 1000, as the tabular suite) and 2,500 test rows.
 Each fit runs in a fresh process of its own (Causal Gen at the library's defaults; dowhy.gcm's
@@ -138,6 +139,45 @@ def markdown(results: list[dict], command: str, seconds: float, repeats: int, th
     return "\n".join(lines)
 
 
+# parts of one fit in the profile: (label, file suffix, function name), timed cumulatively
+PARTS = (
+    ("whole fit", "tabular/base.py", "fit"),
+    ("optimizer steps", "generators/training.py", "step"),
+    ("... forward (networks, scale networks, loss)", "tabular/causal_gen.py", "loss"),
+    ("... backward", "torch/_tensor.py", "backward"),
+    ("... AdamW", "torch/optim/adam.py", "step"),
+    ("optimizer set-up (its first use imports torch._dynamo)", "generators/training.py", "optimizers"),
+    ("validation after each epoch", "generators/training.py", "validate"),
+    ("per-node best weights", "generators/training.py", "update"),
+    ("after training (rivals, selections)", "generators/training.py", "finish"),
+    ("noise quantiles", "tabular/causal_gen.py", "_finalize"),
+    ("support", "generators/support.py", "fit"),
+)
+
+
+def profile(name: str) -> str:
+    """Where one default Causal Gen fit on ``name``'s 20,000 rows spends its time (cProfile
+    around ``fit``, in this process, on the fit's own thread count), as a markdown table."""
+    import cProfile
+    import pstats
+
+    from generators import build_model
+
+    ds = datasets.load(name, n=N_TRAIN + N_TEST, seed=1000)  # the rows run_scm fits
+    model = build_model("causal-gen", ds.graph)
+    prof = cProfile.Profile()
+    prof.enable()
+    model.fit(ds.data.iloc[:N_TRAIN], seed=0)
+    prof.disable()
+    stats = pstats.Stats(prof).stats  # type: ignore[attr-defined]
+    total = max(ct for (f, _, fn), (_, _, _, ct, _) in stats.items() if f.endswith("tabular/base.py") and fn == "fit")
+    lines = [f"| part of one fit ({name}) | s | share |", "|---|---|---|"]
+    for label, suffix, func in PARTS:
+        t = sum(ct for (f, _, fn), (_, _, _, ct, _) in stats.items() if f.endswith(suffix) and fn == func)
+        lines.append(f"| {label} | {t:.2f} | {t / total:.0%} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scms", nargs="+", default=list(SUITE), choices=list(SUITE))
@@ -145,7 +185,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=None, help="Causal Gen's `threads` setting (default: the model's choice, one)")
     ap.add_argument("--dowhy-python", default=os.environ.get("COUNTERFACTORY_DOWHY_PYTHON", str(ROOT / ".venv-dowhy" / "bin" / "python")))
     ap.add_argument("--out", type=Path, default=None, help="markdown file whose 'speed' section to replace")
+    ap.add_argument("--profile", action="store_true", help="instead: where one default fit's time goes, per SCM (cProfile)")
     args = ap.parse_args(argv)
+    if args.profile:
+        for name in args.scms:
+            print(profile(name), "\n", flush=True)
+        return 0
     if not Path(args.dowhy_python).exists():
         print(f"no dowhy environment at {args.dowhy_python}: run `make bench-speed`, or pass --dowhy-python", file=sys.stderr)
         return 2

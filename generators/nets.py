@@ -41,6 +41,13 @@ def hidden_layers(h: Tensor, ws: list[Tensor], bs: list[Tensor], act: Callable[[
     return h
 
 
+def _take(nodes: list[int], device: torch.device) -> slice | Tensor:
+    """An index of ``nodes``: a slice when they are consecutive (a view, no copy), else a tensor."""
+    if nodes == list(range(nodes[0], nodes[-1] + 1)):
+        return slice(nodes[0], nodes[-1] + 1)
+    return torch.tensor(nodes, dtype=torch.long, device=device)
+
+
 class ParentNets(nn.Module):
     """``n_nodes`` independent MLPs ``in_dim -> hidden^layers -> out_dim`` plus a linear skip.
 
@@ -76,6 +83,7 @@ class ParentNets(nn.Module):
         self.dropout = dropout
         self._cols: list[Tensor] = [torch.nonzero(mask[j]).flatten() for j in range(n)]
         self._cache: dict[int, tuple] = {}
+        self._split: tuple | None | bool = False  # _root_split's answer (False: not yet worked out)
 
     def decay_parameters(self) -> list[nn.Parameter]:
         """The hidden layers' weights: what weight decay shrinks (not the linear skip)."""
@@ -101,14 +109,54 @@ class ParentNets(nn.Module):
         self._cache.clear()
 
     def forward(self, x: Tensor) -> Tensor:
-        """All nodes at once: ``x`` is ``[batch, in_dim]``; returns ``[n_nodes, batch, out_dim]``."""
-        m = self._input_mask()[:, :, None]
+        """All nodes at once: ``x`` is ``[batch, in_dim]``; returns ``[n_nodes, batch, out_dim]``.
+
+        A node without input columns (a root) computes the same output on every row, so its
+        network runs on one row and is broadcast (the same values and, summed over the rows by
+        the broadcast's backward, the same gradients); not under dropout, which differs by row."""
         ws, bs = layers_of(self.weights, self.biases)
+        dropout = self.dropout if self.training else 0.0
+        split = None if dropout else self._root_split()
+        if split is None:
+            return self._rows(x, ws, bs, self.skip, self._input_mask(), dropout)
+        roots, rest, inverse = split
+        h = hidden_layers(bs[0][roots][:, None, :], [w[roots] for w in ws], [b[roots] for b in bs], self.act)
+        const = h.expand(-1, x.shape[0], -1)  # x @ (W * 0) is exactly 0: the output is the network of the bias
+        if rest is None:
+            return const
+        out = torch.cat([const, self._rows(x, [w[rest] for w in ws], [b[rest] for b in bs], self.skip[rest],
+                                            self._input_mask()[rest], 0.0)])
+        return out if inverse is None else out[inverse]
+
+    def _rows(self, x: Tensor, ws: list[Tensor], bs: list[Tensor], skip: Tensor, mask: Tensor, dropout: float) -> Tensor:
+        """The networks whose weights are ``ws``, ``bs``, ``skip`` (stacked per node), on every row."""
         # x [batch, in] @ W [n, in, h] broadcasts to [n, batch, h]: one batched product
-        # (cheaper than the equivalent einsum, which permutes and copies on every call)
-        h = torch.matmul(x, ws[0] * m) + bs[0][:, None, :]
-        h = hidden_layers(h, ws, bs, self.act, self.dropout if self.training else 0.0)
-        return h + torch.matmul(x, self.skip * m)
+        # (cheaper than the equivalent einsum, which permutes and copies on every call) for
+        # the first layer and the linear skip together
+        first = torch.matmul(x, torch.cat([ws[0], skip], dim=2) * mask[:, :, None])
+        width = ws[0].shape[2]
+        h = hidden_layers(first[..., :width] + bs[0][:, None, :], ws, bs, self.act, dropout)
+        return h + first[..., width:]
+
+    def _root_split(self) -> tuple[slice | Tensor, slice | Tensor | None, Tensor | None] | None:
+        """``(roots, others, order)``: the nodes without input columns and the rest (as slices
+        where they are contiguous, so that taking their weights copies nothing), and the
+        permutation that puts ``[roots; others]`` back in node order (None when it already
+        is); None when no node is a root. Worked out again after the mask changes (loading
+        weights, moving devices, ``mask_changed``)."""
+        if self._split is False:
+            is_root = (self.mask == 0).all(1)
+            roots, rest = torch.nonzero(is_root).flatten().tolist(), torch.nonzero(~is_root).flatten().tolist()
+            order, dev = roots + rest, self.mask.device
+            with torch.inference_mode(False):  # plain index tensors: a later training pass may save them for backward
+                inverse = None if order == sorted(order) else torch.tensor(np.argsort(order), device=dev)
+                self._split = None if not roots else (_take(roots, dev), _take(rest, dev) if rest else None, inverse)
+        return self._split  # type: ignore[return-value]
+
+    def mask_changed(self) -> None:
+        """Forget what was derived from the mask (after changing it in place)."""
+        self._cache.clear()
+        self._split = False
 
     def node(self, j: int, parents: Tensor) -> Tensor:
         """One node's output from its parents' encoded columns ``[batch, n_parent_cols]``.
@@ -149,7 +197,7 @@ class ParentNets(nn.Module):
         return super().train(mode)
 
     def _load_from_state_dict(self, *args, **kwargs) -> None:
-        self._cache.clear()
+        self.mask_changed()
         super()._load_from_state_dict(*args, **kwargs)
 
     def parent_columns(self, j: int) -> Sequence[int]:
@@ -157,7 +205,7 @@ class ParentNets(nn.Module):
 
     def _apply(self, fn, recurse=True):  # keep the column index lists beside the weights
         super()._apply(fn, recurse)
-        self._cache.clear()
+        self.mask_changed()
         self._cols = [c.to(self.mask.device) for c in self._cols]
         return self
 

@@ -100,6 +100,7 @@ class NodeLosses(nn.Module):
             if layout.schema[n].discrete
         ]
         self.register_buffer("discrete_nodes", torch.tensor([j for j, *_ in self.discrete], dtype=torch.long), persistent=False)
+        self.all_continuous = len(cont) == len(graph.nodes)  # then the continuous rows are the nodes, in order
 
     def targets(self, batch: Tensor) -> Tensor:
         """Continuous targets ``[n_cont, batch]``."""
@@ -127,15 +128,19 @@ class NodeLosses(nn.Module):
         """Each node's loss on each row ``[n_nodes, batch]``: squared error (or Gaussian
         NLL with a log-scale in output 1 when ``scaled``) for continuous nodes,
         cross-entropy for discrete ones."""
-        losses = out.new_zeros(out.shape[0], out.shape[1])
+        cont = None
         if len(self.cont_nodes):
-            o = out[self.cont_nodes]
+            o = out if self.all_continuous else out[self.cont_nodes]
             target = self.targets(batch)
             if scaled:
                 log_s = o[:, :, 1].clamp(-7, 5)
                 cont = 0.5 * ((target - o[:, :, 0]) * torch.exp(-log_s)) ** 2 + log_s
             else:
                 cont = (target - o[:, :, 0]) ** 2
+            if self.all_continuous:
+                return cont
+        losses = out.new_zeros(out.shape[0], out.shape[1])
+        if cont is not None:
             losses = losses.index_add(0, self.cont_nodes, cont)
         if self.discrete:
             losses = losses.index_add(0, self.discrete_nodes, self.discrete_rows(out, batch))
@@ -213,7 +218,7 @@ class CausalGenNet(nn.Module):
         out = self.nets(batch)
         total = self._node_losses(batch, out).sum()
         if self.scale is not None:
-            c = self.terms.cont_nodes
+            c = slice(None) if self.terms.all_continuous else self.terms.cont_nodes  # a view where it can be
             r = self.terms.targets(batch) - out[c, :, 0].detach()
             log_s = self.scale(batch)[c, :, 0].clamp(-7, 5)
             total = total + (0.5 * (r * torch.exp(-log_s)) ** 2 + log_s).mean(1).sum()

@@ -193,7 +193,7 @@ class CausalLayer(ParentNets):
         """Keep only the parent columns of ``mask`` (after candidate edges were pruned)."""
         self.mask.copy_(mask)
         self._cols = [torch.nonzero(mask[j]).flatten() for j in range(self.n_nodes)]
-        self._cache.clear()
+        self.mask_changed()
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
