@@ -86,12 +86,13 @@ def ranking_frame(report: HypothesisReport) -> pd.DataFrame:
 
 
 def pairs_frame(report: HypothesisReport, alpha: float = 0.05) -> pd.DataFrame:
-    """Every pair: difference (a − b), its interval, Holm p-value, the paper's P(loss a > loss b),
-    equivalence and what a verdict rests on; significant ones first."""
+    """Every pair: difference (a − b), its interval, its standard errors from the held-out rows
+    and from the fits' own noise, Holm p-value, the paper's P(loss a > loss b), equivalence and
+    what a verdict rests on; significant ones first."""
     rows = []
     for p in report.pairs:
         rows.append({"a": p.a, "b": p.b, "a − b": p.difference, "95% low": p.ci[0], "95% high": p.ci[1],
-                     "p (Holm)": p.p_value, "significant": p.significant(alpha), "P(loss a > loss b)": p.p_loss_greater,
+                     "se (rows)": p.se_rows, "se (fits)": p.se_fit, "p (Holm)": p.p_value, "significant": p.significant(alpha), "P(loss a > loss b)": p.p_loss_greater,
                      "equivalent": p.markov_equivalent, "rests on": p.rests_on})
     df = pd.DataFrame(rows)
     return df.sort_values(["significant", "p (Holm)"], ascending=[False, True]).reset_index(drop=True) if len(df) else df

@@ -11,11 +11,12 @@ a scientist can trust.
   standardized data by default; the paper's squared error as an option.
 - Families: a graph's score is a sum over (node, parent set) families, so each family is
   fitted once per split and seed and shared by every candidate containing it.
-- Statistics: paired differences on the same rows with bootstrap intervals, p-values
-  Holm-corrected over every pair, the paper's P(loss(G1) > loss(G2)); Markov equivalence and
-  what a verdict rests on (conditional independences, the noise model, interventions);
-  varsortability of the raw data; classical evidence beside it (BIC, BDeu, implied
-  independences, a permutation falsification test).
+- Statistics: paired differences on the same rows with intervals and p-values that cover
+  the held-out rows (row bootstrap) and the fits' own noise (analysis of variance over the
+  folds and seeds), Holm-corrected over every pair, the paper's P(loss(G1) > loss(G2));
+  Markov equivalence and what a verdict rests on (conditional independences, the noise
+  model, interventions); varsortability of the raw data; classical evidence beside it (BIC,
+  BDeu, implied independences, a permutation falsification test).
 
 >>> from causal import datasets
 >>> rows = datasets.load("chain5-lin", n=300, seed=0).data[["x1", "x2", "x3"]]
@@ -31,11 +32,11 @@ from causal.hypotheses.compare import SCORE_KINDS, HypothesisConfig, compare_hyp
 from causal.hypotheses.families import FIT_SETTINGS, Cancelled
 from causal.hypotheses.report import CandidateResult, FitCount, HypothesisReport, NodeResult, PairResult, SplitInfo
 from causal.hypotheses.splits import Split, SplitSpec, condition_mask, intervened, make_splits, parse_split
-from causal.hypotheses.statistics import bootstrap, paired_p_value, varsortability
+from causal.hypotheses.statistics import bootstrap, combined_test, fit_noise, paired_p_value, varsortability
 
 __all__ = [
     "compare_hypotheses", "HypothesisConfig", "HypothesisReport", "CandidateResult", "PairResult", "NodeResult",
     "SplitInfo", "FitCount", "Classical", "Candidate", "candidates", "parse_candidate", "neighbours", "orientations",
     "shd", "Split", "SplitSpec", "parse_split", "make_splits", "condition_mask", "intervened", "bootstrap",
-    "paired_p_value", "varsortability", "classical_evidence", "Cancelled", "FIT_SETTINGS", "SCORE_KINDS",
+    "paired_p_value", "fit_noise", "combined_test", "varsortability", "classical_evidence", "Cancelled", "FIT_SETTINGS", "SCORE_KINDS",
 ]

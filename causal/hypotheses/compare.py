@@ -1,9 +1,9 @@
 """``compare_hypotheses``: which of several causal graphs generalizes best to rows it has not
 seen. Every (node, parent set) family of every candidate is fitted once per split and seed
 (``causal.hypotheses.families``), each candidate's held-out loss is the sum of its families'
-losses on the same rows, and the candidates are compared by paired differences with bootstrap
-intervals and Holm-corrected p-values (``causal.hypotheses.statistics``), beside the
-classical evidence (``causal.hypotheses.classical``)."""
+losses on the same rows, and the candidates are compared by paired differences with intervals
+and Holm-corrected p-values from the held-out rows and the fits' own noise
+(``causal.hypotheses.statistics``), beside the classical evidence (``causal.hypotheses.classical``)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from causal.hypotheses.classical import classical_evidence
 from causal.hypotheses.families import FIT_SETTINGS, Family, FitContext, FitTask, run_tasks
 from causal.hypotheses.report import CandidateResult, FitCount, HypothesisReport, NodeResult, PairResult, SplitInfo
 from causal.hypotheses.splits import SplitSpec, intervened, make_splits, parse_split
-from causal.hypotheses.statistics import RowLosses, bootstrap, paired_p_value, varsortability
+from causal.hypotheses.statistics import RowLosses, bootstrap, combined_test, fit_noise, varsortability
 from causal.independence import holm
 
 __all__ = ["HypothesisConfig", "compare_hypotheses", "fit_candidates", "FittedCandidates", "SCORE_KINDS"]
@@ -93,8 +93,8 @@ def compare_hypotheses(
 
     >>> from causal import datasets
     >>> rows = datasets.load("chain5-lin", n=300, seed=0).data[["x1", "x2", "x3"]]
-    >>> report = compare_hypotheses(rows, ["x1 -> x2; x2 -> x3", "x1 -> x2; x1 -> x3"], model="linear-anm",
-    ...                             seeds=1, folds=3, classical=False)
+    >>> report = compare_hypotheses(rows, ["x1 -> x2; x2 -> x3", "x1 -> x2; x3"], model="linear-anm",
+    ...                             seeds=2, folds=3, classical=False)
     >>> [(c.name, c.rank) for c in report.ranking()], report.pair("H1", "H2").significant()
     ([('H1', 1), ('H2', 2)], True)
     """
@@ -247,6 +247,24 @@ class FittedCandidates:
         fam_scores = RowLosses(fam_sums, counts).scores
         split_scores = {name: np.mean(v, axis=0) for name, v in by_split.items()}
 
+        # the fits' own noise: the runs' mean losses of each candidate and each pair's difference
+        pair_index = list(itertools.combinations(range(len(cands)), 2))
+        contrast = np.zeros((len(cands), len(cands) + len(pair_index)))
+        contrast[:, :len(cands)] = np.eye(len(cands))
+        for q, (i, j) in enumerate(pair_index):
+            contrast[i, len(cands) + q], contrast[j, len(cands) + q] = 1.0, -1.0
+        runs = [(s if self.spec.randomized else k, self.split_sets[s][k].test,
+                 np.stack([bucket[f] for f in families], axis=1) @ member @ contrast)
+                for (s, k), bucket in sorted(per_run.items())]
+        overlap = float(np.mean([len(sp.test) / max(len(sp.train), 1) for sps in self.split_sets for sp in sps])) \
+            if self.spec.randomized else 0.0  # Nadeau & Bengio: K-fold fits share most of their training rows
+        noise = fit_noise(runs, paired=not self.spec.randomized, overlap=overlap)
+        var_rows = boot.draws.var(axis=0, ddof=1)
+
+        def test(c: int, estimate: float, var_row: float):
+            return combined_test(estimate, var_row, n, float(noise.variance[c]), float(noise.var_variance[c]), noise.df)
+
+        cand_tests = [test(i, float(scores[i]), float(var_rows[i])) for i in range(len(cands))]
         ranks = np.empty(len(cands), dtype=int)
         ranks[np.argsort(scores, kind="stable")] = np.arange(1, len(cands) + 1)
         mec = _classes(cands)
@@ -256,23 +274,25 @@ class FittedCandidates:
         evidence = classical_evidence(self.table, [c.graph for c in cands], dict(kinds), cfg.alpha, cfg.permutations,
                                       cfg.seed) if use_classical else [None] * len(cands)
         cand_results = tuple(
-            CandidateResult(c.name, c.graph.edges, float(scores[i]), boot.interval(i), int(ranks[i]), mec[i],
-                            varsortability(raw_num, c.graph, nodes), evidence[i])
+            CandidateResult(c.name, c.graph.edges, float(scores[i]), cand_tests[i].ci, int(ranks[i]), mec[i],
+                            varsortability(raw_num, c.graph, nodes), evidence[i], cand_tests[i].se_rows,
+                            cand_tests[i].se_fit)
             for i, c in enumerate(cands))
         run_totals = [m @ member for m in run_means.values()]
         intervened_nodes = {nodes[j]: int(iv[:, j].sum()) for j in range(len(nodes)) if iv[:, j].any()}
         raw_pairs = []
-        for i, j in itertools.combinations(range(len(cands)), 2):
-            draws, ci = boot.difference(i, j)
+        for q, (i, j) in enumerate(pair_index):
+            draws, ci_rows = boot.difference(i, j)
             diff = float(scores[i] - scores[j])
+            tested = test(len(cands) + q, diff, float(np.var(draws, ddof=1)))
             gt = float(np.mean([0.5 if t[i] == t[j] else float(t[i] > t[j]) for t in run_totals]))
             a, b = cands[i], cands[j]
             equivalent = a.graph.markov_equivalent(b.graph)
-            raw_pairs.append((a.name, b.name, diff, ci, paired_p_value(diff, draws), gt, equivalent,
-                              shd(a.graph, b.graph), _rests_on(a.graph, b.graph, equivalent, intervened_nodes, self.spec)))
-        adjusted = holm([p[4] for p in raw_pairs])
-        pairs = tuple(PairResult(a, b, d, ci, float(adj), p, gt, eq, h, why)
-                      for (a, b, d, ci, p, gt, eq, h, why), adj in zip(raw_pairs, adjusted))
+            raw_pairs.append((a.name, b.name, diff, tested, gt, equivalent, shd(a.graph, b.graph),
+                              _rests_on(a.graph, b.graph, equivalent, intervened_nodes, self.spec), ci_rows))
+        adjusted = holm([p[3].p_value for p in raw_pairs])
+        pairs = tuple(PairResult(a, b, d, t.ci, float(adj), t.p_value, gt, eq, h, why, ci_rows, t.se_rows, t.se_fit, t.df)
+                      for (a, b, d, t, gt, eq, h, why, ci_rows), adj in zip(raw_pairs, adjusted))
         node_results = tuple(
             NodeResult(c.name, v, fam_of[c.name][v][1], float(fam_scores[fam_index[fam_of[c.name][v]]]),
                        {name: float(sc[fam_index[fam_of[c.name][v]]]) for name, sc in split_scores.items()},
@@ -290,7 +310,22 @@ class FittedCandidates:
             config={**cfg.to_dict(), "score": score, "split_text": str(self.spec)}, interventions=intervened_nodes)
         notes = _notes(report, dataclasses.replace(cfg, score=score, standardize=cfg.standardize and not raw_units),
                        self.spec, kinds, mechanisms, fam_of)
+        notes.insert(1, _noise_note(noise.df, self.spec, cfg.seeds))
         return dataclasses.replace(report, notes=tuple(notes))
+
+
+def _noise_note(df: int, spec: SplitSpec, seeds: int) -> str:
+    """What the intervals and p-values cover."""
+    if df == 0:
+        return ("intervals and p-values cover the held-out rows only, not the fits' own noise (two fits of a family "
+                "differ; with one seed of fixed splits it cannot be estimated): run with seeds >= 2 for a test that "
+                "holds its level")
+    where = "the folds within a seed" if spec.randomized else "the seeds of each split"
+    few = (" (with one seed the folds' spread mixes the rows' own spread into it: wide intervals; seeds >= 2 "
+           "take it out)") if spec.randomized and seeds == 1 else ""
+    return (f"intervals and p-values cover the held-out rows (paired row bootstrap) and the fits' own noise "
+            f"(random-effects analysis of variance over {where}, {df} degrees of freedom{few}; Student's t with "
+            "Welch-Satterthwaite degrees of freedom); more folds and seeds make both narrower")
 
 
 def _check_model(cfg: HypothesisConfig) -> None:

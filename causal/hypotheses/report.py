@@ -39,6 +39,8 @@ class CandidateResult:
     mec: int
     varsortability: float
     classical: Classical | None = None
+    se_rows: float = float("nan")  # standard error from the held-out rows (row bootstrap)
+    se_fit: float = float("nan")  # standard error from fit-to-fit noise (0 when not estimable: see the notes)
 
     @property
     def text(self) -> str:
@@ -48,11 +50,13 @@ class CandidateResult:
 @dataclass(frozen=True)
 class PairResult:
     """Candidate ``a`` against ``b`` on the same held-out rows: ``difference`` = score of a −
-    score of b (negative: a generalizes better), its 95% bootstrap interval ``ci``, its
-    p-value Holm-corrected over every pair (``p_value``) and raw (``p_raw``); the paper's
-    ``p_loss_greater`` = P(loss(a) > loss(b)) over the (split, seed) runs; whether the two
-    are Markov equivalent, their structural Hamming distance, and what a verdict between
-    them rests on (``rests_on``)."""
+    score of b (negative: a generalizes better), its 95% interval ``ci`` and its p-value
+    Holm-corrected over every pair (``p_value``) and raw (``p_raw``), both from the
+    variance of the held-out rows plus that of the fits (``se_rows``, ``se_fit``; Student's t
+    on ``df`` degrees of freedom, inf: rows only); ``ci_rows`` the row bootstrap's own
+    percentile interval; the paper's ``p_loss_greater`` = P(loss(a) > loss(b)) over the
+    (split, seed) runs; whether the two are Markov equivalent, their structural Hamming
+    distance, and what a verdict between them rests on (``rests_on``)."""
 
     a: str
     b: str
@@ -64,6 +68,10 @@ class PairResult:
     markov_equivalent: bool
     shd: int
     rests_on: str
+    ci_rows: tuple[float, float] = (float("nan"), float("nan"))
+    se_rows: float = float("nan")
+    se_fit: float = float("nan")
+    df: float = float("inf")
 
     def significant(self, alpha: float = 0.05) -> bool:
         return self.p_value < alpha
@@ -149,7 +157,7 @@ class HypothesisReport:
             if (p.a, p.b) == (b, a):
                 lo, hi = p.ci
                 return dataclasses.replace(p, a=a, b=b, difference=-p.difference, ci=(-hi, -lo),
-                                           p_loss_greater=1.0 - p.p_loss_greater)
+                                           ci_rows=(-p.ci_rows[1], -p.ci_rows[0]), p_loss_greater=1.0 - p.p_loss_greater)
         raise KeyError(f"no pair {a}, {b}")
 
     @property
@@ -188,7 +196,8 @@ class HypothesisReport:
 
     def pairs_table(self) -> pd.DataFrame:
         return pd.DataFrame([{"a": p.a, "b": p.b, "difference": p.difference, "ci_low": p.ci[0], "ci_high": p.ci[1],
-                              "p_value": p.p_value, "p_raw": p.p_raw, "p_loss_greater": p.p_loss_greater,
+                              "p_value": p.p_value, "p_raw": p.p_raw, "se_rows": p.se_rows, "se_fit": p.se_fit,
+                              "df": p.df, "p_loss_greater": p.p_loss_greater,
                               "markov_equivalent": p.markov_equivalent, "shd": p.shd, "rests_on": p.rests_on}
                              for p in self.pairs])
 
@@ -231,7 +240,7 @@ class HypothesisReport:
         d = {
             "candidates": [{**dataclasses.asdict(c), "edges": [list(e) for e in c.edges], "ci": list(c.ci)}
                            for c in self.candidates],
-            "pairs": [{**dataclasses.asdict(p), "ci": list(p.ci)} for p in self.pairs],
+            "pairs": [{**dataclasses.asdict(p), "ci": list(p.ci), "ci_rows": list(p.ci_rows)} for p in self.pairs],
             "nodes": [{**dataclasses.asdict(r), "parents": list(r.parents), "by_split": dict(r.by_split)} for r in self.nodes],
             "splits": [dataclasses.asdict(s) for s in self.splits],
             "score": self.score,
@@ -265,10 +274,13 @@ class HypothesisReport:
                                      for k, v in cl.items()}) if cl else None
             cands.append(CandidateResult(c["name"], tuple(tuple(e) for e in c["edges"]), num(c["score"]),
                                          (num(c["ci"][0]), num(c["ci"][1])), int(c["rank"]), int(c.get("mec", 0)),
-                                         num(c.get("varsortability")), classical))
+                                         num(c.get("varsortability")), classical, num(c.get("se_rows")),
+                                         num(c.get("se_fit"))))
         pairs = tuple(PairResult(p["a"], p["b"], num(p["difference"]), (num(p["ci"][0]), num(p["ci"][1])),
                                  num(p["p_value"]), num(p.get("p_raw", p["p_value"])), num(p.get("p_loss_greater")),
-                                 bool(p["markov_equivalent"]), int(p.get("shd", 0)), p.get("rests_on", ""))
+                                 bool(p["markov_equivalent"]), int(p.get("shd", 0)), p.get("rests_on", ""),
+                                 tuple(num(v) for v in p.get("ci_rows", [None, None])), num(p.get("se_rows")),
+                                 num(p.get("se_fit")), float("inf") if p.get("df") is None else float(p["df"]))
                       for p in d["pairs"])
         nodes = tuple(NodeResult(r["candidate"], r["node"], tuple(r["parents"]), num(r["score"]),
                                  {k: num(v) for k, v in r.get("by_split", {}).items()}, r.get("mechanism", ""))
