@@ -9,7 +9,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.counterfactory-installed
 PORT   ?= 8501
 
-.PHONY: run test test-fast screenshots bench bench-tabular bench-images bench-app bench-inverse bench-speed bench-debias bench-hypotheses venv clean
+.PHONY: run test test-fast screenshots bench bench-tabular bench-images bench-app bench-inverse bench-speed bench-debias bench-hypotheses bench-ambient bench-defense venv clean
 
 venv: $(STAMP)
 
@@ -37,7 +37,7 @@ screenshots: $(STAMP)
 
 # every benchmark, each rewriting its own section of docs/benchmarks.md (several hours on 2 cores, roughly 5 h
 # when idle; each bench-* target also runs alone)
-bench: bench-tabular bench-images bench-app bench-inverse bench-speed bench-debias bench-hypotheses
+bench: bench-tabular bench-images bench-app bench-inverse bench-speed bench-debias bench-hypotheses bench-ambient bench-defense
 
 bench-tabular: $(STAMP)
 	$(PY) bench/run.py --out docs/benchmarks.md
@@ -72,9 +72,22 @@ $(DOWHY_VENV)/.installed:
 bench-speed: $(STAMP) $(DOWHY_VENV)/.installed
 	$(PY) bench/speed.py --dowhy-python $(DOWHY_VENV)/bin/python --out docs/benchmarks.md
 
-# inverse problems: generator prior (CSGM), Deep Image Prior, Lasso-DCT (trains one CCGM per dataset first)
+# inverse problems: generator prior (CSGM), Deep Image Prior (plain, learned regularization), Lasso-DCT / wavelets (trains one CCGM per dataset first)
 bench-inverse: $(STAMP)
 	$(PY) bench/inverse.py --out docs/benchmarks.md
+
+# AmbientGAN on 90%-dropout faces beside a GAN on the lossy, the inpainted and the clean images (about 50 min)
+bench-ambient: $(STAMP)
+	$(PY) bench/ambient.py --out docs/benchmarks.md
+
+# the robust manifold defense: PGD, projection onto the CCGM's range, BPDA (reuses bench-inverse's generators;
+# about 35 min on the loaded 2-core host, the two datasets in turn here)
+bench-defense: $(STAMP)
+	$(PY) bench/defense.py --datasets morpho-mnist --results /tmp/cf-defense.json
+	$(PY) bench/defense.py --datasets morpho-glyphs --bpda-steps 10 --projection 4 100 --attack-projection 2 60 \
+		--results /tmp/cf-defense-glyphs.json
+	$(PY) bench/defense.py --markdown-only --results /tmp/cf-defense.json --merge /tmp/cf-defense-glyphs.json \
+		--out docs/benchmarks.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,8 +1,8 @@
 """Benchmark inverse problems with trained generators as priors (compressed sensing with
 generative models, Bora et al. 2017): per-pixel MSE of the generator prior (CSGM), Deep Image
-Prior and Lasso in a 2-D DCT basis against the number of Gaussian measurements, on a built-in
-32 px image dataset and on Morpho-MNIST when present; writes the ``inverse`` section of
-docs/benchmarks.md.
+Prior (plain and with learned regularization) and Lasso in 2-D DCT and wavelet bases against
+the number of Gaussian measurements, on a built-in 32 px image dataset and on Morpho-MNIST when
+present; writes the ``inverse`` section of docs/benchmarks.md.
 
     python bench/inverse.py --out docs/benchmarks.md     # default sizes
     python bench/inverse.py --quick                      # reduced sizes: checks that it runs
@@ -103,12 +103,14 @@ def fmt(v: float) -> str:
 
 
 def run_problem(model: Any, x: torch.Tensor, spec: str, method: str, seed: int, noise: float,
-                dip_steps: int = 1000) -> dict[str, float]:
+                dip_steps: int = 1000, prior: Any = None) -> dict[str, float]:
     from generators.inverse import measure, parse_measure, recover
 
     op = parse_measure(spec, tuple(x.shape), seed=seed)
     y = measure(x, op, noise=noise, seed=seed + 1)
-    options = {"steps": dip_steps} if method == "dip" else {}
+    options: dict[str, Any] = {"steps": dip_steps} if method in ("dip", "dip-lr") else {}
+    if method == "dip-lr":
+        options["dip_prior"] = prior
     r = recover(y, op, method=method, model=model if method == "generator" else None, truth=x, seed=seed, **options)
     return {"mse": r.mse, "seconds": r.seconds}  # type: ignore[dict-item]
 
@@ -116,21 +118,55 @@ def run_problem(model: Any, x: torch.Tensor, spec: str, method: str, seed: int, 
 @dataclass(frozen=True)
 class Sizes:
     n_train: int = 5000  # training images per dataset (Morpho-MNIST: the first of its 10,000 test digits)
-    n_test: int = 8  # test images (never trained on) per dataset and measurement
+    n_test: int = 50  # test images (never trained on) per dataset and measurement
     ms: tuple[int, ...] = (25, 40, 50, 100, 200, 500)  # Gaussian measurements; 40 = 200 / 5 (the CSGM target)
     restore: tuple[str, ...] = ("mask:random:0.5", "mask:block:12", "down:2", "down:4")
     n_restore: int = 4  # test images for inpainting and super-resolution
     noise: float = 0.0  # measurement noise sd (pixel units)
     steps: int | None = None  # generator training steps (None: CCGM's default)
     dip_steps: int = 1000  # Deep Image Prior's most Adam steps (it stops early on held-out measurements)
+    lr_ms: tuple[int, ...] = (25, 40, 50)  # where DIP with learned regularization runs (its gain is at low m)
+    n_prior: int = 8  # training images its prior on DIP's weights is learned from
+    prior_steps: int = 500  # Adam steps of each of those fits
 
 
-QUICK = Sizes(n_train=600, n_test=2, ms=(25, 200), restore=("mask:random:0.5",), n_restore=1, steps=100)
-METHODS = ("generator", "dip", "lasso")
+QUICK = Sizes(n_train=600, n_test=2, ms=(25, 200), restore=("mask:random:0.5",), n_restore=1, steps=100, lr_ms=(25,),
+              n_prior=3, prior_steps=50)
+METHODS = ("generator", "dip", "dip-lr", "lasso", "lasso-wavelet")
+CHEAP = ("lasso", "lasso-wavelet", "generator")  # seconds per image: run first at every m; DIP at large m last
+
+
+def dip_prior(name: str, train: ImageData, models_dir: Path, sizes: Sizes) -> Any:
+    """The dataset's prior on DIP's weights (``learn_dip_prior`` on its first ``n_prior`` training
+    images, λ by leave-one-out validation), learned once and kept in ``models_dir``."""
+    from generators.inverse import learn_dip_prior, load_dip_prior
+
+    path = models_dir / f"{name}-dip-prior-{sizes.n_prior}-{sizes.prior_steps}"
+    if (path / "prior.json").exists():
+        return load_dip_prior(path)
+    t0 = time.perf_counter()
+    prior = learn_dip_prior(train.images[: sizes.n_prior], steps=sizes.prior_steps, seed=0, dip_steps=sizes.dip_steps)
+    prior = type(prior)(**{**prior.__dict__, "info": {**prior.info, "seconds": time.perf_counter() - t0}})
+    prior.save(path)
+    print(f"learned the DIP prior of {name} in {time.perf_counter() - t0:.0f} s (lambda {prior.lam:g}) -> {path}",
+          file=sys.stderr, flush=True)
+    return prior
+
+
+def cells(sizes: Sizes, methods: tuple[str, ...]) -> list[tuple[str, str, str, int]]:
+    """(kind, spec, method, images) of every cell, cheapest first: every method at the small m
+    DIP-LR runs at, then the cheap methods at the other m, then DIP there, then the rest."""
+    cs = [("cs", f"gaussian:{m}", meth, sizes.n_test) for m in sizes.ms for meth in METHODS
+          if meth in methods and (meth != "dip-lr" or m in sizes.lr_ms)]
+    rank = lambda c: (0 if int(c[1].split(":")[1]) in sizes.lr_ms else 1 if c[2] in CHEAP else 2)  # noqa: E731
+    rest = [("restore", spec, meth, sizes.n_restore) for spec in sizes.restore for meth in METHODS
+            if meth in methods and meth != "dip-lr"]
+    return sorted(cs, key=rank) + rest
 
 
 def evaluate(sizes: Sizes, models_dir: Path, results: Path, parts: tuple[str, ...],
-             only: tuple[str, ...] | None = None) -> dict[str, Any]:
+             only: tuple[str, ...] | None = None, methods: tuple[str, ...] = METHODS,
+             deadline: float | None = None) -> dict[str, Any]:
     torch.set_num_threads(1)
     out: dict[str, Any] = json.loads(results.read_text()) if results.exists() else {}
     for name, (graph, train, test) in datasets(sizes.n_train, TEST_POOL).items():
@@ -158,24 +194,33 @@ def evaluate(sizes: Sizes, models_dir: Path, results: Path, parts: tuple[str, ..
                 rows.append({"wall": time.perf_counter() - w0, "cpu": time.process_time() - c0})
             entry["time"] = rows
             results.write_text(json.dumps(out))
-        for kind, specs, n in (("cs", [f"gaussian:{m}" for m in sizes.ms], sizes.n_test),
-                               ("restore", list(sizes.restore), sizes.n_restore)):
-            if kind not in parts:
-                continue
-            for spec in specs:
-                for method in METHODS:
-                    key = f"{spec}|{method}"
-                    rows = entry[kind].get(key, [])[:n]
-                    if len(rows) >= n:
+        todo = [c for c in cells(sizes, methods) if c[0] in parts]
+        prior = None
+        if any(c[2] == "dip-lr" for c in todo):
+            prior = dip_prior(name, train, models_dir, sizes)
+            entry["dip_prior"] = {"lam": prior.lam, **prior.info}
+        xs = [as_tensor(test.images[i]) for i in range(max([sizes.n_test, sizes.n_restore])) ]
+        # image-major within each tier of cells (see cells): a deadline leaves every cell of a tier with
+        # about as many images; image i is measured and recovered with seed i, so more images extend a
+        # cell and never redo it
+        tiers: dict[tuple[str, int], list[tuple[str, str, str, int]]] = {}
+        for c in todo:
+            tier = 0 if c[0] == "cs" and int(c[1].split(":")[1]) in sizes.lr_ms else 1 if c[2] in CHEAP else 2
+            tiers.setdefault((c[0], tier), []).append(c)
+        for group in tiers.values():
+            for i in range(max(c[3] for c in group)):
+                for kind, spec, method, n in group:
+                    rows = entry[kind].setdefault(f"{spec}|{method}", [])
+                    if len(rows) != i or i >= n:
                         continue
-                    # image i is measured and recovered with seed i: more images extend a cell, never redo it
-                    rows += [run_problem(model, xs[i], spec, method, i, sizes.noise, sizes.dip_steps)
-                             for i in range(len(rows), n)]
-                    entry[kind][key] = rows
+                    if deadline is not None and time.time() > deadline:
+                        print(f"deadline reached: {name} stops before image {i}", file=sys.stderr, flush=True)
+                        results.write_text(json.dumps(out))
+                        return out
+                    rows.append(run_problem(model, xs[i], spec, method, i, sizes.noise, sizes.dip_steps, prior))
                     results.write_text(json.dumps(out))
-                    mean = np.mean([r["mse"] for r in rows])
-                    print(f"{name} {spec} {method}: MSE {mean:.5f}, {np.mean([r['seconds'] for r in rows]):.2f} s",
-                          file=sys.stderr, flush=True)
+                done = {f"{c[1]}|{c[2]}": len(entry[c[0]][f"{c[1]}|{c[2]}"]) for c in group}
+                print(f"{name} image {i}: {done}", file=sys.stderr, flush=True)
     return out
 
 
@@ -195,8 +240,15 @@ def markdown(out: dict[str, Any], sizes: Sizes, command: str, seconds: float | N
              "- Methods (`generators.inverse.recover`): *generator* = CSGM, min ‖A G(l, z) − y‖² + 0.1‖z‖² by Adam "
              "(300 steps, lr 0.05) from 10 restarts in one batch, labels free (drawn from the model, then tuned with z), "
              "the best restart by measurement error; *DIP* = Deep Image Prior (untrained 4-layer conv decoder, width 32, "
-             f"≤ {sizes.dip_steps:,} Adam steps, early stopping on 10% held-out measurements); *Lasso* = scikit-learn LassoCV on "
-             "orthonormal 2-D DCT coefficients (SciPy), α by 5-fold cross-validation over the measurements.",
+             f"≤ {sizes.dip_steps:,} Adam steps, early stopping on 10% held-out measurements); *DIP-LR* = the same with "
+             "Van Veen et al.'s learned regularization, + λ Σ_l (w_l − μ_l)ᵀ Σ_l⁻¹ (w_l − μ_l) over DIP's weight tensors, "
+             f"μ and Σ from DIP fits ({sizes.prior_steps} Adam steps, every fit from the same first weights) to the first "
+             f"{sizes.n_prior} training images, Σ shrunk by Ledoit-Wolf (scikit-learn), λ from (1e-4, 1e-3, 1e-2, 0.1) by "
+             "leave-one-out validation on 3 of those training images measured by gaussian:50 (run only at "
+             f"m = {', '.join(map(str, sizes.lr_ms))}, where its gain is expected); *Lasso* = scikit-learn LassoCV on "
+             "orthonormal 2-D DCT coefficients (SciPy), α by 5-fold cross-validation over the measurements; "
+             "*Lasso-wav* = the same on orthonormal 2-D Daubechies-4 wavelet coefficients (PyWavelets, periodization, "
+             "2 levels at 32 px).",
              ""]
     misses: list[str] = []
     for name, entry in out.items():
@@ -211,11 +263,20 @@ def markdown(out: dict[str, Any], sizes: Sizes, command: str, seconds: float | N
         if base:
             lines.append(f"Guesses that ignore the measurements ({len(base['black'])} test images): the black image "
                          f"{interval(base['black'])[0]:.4f}, the mean training image {interval(base['mean'])[0]:.4f}.")
+        prior = entry.get("dip_prior")
+        if prior:
+            val = ", ".join(f"λ {k}: {v:.4f}" for k, v in prior.get("validation_mse", {}).items())
+            lines.append(f"DIP-LR prior: learned from {prior.get('n_images')} training images"
+                         + (f" in {prior['seconds']:.0f} s" if prior.get("seconds") else "")
+                         + f"; λ = {prior['lam']:g} (validation MSE {val}).")
         lines += ["", "Compressed sensing (Gaussian measurements A with N(0, 1/m) entries; 1,024 pixels):", "",
-                  "| m | generator | DIP | Lasso-DCT | s: generator / DIP / Lasso |", "|---|---|---|---|---|"]
+                  "| m | generator | DIP | DIP-LR | Lasso-DCT | Lasso-wav | s: generator / DIP / DIP-LR / Lasso / Lasso-wav |",
+                  "|---|---|---|---|---|---|---|"]
         cs = entry.get("cs", {})
         if cs:
-            lines[-4] += f" {max(len(v) for v in cs.values())} test images per cell."
+            counts = [len(v) for v in cs.values() if v]
+            lines[-4] += (f" {max(counts)} test images per cell." if min(counts) == max(counts) else
+                          f" {max(counts)} test images per cell where complete; (n = ...) gives a cell's count where fewer.")
         ms = sorted({int(k.split("|")[0].split(":")[1]) for k in cs})
         res: dict[tuple[int, str], float] = {}
         for m in ms:
@@ -227,10 +288,20 @@ def markdown(out: dict[str, Any], sizes: Sizes, command: str, seconds: float | N
                     continue
                 mean, lo, hi = interval([r["mse"] for r in rows])
                 res[(m, method)] = mean
-                cells.append(f"{fmt(mean)} [{fmt(lo)}, {fmt(hi)}]")
+                full = max(len(v) for v in cs.values())
+                cells.append(f"{fmt(mean)} [{fmt(lo)}, {fmt(hi)}]" + (f" (n = {len(rows)})" if len(rows) < full else ""))
                 secs.append(f"{np.mean([r['seconds'] for r in rows]):.1f}")
             lines.append(f"| {m} | " + " | ".join(cells) + " | " + " / ".join(secs) + " |")
         lines.append("")
+        for m in ms:  # DIP-LR against plain DIP on the same images (image i: the same measurement and seed)
+            dip, lr = cs.get(f"gaussian:{m}|dip", []), cs.get(f"gaussian:{m}|dip-lr", [])
+            n = min(len(dip), len(lr))
+            if n:
+                d, lv = [r["mse"] for r in dip[:n]], [r["mse"] for r in lr[:n]]
+                lines.append(f"DIP-LR vs DIP at m = {m}, the same {n} images: mean MSE {fmt(float(np.mean(lv)))} vs "
+                             f"{fmt(float(np.mean(d)))}, lower on {sum(a < b for a, b in zip(lv, d))} of {n}.")
+        if any("|dip-lr" in k for k in cs):
+            lines.append("")
         if (200, "lasso") in res:
             target = res[(200, "lasso")]
             reach = [m for m in ms if res.get((m, "generator"), np.inf) <= target]
@@ -261,21 +332,24 @@ def markdown(out: dict[str, Any], sizes: Sizes, command: str, seconds: float | N
             specs = list(dict.fromkeys(k.split("|")[0] for k in rest))
             n = max(len(v) for v in rest.values())
             lines += ["", f"Inpainting and super-resolution ({n} test image(s)):", "",
-                      "| measurement | m | generator | DIP | Lasso-DCT |", "|---|---|---|---|---|"]
+                      "| measurement | m | generator | DIP | DIP-LR | Lasso-DCT | Lasso-wav |", "|---|---|---|---|---|---|---|"]
             from generators.inverse import parse_measure
 
             for spec in specs:
                 cells = []
                 for method in METHODS:
                     rows = rest.get(f"{spec}|{method}")
-                    cells.append(fmt(interval([r["mse"] for r in rows])[0]) if rows else "–")
+                    cells.append((fmt(interval([r["mse"] for r in rows])[0]) + (f" (n = {len(rows)})" if len(rows) < n else ""))
+                                 if rows else "–")
                 lines.append(f"| {spec} | {parse_measure(spec, (1, 32, 32)).m} | " + " | ".join(cells) + " |")
         lines.append("")
     n_cells = {len(v) for e in out.values() for v in e.get("cs", {}).values()}
-    lines += ["Not measured in this section yet: AmbientGAN, the robust manifold defense, GPU times, the faces "
-              "(RGB) and pendulum datasets, CausalGAN as the prior, noisy measurements, Van Veen et al.'s learned "
-              "regularization for DIP" + (f", and the issue's 50 test images per cell ({max(n_cells)} here)"
-                                          if n_cells and max(n_cells) < 50 else "") + ".",
+    lines += ["Not measured in this section yet (AmbientGAN and the robust manifold defense have their own): GPU times, the faces "
+              "(RGB) and pendulum datasets, CausalGAN as the prior, noisy measurements, DIP-LR at m > "
+              f"{max(sizes.lr_ms)} and on inpainting / super-resolution"
+              + (", and the issue's 50 test images in every cell ("
+                 + (f"{min(n_cells)}" if min(n_cells) == max(n_cells) else f"{min(n_cells)} to {max(n_cells)}") + " here)"
+                 if n_cells and min(n_cells) < 50 else "") + ".",
               "Missed here: " + ("; ".join(misses) if misses else "none") + ".", end]
     return "\n".join(lines)
 
@@ -295,6 +369,13 @@ def main() -> None:
                     choices=["repr", "time", "cs", "restore"])
     ap.add_argument("--ran", default=None, help="with --markdown-only: the commands that produced the results")
     ap.add_argument("--merge", type=Path, nargs="*", default=(), help="with --markdown-only: more results JSONs")
+    ap.add_argument("--n-restore", type=int, default=None,
+                    help="test images for inpainting and super-resolution (default %d)" % Sizes.n_restore)
+    ap.add_argument("--ms", nargs="+", type=int, default=None, help="numbers of Gaussian measurements (default %s)"
+                    % " ".join(map(str, Sizes.ms)))
+    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS), help="only these methods")
+    ap.add_argument("--deadline", default=None, metavar="HH:MM",
+                    help="UTC time after which no new recovery starts (the results so far are kept)")
     args = ap.parse_args()
     sizes = QUICK if args.quick else Sizes()
     from dataclasses import replace
@@ -303,16 +384,32 @@ def main() -> None:
         sizes = replace(sizes, n_test=args.n_test)
     if args.dip_steps:
         sizes = replace(sizes, dip_steps=args.dip_steps)
+    if args.ms:
+        sizes = replace(sizes, ms=tuple(args.ms))
+    if args.n_restore:
+        sizes = replace(sizes, n_restore=args.n_restore)
     results = args.results or Path("/tmp") / ("cf-inverse-quick.json" if args.quick else "cf-inverse.json")
     t0 = time.perf_counter()
+    torch.set_num_threads(1)  # as every recovery runs (machine() reports it)
     if args.markdown_only:
         out = {}
         for path in (results, *args.merge):  # per dataset, the parts each file has
             for name, entry in json.loads(path.read_text()).items():
                 mine = out.setdefault(name, {})
-                mine.update({k: v for k, v in entry.items() if v or k not in mine})
+                for k, v in entry.items():
+                    if k in ("cs", "restore") and isinstance(mine.get(k), dict):  # per cell, the file with more images
+                        mine[k] = {**mine[k], **{c: rows for c, rows in v.items() if len(rows) > len(mine[k].get(c, []))}}
+                    elif v or k not in mine:
+                        mine[k] = v
     else:
-        out = evaluate(sizes, args.models_dir, results, tuple(args.parts), tuple(args.datasets or ()))
+        deadline = None
+        if args.deadline:
+            now = dt.datetime.now(dt.timezone.utc)
+            hh, mm = (int(v) for v in args.deadline.split(":"))
+            stop = now.replace(hour=hh, minute=mm, second=0, microsecond=0)
+            deadline = (stop if stop > now else stop + dt.timedelta(days=1)).timestamp()
+        out = evaluate(sizes, args.models_dir, results, tuple(args.parts), tuple(args.datasets or ()),
+                       tuple(args.methods), deadline)
     command = args.ran or "python bench/inverse.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     text = markdown(out, sizes, command, None if args.markdown_only else time.perf_counter() - t0)
     print(text)

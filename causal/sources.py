@@ -123,7 +123,9 @@ class BuiltinTable(_Builtin):
 @dataclass(frozen=True)
 class BuiltinImages(_Builtin):
     """``rows`` labelled images of ``size`` pixels drawn with ``seed`` from a built-in image
-    SCM (``causal.images``)."""
+    SCM (``causal.images``); with ``lossy`` (``dropout:0.9``, ``blur:1+noise:0.1``), seen only
+    through that random measurement, a fresh draw per image (``generators.inverse.ambient``):
+    the data an AmbientGAN learns from."""
 
     kind: ClassVar[str] = "builtin-images"
     images: ClassVar[bool] = True
@@ -131,11 +133,16 @@ class BuiltinImages(_Builtin):
     rows: int = DEFAULT_ROWS
     seed: int = 0
     size: int = 32
+    lossy: str = "none"  # the measurement the images are seen through (none: the clean images)
 
     def __post_init__(self) -> None:
         _check_rows(self.rows)
         if self.size not in (28, 32, 64):
             raise ValueError(f"images are drawn at 28, 32 or 64 pixels, got {self.size!r}")
+        if self.lossy != "none":
+            from generators.inverse.ambient import parse_ambient
+
+            object.__setattr__(self, "lossy", parse_ambient(self.lossy).spec)
 
     def _info(self) -> Any:
         from causal import images
@@ -147,10 +154,16 @@ class BuiltinImages(_Builtin):
         from causal.limits import check_draw
 
         check_draw(self.rows, len(self.graph), "rows", "train on fewer images")
-        return images.load(self.dataset, n=self.rows, seed=self.seed, size=self.size).data
+        data = images.load(self.dataset, n=self.rows, seed=self.seed, size=self.size).data
+        if self.lossy == "none":
+            return data
+        from generators.inverse.ambient import lossy
+
+        return lossy(data, self.lossy, seed=self.seed)
 
     def describe(self) -> str:
-        return f"image dataset '{self.dataset}' ({self.rows:,} images of {self.size} px, seed {self.seed})"
+        seen = f", seen through {self.lossy}" if self.lossy != "none" else ""
+        return f"image dataset '{self.dataset}' ({self.rows:,} images of {self.size} px, seed {self.seed}{seen})"
 
 
 @dataclass(frozen=True)

@@ -433,7 +433,7 @@ def test_version(capsys):
 
 
 @pytest.mark.parametrize("command", ["datasets", "train", "sample", "counterfactual", "graph", "settings", "runs",
-                                     "recover"])
+                                     "recover", "dip-prior", "defend"])
 def test_every_command_has_help_with_examples(capsys, command):
     code, out, _ = run(capsys, command, "--help")
     assert code == 0

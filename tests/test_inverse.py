@@ -237,7 +237,8 @@ def _shown(at) -> str:
 def test_page_recovers_a_builtin_image_without_a_model(tmp_path, monkeypatch):
     at = _page(tmp_path, monkeypatch)
     assert at.title[0].value == "Inverse problems"
-    assert at.selectbox(key="inverse-method").options == ["dip", "lasso"]  # no trained model: no generator prior
+    # no trained model: no generator prior
+    assert at.selectbox(key="inverse-method").options == ["dip", "dip-lr", "lasso", "lasso-wavelet"]
     at.selectbox(key="inverse-kind").set_value("mask:random").run()
     at.number_input(key="inverse-value-mask:random").set_value(0.6).run()
     at.selectbox(key="inverse-method").set_value("lasso").run()
@@ -264,7 +265,7 @@ def test_page_recovers_with_a_trained_image_run(tmp_path, monkeypatch):
     assert execute(ws, run.id).status == "done"
     at = _page(tmp_path, monkeypatch)
     at.selectbox(key="inverse-prior").set_value(run.id).run()
-    assert at.selectbox(key="inverse-method").options == ["generator", "dip", "lasso"]
+    assert at.selectbox(key="inverse-method").options == ["generator", "dip", "dip-lr", "lasso", "lasso-wavelet"]
     at.selectbox(key="inverse-method").set_value("generator").run()
     at.button(key="inverse-go").click().run()
     assert not at.exception, at.exception
@@ -277,3 +278,242 @@ def test_the_library_cli_and_page_logic_do_not_import_streamlit():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=REPO)
     assert out.stdout.strip() == "False"
+
+
+# ------------------------------------------------- Lasso in a wavelet basis, DIP with learned regularization
+@pytest.mark.parametrize("shape, wavelet, level", [((1, 16, 16), "db4", None), ((1, 16, 16), "haar", 4),
+                                                   ((3, 8, 8), "haar", None), ((1, 32, 32), "db2", 3)])
+def test_wavelet_basis_is_orthonormal_and_inverts_pywavelets(shape, wavelet, level):
+    import pywt
+
+    from generators.inverse.lasso import wavelet_basis, wavelet_level
+
+    psi = wavelet_basis(shape, wavelet, level)
+    n = int(np.prod(shape))
+    assert psi.shape == (n, n)
+    np.testing.assert_allclose(psi.T @ psi, np.eye(n), atol=1e-10)
+    # a column is the image of one coefficient: Ψ c equals PyWavelets' inverse transform of c
+    _, h, w = shape
+    lev = wavelet_level(h, wavelet) if level is None else level
+    c = np.random.default_rng(0).normal(size=(h, w))
+    slices = pywt.coeffs_to_array(pywt.wavedec2(np.zeros((h, w)), wavelet, mode="periodization", level=lev))[1]
+    image = pywt.waverec2(pywt.array_to_coeffs(c, slices, output_format="wavedec2"), wavelet, mode="periodization")
+    np.testing.assert_allclose(psi[: h * w, : h * w] @ c.reshape(-1), image.reshape(-1), atol=1e-10)
+
+
+def test_wavelet_basis_errors_name_the_problem():
+    from generators.inverse.lasso import wavelet_basis
+
+    with pytest.raises(MeasureError, match="non-orthogonal wavelet 'bior2.2'"):
+        wavelet_basis((1, 16, 16), "bior2.2")
+    with pytest.raises(MeasureError, match="unknown or non-orthogonal wavelet 'nope'"):
+        wavelet_basis((1, 16, 16), "nope")
+    with pytest.raises(MeasureError, match="5 wavelet levels need an image side divisible by 32"):
+        wavelet_basis((1, 16, 16), "haar", 5)
+
+
+def test_lasso_wavelet_recovers_a_wavelet_sparse_image_from_few_measurements():
+    # 8 nonzero Haar coefficients (4 levels: the coarsest band is the single DC term) of a 16x16 image, 80 Gaussian
+    # measurements of its 256 pixels; blocky, so it is not sparse in the DCT basis
+    from generators.inverse.lasso import wavelet_basis
+
+    psi = wavelet_basis((1, 16, 16), "haar", 4)
+    rng = np.random.default_rng(1)
+    coef = np.zeros(256)
+    coef[rng.choice(np.arange(1, 64), 7, replace=False)] = rng.uniform(0.5, 1.5, 7) * rng.choice([-1, 1], 7)
+    img = psi @ coef
+    img = (img - img.min()) / (img.max() - img.min())  # an affine map: changes only the DC coefficient and the scale
+    assert np.count_nonzero(np.abs(psi.T @ img) > 1e-9) <= 8
+    x = torch.from_numpy(img.reshape(1, 16, 16)).float()
+    A = parse_measure("gaussian:80", (1, 16, 16), seed=0)
+    y = measure(x, A)
+    r = recover(y, A, "lasso-wavelet", truth=x, wavelet="haar", level=4)
+    dct = recover(y, A, "lasso", truth=x)
+    baseline = mse(torch.full_like(x, float(x.mean())), x)
+    assert r.mse < 1e-3 < baseline / 10, (r.mse, baseline)
+    assert r.mse < dct.mse / 5, (r.mse, dct.mse)  # the basis the image is sparse in wins
+    assert r.method == "lasso-wavelet" and r.details["basis"] == "wavelet" and r.details["wavelet"] == "haar"
+    assert r.details["level"] == 4 and r.details["nonzero"] < 40
+    assert recover(y, A, "lasso-wavelet").details["level"] == 1  # db4 at 16 px: PyWavelets' deepest level
+
+
+@pytest.fixture(scope="module")
+def tiny_prior():
+    from generators.inverse import learn_dip_prior
+
+    return learn_dip_prior(squares(4, seed=21, size=16).images, width=8, steps=20, lam=0.05)
+
+
+def _perturbed(prior, t: float) -> dict[str, torch.Tensor]:
+    gen = torch.Generator().manual_seed(0)
+    net = prior.network()
+    return {n: (prior.mean[n] + t * torch.randn(prior.mean[n].shape, generator=gen)).view_as(p)
+            for n, p in net.named_parameters()}
+
+
+def test_dip_prior_penalty_is_zero_at_the_mean_and_grows_away_from_it(tiny_prior):
+    from sklearn.covariance import LedoitWolf
+
+    prior = tiny_prior
+    net = prior.network()
+    assert {n for n, _ in net.named_parameters()} == set(prior.mean)
+    at_mean = prior.penalty({n: prior.mean[n].view_as(p) for n, p in net.named_parameters()})
+    assert abs(float(at_mean)) < 1e-6 * float(prior.penalty(dict(net.named_parameters())).detach())
+    p1, p2, p3 = (float(prior.penalty(_perturbed(prior, t))) for t in (0.01, 0.02, 0.04))
+    assert 0 < p1 < p2 < p3
+    assert p2 == pytest.approx(4 * p1, rel=1e-3) and p3 == pytest.approx(4 * p2, rel=1e-3)  # a quadratic form
+    # one tensor by hand: Σ is scikit-learn's Ledoit-Wolf covariance of the fitted weights, the penalty dᵀ Σ⁻¹ d
+    from generators.inverse.dip import _fit_weights
+
+    name = "body.2.weight"  # the first batch norm's scales: 8 numbers
+    fits = []
+    for x in squares(4, seed=21, size=16).images:
+        net = prior.network()
+        fits.append(_fit_weights(torch.from_numpy(x).permute(2, 0, 1).float() / 255, net, prior.z, 20, 5e-3)[name])
+    w = torch.stack(fits).double().numpy()
+    sigma = LedoitWolf().fit(w).covariance_
+    mine = prior.scale[name] * np.eye(8) + (prior.basis[name] * prior.eig[name]).double().numpy() @ prior.basis[name].double().numpy().T
+    np.testing.assert_allclose(mine, sigma, rtol=1e-4, atol=1e-9)
+    d = _perturbed(prior, 0.01)[name].reshape(-1) - prior.mean[name]
+    single = type(prior)(**{**prior.__dict__, "mean": {name: prior.mean[name]}})
+    want = float(d.double().numpy() @ np.linalg.solve(sigma, d.double().numpy()))
+    assert float(single.penalty(_perturbed(prior, 0.01))) == pytest.approx(want, rel=1e-3)
+
+
+def test_dip_prior_saves_and_loads_and_refuses_damaged_files(tiny_prior, tmp_path):
+    from generators.inverse import load_dip_prior
+
+    folder = tiny_prior.save(tmp_path / "prior")
+    assert sorted(p.name for p in folder.iterdir()) == ["prior.json", "prior.safetensors"]
+    back = load_dip_prior(folder)
+    assert back.lam == tiny_prior.lam and back.shape == tiny_prior.shape and back.width == 8
+    assert torch.equal(back.z, tiny_prior.z) and all(torch.equal(back.basis[n], tiny_prior.basis[n]) for n in back.mean)
+    params = _perturbed(tiny_prior, 0.01)
+    assert float(back.penalty(params)) == pytest.approx(float(tiny_prior.penalty(params)), rel=1e-6)
+    with pytest.raises(MeasureError, match="is not a DIP prior: it needs prior.json"):
+        load_dip_prior(tmp_path)
+    meta = json.loads((folder / "prior.json").read_text())
+    meta["width"] = 16
+    (folder / "prior.json").write_text(json.dumps(meta))
+    with pytest.raises(MeasureError, match="damaged DIP prior"):
+        load_dip_prior(folder)
+
+
+def test_dip_lr_mechanics_and_errors(tiny_prior):
+    from generators.inverse import learn_dip_prior
+
+    x = torch.from_numpy(squares(1, seed=5, size=16).images[0]).permute(2, 0, 1).float() / 255
+    A = parse_measure("gaussian:30", (1, 16, 16), seed=1)
+    y = measure(x, A)
+    r = recover(y, A, "dip-lr", truth=x, dip_prior=tiny_prior, steps=40, every=10, seed=0)
+    assert r.method == "dip-lr" and r.details["lam"] == 0.05 and r.details["penalty"] > 0 and r.mse is not None
+    again = recover(y, A, "dip-lr", dip_prior=tiny_prior, steps=40, every=10, seed=0)
+    assert torch.equal(r.image, again.image)
+    # a heavy weight pins the weights to the prior's mean: a smaller penalty than a light one
+    heavy = recover(y, A, "dip-lr", dip_prior=tiny_prior, steps=40, every=10, lam=100.0)
+    light = recover(y, A, "dip-lr", dip_prior=tiny_prior, steps=40, every=10, lam=1e-4)
+    assert heavy.details["penalty"] < light.details["penalty"]
+    with pytest.raises(MeasureError, match="dip-lr method needs a learned DIP prior"):
+        recover(y, A, "dip-lr")
+    with pytest.raises(MeasureError, match="only used by the dip-lr method, not by dip"):
+        recover(y, A, "dip", dip_prior=tiny_prior)
+    B = parse_measure("gaussian:30", (1, 32, 32))
+    with pytest.raises(MeasureError, match="learned on 16x16 \\(1 channel\\) images, the operator measures 32x32"):
+        recover(torch.zeros(30), B, "dip-lr", dip_prior=tiny_prior)
+    with pytest.raises(MeasureError, match="at least 3 training images"):
+        learn_dip_prior(squares(2, size=16).images, width=8, steps=5, lam=1.0)
+    # λ by leave-one-out validation: a grid, one MSE per λ, the lowest kept
+    chosen = learn_dip_prior(squares(3, seed=2, size=16).images, width=8, steps=10, lams=(1e-3, 10.0), n_val=1,
+                             dip_steps=20, val_measure="gaussian:20")
+    val = chosen.info["validation_mse"]
+    assert set(val) == {"0.001", "10"} and chosen.lam == min((1e-3, 10.0), key=lambda v: val[f"{v:g}"])
+    assert chosen.info["lam_chosen_by"].startswith("leave-one-out")
+
+
+@pytest.mark.slow
+def test_dip_lr_beats_plain_dip_at_few_measurements():
+    # 8 training squares, 4 test squares of 16x16, 20 Gaussian measurements; the mean MSE over the 4
+    from generators.inverse import learn_dip_prior
+
+    prior = learn_dip_prior(squares(8, seed=21, size=16).images, width=8, steps=150, lam=0.01)
+    plain, learned = [], []
+    for i, img in enumerate(squares(4, seed=5, size=16).images):
+        x = torch.from_numpy(img).permute(2, 0, 1).float() / 255
+        A = parse_measure("gaussian:20", (1, 16, 16), seed=i)
+        y = measure(x, A)
+        plain.append(recover(y, A, "dip", truth=x, steps=200, width=8, seed=i).mse)
+        learned.append(recover(y, A, "dip-lr", truth=x, steps=200, seed=i, dip_prior=prior).mse)
+    assert np.mean(learned) < 0.95 * np.mean(plain), (learned, plain)
+
+
+def test_cli_dip_prior_and_new_methods_round_trip(tmp_path, capsys, monkeypatch):
+    from functools import partial
+
+    from generators.inverse import dip
+
+    monkeypatch.setattr(dip, "deep_image_prior", partial(dip.deep_image_prior, steps=30, every=10))  # a quick run
+    files = []
+    for i, img in enumerate(squares(4, seed=21, size=16).images):
+        _png(tmp_path / f"t{i}.png", img)
+        files.append(str(tmp_path / f"t{i}.png"))
+    code = main(["dip-prior", "--images", *files[:3], "--steps", "10", "--lam", "0.02", "-o", str(tmp_path / "prior")])
+    assert code == 0, capsys.readouterr().err
+    assert "lambda 0.02 (given)" in capsys.readouterr().out
+    js = tmp_path / "r.json"
+    code = main(["recover", "--image", files[3], "--measure", "gaussian:30", "--method", "dip-lr", "--dip-prior",
+                 str(tmp_path / "prior"), "-o", str(tmp_path / "r.png"), "--json", str(js)])
+    assert code == 0, capsys.readouterr().err
+    rec = json.loads(js.read_text())
+    assert rec["method"] == "dip-lr" and rec["details"]["lam"] == 0.02 and rec["dip_prior"] == str(tmp_path / "prior")
+    assert np.asarray(Image.open(tmp_path / "r.png")).shape == (16, 16)
+    code = main(["recover", "--image", files[3], "--measure", "gaussian:60", "--method", "lasso-wavelet",
+                 "-o", str(tmp_path / "w.png"), "--json", str(tmp_path / "w.json")])
+    assert code == 0, capsys.readouterr().err
+    rec = json.loads((tmp_path / "w.json").read_text())
+    assert rec["method"] == "lasso-wavelet" and rec["details"]["wavelet"] == "db4" and 0 <= rec["mse"] < 0.1
+    # a built-in dataset as the training images
+    code = main(["dip-prior", "--dataset", "morpho-glyphs", "-n", "3", "--size", "16", "--steps", "5", "--lam", "1",
+                 "-o", str(tmp_path / "p2")])
+    assert code == 0, capsys.readouterr().err
+    assert json.loads((tmp_path / "p2" / "prior.json").read_text())["shape"] == [1, 16, 16]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["recover", "--measure", "gaussian:10", "--method", "dip-lr"], "--method dip-lr needs --dip-prior PRIOR_DIR"),
+    (["recover", "--measure", "gaussian:10", "--method", "lasso", "--dip-prior", "p"], "only used by --method dip-lr"),
+    (["recover", "--measure", "gaussian:10", "--method", "dip-lr", "--dip-prior", "nope"], "is not a DIP prior"),
+    (["dip-prior", "-o", "p"], "either as --images FILE.png ... or as --dataset NAME"),
+    (["dip-prior", "--dataset", "nope", "-o", "p"], "unknown image dataset 'nope'"),
+])
+def test_cli_dip_lr_errors(tmp_path, capsys, monkeypatch, argv, message):
+    monkeypatch.chdir(tmp_path)
+    _png(tmp_path / "x.png", squares(1, size=16).images[0])
+    extra = ["--image", "x.png", "-o", "o.png"] if argv[0] == "recover" else []
+    code = main([*argv, *extra])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: ") and message in err, err
+    assert not (tmp_path / "o.png").exists() and not (tmp_path / "p").exists()
+
+
+def test_page_offers_the_new_methods_and_recovers_by_lasso_wavelet_and_dip_lr(tmp_path, monkeypatch):
+    from app.logic import inverse as logic
+
+    monkeypatch.setattr(logic, "PRIOR_STEPS", 5)  # a quick prior: the page's mechanics, not its quality
+    at = _page(tmp_path, monkeypatch)
+    at.selectbox(key="inverse-method").set_value("lasso-wavelet").run()
+    at.button(key="inverse-go").click().run()
+    assert not at.exception, at.exception
+    text = _shown(at)
+    assert "Per-pixel MSE" in text and "--method lasso-wavelet" in text, text
+    assert "recovery (lasso-wavelet)" in [c for im in at.get("image") for c in im.captions]
+    # dip-lr: a prior learned from other images of the pool, then the recovery, and how to do it from the CLI
+    from generators.inverse import dip
+
+    from functools import partial
+
+    monkeypatch.setattr(dip, "deep_image_prior", partial(dip.deep_image_prior, steps=20, every=10))
+    at.selectbox(key="inverse-method").set_value("dip-lr").run()
+    at.button(key="inverse-go").click().run()
+    assert not at.exception, at.exception
+    text = _shown(at)
+    assert "Per-pixel MSE" in text and "--method dip-lr --dip-prior PRIOR_DIR" in text and "dip-prior --images" in text, text

@@ -3,7 +3,7 @@
 Every command is a thin wrapper over the same library calls a script makes; bad input ends
 with one line ``error: <message>`` on stderr and exit code 2, never a traceback. One module
 per command group (``info``: datasets, graph, settings; ``train``; ``query``: sample,
-counterfactual; ``debias``: de-biased datasets; ``hypotheses``: candidate graphs ranked by held-out fit; ``runs``), the values they share in ``common``, the parser and ``main`` in
+counterfactual; ``debias``: de-biased datasets; ``hypotheses``: candidate graphs ranked by held-out fit; ``defense``: a classifier under attack, bare and behind a generator's range; ``runs``), the values they share in ``common``, the parser and ``main`` in
 ``parser``.
 
 >>> main(["graph", "a -> b; b -> c"])

@@ -12,9 +12,10 @@ from typing import Any
 
 from app.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED, PROG, _one_line, _positive_int
 from app.cli.debias import cmd_debias
+from app.cli.defense import cmd_defend
 from app.cli.hypotheses import cmd_hypotheses
 from app.cli.info import FORMATS, cmd_datasets, cmd_graph, cmd_settings
-from app.cli.inverse import cmd_recover
+from app.cli.inverse import cmd_dip_prior, cmd_recover
 from app.cli.query import cmd_counterfactual, cmd_sample
 from app.cli.runs import cmd_runs
 from app.cli.train import cmd_train
@@ -118,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
               {PROG} train --dataset loan --model causal-vgen --set max_epochs=50 --set hidden=32 --out runs/loan
               {PROG} train --dataset loan --workspace-run --name "loan, default"   # a run the app lists
               {PROG} train --images faces --model causal-gan --out runs/faces          # minutes on a CPU
+              {PROG} train --images faces --lossy dropout:0.9 --model causal-gan --set ambient=dropout:0.9 \\
+                  --out runs/ambient     # AmbientGAN on lossy images
               {PROG} train --image-folder faces.zip --graph "Male -> Mustache; Male -> image; Mustache -> image" \\
                   --model ccgm --size 32 --out runs/mine     # your images + labels.csv"""),
     )
@@ -131,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "with the node 'image'")
     p.add_argument("--size", type=_positive_int, choices=(28, 32, 64), metavar="PX",
                    help="--images: image size in pixels (32 default, or 64); --image-folder: resize to it")
+    p.add_argument("--lossy", metavar="SPEC", help="--images: see each image only through a random measurement, "
+                   "a fresh draw per image (dropout:0.9, blur:1+noise:0.1); train AmbientGAN on it with "
+                   "--model causal-gan --set ambient=SPEC")
     p.add_argument("--labels", metavar="FILE.csv", help="--image-folder: the labels CSV, a path or a file name "
                    "inside the folder/zip (default: its labels.csv)")
     p.add_argument("--image-column", default="file", metavar="NAME",
@@ -321,7 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
         description=_para("Measure --image with a linear operator (--measure) plus Gaussian noise (--noise, a standard "
         "deviation in [0, 1] pixel units), then recover it: by a trained image model as the prior (--method "
         "generator, MODEL required: CSGM, Bora et al. 2017), by Deep Image Prior (an untrained network, early "
-        "stopped on held-out measurements) or by Lasso on DCT coefficients (penalty by cross-validation). The "
+        "stopped on held-out measurements; --method dip-lr adds a prior on its weights learned by 'dip-prior', Van "
+        "Veen et al. 2018) or by Lasso on DCT (--method lasso) or wavelet (--method lasso-wavelet: db4, "
+        "periodization) coefficients (penalty by cross-validation). The "
         "recovery goes to -o as PNG; --json writes the method, the measurement, the seconds taken and the "
         "per-pixel MSE against the input image."),
         epilog=textwrap.dedent(f"""\
@@ -335,18 +343,92 @@ def build_parser() -> argparse.ArgumentParser:
             examples:
               {PROG} recover runs/glyphs --image digit.png --measure gaussian:200 --method generator -o rec.png --json rec.json
               {PROG} recover --image digit.png --measure mask:random:0.5 --noise 0.01 --method dip -o dip.png
-              {PROG} recover --image digit.png --measure down:4 --method lasso -o lasso.png"""),
+              {PROG} recover --image digit.png --measure down:4 --method lasso -o lasso.png
+              {PROG} recover --image digit.png --measure gaussian:50 --method lasso-wavelet -o wav.png
+              {PROG} dip-prior --dataset morpho-glyphs -n 8 -o glyph-prior
+              {PROG} recover --image digit.png --measure gaussian:50 --method dip-lr --dip-prior glyph-prior -o lr.png"""),
     )
     p.add_argument("model_dir", nargs="?", default=None, metavar="MODEL",
                    help="a trained image model (a folder written by 'train', or run:ID); only for --method generator")
     p.add_argument("--image", required=True, metavar="FILE.png", help="the image to measure (the truth the MSE is against)")
     p.add_argument("--measure", required=True, metavar="SPEC", help="the measurement (see below)")
     p.add_argument("--noise", type=float, default=0.0, help="standard deviation of the additive Gaussian noise (default 0)")
-    p.add_argument("--method", required=True, choices=("generator", "dip", "lasso"), help="how to recover the image")
+    p.add_argument("--method", required=True, choices=("generator", "dip", "dip-lr", "lasso", "lasso-wavelet"),
+                   help="how to recover the image")
+    p.add_argument("--dip-prior", metavar="PRIOR_DIR", default=None,
+                   help="with --method dip-lr: the learned prior on Deep Image Prior's weights (a folder written by 'dip-prior')")
     p.add_argument("--seed", type=int, default=0, help="random seed of the operator, the noise and the recovery (default 0)")
     p.add_argument("-o", "--out", required=True, metavar="OUT.png", help="the recovered image (PNG)")
     p.add_argument("--json", metavar="OUT.json", help="write the method, measurement, seconds and per-pixel MSE here")
     p.set_defaults(run=cmd_recover)
+
+    p = sub.add_parser(
+        "dip-prior",
+        formatter_class=fmt,
+        help="learn a prior on Deep Image Prior's weights from a few training images (for recover --method dip-lr)",
+        description=_para("Fit Deep Image Prior to each training image (all from the same first weights), then keep per "
+        "weight tensor the mean and the Ledoit-Wolf shrunk covariance of the fitted weights (Van Veen et al. 2018). "
+        "The penalty's weight lambda is --lam, or chosen by leave-one-out validation on the first 3 training images "
+        "measured by --val-measure. Writes prior.safetensors and prior.json into -o; a few minutes on a CPU for 8 "
+        "images of 32 px."),
+        epilog=textwrap.dedent(f"""\
+            examples:
+              {PROG} dip-prior --dataset morpho-glyphs -n 8 -o glyph-prior
+              {PROG} dip-prior --images a.png b.png c.png d.png --lam 0.01 -o my-prior"""),
+    )
+    p.add_argument("--images", nargs="+", metavar="FILE.png", default=None, help="training images (PNG/JPEG, all one size)")
+    p.add_argument("--dataset", metavar="NAME", default=None, help="or: a built-in image dataset to draw them from")
+    p.add_argument("-n", type=_positive_int, default=8, help="with --dataset: how many training images (default 8)")
+    p.add_argument("--size", type=_positive_int, default=32, help="with --dataset: image side in pixels (default 32)")
+    p.add_argument("--steps", type=_positive_int, default=500, help="Adam steps of each training fit (default 500)")
+    p.add_argument("--lam", type=float, default=None, help="the penalty's weight (default: chosen by validation)")
+    p.add_argument("--val-measure", default="gaussian:50", metavar="SPEC",
+                   help="the measurement lambda is validated on (default gaussian:50)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the first weights, the input and --dataset's draw (default 0)")
+    p.add_argument("-o", "--out", required=True, metavar="PRIOR_DIR", help="the folder to write the prior into")
+    p.set_defaults(run=cmd_dip_prior)
+
+    p = sub.add_parser(
+        "defend",
+        parents=[ws],
+        formatter_class=fmt,
+        help="a classifier under L-infinity PGD, bare and behind projection onto a generator's range, and under BPDA",
+        description=_para("The robust manifold defense (Ilyas et al. 2017; Defense-GAN, Samangouei et al. 2018) and "
+        "the adaptive attack that defeats it (BPDA, Athalye et al. 2018). A small CNN classifier is trained on the "
+        "first --train-n images of --data (or loaded with --classifier); the next --n images are attacked by "
+        "L-infinity PGD at each --eps. Reported: accuracy on clean images, under PGD, on the PGD images projected "
+        "onto MODEL's range before classifying (CSGM with every pixel measured, labels free, --restarts starts in "
+        "one batch), and under BPDA (PGD through the projection, its backward pass the identity)."),
+        epilog=textwrap.dedent(f"""\
+            data (--data):
+              morpho-glyphs        built-in glyphs; the class is the glyph drawn (0-9)
+              morpho-mnist         the Morpho-MNIST folder in $COUNTERFACTORY_MORPHO_MNIST; the class is the digit
+              DIR                  a Morpho-MNIST folder, or a folder of images with labels.csv (--label COLUMN)
+
+            examples:
+              {PROG} defend runs/mnist --data /data/morphomnist --eps 0.1 0.3 --n 100 --json defense.json
+              {PROG} defend runs/glyphs --data morpho-glyphs --n 50 --restarts 4 --steps 150 --bpda-steps 10
+              {PROG} defend runs/faces --data faces_dir --label Male --classifier clf/ --bpda-steps 0"""),
+    )
+    p.add_argument("model_dir", metavar="MODEL", help="a trained image model (a folder written by 'train', or run:ID)")
+    p.add_argument("--data", required=True, metavar="NAME|DIR", help="the labelled images (see below)")
+    p.add_argument("--label", metavar="COLUMN", help="the class column (default: glyph / digit for the datasets above)")
+    p.add_argument("--eps", type=float, nargs="+", default=[0.1, 0.3], help="L-infinity radii (default 0.1 0.3)")
+    p.add_argument("--n", type=_positive_int, default=100, help="test images attacked (default 100)")
+    p.add_argument("--train-n", type=_positive_int, default=5000,
+                   help="images before the test images, the classifier's training set (default 5000)")
+    p.add_argument("--classifier", metavar="DIR", help="a classifier saved by --save-classifier (skips training)")
+    p.add_argument("--save-classifier", metavar="DIR", help="save the classifier trained here (safetensors + JSON)")
+    p.add_argument("--epochs", type=_positive_int, default=5, help="classifier training epochs (default 5)")
+    p.add_argument("--pgd-steps", type=_positive_int, default=40, help="PGD steps, step size 2.5 eps / steps (default 40)")
+    p.add_argument("--bpda-steps", type=int, default=40, help="BPDA attack steps (default 40; 0 skips BPDA)")
+    p.add_argument("--restarts", type=_positive_int, default=10, help="projection: random starts per image (default 10)")
+    p.add_argument("--steps", type=_positive_int, default=300, help="projection: Adam steps (default 300)")
+    p.add_argument("--attack-restarts", type=_positive_int, help="the BPDA attacker's projection: starts (default --restarts)")
+    p.add_argument("--attack-steps", type=_positive_int, help="the BPDA attacker's projection: steps (default --steps)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the data, classifier, attacks and projections (default 0)")
+    p.add_argument("--json", metavar="OUT.json", help="write the accuracies, times and settings here")
+    p.set_defaults(run=cmd_defend)
 
     p = sub.add_parser(
         "hypotheses",
@@ -355,8 +437,8 @@ def build_parser() -> argparse.ArgumentParser:
         description=_para("Which of several causal graphs do the data support? One small model per (node, parents) "
         "family of every candidate is fitted on the training rows of each split and seed (each family once, shared "
         "by every candidate containing it) and scores the held-out rows; candidates are ranked by mean held-out "
-        "negative log-likelihood per row (lower is better), compared in pairs on the same rows (bootstrap "
-        "intervals, Holm-corrected p-values), with what each verdict rests on (Markov equivalent graphs differ "
+        "negative log-likelihood per row (lower is better), compared in pairs on the same rows (intervals "
+        "and Holm-corrected p-values covering the held-out rows and the fits' own noise), with what each verdict rests on (Markov equivalent graphs differ "
         "only through the noise model or interventions) and the classical evidence beside it (BIC, BDeu, implied "
         "independences, a permutation test). Candidates are named H1, H2, ... in order, or NAME=\"a -> b\"."),
         epilog=textwrap.dedent(f"""\
@@ -386,7 +468,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "this edge in both directions (repeatable: every combination that stays acyclic)")
     p.add_argument("--split", default="kfold", metavar="SPLIT", help="kfold (default), ood, env:COLUMN or a condition")
     p.add_argument("--folds", type=_positive_int, default=5, help="K of K-fold (default 5)")
-    p.add_argument("--seeds", type=_positive_int, default=2, help="model seeds per split (default 2)")
+    p.add_argument("--seeds", type=_positive_int, default=2, help="model seeds per split (default 2; the fits' own noise "
+                   "is estimated from the folds and seeds, not at all from one seed of fixed splits)")
     p.add_argument("--model", default="causal-gen", metavar="KIND", help="model fitted per family: causal-gen "
                    "(default), causal-vgen or linear-anm")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="a model setting, repeatable (e.g. --set steps=300)")

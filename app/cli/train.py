@@ -135,8 +135,11 @@ def _train(args: argparse.Namespace) -> int:
 
 def _source(args: argparse.Namespace) -> DataSource:
     """The data the flags name (rows drawn from a built-in dataset with the training seed)."""
+    if getattr(args, "lossy", None) is not None and args.images is None:
+        raise UsageError("--lossy measures a built-in image dataset: use it with --images NAME")
     if args.images is not None:
-        return BuiltinImages(args.images, rows=args.rows or DEFAULT_ROWS, seed=args.seed, size=args.size or 32)
+        return BuiltinImages(args.images, rows=args.rows or DEFAULT_ROWS, seed=args.seed, size=args.size or 32,
+                             lossy=getattr(args, "lossy", None) or "none")
     if args.image_folder is not None:
         return ImageFolder(args.image_folder, labels=args.labels, image_column=args.image_column, size=args.size)
     if args.dataset is not None:

@@ -32,10 +32,11 @@ from plotly.subplots import make_subplots
 from causal import datasets
 from causal.data import MAX_CATEGORIES, MIN_ROWS, DataError, infer_kind, read_table, schema_from_frame, validate_table
 from causal.graph import CausalGraph, GraphError
+from causal.limits import MAX_UNPACKED_BYTES
 
 __all__ = [
     "KINDS", "STATE_KEY", "UPLOADS", "UploadCache",
-    "builtin_ref", "upload_ref", "stored_ref", "pending_ref", "images_ref", "load_images", "load_builtin", "load_stored", "read_upload", "remember_upload",
+    "builtin_ref", "upload_ref", "stored_ref", "pending_ref", "images_ref", "load_images", "lossy_images", "load_builtin", "load_stored", "read_upload", "remember_upload",
     "read_image_upload", "store_image_upload", "load_stored_images", "IMAGE_RESIZE",
     "current_dataset", "current_kinds", "infer_kinds",
     "column_problems", "kind_problems", "table_problems", "loader_check", "summary_table",
@@ -50,7 +51,7 @@ MAX_N = 50_000
 IMAGE_SIZES = (32, 64)
 IMAGE_RESIZE = (32, 64, None)  # an image upload is resized to 32 or 64 px (None: kept as the files are)
 MAX_IMAGE_UPLOAD_MB = 200  # an image .zip ...
-MAX_UNZIPPED_MB = 2048  # ... and what it holds once unpacked
+MAX_UNZIPPED_MB = MAX_UNPACKED_BYTES // 2**20  # ... and what it holds once unpacked (causal.limits)
 SCATTER_ROWS = 1000  # the scatter matrix draws at most this many rows
 SCATTER_COLUMNS = 6  # ... and at most this many columns (15 panels)
 MAX_BARS = 30  # a discrete histogram shows the most frequent values, the rest as "other"
@@ -86,16 +87,21 @@ def pending_ref(source: str) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=8)
-def images_ref(name: str, n: int = 2000, seed: int = 0, size: int = 32) -> dict[str, Any]:
-    """The session-state reference to ``n`` labelled images of a built-in image dataset."""
+def images_ref(name: str, n: int = 2000, seed: int = 0, size: int = 32, lossy: str = "none") -> dict[str, Any]:
+    """The session-state reference to ``n`` labelled images of a built-in image dataset
+    (``lossy``: seen only through that random measurement, ``generators.inverse.ambient``)."""
     from causal import images
+    from generators.inverse.ambient import parse_ambient
 
     images.info(name)  # a clear error for an unknown name
     if not 1 <= int(n) <= MAX_N:
         raise ValueError(f"n must be between 1 and {MAX_N:,}, got {n}")
     if int(size) not in IMAGE_SIZES:
         raise ValueError(f"image size must be one of {', '.join(map(str, IMAGE_SIZES))} pixels, got {size}")
-    return {"source": "images", "name": name, "n": int(n), "seed": int(seed), "size": int(size)}
+    spec = parse_ambient(lossy)
+    if not spec.images:
+        raise ValueError(f"lossy images are images, and {spec.spec} makes vectors; use dropout, blur or noise")
+    return {"source": "images", "name": name, "n": int(n), "seed": int(seed), "size": int(size), "lossy": spec.spec}
 
 
 @lru_cache(maxsize=4)
@@ -104,6 +110,15 @@ def load_images(name: str, n: int, seed: int, size: int) -> Any:
     from causal import images
 
     return images.load(name, n=n, seed=seed, size=size)
+
+
+@lru_cache(maxsize=2)
+def lossy_images(name: str, n: int, seed: int, size: int, spec: str) -> Any:
+    """The images of ``load_images`` seen through ``spec``, as a run on them sees them
+    (``causal.sources.BuiltinImages``: the measurement's draws from the same seed)."""
+    from generators.inverse.ambient import lossy
+
+    return lossy(load_images(name, n, seed, size).data, spec, seed=seed)
 
 
 def stored_ref(dataset_id: str, name: str, images: bool = False) -> dict[str, Any]:
@@ -206,16 +221,10 @@ def read_upload(name: str, content: bytes, max_mb: float | None = None) -> pd.Da
         content.decode("utf-8")
     except UnicodeDecodeError:  # a spreadsheet's export in the Windows code page, most likely
         try:
-            content = content.decode("cp1252").encode("utf-8")
+            content.decode("cp1252")
         except UnicodeDecodeError:
             raise DataError(f"{name} is not a text file in UTF-8 or Windows-1252; save it as UTF-8 CSV") from None
-    df = read_table(content, name=name)
-    first = str(df.columns[0])
-    if df.shape[1] == 1 and any(sep in first for sep in (";", "\t", "|")):  # another separator: sniff it
-        try:
-            df = pd.read_csv(io.BytesIO(content), sep=None, engine="python")
-        except (pd.errors.ParserError, ValueError, UnicodeDecodeError) as e:
-            raise DataError(f"cannot read {name} as CSV: {str(e).splitlines()[0]}") from None
+    df = read_table(content, name=name)  # the encoding and the separator are found there, once
     if len(df) == 0:
         raise DataError(f"{name} has a header row but no data rows")
     return df

@@ -1,5 +1,6 @@
 """The Inverse problems page's logic: build a measurement from the page's choices, measure an
-image, picture the measurement, and recover the image with the chosen method."""
+image, picture the measurement, learn a prior on Deep Image Prior's weights from the other
+images shown, and recover the image with the chosen method."""
 
 from __future__ import annotations
 
@@ -10,9 +11,29 @@ from typing import IO, Any
 import numpy as np
 import torch
 
-from generators.inverse import Operator, Recovery, measure, parse_measure, recover
+from generators.inverse import DIPPrior, Operator, Recovery, learn_dip_prior, measure, parse_measure, recover
 
-__all__ = ["read_image", "KINDS", "Outcome", "spec_of", "picture", "solve", "as_tensor", "as_uint8"]
+__all__ = ["read_image", "KINDS", "Outcome", "spec_of", "picture", "solve", "as_tensor", "as_uint8", "methods",
+           "page_prior", "PRIOR_IMAGES", "PRIOR_LAM"]
+
+PRIOR_IMAGES = 6  # images a page's DIP prior is learned from
+PRIOR_LAM = 1e-2  # its λ, fixed on the page (validating it takes minutes): the one validation chose in bench/inverse.py
+PRIOR_STEPS = 300  # Adam steps of each of its training fits
+
+
+def methods(with_model: bool) -> list[str]:
+    """The recovery methods the page offers: the generator prior only with a trained image model."""
+    return ["generator", "dip", "dip-lr", "lasso", "lasso-wavelet"] if with_model else ["dip", "dip-lr", "lasso", "lasso-wavelet"]
+
+
+def page_prior(pool: np.ndarray, pick: int, seed: int = 0) -> DIPPrior:
+    """A DIP prior learned from up to ``PRIOR_IMAGES`` images of ``pool`` (uint8 ``[N, H, W, C]``)
+    other than image ``pick``, the one to recover, with ``λ = PRIOR_LAM``."""
+    others = [i for i in range(len(pool)) if i != pick][:PRIOR_IMAGES]
+    if len(others) < 3:
+        raise ValueError("Deep Image Prior with learned regularization learns its prior from at least 3 other images of "
+                         "the same kind; pick a built-in dataset or a trained run instead of a single uploaded image")
+    return learn_dip_prior(pool[others], steps=PRIOR_STEPS, seed=seed, lam=PRIOR_LAM)
 
 # measurement kind -> (label, parameter label, default, min, max, step); the --measure grammar
 KINDS: dict[str, tuple[str, str, float, float, float, float]] = {

@@ -11,7 +11,7 @@ from app.workspace import RunSpec, StoredDataset, Workspace
 from causal import datasets
 from causal.sources import BuiltinImages, BuiltinTable
 
-__all__ = ["MAIN_SETTINGS", "form_settings", "stage_prefixes", "spec_for_session"]
+__all__ = ["MAIN_SETTINGS", "ambient_prefill", "form_settings", "stage_prefixes", "spec_for_session"]
 
 # The settings the Train page shows up front (the rest sit under "All settings"), with help.
 MAIN_SETTINGS: dict[str, str] = {
@@ -46,6 +46,18 @@ def form_settings(kind: str, images: bool) -> list[tuple[str, str, str]]:
            (f"{image}batch_size", "image stage: batch_size", "Images per optimizer step of the image stage."),
            (f"{image}lr", "image stage: lr", "Peak learning rate of the image stage.")]
     return [o for o in out if o[0] in names]
+
+
+def ambient_prefill(state: Mapping[str, Any], kind: str) -> str | None:
+    """The measurement the Data page's built-in images are seen through, when ``kind`` can
+    train through it (its ``ambient`` setting, AmbientGAN), to fill that setting in; else None."""
+    from generators import settings_of
+
+    ref = state.get(dp.STATE_KEY) or {}
+    spec = ref.get("lossy", "none") if ref.get("source") == "images" else "none"
+    if spec == "none" or "ambient" not in {f.name for f in settings_of(kind)}:
+        return None
+    return spec
 
 
 def stage_prefixes(kind: str) -> tuple[str, str]:
@@ -86,8 +98,8 @@ def spec_for_session(
     if ref["source"] == "stored":
         return RunSpec(StoredDataset(ref["id"]), **common)
     if ref["source"] == "images":
-        return RunSpec(BuiltinImages(ref["name"], rows=int(ref["n"]), seed=int(ref["seed"]), size=int(ref["size"])),
-                       **common)
+        return RunSpec(BuiltinImages(ref["name"], rows=int(ref["n"]), seed=int(ref["seed"]), size=int(ref["size"]),
+                                     lossy=ref.get("lossy", "none")), **common)
     df, data_name, _ = dp.current_dataset(state)
     stored = ws.add_dataset_once(data_name, df, source=f"upload:{ref['key']}", description=f"uploaded as {data_name}")
     return RunSpec(StoredDataset(stored.id), **common)

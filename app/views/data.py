@@ -304,9 +304,24 @@ def images(ref: Mapping[str, Any] | None) -> None:
                             key="data-images-size", help="Images are square; 32 px trains in minutes on a CPU.")
     seed = c_seed.number_input("Seed", min_value=0, max_value=2**31 - 1, value=int(current["seed"]),
                                key="data-images-seed")
-    st.session_state[dp.STATE_KEY] = dp.images_ref(name, int(n), int(seed), int(size))
+    spec = st.text_input(
+        "Seen through (lossy measurement)", value=current.get("lossy", "none"), key="data-images-lossy",
+        help="As if only lossy measurements of the images existed, a fresh random draw per image: `none`, "
+             "`dropout:P` (each pixel lost with probability P), `blur:SIGMA`, `noise:STD`, joined by `+` "
+             "(`blur:1+noise:0.1`). Train CausalGAN on them with its `ambient` setting (AmbientGAN) to learn the "
+             "clean images.")
+    try:
+        st.session_state[dp.STATE_KEY] = dp.images_ref(name, int(n), int(seed), int(size), spec)
+    except ValueError as e:
+        st.error(f"{e}; the clean images are used.", icon=":material/error:")
+        st.session_state[dp.STATE_KEY] = dp.images_ref(name, int(n), int(seed), int(size))
     ds = dp.load_images(name, int(n), int(seed), int(size))
+    lossy = st.session_state[dp.STATE_KEY]["lossy"]
+    shown = ds.data if lossy == "none" else dp.lossy_images(name, int(n), int(seed), int(size), lossy)
     st.markdown(ds.description)
+    if lossy != "none":
+        st.info(f"Models train on these images seen through `{lossy}`; the labels are exact. On the Train page, "
+                f"CausalGAN's `ambient` setting is filled in with it (AmbientGAN).", icon=":material/blur_on:")
     left, right = st.columns([1, 1])
     with left:
         st.markdown("**Causal graph** (the image node, dashed on the Graph page, depends on the labels)")
@@ -317,7 +332,7 @@ def images(ref: Mapping[str, Any] | None) -> None:
         )
     with right:
         st.markdown("**A few of the images**")
-        st.image(ds.data[:32].grid(columns=8, pad=1), width="stretch", clamp=True)
+        st.image(shown[:32].grid(columns=8, pad=1), width="stretch", clamp=True)
         st.dataframe(ds.data.labels.head(8), hide_index=True, width="stretch")
     labels = ds.data.labels
     kinds = {**dp.infer_kinds(labels), **{k: v for k, v in ds.graph.kinds.items() if k in labels.columns}}

@@ -1,6 +1,7 @@
 """Inverse problems: measure an image (random projections, missing pixels, downsampling, blur,
-noise) and recover it with a trained image model as the prior, with Deep Image Prior or with
-Lasso in a DCT basis; the measurement, the recovery and the truth side by side."""
+noise) and recover it with a trained image model as the prior, with Deep Image Prior (plain or
+with a prior on its weights learned from other images shown) or with Lasso in a DCT or wavelet
+basis; the measurement, the recovery and the truth side by side."""
 
 from __future__ import annotations
 
@@ -14,13 +15,15 @@ from causal import images
 
 POOL = 16  # images offered per dataset
 SHOWN = 192  # pixels on screen per image of the result
-NONE = "none: Deep Image Prior or Lasso (no training data)"
+NONE = "none: Deep Image Prior or Lasso (no trained model)"
 
 st.title("Inverse problems")
 st.caption(
     "Recover an image from a few linear measurements y = A x + noise. A trained image model is a prior: the "
     "recovery is the image it can draw that best explains y (CSGM, Bora et al. 2017). Deep Image Prior fits an "
-    "untrained network to y and stops early; Lasso finds the sparsest DCT coefficients that explain y."
+    "untrained network to y and stops early (dip-lr: with a prior on its weights learned from DIP fits to other "
+    "images shown, Van Veen et al. 2018); Lasso finds the sparsest DCT (lasso) or wavelet (lasso-wavelet) "
+    "coefficients that explain y."
 )
 
 runs = ui.usable_runs(images=True)
@@ -36,6 +39,11 @@ def builtin_pool(name: str, size: int, seed: int) -> np.ndarray:
     return images.info(name).scm.sample(POOL, seed=seed, size=size).images
 
 
+@st.cache_resource(max_entries=4, show_spinner=False)
+def learned_prior(key: str, pick: int, _pool: np.ndarray):  # key names the pool (not hashed); the prior is immutable
+    return inv.page_prior(_pool, pick)
+
+
 if run is not None:
     source = run.spec.source
     if source.truth is not None:
@@ -44,7 +52,8 @@ if run is not None:
     else:
         pool = dp.load_stored_images(source.id)[:POOL].images
         st.caption(f"Images of {run.data_name}, the model's own data.")
-    methods = ["generator", "dip", "lasso"]
+    methods = inv.methods(with_model=True)
+    prior_pool, prior_key = pool, f"run:{run.id}"
 else:
     c1, c2 = st.columns([2, 3])
     names = images.names()
@@ -52,13 +61,14 @@ else:
     upload = c2.file_uploader("…or your own image (PNG/JPEG, square, 8-64 px)", type=["png", "jpg", "jpeg"],
                               key="inverse-upload")
     pool = builtin_pool(name, 32, 99)
+    prior_pool, prior_key = pool, f"builtin:{name}"
     if upload is not None:
         try:
             pool = inv.read_image(upload)[None]
         except ValueError as e:
             st.error(str(e), icon=":material/error:")
             st.stop()
-    methods = ["dip", "lasso"]
+    methods = inv.methods(with_model=False)
     st.caption("Pick a trained image run above to use a generator as the prior.")
 
 st.image(np.concatenate(list(pool), axis=1) if len(pool) > 1 else pool[0], width="stretch", clamp=True)
@@ -76,8 +86,13 @@ seed = st.number_input("Seed", min_value=0, max_value=10_000, value=0, key="inve
 if st.button("Recover", type="primary", icon=":material/auto_fix_high:", key="inverse-go"):
     spec = inv.spec_of(kind, value)
     try:
+        options = {}
+        if method == "dip-lr":  # from the images above but the one recovered; an upload: the built-in ones
+            skip = int(pick) if prior_pool is pool else -1
+            with st.spinner(f"Learning a prior on Deep Image Prior's weights from {inv.PRIOR_IMAGES} other images…"):
+                options["dip_prior"] = learned_prior(f"{prior_key}:{len(pool)}", skip, prior_pool)
         with st.spinner(f"Recovering by {method}…"):
-            out = inv.solve(pool[int(pick)], spec, method, model, noise=float(noise), seed=int(seed))
+            out = inv.solve(pool[int(pick)], spec, method, model, noise=float(noise), seed=int(seed), **options)
     except ValueError as e:
         st.error(str(e), icon=":material/error:")
         st.stop()
@@ -93,4 +108,7 @@ if st.button("Recover", type="primary", icon=":material/auto_fix_high:", key="in
                 + (f" · noise sd {noise:g}" if noise else ""))
     st.caption("The same from the command line: `counterfactory recover " + (f"run:{run.id} " if run else "")
                + f"--image FILE.png --measure {spec}" + (f" --noise {noise:g}" if noise else "")
-               + f" --method {method} --seed {seed} -o OUT.png --json OUT.json`")
+               + f" --method {method}" + (" --dip-prior PRIOR_DIR" if method == "dip-lr" else "")
+               + f" --seed {seed} -o OUT.png --json OUT.json`"
+               + (f" (PRIOR_DIR from `counterfactory dip-prior --images ... --lam {inv.PRIOR_LAM:g} -o PRIOR_DIR`)"
+                  if method == "dip-lr" else ""))

@@ -13,7 +13,7 @@ from app import plots, ui
 from app.logic import data as dp
 from app.logic import graph as ge
 from app.logic.runs import format_seconds, stage_histories, training_stage
-from app.logic.train import form_settings, spec_for_session, stage_prefixes
+from app.logic.train import ambient_prefill, form_settings, spec_for_session, stage_prefixes
 from app.workspace import RunRecord
 from causal.data import DataError, validate_table
 from causal.images import image_graph
@@ -46,7 +46,9 @@ if (st.session_state.get(dp.STATE_KEY) or {}).get("images"):  # uploaded images:
 
 left, right = st.columns([3, 2])
 with left:
-    st.markdown(f"**Data**: {data_name} · {len(data):,} rows · change it on the Data page")
+    lossy = (st.session_state.get(dp.STATE_KEY) or {}).get("lossy", "none")
+    seen = f" · seen through `{lossy}`" if lossy != "none" else ""
+    st.markdown(f"**Data**: {data_name} · {len(data):,} rows{seen} · change it on the Data page")
     st.markdown(f"**Graph**: `{graph.to_text()}` · draw it on the Graph page")
 with right:
     st.plotly_chart(plots.graph_figure(graph, height=180), width="stretch", key="train-graph",
@@ -83,13 +85,20 @@ if images:
 fields = settings_of(kind)
 by_name = {f.name: f for f in fields}
 main = form_settings(kind, images)
+prefill = {}
+if (ambient := ambient_prefill(st.session_state, kind)) is not None:  # lossy built-in images: AmbientGAN
+    prefill["ambient"] = ambient
+    main = [*main, ("ambient", "AmbientGAN measurement", "The data are seen through this measurement; generated "
+                    "images are measured alike before the discriminator and the labelers, so the GAN learns the clean "
+                    "images. `none` trains on the lossy images as they are.")]
 shown_first = {name for name, _, _ in main}
 rest = [f for f in fields if f.name not in shown_first]
 with st.form(f"train-form-{kind}", border=True):
     cols = st.columns(len(main) + 1)
     values = {}
     for col, (name, label, help_text) in zip(cols, main):
-        values[name] = col.text_input(label, value=str(by_name[name].default), key=f"train-{kind}-{name}",
+        values[name] = col.text_input(label, value=prefill.get(name, str(by_name[name].default)),
+                                      key=f"train-{kind}-{name}" + (f"-{prefill[name]}" if name in prefill else ""),
                                       help=help_text)
     seed = cols[-1].number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, key=f"train-{kind}-seed",
                                  help="The same seed, data and settings give the same model.")

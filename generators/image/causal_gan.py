@@ -41,6 +41,14 @@ image shows it, on the same footing as a discrete label's cross-entropy; and und
 draws of A's marginal)`` (``intervene_continuous``). ``label_features=0,
 regression_sigma=0, intervene_continuous=False`` is how continuous labels were read before.
 
+AmbientGAN (Bora, Price, Dimakis 2018, ``ambient``): when only lossy measurements of the
+images exist (pixels dropped, blurred and noisy), every generated image is measured by a fresh
+random draw of the same measurement (``generators.inverse.ambient``) before D sees it, so G
+learns the clean images whose measurements match the data's. The labels are exact, so the
+labeler learns to read them from *measured* real images; it and the anti-labeler therefore read
+measured generated images too (a clean image would be outside what R was trained on). The
+z-encoder and the mode-seeking term read G's clean output: they concern G, not the data.
+
 An extra encoder ``E(x, l) → z`` is trained on generated images (like the authors'
 ``discriminator_on_z``); it only initializes the inversion. Counterfactual images
 (abduction, action, prediction): the style ``z`` of a real image is found by inverting the
@@ -73,6 +81,7 @@ from causal.queries import sample as sample_labels
 from generators.encoding import LabelEncoding, LabelFeatures
 from generators.image.base import ImageModel
 from generators.image.conv import ConvDiscriminator, ConvHead
+from generators.inverse.ambient import parse_ambient
 from generators.tabular.base import TabularModel
 from generators.tabular.controllers import ControllerConfig, make_controller
 from generators.training import StepContext, Steps, TrainConfig
@@ -113,6 +122,7 @@ class CausalGANConfig:
     invert_prior: float = 1e-3  # λ in ‖G(l, z) − x‖² + λ‖z‖² (per pixel mean and per z-dim mean)
     invert_seed: int = 0  # the random starts' seed (so a counterfactual is reproducible)
     pixel_noise: bool = True  # counterfactual = x + G(l', z) − G(l, z): the inversion residual is abducted too
+    ambient: str = "none"  # AmbientGAN: the images are lossy, measured by this (dropout:0.9, blur:1+noise:0.1); generated ones are measured alike before D and the labelers
     train: TrainConfig = field(
         default_factory=lambda: TrainConfig(schedule="constant", steps=3000, batch_size=64, lr=2e-4, val_fraction=0.05)
     )
@@ -132,6 +142,9 @@ class CausalGANConfig:
             raise ValueError(f"regression_sigma must be >= 0 (in label standard deviations; 0 is off), got {self.regression_sigma}")
         if self.z_dim < 1 or self.width < 1 or self.labeler_width < 1 or self.invert_restarts < 1:
             raise ValueError("z_dim, width, labeler_width and invert_restarts must be positive")
+        if not parse_ambient(self.ambient).images:
+            raise ValueError(f"ambient={self.ambient!r}: CausalGAN's discriminator and labelers read images, and random "
+                             "projections are vectors; train on dropout, blur or noise measurements")
 
 
 class Generator(nn.Module):
@@ -387,6 +400,8 @@ class CausalGANSteps(Steps):
         self.model, self.images, self.labels = model, images, labels
         self.enc = model.encoding
         self.c: CausalGANConfig = model.config
+        ambient = parse_ambient(self.c.ambient)
+        self.ambient = ambient if ambient.active else None  # AmbientGAN: how the real images were measured
 
     def optimizers(self, config: TrainConfig) -> list[torch.optim.Optimizer]:
         net: CausalGANNet = self.module  # type: ignore[assignment]
@@ -464,15 +479,18 @@ class CausalGANSteps(Steps):
         z = ctx.shard(torch.randn(bs, c.z_dim, generator=ctx.generator).to(dev))
         bce = nn.functional.binary_cross_entropy_with_logits
         fake = net.generate(l_f, z, averaged=False)
+        # AmbientGAN: what D and the labelers compare with the (measured) real images is the
+        # generated image measured alike, a fresh draw per image; E and mode seeking read G's own
+        seen = self.ambient(fake, ctx.generator) if self.ambient is not None else fake
         # discriminator
-        loss_d = bce(net.d(x, l_r), torch.ones(mb, device=dev)) + bce(net.d(fake.detach(), l_f), torch.zeros(mb, device=dev))
+        loss_d = bce(net.d(x, l_r), torch.ones(mb, device=dev)) + bce(net.d(seen.detach(), l_f), torch.zeros(mb, device=dev))
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         ctx.step(self.opt_d)
         # labeler on real images, anti-labeler and z-encoder on generated ones
         loss_r = self._labeler_loss(net.read(net.labeler, x), l_r)
         k_t = c.anti_weight * math.exp(-ctx.steps / c.anti_decay)
-        loss_a = self._ce(net.read(net.anti_labeler, fake.detach()), l_f) if k_t > 0 else fake.new_zeros(())
+        loss_a = self._ce(net.read(net.anti_labeler, seen.detach()), l_f) if k_t > 0 else fake.new_zeros(())
         loss_e = ((net.encode(fake.detach(), l_f) - z) ** 2).mean()
         for opt in (self.opt_r, self.opt_a, self.opt_e):
             opt.zero_grad(set_to_none=True)
@@ -480,9 +498,9 @@ class CausalGANSteps(Steps):
         for opt in (self.opt_r, self.opt_a, self.opt_e):
             ctx.step(opt)
         # generator
-        loss_g = bce(net.d(fake, l_f), torch.ones(mb, device=dev)) + c.label_weight * self._labeler_term(net.read(net.labeler, fake), l_f)
+        loss_g = bce(net.d(seen, l_f), torch.ones(mb, device=dev)) + c.label_weight * self._labeler_term(net.read(net.labeler, seen), l_f)
         if k_t > 0:
-            loss_g = loss_g - k_t * self._ce(net.read(net.anti_labeler, fake), l_f)
+            loss_g = loss_g - k_t * self._ce(net.read(net.anti_labeler, seen), l_f)
         if half:
             moved = (fake[:half] - fake[half : 2 * half]).abs().mean() / (z[:half] - z[half : 2 * half]).abs().mean()
             loss_g = loss_g + c.mode_seeking / (moved + 1e-5)
@@ -501,6 +519,9 @@ class CausalGANSteps(Steps):
         was = net.training
         net.eval()
         z = torch.randn(labels.shape[0], net.z_dim, generator=ctx.generator).to(labels.device)
-        out = float(self._ce(net.read(net.labeler, net.generate(labels, z)), labels))
+        fake = net.generate(labels, z)
+        if self.ambient is not None:  # the labeler reads measured images
+            fake = self.ambient(fake, ctx.generator)
+        out = float(self._ce(net.read(net.labeler, fake), labels))
         net.train(was)
         return out

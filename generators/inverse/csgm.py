@@ -16,7 +16,7 @@ from torch import Tensor
 
 from generators.inverse.operators import MeasureError, Operator
 
-__all__ = ["generator_prior"]
+__all__ = ["generator_prior", "generator_prior_batch"]
 
 
 def _check_model(model: Any, operator: Operator) -> None:
@@ -75,6 +75,70 @@ def _read_encoding(encoding: Any, values: np.ndarray) -> dict[str, Any]:
     return out
 
 
+def _fit_starts(model: Any, operator: Operator, y: Tensor, enc: Tensor, z0: Tensor, tune: bool, steps: int,
+                lr: float, prior: float) -> tuple[Tensor, Tensor, Tensor]:
+    """Adam on ``‖A G(l, z) − y‖² + prior·‖z‖²`` for every start at once (rows of ``enc``, ``z0``;
+    ``y`` one row, or one row per start); the starts' final images, measurement errors and
+    label encodings (tuned with ``z`` when ``tune``)."""
+    with torch.inference_mode(False), torch.enable_grad(), _frozen(model.image_net):
+        z = z0.clone().requires_grad_(True)
+        lab = enc.clone().requires_grad_(tune and enc.shape[1] > 0)
+        params = [z] + ([lab] if lab.requires_grad else [])
+        opt = torch.optim.Adam(params, lr=lr)
+        for _ in range(steps):
+            fit = ((operator.forward(model._decode(lab, z)) - y) ** 2).sum(1)
+            loss = (fit + prior * (z**2).sum(1)).sum()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            images = model._decode(lab, z)
+            fit = ((operator.forward(images) - y) ** 2).sum(1)
+    return images, fit, lab
+
+
+def generator_prior_batch(
+    y: Tensor,
+    operator: Operator,
+    model: Any,
+    seed: int = 0,
+    restarts: int = 10,
+    steps: int = 300,
+    lr: float = 0.05,
+    prior: float = 0.1,
+    tune_labels: bool = True,
+) -> tuple[Tensor, Tensor]:
+    """``generator_prior`` with the labels free for ``n`` measurement vectors ``y [n, m]`` at
+    once: all ``n · restarts`` starts are optimized in one batch (the objective is a sum over
+    starts, and Adam is per coordinate, so each start moves as it would alone). Returns the
+    images ``[n, C, H, W]`` (each the start with the lowest measurement error) and those
+    errors ``[n]``."""
+    _check_model(model, operator)
+    if restarts < 1 or steps < 0:
+        raise MeasureError(f"restarts >= 1 and steps >= 0, got {restarts} and {steps}")
+    y = y.detach().float()
+    if y.dim() != 2 or y.shape[1] != operator.m:
+        raise MeasureError(f"the operator makes {operator.m} measurements per image, so y is [n, {operator.m}]; "
+                           f"got {tuple(y.shape)}")
+    n = y.shape[0]
+    if n == 0:
+        return torch.zeros(0, *operator.shape), torch.zeros(0)
+    rng = np.random.default_rng(seed)
+    dev = model._device
+    rows = model.sample(n * restarts, seed=int(rng.integers(2**31))).labels.reset_index(drop=True)
+    enc = model.encoding.tensor(rows, dev).float()
+    z0 = torch.from_numpy(model._style_noise(n * restarts, rng)).to(dev).float()
+    y_starts = y.to(dev).repeat_interleave(restarts, 0)
+    images, fit, _ = _fit_starts(model, operator, y_starts, enc, z0, tune_labels, steps, lr, prior)
+    fit = fit.view(n, restarts)
+    best = fit.argmin(1)
+    chosen = images.view(n, restarts, *images.shape[1:])[torch.arange(n, device=images.device), best]
+    err = fit.gather(1, best[:, None])[:, 0]
+    if not torch.isfinite(err).all():
+        raise FloatingPointError("the generator-prior optimization diverged; lower lr")
+    return chosen.detach().float().cpu().clamp(0, 1), err.detach().float().cpu()
+
+
 def generator_prior(
     y: Tensor,
     operator: Operator,
@@ -117,22 +181,7 @@ def generator_prior(
         free = True
     enc = model.encoding.tensor(rows, dev).float()
     z0 = torch.from_numpy(model._style_noise(restarts, rng)).to(dev).float()
-    y = y.to(dev)
-    net = model.image_net
-    with torch.inference_mode(False), torch.enable_grad(), _frozen(net):
-        z = z0.clone().requires_grad_(True)
-        lab = enc.clone().requires_grad_(free and tune_labels and enc.shape[1] > 0)
-        params = [z] + ([lab] if lab.requires_grad else [])
-        opt = torch.optim.Adam(params, lr=lr)
-        for _ in range(steps):
-            fit = ((operator.forward(model._decode(lab, z)) - y) ** 2).sum(1)
-            loss = (fit + prior * (z**2).sum(1)).sum()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        with torch.no_grad():
-            images = model._decode(lab, z)
-            fit = ((operator.forward(images) - y) ** 2).sum(1)
+    images, fit, lab = _fit_starts(model, operator, y.to(dev), enc, z0, free and tune_labels, steps, lr, prior)
     best = int(fit.argmin())
     if lab.requires_grad:
         won: Any = _read_encoding(model.encoding, lab[best].detach().cpu().numpy())

@@ -16,7 +16,7 @@ from generators.inverse.operators import MeasureError, Operator
 
 __all__ = ["Recovery", "recover", "METHODS", "mse"]
 
-METHODS = ("generator", "dip", "lasso")
+METHODS = ("generator", "dip", "dip-lr", "lasso", "lasso-wavelet")
 
 
 @dataclass(frozen=True)
@@ -63,8 +63,13 @@ def recover(
       ``steps``, ``lr``, ``prior``);
     - ``"dip"``: Deep Image Prior, no training data (``generators.inverse.dip``: ``steps``,
       ``holdout``, ``patience``, ``lr``, ``width``);
+    - ``"dip-lr"``: Deep Image Prior with learned regularization (Van Veen et al. 2018):
+      ``dip_prior=`` a ``DIPPrior`` from ``learn_dip_prior`` (or ``load_dip_prior``), ``lam``
+      overrides its λ; the options of ``"dip"`` otherwise;
     - ``"lasso"``: Lasso on 2-D DCT coefficients, penalty by cross-validation over the
-      measurements (``generators.inverse.lasso``).
+      measurements (``generators.inverse.lasso``);
+    - ``"lasso-wavelet"``: the same on orthonormal 2-D wavelet coefficients (PyWavelets,
+      periodization; ``wavelet="db4"``, ``level``: PyWavelets' deepest level by default).
 
     With ``truth`` (``[C, H, W]`` in [0, 1]) the result carries the per-pixel MSE.
 
@@ -87,11 +92,16 @@ def recover(
     if truth is not None and tuple(truth.shape) != tuple(operator.shape):
         raise MeasureError(f"the truth has shape {tuple(truth.shape)}, the operator measures {operator.shape}")
     t0 = time.perf_counter()
-    if method == "lasso":
-        from generators.inverse.lasso import lasso_dct
+    if method == "dip-lr" and options.get("dip_prior") is None:
+        raise MeasureError("the dip-lr method needs a learned DIP prior (dip_prior=learn_dip_prior(images) or "
+                           "load_dip_prior(folder); --dip-prior PRIOR_DIR on the command line)")
+    if method != "dip-lr" and options.get("dip_prior") is not None:
+        raise MeasureError(f"a DIP prior is only used by the dip-lr method, not by {method}")
+    if method in ("lasso", "lasso-wavelet"):
+        from generators.inverse.lasso import lasso
 
-        image, details = lasso_dct(y, operator, seed=seed, **options)
-    elif method == "dip":
+        image, details = lasso(y, operator, basis="dct" if method == "lasso" else "wavelet", seed=seed, **options)
+    elif method in ("dip", "dip-lr"):
         from generators.inverse.dip import deep_image_prior
 
         image, details = deep_image_prior(y, operator, seed=seed, **options)

@@ -1,0 +1,339 @@
+"""Benchmark AmbientGAN (Bora, Price, Dimakis 2018) on the cartoon faces at 32 px: CausalGAN
+trained on lossy images (90% of pixels dropped) with the measurement applied to its samples,
+beside the same GAN trained on the lossy images directly, on images first inpainted by a
+baseline, and on the clean images; a Fréchet distance on features of a small CNN trained on
+clean faces, and label read-back by that CNN. Writes the ``ambient`` section of
+docs/benchmarks.md.
+
+    python bench/ambient.py --out docs/benchmarks.md     # default sizes
+    python bench/ambient.py --quick                      # reduced sizes: checks that it runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import shlex
+import sys
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from scipy import linalg, ndimage
+from torch import nn
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.run import markers, write_section  # noqa: E402
+from bench.tabular import machine  # noqa: E402
+from causal import images as imd  # noqa: E402
+from causal.images import ImageData, image_grid, save_png  # noqa: E402
+from generators import build_model, make_config  # noqa: E402
+from generators.inverse.ambient import lossy, parse_ambient  # noqa: E402
+
+ARMS = ("ambient", "lossy", "inpainted", "clean")
+ARM_NAMES = {"ambient": "(a) AmbientGAN on the lossy images", "lossy": "(b) GAN on the lossy images",
+             "inpainted": "(c) GAN on inpainted images", "clean": "(d) GAN on clean images (reference)"}
+CLEAR = 0.8  # "clearly closer": AmbientGAN's distance at most this fraction of the better of (b) and (c)
+
+
+@dataclass(frozen=True)
+class Sizes:
+    dataset: str = "faces"
+    n_train: int = 5000  # training images (the project's default for a built-in dataset)
+    n_test: int = 1000  # held-out clean images the distances are measured against
+    n_samples: int = 1000  # generated images per arm
+    steps: int = 1500  # GAN generator steps (CausalGAN's default is 3000: halved so four GANs fit ~50 min on 2 shared cores)
+    spec: str = "dropout:0.9"
+    inpaint_sigma: float = 1.5  # the baseline's Gaussian width in pixels
+    n_classifier: int = 3000  # other clean images the feature CNN learns the labels from
+    classifier_steps: int = 1500  # the feature CNN's Adam steps (batch 128)
+    seed: int = 0
+
+
+QUICK = Sizes(n_train=400, n_test=200, n_samples=200, steps=40, n_classifier=200, classifier_steps=60)
+
+
+# ---------------------------------------------------------------------- data
+def inpaint(data: ImageData, kept: np.ndarray, sigma: float) -> ImageData:
+    """Normalized-convolution inpainting (Knutsson & Westin 1993): each missing pixel is the
+    Gaussian-weighted mean of the kept pixels around it, ``blur(y·M) / blur(M)``; kept pixels
+    stay as measured. ``kept``: ``[n, H, W]`` booleans."""
+    y = data.floats()
+    m = kept.astype(np.float32)
+    num = ndimage.gaussian_filter(y * m[..., None], sigma=(0, sigma, sigma, 0), mode="nearest")
+    den = ndimage.gaussian_filter(m, sigma=(0, sigma, sigma), mode="nearest")[..., None]
+    filled = np.where(den > 1e-3, num / np.maximum(den, 1e-3), y.mean())
+    out = np.where(m[..., None] > 0, y, filled)
+    return data.with_images(np.round(np.clip(out, 0, 1) * 255).astype(np.uint8))
+
+
+def kept_pixels(data: ImageData, spec: str, seed: int) -> np.ndarray:
+    """Which pixels ``lossy(data, spec, seed)`` kept: the same draws on all-white images."""
+    white = data.with_images(np.full_like(data.images, 255))
+    return lossy(white, spec, seed).images.max(-1) > 0
+
+
+# ---------------------------------------------------------------------- feature CNN
+class FeatureNet(nn.Module):
+    """A small CNN: three stride-2 convolutions, a 128-d feature layer (the Fréchet
+    distance's features) and one logit per binary label."""
+
+    def __init__(self, channels: int, n_labels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, 32, 3, 2, 1), nn.ReLU(), nn.Conv2d(32, 64, 3, 2, 1), nn.ReLU(),
+            nn.Conv2d(64, 128, 3, 2, 1), nn.ReLU(), nn.Flatten(), nn.Linear(128 * 16, 128), nn.ReLU())
+        self.head = nn.Linear(128, n_labels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x * 2 - 1))
+
+    @torch.no_grad()
+    def features(self, data: ImageData) -> tuple[np.ndarray, np.ndarray]:
+        """(features [n, 128], label probabilities [n, K])."""
+        self.eval()
+        f, p = [], []
+        for s in range(0, len(data), 500):
+            h = self.body(data[s : s + 500].tensor() * 2 - 1)
+            f.append(h.numpy())
+            p.append(torch.sigmoid(self.head(h)).numpy())
+        return np.concatenate(f), np.concatenate(p)
+
+
+def train_features(data: ImageData, columns: list[str], steps: int, seed: int) -> FeatureNet:
+    torch.manual_seed(seed)
+    net = FeatureNet(data.channels, len(columns))
+    x, y = data.tensor(), torch.tensor(data.labels[columns].to_numpy(np.float32))
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        i = torch.randint(len(x), (128,), generator=gen)
+        loss = nn.functional.binary_cross_entropy_with_logits(net(x[i]), y[i])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return net
+
+
+def frechet(a: np.ndarray, b: np.ndarray) -> float:
+    """Fréchet distance between Gaussians fitted to two feature sets (as FID, Heusel et al. 2017)."""
+    ma, mb = a.mean(0), b.mean(0)
+    ridge = 1e-6 * np.eye(a.shape[1])  # dead ReLU features make the covariances singular
+    ca, cb = np.cov(a, rowvar=False) + ridge, np.cov(b, rowvar=False) + ridge
+    root = linalg.sqrtm(ca @ cb)
+    return float(((ma - mb) ** 2).sum() + np.trace(ca + cb - 2 * np.real(root)))
+
+
+def readback(net: FeatureNet, data: ImageData, columns: list[str]) -> float:
+    """Mean over the labels of the accuracy with which the CNN reads each image's own label."""
+    _, p = net.features(data)
+    return float(((p > 0.5) == (data.labels[columns].to_numpy() > 0.5)).mean())
+
+
+# ---------------------------------------------------------------------- run
+def run(sizes: Sizes, results: Path, arms: tuple[str, ...]) -> dict[str, Any]:
+    torch.set_num_threads(1)
+    out: dict[str, Any] = json.loads(results.read_text()) if results.exists() else {}
+    if out.get("sizes") != asdict(sizes):
+        out = {"sizes": asdict(sizes), "arms": {}}
+    ds = imd.load(sizes.dataset, n=sizes.n_train + sizes.n_test + sizes.n_classifier, seed=sizes.seed, size=32)
+    columns = list(ds.data.labels.columns)
+    train = ds.data[: sizes.n_train]
+    test = ds.data[sizes.n_train : sizes.n_train + sizes.n_test]
+    extra = ds.data[sizes.n_train + sizes.n_test :]  # clean images for the CNN and the floor, never trained on
+    t = time.perf_counter()
+    cnn = train_features(ImageData(extra.labels, extra.images), columns, sizes.classifier_steps, sizes.seed)
+    f_test, _ = cnn.features(test)
+    f_train, _ = cnn.features(train[: sizes.n_samples])
+    out["floor"] = {"fd": frechet(f_train, f_test), "readback": readback(cnn, test, columns),
+                    "seconds": time.perf_counter() - t}
+    measured = lossy(train, sizes.spec, seed=sizes.seed + 1)
+    out["lossy_data"] = {"fd": frechet(cnn.features(measured[: sizes.n_samples])[0], f_test)}
+    data = {"ambient": measured, "lossy": measured, "clean": train}
+    if "inpainted" in arms:
+        t = time.perf_counter()
+        data["inpainted"] = inpaint(measured, kept_pixels(train, sizes.spec, sizes.seed + 1), sizes.inpaint_sigma)
+        out["inpaint_seconds"] = time.perf_counter() - t
+        out["inpainted_data"] = {"fd": frechet(cnn.features(data["inpainted"][: sizes.n_samples])[0], f_test)}
+    grids = []
+    for arm in arms:
+        if arm in out["arms"]:  # done in an earlier, interrupted run with the same sizes
+            continue
+        cfg = make_config("causal-gan", steps=sizes.steps, ambient=sizes.spec if arm == "ambient" else "none")
+        model = build_model("causal-gan", ds.graph, cfg)
+        t = time.perf_counter()
+        model.fit(data[arm], seed=sizes.seed)
+        fit_s = time.perf_counter() - t
+        samples = model.sample(sizes.n_samples, seed=sizes.seed + 2)
+        out["arms"][arm] = {"fd": frechet(cnn.features(samples)[0], f_test), "readback": readback(cnn, samples, columns),
+                            "fit_seconds": fit_s}
+        grids.append(samples.images[:8])
+        print(arm, out["arms"][arm], flush=True)
+        results.write_text(json.dumps(out, indent=1))
+    grids = [measured.images[:8], *grids, train.images[:8]]
+    save_png(image_grid(np.concatenate(grids), columns=8), results.with_suffix(".png"))
+    return out
+
+
+def verdict(out: dict[str, Any]) -> tuple[str, bool | None]:
+    arms = out.get("arms", {})
+    if not all(k in arms for k in ("ambient", "lossy", "inpainted")):
+        return "not measured (an arm is missing)", None
+    a, b, c = (arms[k]["fd"] for k in ("ambient", "lossy", "inpainted"))
+    best = min(b, c)
+    met = a <= CLEAR * best and arms["ambient"]["readback"] >= max(arms["lossy"]["readback"], arms["inpainted"]["readback"]) - 0.01
+    return (f"AmbientGAN's distance {a:.2f} against {best:.2f} for the better of (b) and (c) "
+            f"(ratio {a / best:.2f}; target ≤ {CLEAR}, and read-back no worse than theirs by more than 0.01)", met)
+
+
+def also_lines(also: dict[str, Any], main: Sizes) -> list[str]:
+    """Another run's table (a second measurement, or a replicate with another seed): the arms
+    run for it, beside its lossy data."""
+    s = Sizes(**also["sizes"])
+    what = (f"With `{s.spec}` instead" if s.spec != main.spec else f"A replicate with seed {s.seed} (other images, "
+            f"CNN and GAN draws; floor {also.get('floor', {}).get('fd', float('nan')):.2f})")
+    lines = ["", f"{what}, the same sizes otherwise:", "",
+             "| data / model | Fréchet distance ↓ | label read-back ↑ | fit time |", "| --- | --- | --- | --- |",
+             f"| the lossy images themselves | {also.get('lossy_data', {}).get('fd', float('nan')):.2f} | | |"]
+    for arm in ARMS:
+        r = also.get("arms", {}).get(arm)
+        if r is not None:
+            lines.append(f"| {ARM_NAMES[arm]} | {r['fd']:.2f} | {r['readback']:.3f} | {r['fit_seconds'] / 60:.1f} min |")
+    arms = also.get("arms", {})
+    for base in ("lossy", "inpainted"):
+        if "ambient" in arms and base in arms:
+            lines += ["", f"AmbientGAN's distance / that of {ARM_NAMES[base][:3]}: "
+                      f"{arms['ambient']['fd'] / arms[base]['fd']:.2f}."]
+    same_clean = s.seed == main.seed and s.n_train == main.n_train
+    missing = [ARM_NAMES[a] for a in ARMS if a not in arms and not (a == "clean" and same_clean)]
+    if missing:
+        lines += ["", "Not run for it (time): " + "; ".join(missing) + "."]
+    if same_clean and "clean" not in arms:
+        lines += ["", "(d) is the clean-image GAN of the table above (the same images and seed)."]
+    return lines
+
+
+def markdown(out: dict[str, Any], command: str, seconds: float | None, png: str | None,
+             also: tuple[dict[str, Any], ...] = ()) -> str:
+    start, end = markers("ambient")
+    s = Sizes(**out["sizes"])
+    text, met = verdict(out)
+    lines = [start, "## AmbientGAN: training on lossy images", "",
+             f"- Command: `{command}` ({'' if seconds is None else f'{seconds / 60:.0f} min, '}{dt.date.today().isoformat()}); "
+             f"machine: {machine()}, shared with other jobs (times are upper bounds).",
+             f"- Data: the built-in `{s.dataset}` at 32 px, {s.n_train:,} training images, each seen only through "
+             f"`{s.spec}` (a fresh draw per image, `generators.inverse.ambient.lossy`); distances against "
+             f"{s.n_test:,} held-out clean images; {s.n_samples:,} samples per model.",
+             f"- Models: CausalGAN with the project's defaults but {s.steps:,} generator steps (3,000 by default); (a) `--set ambient={s.spec}` "
+             "on the lossy images (D and the labelers see generated images measured alike); (b) the lossy images "
+             f"directly; (c) the lossy images first inpainted by normalized convolution (the Gaussian-weighted mean of the "
+             f"kept pixels, σ = {s.inpaint_sigma:g} px, known mask; Lasso-DCT from `generators.inverse` takes seconds "
+             f"per image, hours for {s.n_train:,}); (d) the clean images.",
+             f"- Metrics: a Fréchet distance (as FID) on the 128-d features of a small CNN (3 conv layers, trained here "
+             f"for {s.classifier_steps:,} Adam steps on {s.n_classifier:,} other clean faces to read the labels); label read-back: "
+             "that CNN's accuracy reading the labels each sample was generated from, averaged over the labels. "
+             "Floor: the same distance between clean training and held-out images. Arms may run in separate "
+             "processes (`--arms`, then `--markdown-only --merge`): the data, the CNN and the floor come out the same "
+             "bit for bit (seeded, one thread).",
+             ""]
+    fl = out.get("floor", {})
+    lines += ["| data / model | Fréchet distance ↓ | label read-back ↑ | fit time |", "| --- | --- | --- | --- |",
+              f"| clean images (floor) | {fl.get('fd', float('nan')):.2f} | {fl.get('readback', float('nan')):.3f} | |",
+              f"| the lossy images themselves | {out.get('lossy_data', {}).get('fd', float('nan')):.2f} | | |"]
+    if "inpainted_data" in out:
+        lines.append(f"| the inpainted images themselves | {out['inpainted_data']['fd']:.2f} | | "
+                     f"{out.get('inpaint_seconds', 0):.1f} s |")
+    for arm in ARMS:
+        r = out.get("arms", {}).get(arm)
+        if r is None:
+            lines.append(f"| {ARM_NAMES[arm]} | not run | | |")
+        else:
+            lines.append(f"| {ARM_NAMES[arm]} | {r['fd']:.2f} | {r['readback']:.3f} | {r['fit_seconds'] / 60:.1f} min |")
+    status = "not measured" if met is None else ("met" if met else "missed")
+    lines += ["", f"Target (issue 22: AmbientGAN clearly closer to clean data than (b) and (c)), seed {s.seed}: "
+              f"**{status}**: {text}."]
+    if png:
+        lines += ["", f"Samples: {png} (rows: the lossy training images, eight samples of each arm in the order "
+                  "run, the clean training images)."]
+    for other in also:
+        lines += also_lines(other, s)
+    runs = [out, *(o for o in also if Sizes(**o["sizes"]).spec == s.spec)]
+    ratios = [(Sizes(**r["sizes"]).seed, r["arms"]["ambient"]["fd"] / r["arms"]["inpainted"]["fd"]) for r in runs
+              if "ambient" in r.get("arms", {}) and "inpainted" in r.get("arms", {})]
+    if len(ratios) > 1:
+        met_in = sum(r <= CLEAR for _, r in ratios)
+        lines += ["", f"Across seeds with `{s.spec}`: AmbientGAN's distance / that of (c) is "
+                  + ", ".join(f"{r:.2f} (seed {k})" for k, r in ratios)
+                  + f"; clearly closer (≤ {CLEAR}) in **{met_in} of {len(ratios)}** seeds."]
+    blur = any(Sizes(**o["sizes"]).spec != s.spec for o in also)
+    lines += ["", "Not measured here: " + ("" if blur else "blur + noise, ") + "Morpho-MNIST, more seeds.", end]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=None, help="docs/benchmarks.md to update (its 'ambient' section)")
+    ap.add_argument("--quick", action="store_true", help="reduced sizes: checks that it runs")
+    ap.add_argument("--steps", type=int, default=None, help="GAN steps (default %d)" % Sizes.steps)
+    ap.add_argument("--n-train", type=int, default=None, help="training images (default %d)" % Sizes.n_train)
+    ap.add_argument("--spec", default=None, help="the measurement (default %s)" % Sizes.spec)
+    ap.add_argument("--arms", nargs="+", default=list(ARMS), choices=ARMS)
+    ap.add_argument("--seed", type=int, default=None, help="another replicate: data, CNN and GANs (default 0)")
+    ap.add_argument("--results", type=Path, default=None, help="results JSON (default bench/results/ambient.json)")
+    ap.add_argument("--markdown-only", action="store_true", help="write the section from the results JSON, run nothing")
+    ap.add_argument("--ran", default=None, help="with --markdown-only: the command(s) that produced the results")
+    ap.add_argument("--merge", type=Path, nargs="*", default=(),
+                    help="with --markdown-only: results JSONs of other arms run apart with the same sizes")
+    ap.add_argument("--also", type=Path, nargs="*", default=[], action="append",
+                    help="with --markdown-only: results JSONs of another run (a second --spec, or --seed), one table "
+                    "per --also")
+    args = ap.parse_args()
+    sizes = QUICK if args.quick else Sizes()
+    if args.steps:
+        sizes = replace(sizes, steps=args.steps)
+    if args.n_train:
+        sizes = replace(sizes, n_train=args.n_train)
+    if args.seed is not None:
+        sizes = replace(sizes, seed=args.seed)
+    if args.spec:
+        parse_ambient(args.spec)
+        sizes = replace(sizes, spec=args.spec)
+    results = args.results or (Path("/tmp/cf-ambient-quick.json") if args.quick else ROOT / "bench" / "results" / "ambient.json")
+    t0 = time.perf_counter()
+    out = json.loads(results.read_text()) if args.markdown_only else run(sizes, results, tuple(args.arms))
+    for path in args.merge:  # arms trained in another process (same sizes, so the same data and feature CNN)
+        other = json.loads(path.read_text())
+        if other["sizes"] != out["sizes"]:
+            raise SystemExit(f"{path} was run with other sizes than {results}")
+        out["arms"] = {**other["arms"], **out["arms"]}
+        out.update({k: v for k, v in other.items() if k not in out})
+    also = []
+    for paths in args.also:  # another run, its arms possibly trained in several processes
+        group = None
+        for path in paths:
+            other = json.loads(path.read_text())
+            if group is None:
+                group = other
+            elif other["sizes"] != group["sizes"]:
+                raise SystemExit(f"{path} was run with other sizes than {paths[0]}")
+            else:
+                group["arms"] = {**group["arms"], **other["arms"]}
+        if group is not None:
+            also.append(group)
+    command = args.ran or "python bench/ambient.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    pngs = [p.resolve().with_suffix(".png") for p in (results, *args.merge)]
+    shown = ", ".join(f"`{p.relative_to(ROOT)}`" for p in pngs if p.exists() and p.is_relative_to(ROOT))
+    text = markdown(out, command, None if args.markdown_only else time.perf_counter() - t0, shown or None, tuple(also))
+    print(text)
+    if args.out:
+        write_section(args.out, text, "ambient")
+
+
+if __name__ == "__main__":
+    main()
