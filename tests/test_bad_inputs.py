@@ -439,10 +439,10 @@ def _cli(*argv: str) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
 
 
-def _kill_at_random_points(root: Path, outs: Path, kills: int, seed: int) -> list[tuple[str, int]]:
+def _kill_at_random_points(root: Path, outs: Path, kills: int, seed: int) -> list[tuple[str, int, str]]:
     """Start trainings (workspace runs and ``--out`` folders, two at a time) and kill each
     with SIGKILL or SIGTERM after a random delay: during start-up, loading, training or a
-    checkpoint write. Returns (signal name, exit code) per kill."""
+    checkpoint write. Returns (signal name, exit code, the end of its stderr) per kill."""
     rng = random.Random(seed)
     done = []
     for i in range(0, kills, 2):
@@ -455,7 +455,8 @@ def _kill_at_random_points(root: Path, outs: Path, kills: int, seed: int) -> lis
         for proc, sig, delay in sorted(procs, key=lambda p: p[2]):
             time.sleep(max(0.0, start + delay - time.monotonic()))
             proc.send_signal(sig)
-            done.append((sig.name, proc.wait(timeout=60)))
+            code = proc.wait(timeout=60)
+            done.append((sig.name, code, proc.stderr.read()[-600:]))
             proc.stdout.close()
             proc.stderr.close()
     return done
@@ -490,7 +491,7 @@ def test_training_killed_at_random_points_leaves_nothing_stuck_or_half_written(t
     root, outs = tmp_path / "ws", tmp_path / "outs"
     outs.mkdir()
     codes = _kill_at_random_points(root, outs, kills=4, seed=0)
-    for name, code in codes:  # SIGTERM ends like Ctrl-C (143) once the CLI runs; before, by the signal
+    for name, code, _ in codes:  # SIGTERM ends like Ctrl-C (143) once the CLI runs; before, by the signal
         assert code in ((-9,) if name == "SIGKILL" else (143, -15)), codes
     _check_after_kills(root, outs, capsys)
 

@@ -73,6 +73,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     import threading
 
     if threading.current_thread() is threading.main_thread():
+        # imported before the handler can run: a handler that imports app.worker while this
+        # thread is half-way through importing app.jobs fails with an ImportError instead
+        import app.worker  # noqa: F401
+
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
         try:
             return _train_any(args)
