@@ -122,6 +122,46 @@ def write_checkpoint(folder: Path, state: Mapping[str, Tensor], meta: Mapping[st
     (folder / PREV_WEIGHTS).unlink(missing_ok=True)
 
 
+def write_tensors(folder: str | os.PathLike, state: Mapping[str, Tensor], meta: Mapping[str, Any],
+                  weights: str, meta_name: str) -> Path:
+    """Write a side artifact that is not a model (an image classifier, a DIP prior): ``state``
+    as safetensors named ``weights`` and ``meta`` plus the weights' SHA-256 as JSON named
+    ``meta_name`` in ``folder``, each under a temporary name first; never a pickle."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp, tmpj = folder / (weights + ".tmp"), folder / (meta_name + ".tmp")
+    save_file({k: v.detach().cpu().contiguous() for k, v in state.items()}, str(tmp))
+    tmpj.write_text(json.dumps({**meta, "weights_sha256": _file_digest(tmp)}, indent=1, default=json_default) + "\n")
+    os.replace(tmp, folder / weights)
+    os.replace(tmpj, folder / meta_name)
+    return folder
+
+
+def read_tensors(folder: str | os.PathLike, weights: str, meta_name: str) -> tuple[dict[str, Any], dict[str, Tensor]]:
+    """Read what ``write_tensors`` wrote, within ``causal.limits``' bounds, the weights checked
+    against their recorded SHA-256; ``CheckpointError`` naming the file otherwise. The caller
+    checks the JSON's own fields (its format name first)."""
+    folder = Path(folder)
+    mfile, wfile = folder / meta_name, folder / weights
+    if not mfile.is_file() or not wfile.is_file():
+        raise CheckpointError(f"{folder} needs {meta_name} and {weights}")
+    try:
+        raw = read_bytes(mfile, MAX_META_BYTES, meta_name)
+        check_file(wfile, MAX_WEIGHTS_BYTES, weights)
+        meta = json.loads(raw.decode("utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"cannot read {mfile}: {e}") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{mfile} holds no JSON object")
+    if _file_digest(wfile) != meta.get("weights_sha256"):
+        raise CheckpointError(f"{wfile} does not match the hash in {mfile}: the files were changed or mixed up")
+    try:
+        state = load_file(str(wfile))
+    except Exception as e:  # safetensors raises its own error types
+        raise CheckpointError(f"cannot read weights from {wfile}: {e}") from None
+    return meta, state
+
+
 def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, Tensor]]:
     """Read and verify a checkpoint folder; never executes code from it, never reads more
     than ``causal.limits.MAX_META_BYTES`` of JSON or ``MAX_WEIGHTS_BYTES`` of weights, and

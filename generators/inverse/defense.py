@@ -11,8 +11,6 @@ and ``evaluate_defense``, which reports clean, attacked, defended and BPDA accur
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import os
 import time
@@ -109,19 +107,11 @@ class ImageClassifier(nn.Module):
     def save(self, path: str | os.PathLike) -> Path:
         """A folder with ``classifier.safetensors`` (weights) and ``classifier.json`` (shape,
         classes, config, fit report, the weights' SHA-256); never a pickle."""
-        from safetensors.torch import save_file
+        from generators.checkpoint import write_tensors
 
-        folder = Path(path)
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / (WEIGHTS + ".tmp")
-        save_file({k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}, str(tmp))
-        digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
         meta = {"format": FORMAT, "format_version": 1, "shape": list(self.shape), "classes": self.classes,
-                "config": asdict(self.config), "fit": self.fit_report, "weights_sha256": digest}
-        os.replace(tmp, folder / WEIGHTS)
-        (folder / (META + ".tmp")).write_text(json.dumps(meta, indent=1) + "\n")
-        os.replace(folder / (META + ".tmp"), folder / META)
-        return folder
+                "config": asdict(self.config), "fit": self.fit_report}
+        return write_tensors(path, self.state_dict(), meta, WEIGHTS, META)
 
 
 def _plain(v: Any) -> Any:
@@ -131,25 +121,23 @@ def _plain(v: Any) -> Any:
 
 def load_classifier(path: str | os.PathLike) -> ImageClassifier:
     """A classifier saved by ``ImageClassifier.save``; the weights must match the recorded hash."""
-    from safetensors.torch import load_file
+    from generators.checkpoint import CheckpointError, read_tensors
 
     folder = Path(path)
     meta_path, weights = folder / META, folder / WEIGHTS
     if not meta_path.is_file() or not weights.is_file():
         raise DefenseError(f"{folder} is not a saved classifier (it needs {META} and {WEIGHTS})")
     try:
-        meta = json.loads(meta_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise DefenseError(f"{meta_path} is not valid JSON: {e}") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        meta, state = read_tensors(folder, WEIGHTS, META)
+    except CheckpointError as e:
+        raise DefenseError(str(e)) from None
+    if meta.get("format") != FORMAT:
         raise DefenseError(f"{meta_path} is not a counterfactory classifier (format {FORMAT!r})")
-    if hashlib.sha256(weights.read_bytes()).hexdigest() != meta.get("weights_sha256"):
-        raise DefenseError(f"{weights} does not match the hash in {meta_path}: the files were changed or mixed up")
     known = {f for f in ClassifierConfig.__dataclass_fields__}
     config = ClassifierConfig(**{k: v for k, v in meta.get("config", {}).items() if k in known})
     clf = ImageClassifier(meta["shape"], meta["classes"], config)
     try:
-        clf.load_state_dict(load_file(str(weights)))
+        clf.load_state_dict(state)
     except RuntimeError as e:
         raise DefenseError(f"{weights} does not fit the classifier described in {meta_path}: {str(e).splitlines()[0]}") from None
     clf.fit_report = dict(meta.get("fit") or {})

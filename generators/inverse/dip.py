@@ -6,7 +6,6 @@ to a few training images (``learn_dip_prior``, ``DIPPrior``, saved as safetensor
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -171,31 +170,20 @@ class DIPPrior:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write ``prior.safetensors`` (μ, U, s, z) and ``prior.json`` (the rest) into folder ``path``."""
-        from safetensors.torch import save_file
+        from generators.checkpoint import write_tensors
 
-        folder = Path(path)
-        folder.mkdir(parents=True, exist_ok=True)
-        tensors = {"z": self.z.contiguous()}
+        tensors = {"z": self.z}
         for name in self.mean:
-            tensors |= {f"mean/{name}": self.mean[name].contiguous(), f"basis/{name}": self.basis[name].contiguous(),
-                        f"eig/{name}": self.eig[name].contiguous()}
+            tensors |= {f"mean/{name}": self.mean[name], f"basis/{name}": self.basis[name], f"eig/{name}": self.eig[name]}
         meta = {"format": PRIOR_FORMAT, "format_version": 1, "shape": list(self.shape), "width": self.width,
                 "init_seed": self.init_seed, "lam": self.lam, "scale": dict(self.scale), "info": dict(self.info)}
-        tmp_w, tmp_m = folder / (PRIOR_WEIGHTS + ".tmp"), folder / (PRIOR_META + ".tmp")
-        save_file(tensors, str(tmp_w))
-        tmp_m.write_text(json.dumps(meta, indent=1))
-        os.replace(tmp_w, folder / PRIOR_WEIGHTS)
-        os.replace(tmp_m, folder / PRIOR_META)
-        return folder
+        return write_tensors(path, tensors, meta, PRIOR_WEIGHTS, PRIOR_META)
 
 
 def load_dip_prior(path: str | os.PathLike) -> DIPPrior:
     """Read a prior written by ``DIPPrior.save`` (safetensors + JSON; nothing is executed),
     checking that its tensors fit the network it describes."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    from causal.limits import MAX_META_BYTES, MAX_WEIGHTS_BYTES, check_file, read_bytes
+    from generators.checkpoint import CheckpointError, read_tensors
 
     folder = Path(path)
     mfile, wfile = folder / PRIOR_META, folder / PRIOR_WEIGHTS
@@ -203,10 +191,8 @@ def load_dip_prior(path: str | os.PathLike) -> DIPPrior:
         raise MeasureError(f"{folder} is not a DIP prior: it needs {PRIOR_META} and {PRIOR_WEIGHTS} "
                            "(write one with 'counterfactory dip-prior')")
     try:
-        meta = json.loads(read_bytes(mfile, MAX_META_BYTES, PRIOR_META).decode("utf-8"))
-        check_file(wfile, MAX_WEIGHTS_BYTES, PRIOR_WEIGHTS)
-        tensors = load_file(str(wfile))
-    except (OSError, ValueError, UnicodeDecodeError, SafetensorError) as e:
+        meta, tensors = read_tensors(folder, PRIOR_WEIGHTS, PRIOR_META)
+    except CheckpointError as e:
         raise MeasureError(f"cannot read the DIP prior in {folder}: {e}") from None
     if not isinstance(meta, dict) or meta.get("format") != PRIOR_FORMAT:
         raise MeasureError(f"{mfile} is not a Counterfactory DIP prior")
