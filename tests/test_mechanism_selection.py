@@ -190,15 +190,36 @@ def test_a_discrete_network_whose_tables_the_data_fill_is_counted_not_trained(tm
     pd.testing.assert_frame_equal(load_model(tmp_path / "m").sample(500, do={"a": 1}, seed=2), model.sample(500, do={"a": 1}, seed=2))
 
 
-def test_with_a_sparse_configuration_the_network_trains_and_tables_are_chosen_on_held_out_rows():
+def test_with_a_sparse_configuration_the_tables_are_counted_where_a_logistic_rival_does_not_beat_them():
     data = discrete_table(3000, rare=0.02)  # a = 1, b = x: about 4 rows, under table_rows
     model = build_model("causal-gen", DISCRETE, hidden=16, steps=400)
     report = model.fit(data, seed=0)
-    assert report.stopped != "counted" and report.steps > 0
-    assert "c" in model.table_nodes  # its interaction is what a table gets right; the logistic rival cannot
+    # c's interaction is what a table gets right and a logistic model cannot: no network to train
+    assert report.stopped == "counted" and report.steps == 0
+    assert set(model.table_nodes) == {"a", "b", "c"}
+    truth = (1 - P_A) * P_C[0, 2] + P_A * P_C[1, 2]  # P(c = 1 | do(b = z)), as above (3,000 rows: 0.04)
+    assert model.sample(20_000, do={"b": "z"}, seed=1)["c"].mean() == pytest.approx(truth, abs=0.04)
     off = build_model("causal-gen", DISCRETE, hidden=16, steps=400, select_table=False)
-    off.fit(data, seed=0)
-    assert off.table_nodes == ()
+    assert off.fit(data, seed=0).steps > 0 and off.table_nodes == ()
+
+
+ADDITIVE = CausalGraph.parse("; ".join(f"p{i} -> y" for i in range(10)), kinds={**{f"p{i}": "binary" for i in range(10)}, "y": "binary"})
+
+
+def additive_table(n: int, seed: int = 0) -> pd.DataFrame:
+    """Ten binary parents acting on y's logit additively: 1,024 configurations, few rows each."""
+    rng = np.random.default_rng(seed)
+    p = (rng.random((n, 10)) < 0.5).astype(int)
+    logit = p @ np.array([2.0, -2.0, 1.5, -1.5, 1.0, -1.0, 1.0, -1.0, 0.5, -0.5])
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    return pd.DataFrame({**{f"p{i}": p[:, i] for i in range(10)}, "y": y})
+
+
+def test_where_a_logistic_rival_beats_the_sparse_tables_the_network_trains():
+    model = build_model("causal-gen", ADDITIVE, hidden=16, steps=300)
+    report = model.fit(additive_table(2000), seed=0)  # about 2 rows per configuration of y's parents
+    assert report.stopped != "counted" and report.steps > 0
+    assert "y" not in model.table_nodes  # the network's shared strength predicts held-out rows better
 
 
 def test_a_checkpoint_from_before_the_counted_tables_loads_as_it_was(tmp_path):

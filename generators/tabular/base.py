@@ -167,7 +167,7 @@ class TabularModel(QueryMixin, CausalModel):
             self.save(checkpoint_dir)  # type: ignore[arg-type]
 
         t0 = time.perf_counter()
-        if self._count_instead(x):  # e.g. a discrete network whose tables the data fill: nothing to train
+        if self._count_instead(x, seed):  # e.g. a discrete network whose tables the data fill: nothing to train
             self.net.eval()
             self.report = FitReport(epochs=0, steps=0, seconds=time.perf_counter() - t0, best_epoch=0,
                                     best_val_loss=math.nan, stopped="counted", device=str(device), n_train=len(x), n_val=0)
@@ -219,7 +219,7 @@ class TabularModel(QueryMixin, CausalModel):
     def _build(self, schema: Schema) -> nn.Module:
         raise NotImplementedError
 
-    def _count_instead(self, x: Tensor) -> bool:
+    def _count_instead(self, x: Tensor, seed: int = 0) -> bool:
         """Before training: fit by counting instead, where that is all the data allow (a
         subclass decides); whether it did."""
         return False

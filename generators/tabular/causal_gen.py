@@ -33,9 +33,11 @@ the polynomial was the worse one). Both rivals extrapolate off the data's suppor
 family does (a product of two parents stays a product), where a network's extrapolation is
 arbitrary; they are also cheaper to query. A discrete node whose parents are all discrete
 has its counted table (Dirichlet-smoothed maximum likelihood) as a rival, taken unless it
-predicts held-out rows clearly worse (``table_z``); when every node is such a node and every
-parent configuration is well populated (``table_rows``), the tables are counted and nothing
-is trained. ``mechanism_choices()`` says what was chosen per node.
+predicts held-out rows clearly worse (``table_z``); when every node is such a node and either
+every parent configuration is well populated (``table_rows``) or, on held-out rows, no node's
+table predicts clearly worse than a regularized logistic model of the node on its parents
+(the cheapest rival that shares strength across sparse configurations), the tables are
+counted and nothing is trained. ``mechanism_choices()`` says what was chosen per node.
 """
 
 from __future__ import annotations
@@ -242,21 +244,80 @@ class CausalGenNet(nn.Module):
             self.choose_scale(train, val if val.shape[0] else train)
 
     @torch.no_grad()
-    def count_instead(self, x: Tensor, rows: int) -> bool:
-        """When every node is discrete with only discrete parents and each node's every
-        parent configuration occurs at least ``rows`` times in ``x``, the counted tables
-        (one pseudo-count per cell) are the mechanisms: no network could tell the data
-        anything more, so nothing is trained. Whether that was done."""
-        if self.tables is None or len(self.tables.eligible) != self.n_nodes or rows <= 0:
+    def count_instead(self, x: Tensor, rows: int, val_fraction: float = 0.1, seed: int = 0) -> bool:
+        """When every node is discrete with only discrete parents, the counted tables are
+        the mechanisms and nothing is trained (whether that was done is returned) if either
+        (a) each node's every parent configuration occurs at least ``rows`` times in ``x``
+        (one pseudo-count per cell): no network could tell the data anything more; or
+        (b) on held-out rows (``val_fraction`` of ``x``) each node's table predicts no worse
+        than an L2-regularized logistic model of the node on its parents (one-hot, no
+        interactions; scikit-learn) by ``table_z`` standard errors. A network's gain over a
+        table at small n comes from sharing strength across sparse parent configurations;
+        the logistic model is the cheapest model that shares it, so where it does not beat
+        the table no network is trained (an assumption, stated to the user: a network could
+        still find a smoothed interaction that neither rival has)."""
+        if self.tables is None or len(self.tables.eligible) != self.n_nodes:
             return False
-        for j in self.tables.eligible:
-            seen = torch.bincount(self.tables.configs(j, x), minlength=self.tables.table(j).shape[0])
-            if int(seen.min()) < rows:
+        full = rows > 0 and all(
+            int(torch.bincount(self.tables.configs(j, x), minlength=self.tables.table(j).shape[0]).min()) >= rows
+            for j in self.tables.eligible)
+        if full:
+            alphas = {j: 1.0 for j in self.tables.eligible}
+        else:
+            alphas = self._tables_beat_logistic(x, val_fraction, seed)
+            if alphas is None:
                 return False
-        for j in self.tables.eligible:
-            self.tables.fit(j, x, 1.0)
+        for j, a in alphas.items():
+            self.tables.fit(j, x, a)
         self.use_table.fill_(True)
         return True
+
+    @torch.no_grad()
+    def _tables_beat_logistic(self, x: Tensor, val_fraction: float, seed: int,
+                              alphas: tuple[float, ...] = (0.5, 1.0, 2.0)) -> dict[int, float] | None:
+        """Per node, the pseudo-count of its best table on held-out rows, if every node's
+        table predicts them no worse than the logistic rival (see ``count_instead``); else None."""
+        import warnings
+
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.linear_model import LogisticRegression
+
+        assert self.tables is not None
+        n_val = int(round(x.shape[0] * val_fraction))
+        if n_val < 20 or x.shape[0] - n_val < 20:
+            return None
+        order = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(seed)).to(x.device)
+        val, train = x[order[:n_val]], x[order[n_val:]]
+        chosen: dict[int, float] = {}
+        for j in self.tables.eligible:
+            y_tr, y_val = self.tables.own_codes(j, train), self.tables.own_codes(j, val)
+            best = None
+            for a in alphas:
+                self.tables.fit(j, train, a)
+                loss = nn.functional.cross_entropy(self.tables.logits(j, val), y_val, reduction="none")
+                if best is None or loss.mean() < best[1].mean():
+                    best = (a, loss)
+            alpha, table_loss = best  # type: ignore[misc]
+            chosen[j] = alpha
+            blocks = self.tables.blocks[j]
+            if not blocks or len(torch.unique(y_tr)) < 2:
+                continue  # a root's table is its marginal; one class seen: nothing to share
+            def onehot(rows: Tensor) -> np.ndarray:
+                cols = [nn.functional.one_hot(self.tables._code(rows, start, width), states)
+                        for start, width, states in blocks]
+                return torch.cat(cols, 1).double().cpu().numpy()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                clf = LogisticRegression(C=1.0, max_iter=500).fit(onehot(train), y_tr.cpu().numpy())
+            k = self.tables.table(j).shape[1]
+            p = np.full((n_val, k), 1e-12)
+            p[:, clf.classes_] = np.maximum(clf.predict_proba(onehot(val)), 1e-12)
+            logistic_loss = -np.log(p[np.arange(n_val), y_val.cpu().numpy()])
+            diff = table_loss.double().cpu().numpy() - logistic_loss
+            se = diff.std(ddof=1) / np.sqrt(len(diff))
+            if diff.mean() > self.table_z * se + 1e-3:  # the logistic rival predicts clearly better
+                return None
+        return chosen
 
     @torch.no_grad()
     def choose_tables(self, train: Tensor, val: Tensor, alphas: tuple[float, ...] = (0.5, 1.0, 2.0)) -> None:
@@ -418,9 +479,9 @@ class CausalGen(TabularModel):
     def _build(self, schema: Schema) -> nn.Module:
         return CausalGenNet(self.graph, Layout(schema), self.config)
 
-    def _count_instead(self, x: Tensor) -> bool:
+    def _count_instead(self, x: Tensor, seed: int = 0) -> bool:
         count = getattr(self.net, "count_instead", None)  # CCGM's causal layer has no tables
-        return bool(count is not None and count(x, self.config.table_rows))
+        return bool(count is not None and count(x, self.config.table_rows, self._train_config().val_fraction, seed))
 
     def _finalize(self, x: Tensor) -> None:
         net: CausalGenNet = self.net  # type: ignore[assignment]
