@@ -16,10 +16,8 @@ __all__ = ["cmd_defend"]
 
 
 def cmd_defend(args: argparse.Namespace) -> int:
-    from app.logic.defense import load_labelled
-    from generators.inverse.defense import (
-        ClassifierConfig, Projection, evaluate_defense, fit_classifier, load_classifier,
-    )
+    from app.logic.defense import DefenseSettings, defend, load_labelled, record
+    from generators.inverse.defense import load_classifier
 
     for e in args.eps:
         if not 0 < e <= 1:
@@ -35,19 +33,17 @@ def cmd_defend(args: argparse.Namespace) -> int:
     if len(data.images) < args.train_n + args.n:
         raise UsageError(f"--data {args.data} has {len(data.images)} images; --train-n {args.train_n} plus --n {args.n} "
                          "need more (the test images follow the training ones)")
-    train_x, train_y = data.images[: args.train_n], data.classes[: args.train_n]
-    test_x, test_y = data.images[args.train_n :], data.classes[args.train_n :]
-    if clf is None:
-        print(f"training a classifier on {len(train_x):,} images of {data.source} (class: {data.label})", file=sys.stderr)
-        clf = fit_classifier(train_x, train_y, ClassifierConfig(epochs=args.epochs), seed=args.seed)
-        if args.save_classifier:
-            clf.save(args.save_classifier)
-            print(f"saved the classifier to {args.save_classifier}", file=sys.stderr)
-    projection = Projection(restarts=args.restarts, steps=args.steps)
-    attack = Projection(restarts=args.attack_restarts or args.restarts, steps=args.attack_steps or args.steps)
-    report = evaluate_defense(clf, model, test_x, test_y, eps=args.eps, pgd_steps=args.pgd_steps,
-                              bpda_steps=args.bpda_steps, projection=projection, attack_projection=attack,
-                              seed=args.seed, progress=lambda m: print(m, file=sys.stderr, flush=True))
+    settings = DefenseSettings(eps=tuple(args.eps), n=args.n, train_n=args.train_n, epochs=args.epochs,
+                               pgd_steps=args.pgd_steps, bpda_steps=args.bpda_steps, restarts=args.restarts,
+                               steps=args.steps, attack_restarts=args.attack_restarts or 0,
+                               attack_steps=args.attack_steps or 0, examples=0, seed=args.seed)
+    trained = clf is None
+    report, clf = defend(model, data, settings, classifier=clf,
+                         progress=lambda m: print(m, file=sys.stderr, flush=True))
+    if trained and args.save_classifier:
+        clf.save(args.save_classifier)
+        print(f"saved the classifier to {args.save_classifier}", file=sys.stderr)
+    projection = settings.projection
     print(f"{report.n} test images of {data.source} (class: {data.label}); accuracy of the classifier:")
     print(f"{'eps':>6}  {'bare':>6}  {'projected':>9}  {'BPDA':>6}")
     for row in report.table():
@@ -56,12 +52,10 @@ def cmd_defend(args: argparse.Namespace) -> int:
     print(f"{report.seconds_per_projection:.2f} s per projected image ({projection.restarts} restarts, "
           f"{projection.steps} steps); {report.seconds:.0f} s in all")
     if args.json:
-        record: dict[str, Any] = {
-            **report.to_dict(), "model": args.model_dir, "data": args.data, "source": data.source,
-            "label": data.label, "classes": clf.classes, "classifier": args.classifier or args.save_classifier,
-            "classifier_fit": clf.fit_report, "n_train": 0 if args.classifier else len(train_x),
-        }
+        rec: dict[str, Any] = record(report, clf, data, model=args.model_dir, data=args.data,
+                                     classifier=args.classifier or args.save_classifier,
+                                     n_train=0 if args.classifier else args.train_n)
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(record, indent=2, default=str) + "\n")
+        Path(args.json).write_text(json.dumps(rec, indent=2, default=str) + "\n")
         print(f"wrote {args.json}")
     return 0

@@ -1,7 +1,8 @@
 """Inverse problems: measure an image (random projections, missing pixels, downsampling, blur,
 noise) and recover it with a trained image model as the prior, with Deep Image Prior (plain or
 with a prior on its weights learned from other images shown) or with Lasso in a DCT or wavelet
-basis; the measurement, the recovery and the truth side by side."""
+basis; the measurement, the recovery and the truth side by side; and the robust manifold defense
+(a classifier attacked bare, behind the projection onto the model's range, and under BPDA)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import streamlit as st
 from app import ui
 from app.logic import data as dp
 from app.logic import inverse as inv
+from app.views.inverse_defense import section as defense_section
 from causal import images
 
 POOL = 16  # images offered per dataset
@@ -112,3 +114,5 @@ if st.button("Recover", type="primary", icon=":material/auto_fix_high:", key="in
                + f" --seed {seed} -o OUT.png --json OUT.json`"
                + (f" (PRIOR_DIR from `counterfactory dip-prior --images ... --lam {inv.PRIOR_LAM:g} -o PRIOR_DIR`)"
                   if method == "dip-lr" else ""))
+
+defense_section(run, model)

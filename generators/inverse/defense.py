@@ -352,6 +352,7 @@ def evaluate_defense(
     attack_projection: Projection | None = None,
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
 ) -> DefenseReport:
     """Clean, PGD, defended (transfer) and BPDA accuracies of ``classifier`` on ``images``.
 
@@ -362,7 +363,8 @@ def evaluate_defense(
     (with ``attack_projection``, by default the defense's own; a different seed per step) and
     replaced by the identity backward, the final images then projected by the defense
     and classified. ``bpda_steps=0`` skips (iii). The projection is never differentiated
-    through (no unrolled optimization).
+    through (no unrolled optimization). ``cancel`` (a function) is asked before every
+    projection and attack; when it says yes, ``generators.training.Cancelled`` is raised.
     """
     if not eps:
         raise DefenseError("give at least one eps")
@@ -382,7 +384,14 @@ def evaluate_defense(
     t_start = time.perf_counter()
     spent = [0.0, 0, 0]  # seconds and images of the defense's projections; images projected in all
 
+    def check() -> None:
+        if cancel is not None and cancel():
+            from generators.training import Cancelled
+
+            raise Cancelled()
+
     def proj(batch: Tensor, how: Projection, s: int) -> Tensor:
+        check()
         t0 = time.perf_counter()
         out = project(batch, model, how, seed=s)
         if how == projection:
@@ -400,6 +409,7 @@ def evaluate_defense(
         clean_proj = classifier.accuracy(proj(x, projection, seed), y)
         pgd, transfer, bp = [], [], []
         for i, e in enumerate(eps_t):
+            check()
             adv = pgd_attack(classifier, x, y, e, steps=pgd_steps, seed=seed + 1 + i)
             pgd.append(classifier.accuracy(adv, y))
             transfer.append(classifier.accuracy(proj(adv, projection, seed + 100 + i), y))
