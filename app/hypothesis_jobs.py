@@ -82,7 +82,10 @@ def jobs(workspace: str | os.PathLike) -> list[JobStatus]:
 
 def cancel(workspace: str | os.PathLike, job_id: str) -> None:
     """Ask the job to stop: its worker stops between batched fits (within seconds)."""
-    (Path(workspace) / FOLDER / job_id / "cancel").touch()
+    try:
+        tasks.cancel(workspace, KIND, job_id)
+    except tasks.TaskError as e:
+        raise KeyError(f"no hypothesis test {job_id!r} in {Path(workspace) / FOLDER}") from e
 
 
 def report(workspace: str | os.PathLike, job_id: str) -> Any:

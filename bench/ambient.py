@@ -253,6 +253,23 @@ def arm_name(arm: str, spec: str) -> str:
     return ARM_NAMES[arm]
 
 
+def data_rows(run: dict[str, Any]) -> list[str]:
+    """A run's table rows for the training images themselves: the lossy ones, and what arm (c)
+    trains on when that arm ran."""
+    rows = [f"| the lossy images themselves | {run.get('lossy_data', {}).get('fd', float('nan')):.2f} | | |"]
+    if "inpainted_data" in run:
+        rows.append(f"| the images arm (c) trains on, restored by its baseline | {run['inpainted_data']['fd']:.2f} | | "
+                    f"{run.get('inpaint_seconds', 0):.1f} s |")
+    return rows
+
+
+def arm_row(arm: str, r: dict[str, Any] | None, spec: str) -> str:
+    """An arm's table row (``r`` None: not run)."""
+    if r is None:
+        return f"| {arm_name(arm, spec)} | not run | | |"
+    return f"| {arm_name(arm, spec)} | {r['fd']:.2f} | {r['readback']:.3f} | {r['fit_seconds'] / 60:.1f} min |"
+
+
 def also_lines(also: dict[str, Any], main: Sizes) -> list[str]:
     """Another run's table (a second measurement, or a replicate with another seed): the arms
     run for it, beside its lossy data."""
@@ -261,14 +278,8 @@ def also_lines(also: dict[str, Any], main: Sizes) -> list[str]:
             f"CNN and GAN draws; floor {also.get('floor', {}).get('fd', float('nan')):.2f})")
     lines = ["", f"{what}, the same sizes otherwise:", "",
              "| data / model | Fréchet distance ↓ | label read-back ↑ | fit time |", "| --- | --- | --- | --- |",
-             f"| the lossy images themselves | {also.get('lossy_data', {}).get('fd', float('nan')):.2f} | | |"]
-    if "inpainted_data" in also:
-        lines.append(f"| the images arm (c) trains on, restored by its baseline | {also['inpainted_data']['fd']:.2f} | | "
-                     f"{also.get('inpaint_seconds', 0):.1f} s |")
-    for arm in ARMS:
-        r = also.get("arms", {}).get(arm)
-        if r is not None:
-            lines.append(f"| {arm_name(arm, s.spec)} | {r['fd']:.2f} | {r['readback']:.3f} | {r['fit_seconds'] / 60:.1f} min |")
+             *data_rows(also)]
+    lines += [arm_row(arm, r, s.spec) for arm in ARMS if (r := also.get("arms", {}).get(arm)) is not None]
     arms = also.get("arms", {})
     for base in ("lossy", "inpainted"):
         if "ambient" in arms and base in arms:
@@ -309,16 +320,8 @@ def markdown(out: dict[str, Any], command: str, seconds: float | None, png: str 
     fl = out.get("floor", {})
     lines += ["| data / model | Fréchet distance ↓ | label read-back ↑ | fit time |", "| --- | --- | --- | --- |",
               f"| clean images (floor) | {fl.get('fd', float('nan')):.2f} | {fl.get('readback', float('nan')):.3f} | |",
-              f"| the lossy images themselves | {out.get('lossy_data', {}).get('fd', float('nan')):.2f} | | |"]
-    if "inpainted_data" in out:
-        lines.append(f"| the inpainted images themselves | {out['inpainted_data']['fd']:.2f} | | "
-                     f"{out.get('inpaint_seconds', 0):.1f} s |")
-    for arm in ARMS:
-        r = out.get("arms", {}).get(arm)
-        if r is None:
-            lines.append(f"| {ARM_NAMES[arm]} | not run | | |")
-        else:
-            lines.append(f"| {ARM_NAMES[arm]} | {r['fd']:.2f} | {r['readback']:.3f} | {r['fit_seconds'] / 60:.1f} min |")
+              *data_rows(out)]
+    lines += [arm_row(arm, out.get("arms", {}).get(arm), s.spec) for arm in ARMS]
     status = "not measured" if met is None else ("met" if met else "missed")
     lines += ["", f"Target (issue 22: AmbientGAN clearly closer to clean data than (b) and (c)), seed {s.seed}: "
               f"**{status}**: {text}."]

@@ -406,6 +406,11 @@ class Tables(nn.Module):
             offset += width
         return idx
 
+    def parents_onehot(self, j: int, x: Tensor) -> Tensor:
+        """Node ``j``'s parents one-hot ``[rows, Σ states]`` (float64), from the full matrix ``x``."""
+        cols = [nn.functional.one_hot(self._code(x, start, width), states) for start, width, states in self.blocks[j]]
+        return torch.cat(cols, 1).double()
+
     def own_codes(self, j: int, x: Tensor) -> Tensor:
         start, width, _ = self.own[j]  # type: ignore[misc]
         return self._code(x, start, width)

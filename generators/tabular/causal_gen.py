@@ -291,33 +291,41 @@ class CausalGenNet(nn.Module):
         chosen: dict[int, float] = {}
         for j in self.tables.eligible:
             y_tr, y_val = self.tables.own_codes(j, train), self.tables.own_codes(j, val)
-            best = None
-            for a in alphas:
-                self.tables.fit(j, train, a)
-                loss = nn.functional.cross_entropy(self.tables.logits(j, val), y_val, reduction="none")
-                if best is None or loss.mean() < best[1].mean():
-                    best = (a, loss)
-            alpha, table_loss = best  # type: ignore[misc]
-            chosen[j] = alpha
-            blocks = self.tables.blocks[j]
-            if not blocks or len(torch.unique(y_tr)) < 2:
+            chosen[j], table_loss = self._best_table(j, train, val, alphas)
+            if not self.tables.blocks[j] or len(torch.unique(y_tr)) < 2:
                 continue  # a root's table is its marginal; one class seen: nothing to share
-            def onehot(rows: Tensor) -> np.ndarray:
-                cols = [nn.functional.one_hot(self.tables._code(rows, start, width), states)
-                        for start, width, states in blocks]
-                return torch.cat(cols, 1).double().cpu().numpy()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                clf = LogisticRegression(C=1.0, max_iter=500).fit(onehot(train), y_tr.cpu().numpy())
-            k = self.tables.table(j).shape[1]
-            p = np.full((n_val, k), 1e-12)
-            p[:, clf.classes_] = np.maximum(clf.predict_proba(onehot(val)), 1e-12)
-            logistic_loss = -np.log(p[np.arange(n_val), y_val.cpu().numpy()])
-            diff = table_loss.double().cpu().numpy() - logistic_loss
-            se = diff.std(ddof=1) / np.sqrt(len(diff))
-            if diff.mean() > self.table_z * se + 1e-3:  # the logistic rival predicts clearly better
+                clf = LogisticRegression(C=1.0, max_iter=500).fit(self.tables.parents_onehot(j, train).cpu().numpy(),
+                                                                  y_tr.cpu().numpy())
+            p = torch.full((n_val, self.tables.table(j).shape[1]), 1e-12, dtype=torch.float64)
+            p[:, torch.as_tensor(clf.classes_)] = torch.from_numpy(
+                clf.predict_proba(self.tables.parents_onehot(j, val).cpu().numpy())).clamp_min(1e-12)
+            logistic_loss = -p.log()[torch.arange(n_val), y_val.cpu()]
+            if not self._no_worse(table_loss.double().cpu() - logistic_loss):  # the logistic rival predicts clearly better
                 return None
         return chosen
+
+    def _best_table(self, j: int, train: Tensor, val: Tensor, alphas: tuple[float, ...]) -> tuple[float, Tensor]:
+        """Node ``j``'s table counted on ``train`` with the pseudo-count among ``alphas`` that
+        predicts ``val`` best: that pseudo-count and the held-out log-loss per row (the table
+        is left counted with the last pseudo-count tried)."""
+        assert self.tables is not None
+        y = self.tables.own_codes(j, val)
+        best: tuple[float, Tensor] | None = None
+        for a in alphas:
+            self.tables.fit(j, train, a)
+            loss = nn.functional.cross_entropy(self.tables.logits(j, val), y, reduction="none")
+            if best is None or loss.mean() < best[1].mean():
+                best = (a, loss)
+        assert best is not None
+        return best
+
+    def _no_worse(self, diff: Tensor) -> bool:
+        """Whether the paired per-row loss differences ``diff`` (table minus rival) show the
+        table no worse than the rival by ``table_z`` standard errors (1e-3 nats: a tie)."""
+        se = diff.std() / diff.shape[0] ** 0.5 if diff.shape[0] > 1 else diff.new_zeros(())
+        return bool(diff.mean() <= self.table_z * se + 1e-3)
 
     @torch.no_grad()
     def choose_tables(self, train: Tensor, val: Tensor, alphas: tuple[float, ...] = (0.5, 1.0, 2.0)) -> None:
@@ -328,19 +336,10 @@ class CausalGenNet(nn.Module):
         assert self.tables is not None
         current = self.outputs(val)
         for j in self.tables.eligible:
-            y = self.tables.own_codes(j, val)
             k = self.tables.table(j).shape[1]
-            base = nn.functional.cross_entropy(current[j, :, :k], y, reduction="none")
-            best = None
-            for a in alphas:
-                self.tables.fit(j, train, a)
-                loss = nn.functional.cross_entropy(self.tables.logits(j, val), y, reduction="none")
-                if best is None or loss.mean() < best[1].mean():
-                    best = (a, loss)
-            alpha, loss = best  # type: ignore[misc]
-            diff = loss - base
-            se = diff.std() / diff.shape[0] ** 0.5 if diff.shape[0] > 1 else diff.new_zeros(())
-            self.use_table[j] = bool(diff.mean() <= self.table_z * se + 1e-3)  # 1e-3 nats: a tie
+            base = nn.functional.cross_entropy(current[j, :, :k], self.tables.own_codes(j, val), reduction="none")
+            alpha, loss = self._best_table(j, train, val, alphas)
+            self.use_table[j] = self._no_worse(loss - base)
             # the choice made, the table counts every row (the held-out ones too)
             self.tables.fit(j, torch.cat([train, val]) if val is not train else train, alpha)
 
