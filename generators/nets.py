@@ -453,6 +453,23 @@ def agrees(candidate: Tensor, reference: Tensor, gap: float) -> Tensor:
     return ((candidate - reference) ** 2).mean(1).sqrt() < gap
 
 
+def scale_nll(r: Tensor, log_s: Tensor) -> Tensor:
+    """Gaussian negative log-likelihood (up to a constant) of residuals ``r`` under the
+    scales ``exp(log_s)``, elementwise: what trains a location-scale rival's ``log s``."""
+    return 0.5 * (r * torch.exp(-log_s)) ** 2 + log_s
+
+
+def scale_pays(r_train: Tensor, r_val: Tensor, log_s_val: Tensor, z: float, gain: float) -> Tensor:
+    """Per node (rows of ``[n, B]`` residuals), whether scaling the noise with the parents
+    (``log_s_val`` on the held-out rows) raises the held-out Gaussian likelihood of the
+    residuals ``r_val`` over one constant scale (the training residuals' sd) by ``z``
+    standard errors (paired over rows) and by ``gain`` nats per row."""
+    sd = r_train.std(1, keepdim=True)
+    diff = (0.5 * (r_val / sd) ** 2 + torch.log(sd)) - scale_nll(r_val, log_s_val)
+    se = diff.std(1) / diff.shape[1] ** 0.5
+    return (diff.mean(1) > z * se) & (diff.mean(1) > gain)
+
+
 @dataclass(frozen=True)
 class Tabulated:
     """A one-dimensional function (a network of one input) tabulated for queries: linear

@@ -35,6 +35,7 @@ class Setting:
     default: Any
     group: str
     help: str = ""
+    optional: bool = False  # None is allowed besides the default's type (``none`` in text)
 
     @property
     def type_name(self) -> str:
@@ -68,15 +69,21 @@ def settings_of(kind: str) -> list[Setting]:
             continue
         if dataclasses.is_dataclass(value):  # a nested group (image training, label mechanisms)
             inner = _comments(type(value))
-            out += [Setting(f"{f.name}.{g.name}", getattr(value, g.name), f.name, inner.get(g.name, ""))
+            out += [Setting(f"{f.name}.{g.name}", getattr(value, g.name), f.name, inner.get(g.name, ""), _optional(g))
                     for g in dataclasses.fields(value)]
         else:
-            out.append(Setting(f.name, value, "model", notes.get(f.name, "")))
+            out.append(Setting(f.name, value, "model", notes.get(f.name, ""), _optional(f)))
     if hasattr(cfg, "train"):
         inner = _comments(TrainConfig)
-        out += [Setting(f.name, getattr(cfg.train, f.name), "training", inner.get(f.name, ""))
+        out += [Setting(f.name, getattr(cfg.train, f.name), "training", inner.get(f.name, ""), _optional(f))
                 for f in dataclasses.fields(cfg.train)]
     return out
+
+
+def _optional(f: dataclasses.Field) -> bool:
+    """Whether a config field's annotation admits None (``float | None``, ``Optional[int]``)."""
+    t = f.type if isinstance(f.type, str) else repr(f.type)
+    return "None" in t or "Optional" in t
 
 
 def parse_value(setting: Setting, text: str) -> Any:
@@ -85,6 +92,8 @@ def parse_value(setting: Setting, text: str) -> Any:
     ``ValueError`` naming the setting otherwise."""
     text = str(text).strip()
     d = setting.default
+    if setting.optional and text.lower() in ("none", "null"):
+        return None
     if d is None:
         if text.lower() in ("", "none", "null"):
             return None

@@ -76,6 +76,7 @@ class TrainConfig:
     device: str = "auto"  # "auto" (CUDA when present), "cpu", "cuda"
     threads: int | None = None  # CPU threads while fitting; None: the model kind's choice (``cpu_threads``)
     checkpoint_every: int = 5  # epochs between checkpoints when a checkpoint path is given
+    settle_from: float | None = 0.25  # from this fraction of the steps, stop once the model says more steps cannot change its outputs (``Steps.settled``); None: never
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ class FitReport:
     seconds: float
     best_epoch: int
     best_val_loss: float
-    stopped: str  # "schedule_done" | "converged" (early stop) | "max_epochs" | "time_limit" | "cancelled" | "counted" (nothing to train)
+    stopped: str  # "schedule_done" | "converged" (early stop) | "settled" (outputs final) | "max_epochs" | "time_limit" | "cancelled" | "counted" (nothing to train)
     device: str
     n_train: int
     n_val: int
@@ -239,6 +240,13 @@ class Steps:
         are held out): a scalar, or ``[n_nodes]`` when ``per_node``."""
         raise NotImplementedError
 
+    def settled(self, val: Tensor, ctx: StepContext) -> bool:
+        """After a validation, whether further steps can no longer change what the model
+        will compute (e.g. every mechanism will be a closed-form rival fitted to the data, not
+        the network being trained). The loop then stops with the current weights, which
+        ``finish`` sees exactly as this check saw them."""
+        return False
+
     def finish(self, train: Tensor, val: Tensor) -> None:
         """After training, with the kept weights in place, in evaluation mode."""
 
@@ -297,6 +305,16 @@ class LossSteps(Steps):
 
     def validate(self, rows: Tensor, ctx: StepContext) -> Tensor:
         return _evaluate(self.module, rows, self.per_node)
+
+    def settled(self, val: Tensor, ctx: StepContext) -> bool:
+        check = getattr(self.module, "settled", None)
+        if check is None or ctx.config.settle_from is None or ctx.steps < ctx.config.settle_from * ctx.plan.total_steps:
+            return False
+        self.module.eval()
+        try:
+            return bool(check(ctx.train, val))
+        finally:
+            self.module.train()
 
     def finish(self, train: Tensor, val: Tensor) -> None:
         if hasattr(self.module, "after_training"):
@@ -421,12 +439,17 @@ def train(
             if config.schedule != "plateau" and ctx.steps >= p.total_steps:
                 stopped = "schedule_done"
                 break
+            if world == 1 and n_val and steps.settled(val, ctx):
+                stopped = "settled"
+                break
             if config.max_seconds is not None and distributed.agree_any(elapsed >= config.max_seconds):
                 stopped = "time_limit"
                 break
     except Cancelled:
         stopped = "cancelled"
-    if steps.keep_best and config.schedule == "cosine" and stopped in ("schedule_done", "max_epochs"):
+    if stopped == "settled":
+        pass  # the weights the check saw are the ones ``finish`` must see
+    elif steps.keep_best and config.schedule == "cosine" and stopped in ("schedule_done", "max_epochs"):
         # the annealed final weights are usually the best; go back only where validation
         # clearly got worse (overfitting), not where it merely wobbled
         best.restore(module, only_if_worse_than=steps.validate(val if n_val else tr, ctx), slack=0.01)  # type: ignore[arg-type]

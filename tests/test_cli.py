@@ -119,6 +119,15 @@ def test_every_model_kind_trains_saves_and_samples_from_disk(capsys, tmp_path, k
     assert np.isfinite(df.to_numpy()).all()
 
 
+def test_train_prints_causal_variational_gens_noise_choice_per_node(capsys, tmp_path):
+    code, out, _ = run(capsys, "train", "--dataset", "hetero-nlin", "-n", 300, "--model", "causal-vgen", *TINY,
+                       "--set", "mechanism=location-scale", "--out", tmp_path / "m")
+    line = next(x for x in out.splitlines() if x.startswith("mechanisms: "))
+    per_node = dict(part.split(" ", 1) for part in line[len("mechanisms: "):].split("; "))
+    assert code == 0 and per_node["x1"] == "root" and per_node["x3"].endswith("location-scale noise")
+    assert load_model(tmp_path / "m").scaled_nodes == ("x3", "x4", "x5", "x6")
+
+
 def test_train_linear_anm_with_graph_file_hypothesis(capsys, tmp_path):
     graph_file = tmp_path / "chain.dot"
     graph_file.write_text('digraph { x1 -> x2; x2 -> x3 }')

@@ -237,3 +237,52 @@ def test_a_checkpoint_from_before_the_counted_tables_loads_as_it_was(tmp_path):
     back = load_model(folder)
     assert back.config.select_table is False and back.table_nodes == ()
     pd.testing.assert_frame_equal(old.sample(300, do={"a": 1}, seed=2), back.sample(300, do={"a": 1}, seed=2))
+
+
+def linear_table(n: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x1 = rng.normal(size=n)
+    x2 = 0.8 * x1 + 0.5 * rng.normal(size=n)
+    x3 = -0.5 * x1 + 0.7 * x2 + 0.4 * rng.normal(size=n)
+    x4 = 1.5 * x1 + 0.3 * rng.normal(size=n)
+    return pd.DataFrame({"x1": x1, "x2": x2, "x3": x3, "x4": x4})
+
+
+def test_training_stops_once_every_mechanism_is_a_rival_and_the_model_is_the_full_schedules():
+    """Where every node ends on a least-squares rival that agrees with its network, the
+    remaining steps could not change the model: it stops ("settled") and is the model the
+    full schedule gives, sample for sample and counterfactual for counterfactual."""
+    torch.set_num_threads(1)
+    data = linear_table(3000)
+    early = build_model("causal-gen", GRAPH, hidden=32, steps=1200)
+    full = build_model("causal-gen", GRAPH, hidden=32, steps=1200, settle_from=None)
+    r_early, r_full = early.fit(data, seed=0), full.fit(data, seed=0)
+    assert r_early.stopped == "settled" and r_early.steps < 0.6 * r_full.steps
+    assert r_full.stopped == "schedule_done" and r_full.steps == 1200
+    assert early.mechanism_choices() == full.mechanism_choices()
+    assert all(c == "root" or c.startswith(("linear", "polynomial")) for c in early.mechanism_choices().values())
+    pd.testing.assert_frame_equal(early.sample(300, seed=1), full.sample(300, seed=1))
+    rows = linear_table(40, seed=5)
+    pd.testing.assert_frame_equal(early.counterfactual(rows, do={"x2": 1.0}), full.counterfactual(rows, do={"x2": 1.0}))
+
+
+def test_a_node_the_network_must_model_trains_the_full_schedule():
+    torch.set_num_threads(1)
+    model = build_model("causal-gen", GRAPH, hidden=32, steps=600)
+    report = model.fit(product_table(3000), seed=0)  # x4 = sin(2·x1): no rival agrees with the network
+    assert report.stopped == "schedule_done" and report.steps == 600
+    assert model.mechanism_choices()["x4"].startswith("network")
+
+
+def test_a_linear_node_whose_noise_scales_keeps_training_its_scale_network():
+    """Every f here is linear, but b's noise grows with a: b's scale network is part of the
+    model, so training runs its whole schedule and the scale is still chosen."""
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=4000)
+    b = 0.8 * a + (0.1 + np.log1p(np.exp(1.5 * a))) * rng.normal(size=4000)
+    c = 0.5 * a + 0.3 * rng.normal(size=4000)
+    model = build_model("causal-gen", HETERO, hidden=32, steps=600)
+    report = model.fit(pd.DataFrame({"a": a, "b": b, "c": c}), seed=0)
+    assert report.stopped == "schedule_done" and report.steps == 600
+    assert model.mechanism_choices()["b"] == "linear, location-scale noise"

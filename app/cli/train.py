@@ -21,6 +21,8 @@ from causal.sources import DEFAULT_ROWS, BuiltinImages, BuiltinTable, DataSource
 STOP_REASONS = {
     "schedule_done": "ran its full learning-rate schedule (set its length with --set steps=N)",
     "converged": "validation loss stopped improving",
+    "settled": "every mechanism became a least-squares rival that agrees with its network: "
+               "more steps could not change the model (train the full schedule with --set settle_from=none)",
     "max_epochs": "reached max_epochs (raise it with --set max_epochs=N)",
     "time_limit": "reached the max_seconds time budget",
     "cancelled": "cancelled",

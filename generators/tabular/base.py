@@ -25,7 +25,7 @@ from generators.support import PREFIX as SUPPORT_PREFIX
 from generators.support import Support
 from generators.training import Callback, FitReport, Progress, TrainConfig, cpu_threads, pick_device, train
 
-__all__ = ["TabularModel", "quantile_draws", "knots_log_density", "gumbel", "gumbel_posterior"]
+__all__ = ["TabularModel", "quantile_draws", "knots_log_density", "gumbel", "gumbel_posterior", "describe_mechanisms"]
 
 
 # ---------------------------------------------------------------------- discrete nodes
@@ -101,6 +101,34 @@ def gumbel_posterior(logits: np.ndarray, observed: np.ndarray, rng: np.random.Ge
     rows = np.arange(n)
     trunc[rows, observed] = top
     return trunc - logits
+
+
+def describe_mechanisms(model: Any) -> dict[str, str]:
+    """Per node of a fitted model, the mechanism its fit chose, from the node sets it exposes
+    (``linear_nodes``, ``quadratic_nodes``, ``scaled_nodes``, ``table_nodes``; any it lacks
+    counts as empty): ``"root"`` (a continuous node without parents: its noise alone),
+    ``"network"``, ``"linear"``, ``"polynomial of degree 2"`` or, for a discrete node,
+    ``"counted table"``; for a continuous node also whether its noise is ``additive`` or
+    scales with the parents (``location-scale``)."""
+    def nodes(name: str) -> set[str]:
+        return set(getattr(model, name, ()))
+
+    linear, quadratic, scaled = nodes("linear_nodes"), nodes("quadratic_nodes"), nodes("scaled_nodes")
+    tables = nodes("table_nodes")
+    out = {}
+    for n in model.graph.nodes:
+        if n in tables:
+            out[n] = "counted table (categorical)"
+            continue
+        if not model.graph.parents(n):
+            out[n] = "root" if not model.schema[n].discrete else "network (categorical)"
+            continue
+        f = "linear" if n in linear else "polynomial of degree 2" if n in quadratic else "network"
+        if model.schema[n].discrete:
+            out[n] = f"{f} (categorical)"
+        else:
+            out[n] = f"{f}, {'location-scale' if n in scaled else 'additive'} noise"
+    return out
 
 
 # ---------------------------------------------------------------------- base model

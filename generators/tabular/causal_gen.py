@@ -38,6 +38,15 @@ every parent configuration is well populated (``table_rows``) or, on held-out ro
 table predicts clearly worse than a regularized logistic model of the node on its parents
 (the cheapest rival that shares strength across sparse configurations), the tables are
 counted and nothing is trained. ``mechanism_choices()`` says what was chosen per node.
+
+Where every node ends on a least-squares rival, the networks are trained only to be set
+aside: from ``settle_from`` of the steps on (a training setting), after each epoch's
+validation the choices are made on the current weights, and training stops ("settled") once
+every node's rival *agrees* with its network and no noise scales. The model is then exactly
+the one those choices give; the rivals are fitted to the data, not to the network, so it is
+the full schedule's model wherever the full schedule makes the same choices (checked on the
+benchmark suite, docs/benchmarks.md). A rival that merely validates no worse than a network
+still learning does not settle training: that network may still beat it.
 """
 
 from __future__ import annotations
@@ -52,8 +61,8 @@ from torch import Tensor, nn
 from causal.data import Schema
 from causal.graph import CausalGraph
 from generators.encoding import Layout
-from generators.tabular.base import TabularModel, knots_log_density, quantile_draws
-from generators.nets import ParentNets, Polynomials, Tables, agrees
+from generators.tabular.base import TabularModel, describe_mechanisms, knots_log_density, quantile_draws
+from generators.nets import ParentNets, Polynomials, Tables, agrees, scale_nll, scale_pays
 from generators.training import TrainConfig
 
 MECHANISMS = ("auto", "additive", "location-scale")
@@ -223,7 +232,7 @@ class CausalGenNet(nn.Module):
             c = slice(None) if self.terms.all_continuous else self.terms.cont_nodes  # a view where it can be
             r = self.terms.targets(batch) - out[c, :, 0].detach()
             log_s = self.scale(batch)[c, :, 0].clamp(-7, 5)
-            total = total + (0.5 * (r * torch.exp(-log_s)) ** 2 + log_s).mean(1).sum()
+            total = total + scale_nll(r, log_s).mean(1).sum()
         return total
 
     @torch.no_grad()
@@ -242,6 +251,44 @@ class CausalGenNet(nn.Module):
             self.choose_tables(train, val if val.shape[0] else train)
         if self.scale is not None:
             self.choose_scale(train, val if val.shape[0] else train)
+        self._rivals_fitted, self._scale_wait = False, 0  # a later fit checks against its own data
+
+    @torch.no_grad()
+    def settled(self, train: Tensor, val: Tensor) -> bool:
+        """Whether more training can no longer change what this model computes: on these
+        weights, the choices ``after_training`` makes put every node on a least-squares rival
+        (linear or degree 2, fitted to the data alone, not to the network) that predicts what
+        the network predicts (``linear_gap``, ``quadratic_gap``: not merely a held-out loss no
+        worse than a network still learning), and leave every node's noise additive, so the
+        networks and the scale networks go unused. Only for all-continuous additive fits,
+        where no rival learns by gradient. The choices are the ones made at the end of
+        training, on the same held-out rows; what stopping early can change is the network
+        they are made against (see docs/benchmarks.md). The scale check, a pass over the
+        training rows, runs on every tenth call at most once it has found a scaling node."""
+        if self.linear is None or self.train_linear or self.scaled or val.shape[0] < 10 or self.terms.discrete:
+            return False
+        cont = self.terms.cont_nodes.tolist()
+        if not getattr(self, "_rivals_fitted", False):
+            targets = self._all_targets(train)
+            self.linear.fit_least_squares(train, targets, cont)
+            if self.quadratic is not None:
+                self.quadratic.fit_least_squares(train, targets, cont)
+            self._rivals_fitted = True
+        agrees_linear = self.select_on_validation(val)
+        # every node on a rival that *agrees* with the network: a rival chosen only because its
+        # held-out loss is no worse than a network still learning (linear_z) could lose to it later
+        agreed = agrees_linear | (self.use_quadratic if self.quadratic is not None else False)
+        if not bool(agreed.all()):
+            return False
+        if self.scale is not None:
+            self._scale_wait = getattr(self, "_scale_wait", 0) - 1
+            if self._scale_wait > 0:
+                return False
+            self.choose_scale(train, val)
+            if bool(self.use_scale.any()):
+                self._scale_wait = 10
+                return False
+        return True
 
     @torch.no_grad()
     def count_instead(self, x: Tensor, rows: int, val_fraction: float = 0.1, seed: int = 0) -> bool:
@@ -356,12 +403,8 @@ class CausalGenNet(nn.Module):
         self.log_scale_range[c] = torch.stack([h.min(1).values, h.max(1).values], 1).to(self.log_scale_range)
         r_tr = self.terms.targets(train) - self.outputs(train)[c, :, 0]
         r_val = self.terms.targets(val) - self.outputs(val)[c, :, 0]
-        sd = r_tr.std(1, keepdim=True)
-        log_s = self.log_scale(val)[c]
-        gain = (0.5 * (r_val / sd) ** 2 + torch.log(sd)) - (0.5 * (r_val * torch.exp(-log_s)) ** 2 + log_s)
-        se = gain.std(1) / gain.shape[1] ** 0.5
         self.use_scale.zero_()
-        self.use_scale[c] = (gain.mean(1) > self.scale_z * se) & (gain.mean(1) > self.scale_gain)
+        self.use_scale[c] = scale_pays(r_tr, r_val, self.log_scale(val)[c], self.scale_z, self.scale_gain)
 
     def _raw_log_scale(self, batch: Tensor) -> Tensor:
         assert self.scale is not None
@@ -386,16 +429,17 @@ class CausalGenNet(nn.Module):
         return t
 
     @torch.no_grad()
-    def select_on_validation(self, val: Tensor) -> None:
+    def select_on_validation(self, val: Tensor) -> Tensor | None:
         """Per node, choose the linear mechanism when (a) on held-out rows it predicts
         what the network predicts to within ``linear_gap`` (RMS, in standard deviations
         for a continuous node, in probability for a discrete one), so the choice cannot
         matter where there are data and linear extrapolates more conservatively; or (b)
         its held-out loss is no worse than the network's by ``linear_z`` standard errors
         (paired over rows). Otherwise keep the network: counterfactuals remove the noise
-        that dominates the loss, so even a small real nonlinearity matters."""
+        that dominates the loss, so even a small real nonlinearity matters. Returns which
+        nodes' linear mechanisms pass (a), the agreement alone."""
         if self.linear is None or val.shape[0] < 10:
-            return
+            return None
         lin_out, net_out = self.linear(val), self.nets(val)
         diff = self.terms.per_row(lin_out, val, self.scaled) - self.terms.per_row(net_out, val, self.scaled)
         se = diff.std(dim=1) / diff.shape[1] ** 0.5
@@ -409,6 +453,7 @@ class CausalGenNet(nn.Module):
             ok = agrees(self.quadratic(val)[c], net_out[c, :, 0], self.quadratic_gap)
             self.use_quadratic.zero_()
             self.use_quadratic[c] = ok & ~self.use_linear[c]
+        return gap < self.linear_gap
 
     def outputs(self, batch: Tensor) -> Tensor:
         """``[n_nodes, batch, out_dim]`` from each node's selected mechanism."""
@@ -540,22 +585,7 @@ class CausalGen(TabularModel):
         or, for a discrete node, ``"counted table"``; for a continuous node also whether its
         noise is ``additive`` or scales with the parents (``location-scale``)."""
         self._require_fitted()
-        linear, quadratic, scaled = set(self.linear_nodes), set(self.quadratic_nodes), set(self.scaled_nodes)
-        tables = set(self.table_nodes)
-        out = {}
-        for n in self.graph.nodes:
-            if n in tables:
-                out[n] = "counted table (categorical)"
-                continue
-            if not self.graph.parents(n):
-                out[n] = "root" if not self.schema[n].discrete else "network (categorical)"
-                continue
-            f = "linear" if n in linear else "polynomial of degree 2" if n in quadratic else "network"
-            if self.schema[n].discrete:
-                out[n] = f"{f} (categorical)"
-            else:
-                out[n] = f"{f}, {'location-scale' if n in scaled else 'additive'} noise"
-        return out
+        return describe_mechanisms(self)
 
     def _scale(self, node: str, p: Tensor) -> np.ndarray | None:
         """``s(parents)`` of a node whose noise scales with its parents (``mechanism="auto"``), else None."""

@@ -25,6 +25,13 @@ and ``h`` can reconstruct a residual that still depends on the parents, which on
 term penalizes (docs/benchmarks.md, How the defaults were chosen, has the measurements).
 The general decoder has no separate ``f`` and trains by the ELBO whatever this says.
 
+Kept weights (``keep_by_f``). Training keeps, per node, the weights of its best validation
+epoch where the annealed final ones are clearly worse. With the additive decoder, ``f`` by
+least squares and the empirical exogenous term (the defaults), everything the model computes
+depends on ``f`` (and the scale) alone, so "best" is ``f``'s held-out squared error; the
+ELBO, a noisy loss near zero that the VAE part alone moves, otherwise picks an epoch whose
+``f`` is worse (docs/benchmarks.md). Elsewhere it is the held-out ELBO.
+
 Abduction is approximate by design: ``u`` is the encoder's posterior mean and ``ε`` the exact
 remaining residual, so a counterfactual is ``g(parents', u) + (z − g(parents, u))``; under the
 additive decoder that is ``z + f(parents') − f(parents)`` whatever ``u`` is.
@@ -37,6 +44,21 @@ training rows (the abducted ``r``, kept as quantiles): ex-post estimation of the
 removes the mismatch between the prior and what the encoder infers (Ghosh et al. 2020, "From
 variational to deterministic autoencoders", fit a density to the aggregate posterior for the
 same reason).
+
+Noise that scales with the parents (``mechanism``, additive decoder), as in Causal Gen:
+``z = f(parents) + s(parents)·e`` with ``e = h(u) + σ·ε`` the VAE's standardized exogenous
+term. ``"auto"`` (the default) trains, beside ``f``, each continuous node's ``log s`` (a small
+network on ``f``'s detached residuals, so ``f`` and the VAE train exactly as under
+``"additive"``) and after training takes the location-scale noise per node only where it raises
+the held-out Gaussian likelihood of the residuals over a constant scale by ``scale_z``
+standard errors and ``scale_gain`` nats per row (``generators.nets.scale_pays``); the
+empirical exogenous term's quantiles are then those of ``r / s(parents)``, abduction returns
+the standardized residual and a counterfactual is ``f(parents') + s(parents')·e``. A node left
+additive is the additive model bit for bit. The choice is made only with the empirical term
+(where the VAE part is unused by queries); with ``latent="prior"`` or ``"aggregate"``,
+``"auto"`` keeps the noise additive, and ``"location-scale"`` scales every continuous node with
+parents from the start, so that the VAE itself models ``r / s(parents)``.
+``mechanism_choices()`` says what was chosen per node.
 
 For queries, every one-dimensional map (``h`` and the residual encoder's mean, with
 ``latent_dim=1``) is tabulated once on a grid of spacing 2^-10 and linearly interpolated
@@ -68,9 +90,9 @@ from torch import Tensor, nn
 from causal.data import Schema
 from causal.graph import CausalGraph
 from generators.encoding import Layout
-from generators.tabular.base import TabularModel, knots_log_density, quantile_draws
-from generators.tabular.causal_gen import NodeLosses
-from generators.nets import ParentNets, Polynomials, ScalarNets, Tabulated, adequate, agrees
+from generators.tabular.base import TabularModel, describe_mechanisms, knots_log_density, quantile_draws
+from generators.tabular.causal_gen import MECHANISMS, NodeLosses
+from generators.nets import ParentNets, Polynomials, ScalarNets, Tabulated, adequate, agrees, scale_nll, scale_pays
 from generators.training import TrainConfig
 
 DECODERS = ("general", "additive")
@@ -90,6 +112,7 @@ class CausalVGenConfig:
     latent_layers: int = 1  # hidden layers of the one-input maps (1 measured better than 2: docs/benchmarks.md)
     beta: float = 1.0  # weight of the KL term
     f_loss: str = "least-squares"  # additive decoder: what trains f, least-squares | elbo | both (module docstring)
+    keep_by_f: bool = True  # where samples and counterfactuals depend on f alone, each node keeps the epoch of f's lowest held-out squared error (else of its lowest held-out ELBO)
     decoder: str = "additive"  # additive: f(parents) + h(u); general: g(parents, u)
     encoder: str = "residual"  # residual: q(u | z − f(parents)) (additive decoder); full: q(u | z, parents)
     latent: str = "empirical"  # sampling: "prior" N(0, I), "aggregate" posterior of u, "empirical" exogenous term
@@ -100,11 +123,16 @@ class CausalVGenConfig:
     linear_z: float = 0.0  # ... or held-out squared error within this many standard errors of the network's
     quadratic_gap: float = 0.03  # degree 2: where it predicts the same as the network to within this RMS
     quadratic_z: float | None = 0.0  # ... or held-out squared error within this many standard errors of the network's (None: agreement only)
+    mechanism: str = "auto"  # additive decoder: auto (location-scale per node where held-out rows show it; latent="empirical") | additive | location-scale
+    scale_hidden: int = 32  # auto / location-scale: units of each continuous node's scale network log s(parents)
+    scale_z: float = 3.0  # auto: the noise scales with the parents where that raises the held-out likelihood by this many standard errors ...
+    scale_gain: float = 0.02  # ... and by at least this many nats per row
     train: TrainConfig = field(default_factory=TrainConfig)  # Causal Gen's schedule and batches (docs/benchmarks.md)
 
     def __post_init__(self) -> None:
         for name, value, allowed in (("decoder", self.decoder, DECODERS), ("encoder", self.encoder, ENCODERS),
-                                     ("latent", self.latent, LATENTS), ("f_loss", self.f_loss, F_LOSSES)):
+                                     ("latent", self.latent, LATENTS), ("f_loss", self.f_loss, F_LOSSES),
+                                     ("mechanism", self.mechanism, MECHANISMS)):
             if value not in allowed:
                 raise ValueError(f"unknown {name} '{value}'; use one of {', '.join(allowed)}")
         if self.decoder == "general" and (self.encoder == "residual" or self.latent == "empirical"):
@@ -112,6 +140,9 @@ class CausalVGenConfig:
                 "decoder='general' needs encoder='full' and latent='prior' or 'aggregate' "
                 "(the residual encoder and the empirical exogenous term exist only for the additive decoder)"
             )
+        if self.decoder == "general" and self.mechanism == "location-scale":
+            raise ValueError("mechanism='location-scale' needs decoder='additive' (the general decoder's g(parents, u) "
+                             "already lets the noise depend on the parents)")
         if self.latent_dim < 1 or self.beta < 0 or self.latent_hidden < 1 or self.latent_layers < 0:
             raise ValueError("latent_dim and latent_hidden must be >= 1, latent_layers >= 0 and beta >= 0")
 
@@ -155,10 +186,31 @@ class CausalVGenNet(nn.Module):
         self.min_log_sigma = config.min_log_sigma
         self.beta = config.beta
         self.f_loss = config.f_loss
+        # additive decoder, f by least squares, empirical exogenous term: what the model computes
+        # (samples, counterfactuals, densities) depends on f (and the scale) alone, so the kept
+        # weights are those where f predicts held-out rows best, not where the ELBO is lowest
+        self.keep_by_f = (config.keep_by_f and not self.general and config.latent == "empirical"
+                          and config.f_loss == "least-squares")
         if config.latent == "empirical":
             self.register_buffer("noise_q", torch.zeros(n, config.noise_knots))
         else:
             self.register_buffer("latent_q", torch.zeros(n, d, config.noise_knots))
+        # location-scale: log s(parents) per continuous node, trained on f's detached residuals (so f
+        # trains exactly as under additive noise); built after every other network, which then
+        # start from the same weights. "auto" chooses per node after training (choose_scale), only
+        # where the exogenous term is empirical: there the VAE part is unused by samples and
+        # counterfactuals, so a node left additive is the additive model exactly
+        self.joint = config.mechanism == "location-scale" and not self.general
+        auto = config.mechanism == "auto" and not self.general and config.latent == "empirical"
+        self.scale = (ParentNets(pmask, 1, config.scale_hidden, 1, activation=config.activation)
+                      if (self.joint or auto) and cont else None)
+        if self.scale is not None:
+            self.scale_z, self.scale_gain = config.scale_z, config.scale_gain
+            use = torch.zeros(n, dtype=torch.bool)
+            if self.joint:  # every continuous node with parents: the VAE models its standardized residual
+                use[[j for j in cont if bool(pmask[j].any())]] = True
+            self.register_buffer("use_scale", use)
+            self.register_buffer("log_scale_range", torch.tensor([[-7.0, 5.0]]).repeat(n, 1))
 
     @property
     def knots(self) -> Tensor:
@@ -181,6 +233,15 @@ class CausalVGenNet(nn.Module):
 
     @torch.no_grad()
     def after_training(self, train: Tensor, val: Tensor) -> None:
+        """Choose each continuous node's ``f`` (``select_simple``), then its noise's scale
+        (``choose_scale``)."""
+        if self.simple and len(self.terms.cont_nodes):
+            self.select_simple(train, val)
+        if self.scale is not None:
+            self.choose_scale(train, val)
+
+    @torch.no_grad()
+    def select_simple(self, train: Tensor, val: Tensor) -> None:
         """Fit each continuous node's linear and degree-2 rival of ``f`` by least squares on
         the training rows, then keep the simplest that held-out rows cannot tell from the
         network (as Causal Gen: ``generators.nets.adequate`` for linear, ``agrees`` for
@@ -188,8 +249,6 @@ class CausalVGenNet(nn.Module):
         offset: under the additive decoder only ``f`` plus the mean of ``h(u) + σ·ε`` is
         identified."""
         c = self.terms.cont_nodes
-        if not self.simple or not len(c):
-            return
         self.choice.zero_()
         targets = train.new_zeros(self.n_nodes, train.shape[0])
         targets[c] = self.terms.targets(train)
@@ -205,9 +264,53 @@ class CausalVGenNet(nn.Module):
             quad = adequate(target, self.quadratic(held)[c], ref, self.quadratic_gap, self.quadratic_z)
         self.choice[c] = torch.where(lin, 1, torch.where(quad, 2, 0))
 
+    @torch.no_grad()
+    def choose_scale(self, train: Tensor, val: Tensor) -> None:
+        """Keep each continuous node's ``log s`` within the range it reaches on the training
+        rows; under ``"auto"``, take the location-scale noise ``z = f(parents) + s(parents)·e``
+        (the selected ``f``) where it raises the held-out Gaussian likelihood of the residuals
+        over a constant scale by ``scale_z`` standard errors and ``scale_gain`` nats per row
+        (``generators.nets.scale_pays``, as Causal Gen); elsewhere the noise stays additive."""
+        c = self.terms.cont_nodes
+        h = self._raw_log_scale(train)[c]
+        self.log_scale_range[c] = torch.stack([h.min(1).values, h.max(1).values], 1).to(self.log_scale_range)
+        if self.joint:
+            return
+        held = val if val.shape[0] else train
+        r_tr = self.terms.targets(train) - self.mechanisms(train)[c, :, 0]
+        r_val = self.terms.targets(held) - self.mechanisms(held)[c, :, 0]
+        self.use_scale.zero_()
+        self.use_scale[c] = scale_pays(r_tr, r_val, self.log_scale(held)[c], self.scale_z, self.scale_gain)
+
+    def _raw_log_scale(self, batch: Tensor) -> Tensor:
+        assert self.scale is not None
+        return self.scale(batch)[:, :, 0].clamp(-7, 5)
+
+    def log_scale(self, batch: Tensor) -> Tensor:
+        """``log s`` of every node on ``batch``, ``[n_nodes, B]``, within the range the
+        training rows reach (``[-7, 5]`` until training ends)."""
+        lo, hi = self.log_scale_range[:, 0:1], self.log_scale_range[:, 1:2]
+        return torch.minimum(torch.maximum(self._raw_log_scale(batch), lo), hi)
+
+    def node_log_scale(self, j: int, p: Tensor) -> Tensor | None:
+        """Node ``j``'s ``log s`` from its parents' columns where its noise is scaled, else None."""
+        if self.scale is None or not bool(self.use_scale[j]):
+            return None
+        lo, hi = self.log_scale_range[j]
+        return self.scale.node(j, p)[:, 0].clamp(-7, 5).clamp(float(lo), float(hi))
+
+    def standardized(self, batch: Tensor, r: Tensor) -> Tensor:
+        """The continuous nodes' residuals ``r`` (``[n_cont, B]``) divided by ``s(parents)``
+        where the noise is scaled (the scale detached: it learns from its own loss only)."""
+        if self.scale is None or not bool(self.use_scale.any()):
+            return r
+        c = self.terms.cont_nodes
+        return torch.where(self.use_scale[c, None], r * torch.exp(-self.log_scale(batch)[c].detach()), r)
+
     def residuals(self, batch: Tensor, f: Tensor) -> Tensor:
-        """``r = z − f(parents)`` of the continuous nodes, ``[n_cont, B]``."""
-        return self.terms.targets(batch) - f[self.terms.cont_nodes][..., 0]
+        """The exogenous term of the continuous nodes, ``[n_cont, B]``: ``r = z − f(parents)``,
+        divided by ``s(parents)`` where the noise is scaled."""
+        return self.standardized(batch, self.terms.targets(batch) - f[self.terms.cont_nodes][..., 0])
 
     def encode(self, batch: Tensor, r: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Posterior mean and log-variance of every continuous node's ``u``, ``[n_cont, B, d]``
@@ -227,7 +330,7 @@ class CausalVGenNet(nn.Module):
         return u.permute(1, 0, 2).reshape(batch_size, n * self.d)
 
     def decay_parameters(self) -> list[nn.Parameter]:
-        nets = [self.encoder, self.nets] + ([self.latent_net] if not self.general else [])
+        nets = [self.encoder, self.nets] + ([self.latent_net] if not self.general else [])  # not the scale (as Causal Gen)
         return [p for n in nets for p in n.decay_parameters()]
 
     @property
@@ -237,11 +340,21 @@ class CausalVGenNet(nn.Module):
     def node_losses(self, batch: Tensor) -> Tensor:
         """Each node's negative ELBO ``[n_nodes]``: reconstruction NLL + beta * KL for a
         continuous node (u sampled by reparametrization in training, its mean otherwise),
-        cross-entropy for a discrete one."""
+        cross-entropy for a discrete one; in validation under ``keep_by_f``, a continuous
+        node's squared error of ``f`` instead (what chooses the weights each node keeps)."""
+        losses, fit_err = self._node_losses(batch)
+        if self.keep_by_f and not self.training and fit_err is not None:
+            c = self.terms.cont_nodes
+            losses = losses.index_copy(0, c, (fit_err**2).mean(1))
+        return losses
+
+    def _node_losses(self, batch: Tensor) -> tuple[Tensor, Tensor | None]:
+        """``node_losses`` and the additive decoder's ``z − f(parents)`` (None otherwise)."""
         b, c = batch.shape[0], self.terms.cont_nodes
         if not len(c):
             nets_in = torch.cat([batch, batch.new_zeros(b, self.nets.in_dim - batch.shape[1])], dim=1)
-            return self.terms.per_node(self.nets(nets_in) if self.general else self.mechanisms(batch), batch, False)
+            return self.terms.per_node(self.nets(nets_in) if self.general else self.mechanisms(batch), batch, False), None
+        fit_err = None
         z = self.terms.targets(batch)  # [n_cont, B]
         if self.general:
             mu, logvar = self.encode(batch)
@@ -250,6 +363,8 @@ class CausalVGenNet(nn.Module):
             fit_err = z - out[c, :, 0]
             # least-squares: f from the squared error alone; the ELBO models the residual's law
             r = fit_err.detach() if self.f_loss == "least-squares" else fit_err
+            if self.joint:  # location-scale: the VAE models the standardized residual r / s(parents)
+                r = self.standardized(batch, r)
             mu, logvar = self.encode(batch, r)
         u = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu) if self.training else mu
         if self.general:
@@ -267,10 +382,20 @@ class CausalVGenNet(nn.Module):
         elbo = recon + self.beta * kl
         if not self.general and self.f_loss != "elbo":
             elbo = elbo + (fit_err**2).mean(1)
-        return losses.index_add(0, c, elbo)
+        return losses.index_add(0, c, elbo), fit_err
 
     def loss(self, batch: Tensor) -> Tensor:
-        return self.node_losses(batch).sum()
+        """The nodes' losses plus, in training, the scale networks' Gaussian NLL of ``f``'s
+        detached residuals. Validation (in eval mode) leaves it out, so the choice of best
+        weights is the additive model's: per node from ``node_losses`` where every parameter
+        is stacked per node, else from this total, as with a discrete node."""
+        if not self.training:  # validation: the nodes' losses as node_losses gives them (keep_by_f)
+            return self.node_losses(batch).sum()
+        losses, fit_err = self._node_losses(batch)
+        total = losses.sum()
+        if self.scale is not None and fit_err is not None and self.training:
+            total = total + scale_nll(fit_err.detach(), self._raw_log_scale(batch)[self.terms.cont_nodes]).mean(1).sum()
+        return total
 
 
 class CausalVGen(TabularModel):
@@ -285,9 +410,9 @@ class CausalVGen(TabularModel):
         # checkpoints written before the residual encoder existed used q(u | z, parents), and
         # `hidden` units in every network; before the simpler rivals of f, none were kept;
         # before `latent_layers`, the one-input maps had `layers` hidden layers
-        # before `f_loss`, f was trained by the ELBO
+        # before `f_loss`, f was trained by the ELBO; before `mechanism`, the noise was additive
         return {"encoder": "full", "latent_hidden": config.get("hidden", 64), "select_simple": False,
-                "latent_layers": config.get("layers", 2), "f_loss": "elbo", **config}
+                "latent_layers": config.get("layers", 2), "f_loss": "elbo", "mechanism": "additive", **config}
 
     def _build(self, schema: Schema) -> nn.Module:
         return CausalVGenNet(self.graph, Layout(schema), self.config)
@@ -377,6 +502,31 @@ class CausalVGen(TabularModel):
         """Nodes whose ``f`` is a polynomial of degree 2 (see ``select_simple``)."""
         return self._selected(2)
 
+    @property
+    def scaled_nodes(self) -> tuple[str, ...]:
+        """Nodes whose noise scales with their parents (``mechanism``)."""
+        self._require_fitted()
+        use = getattr(self.net, "use_scale", None)
+        return () if use is None else tuple(n for j, n in enumerate(self.graph.nodes) if bool(use[j]))
+
+    def mechanism_choices(self) -> dict[str, str]:
+        """Per node, the mechanism the fit chose (as Causal Gen's ``mechanism_choices``): the
+        additive decoder's ``f`` (``"network"``, ``"linear"``, ``"polynomial of degree 2"``)
+        and whether the noise is additive or ``location-scale``; under the general decoder
+        every continuous node with parents is ``"network g(parents, u)"``."""
+        self._require_fitted()
+        out = describe_mechanisms(self)
+        if self.net.general:  # type: ignore[union-attr]
+            for n in self.graph.nodes:
+                if self.graph.parents(n) and not self.schema[n].discrete:  # type: ignore[index]
+                    out[n] = "network g(parents, u)"
+        return out
+
+    def _scale(self, j: int, p: Tensor) -> np.ndarray | None:
+        """``s(parents)`` of node ``j`` where its noise scales with its parents, else None."""
+        log_s = self.net.node_log_scale(j, p)  # type: ignore[union-attr, operator]
+        return None if log_s is None else np.exp(log_s.double().cpu().numpy())
+
     def _decode_node(self, node: str, p: Tensor, u: np.ndarray) -> np.ndarray:
         net: CausalVGenNet = self.net  # type: ignore[assignment]
         j = self.graph.index(node)
@@ -385,34 +535,47 @@ class CausalVGen(TabularModel):
         return self._f(j, p) + self._latent(j, u)
 
     def _predict_z(self, node: str, p: Tensor, noise: np.ndarray) -> np.ndarray:
-        d = self.config.latent_dim
-        return self._decode_node(node, p, noise[:, :d]) + self._sigma[self.graph.index(node)] * noise[:, d]
+        d, j = self.config.latent_dim, self.graph.index(node)
+        s = self._scale(j, p)
+        if s is None:
+            return self._decode_node(node, p, noise[:, :d]) + self._sigma[j] * noise[:, d]
+        # location-scale: z = f(parents) + s(parents)·e, e = h(u) + σ·ε the standardized exogenous term
+        return self._f(j, p) + s * (self._latent(j, noise[:, :d]) + self._sigma[j] * noise[:, d])
 
     def _abduct_z(self, node: str, p: Tensor, z: np.ndarray) -> np.ndarray:
         net: CausalVGenNet = self.net  # type: ignore[assignment]
         j, d = self.graph.index(node), self.config.latent_dim
+        s = self._scale(j, p)
         if net.residual:
             r = z - self._f(j, p)
+            r = r if s is None else r / s  # the standardized residual is what the VAE part models
             exact = lambda v: net.encoder.node(j, self._tensor(v[:, None], p))[:, :d].double().cpu().numpy()  # noqa: E731
             u = self._enc[j](r, lambda v: exact(v)[:, 0])[:, None] if j in self._enc else exact(r)
             eps = (r - self._latent(j, u)) / self._sigma[j]
         else:
             own = self._tensor(z[:, None], p)
             u = net.encoder.node(j, torch.cat([p, own], dim=1))[:, :d].double().cpu().numpy()
-            eps = (z - self._decode_node(node, p, u)) / self._sigma[j]
+            if s is None:
+                eps = (z - self._decode_node(node, p, u)) / self._sigma[j]
+            else:
+                eps = ((z - self._f(j, p)) / s - self._latent(j, u)) / self._sigma[j]
         return np.concatenate([u, eps[:, None]], axis=1)
 
     def _log_density_z(self, node: str, p: Tensor, z: np.ndarray) -> np.ndarray:
         """``log p(z | parents)`` under the additive decoder with the empirical exogenous term:
-        ``z = f(parents) + r``, ``r`` kept as quantile knots (``knots_log_density``). The other
-        settings give no closed-form density (an ELBO bounds it), and are refused."""
+        ``z = f(parents) + s(parents)·e`` (``s = 1`` where the noise is additive), ``e`` kept as
+        quantile knots (``knots_log_density``), minus ``log s``. The other settings give no
+        closed-form density (an ELBO bounds it), and are refused."""
         net: CausalVGenNet = self.net  # type: ignore[assignment]
         if net.general or self.config.latent != "empirical":
             raise NotImplementedError("Causal Variational Gen gives a density only with decoder='additive' and "
                                       f"latent='empirical' (this one: decoder='{self.config.decoder}', "
                                       f"latent='{self.config.latent}')")
         j = self.graph.index(node)
-        return knots_log_density(self._knots[j].reshape(-1), z - self._f(j, p), self._fit_rows())
+        s = self._scale(j, p)
+        if s is None:
+            return knots_log_density(self._knots[j].reshape(-1), z - self._f(j, p), self._fit_rows())
+        return knots_log_density(self._knots[j].reshape(-1), (z - self._f(j, p)) / s, self._fit_rows()) - np.log(s)
 
     def _logits(self, node: str, p: Tensor) -> np.ndarray:
         net: CausalVGenNet = self.net  # type: ignore[assignment]
