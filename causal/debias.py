@@ -149,7 +149,12 @@ class Downstream:
     its probabilities and from its hard labels, precision and recall of the positive
     class, demographic parity difference of its predictions (fairlearn) and the flip-test
     gap: how much its mean predicted label moves when only the sensitive attribute of the
-    test rows is changed (largest minus smallest over the attribute's values)."""
+    test rows is changed (largest minus smallest over the attribute's values). Changing the
+    attribute alone can put a row where no training row is (a husband recorded as female):
+    there the classifier extrapolates. With ``support`` columns (e.g. the attribute's discrete
+    children), ``flip_gap_on_support`` is the same gap over only the test rows whose every
+    flipped version has its combination of the attribute and those columns in at least
+    ``min_support`` training rows, and ``on_support`` the share of test rows that qualify."""
 
     auroc: float
     auroc_hard: float
@@ -161,6 +166,8 @@ class Downstream:
     n_train: int
     n_test: int
     classifier: str
+    flip_gap_on_support: float | None = None
+    on_support: float | None = None
 
 
 @dataclass(frozen=True)
@@ -337,10 +344,12 @@ def _groups(a: pd.Series) -> np.ndarray:
 
 
 def downstream(train: pd.DataFrame, test: pd.DataFrame, sensitive: str, target: str,
-               classifier: Any = None, positive: Any = None, seed: int = 0) -> Downstream:
+               classifier: Any = None, positive: Any = None, seed: int = 0,
+               support: Sequence[str] = (), min_support: int = 20) -> Downstream:
     """Train ``classifier`` (a scikit-learn estimator; default logistic regression) on
     ``train`` to predict the binary ``target`` from every other column (categories one-hot,
-    numbers standardized) and score it on ``test`` (real rows): see ``Downstream``."""
+    numbers standardized) and score it on ``test`` (real rows): see ``Downstream``
+    (``support``, ``min_support``: the flip gap on the rows whose flips stay on the data)."""
     from fairlearn.metrics import demographic_parity_difference
     from sklearn.base import clone
     from sklearn.compose import ColumnTransformer
@@ -369,10 +378,22 @@ def downstream(train: pd.DataFrame, test: pd.DataFrame, sensitive: str, target: 
     means = []
     values = sorted(pd.unique(test[sensitive]), key=str) if _is_discrete(test[sensitive]) else \
         [float(test[sensitive].quantile(0.25)), float(test[sensitive].quantile(0.75))]
+    preds = []
     for v in values:
         flipped = x_test.copy()
         flipped[sensitive] = str(v) if sensitive in cats else float(v)
-        means.append(float(pipe.predict(flipped).mean()))
+        preds.append(pipe.predict(flipped))
+        means.append(float(preds[-1].mean()))
+    on_gap = on_share = None
+    if support and sensitive in cats:
+        seen = _as_features(train[[sensitive, *support]], [sensitive, *support]).value_counts()
+        keys = _as_features(test[list(support)], list(support))
+        ok = np.ones(len(test), dtype=bool)
+        for v in values:
+            combo = pd.MultiIndex.from_frame(keys.assign(**{sensitive: str(v)})[[sensitive, *support]])
+            ok &= seen.reindex(combo).fillna(0).to_numpy() >= min_support
+        on_share = float(ok.mean())
+        on_gap = float(max(p[ok].mean() for p in preds) - min(p[ok].mean() for p in preds)) if ok.any() else None
     return Downstream(
         auroc=float(roc_auc_score(yte, prob)) if len(np.unique(yte)) == 2 else float("nan"),
         auroc_hard=float(roc_auc_score(yte, hard)) if len(np.unique(yte)) == 2 else float("nan"),
@@ -381,6 +402,7 @@ def downstream(train: pd.DataFrame, test: pd.DataFrame, sensitive: str, target: 
         parity_difference=float(demographic_parity_difference(yte, hard, sensitive_features=groups)),
         flip_gap=float(max(means) - min(means)),
         positive=pos, n_train=len(train), n_test=len(test), classifier=type(clf).__name__,
+        flip_gap_on_support=on_gap, on_support=on_share,
     )
 
 

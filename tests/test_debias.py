@@ -81,6 +81,23 @@ def test_downstream_classifier_sees_the_bias_and_not_after_the_unaware_cut():
     assert biased.positive == 1 and biased.n_test == 2000
 
 
+def test_the_flip_gap_on_support_leaves_out_rows_whose_flip_no_training_row_resembles():
+    """M takes 'a' only with A = 0, 'b' only with A = 1, 'c' with both; Y depends on M alone.
+    Flipping A on an 'a' or 'b' row leaves the data; on a 'c' row it does not."""
+    rng = np.random.default_rng(0)
+
+    def table(n: int) -> pd.DataFrame:
+        a = rng.integers(0, 2, n)
+        m = np.where(rng.random(n) < 0.5, np.where(a == 0, "a", "b"), "c")
+        y = (rng.random(n) < np.select([m == "a", m == "b"], [0.2, 0.8], 0.3)).astype(int)
+        return pd.DataFrame({"A": a.astype(str), "M": m, "Y": y})
+
+    d = db.downstream(table(4000), table(2000), "A", "Y", support=["M"])
+    assert d.on_support is not None and abs(d.on_support - 0.5) < 0.05  # the 'c' rows
+    assert d.flip_gap_on_support is not None and d.flip_gap_on_support < 0.02  # Y ignores A given M
+    assert db.downstream(table(1000), table(500), "A", "Y").flip_gap_on_support is None  # not asked for
+
+
 # ---------------------------------------------------------------------- a tiny model
 @pytest.fixture(scope="module")
 def loan_model():
