@@ -76,9 +76,11 @@ bench-speed: $(STAMP) $(DOWHY_VENV)/.installed
 bench-inverse: $(STAMP)
 	$(PY) bench/inverse.py --out docs/benchmarks.md
 
-# AmbientGAN on 90%-dropout faces beside a GAN on the lossy, the inpainted and the clean images (about 50 min)
+# AmbientGAN on 90%-dropout faces beside a GAN on the lossy, the inpainted and the clean images (about 50 min),
+# then on the Morpho-MNIST digits (about 20 min; skipped when ../shared/data/morphomnist is absent)
 bench-ambient: $(STAMP)
 	$(PY) bench/ambient.py --out docs/benchmarks.md
+	$(PY) bench/ambient.py --dataset morpho-mnist --out docs/benchmarks.md
 
 # the robust manifold defense: PGD, projection onto the CCGM's range, BPDA (reuses bench-inverse's generators;
 # about 35 min on the loaded 2-core host, the two datasets in turn here)
