@@ -76,8 +76,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if threading.current_thread() is threading.main_thread():
         # imported before the handler can run: a handler that imports app.worker while this
-        # thread is half-way through importing app.jobs fails with an ImportError instead
+        # thread is half-way through importing app.jobs fails with an ImportError instead; and
+        # the models (torch) too: a Terminated raised half-way through importing torch left an
+        # interpreter that aborted at exit (SIGABRT) instead of ending by the signal
         import app.worker  # noqa: F401
+        import generators  # noqa: F401
 
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
         try:
