@@ -459,6 +459,39 @@ def scale_nll(r: Tensor, log_s: Tensor) -> Tensor:
     return 0.5 * (r * torch.exp(-log_s)) ** 2 + log_s
 
 
+class ScaledNoise:
+    """The location-scale rival's ``log s(parents)`` for a tabular net that has ``scale`` (a
+    ``ParentNets`` with one output per node), ``use_scale`` (bool per node) and
+    ``log_scale_range`` (``[n_nodes, 2]``) as attributes: read within the range the training
+    rows reach, so an extrapolating scale network cannot blow up or vanish off the data (a net
+    that reads ``log_scale`` while training starts the range at the clamp's ``[-7, 5]``)."""
+
+    scale: ParentNets
+    use_scale: Tensor
+    log_scale_range: Tensor
+
+    def keep_scale_range(self, train: Tensor, nodes: Tensor) -> None:
+        """Record the range of ``log s`` the listed nodes reach on the training rows."""
+        h = self._raw_log_scale(train)[nodes]
+        self.log_scale_range[nodes] = torch.stack([h.min(1).values, h.max(1).values], 1).to(self.log_scale_range)
+
+    def _raw_log_scale(self, batch: Tensor) -> Tensor:
+        return self.scale(batch)[:, :, 0].clamp(-7, 5)
+
+    def log_scale(self, batch: Tensor) -> Tensor:
+        """``log s`` of every node on ``batch``, ``[n_nodes, batch]``, within the range the
+        training rows reach."""
+        lo, hi = self.log_scale_range[:, 0:1], self.log_scale_range[:, 1:2]
+        return torch.minimum(torch.maximum(self._raw_log_scale(batch), lo), hi)
+
+    def node_log_scale(self, j: int, p: Tensor) -> Tensor | None:
+        """Node ``j``'s ``log s`` from its parents' columns where its noise is scaled, else None."""
+        if self.scale is None or not bool(self.use_scale[j]):
+            return None
+        lo, hi = self.log_scale_range[j]
+        return self.scale.node(j, p)[:, 0].clamp(-7, 5).clamp(float(lo), float(hi))
+
+
 def scale_pays(r_train: Tensor, r_val: Tensor, log_s_val: Tensor, z: float, gain: float) -> Tensor:
     """Per node (rows of ``[n, B]`` residuals), whether scaling the noise with the parents
     (``log_s_val`` on the held-out rows) raises the held-out Gaussian likelihood of the

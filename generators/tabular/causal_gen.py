@@ -62,7 +62,7 @@ from causal.data import Schema
 from causal.graph import CausalGraph
 from generators.encoding import Layout
 from generators.tabular.base import TabularModel, describe_mechanisms, knots_log_density, quantile_draws
-from generators.nets import ParentNets, Polynomials, Tables, agrees, scale_nll, scale_pays
+from generators.nets import ParentNets, Polynomials, ScaledNoise, Tables, agrees, scale_nll, scale_pays
 from generators.training import TrainConfig
 
 MECHANISMS = ("auto", "additive", "location-scale")
@@ -158,7 +158,7 @@ class NodeLosses(nn.Module):
         return losses
 
 
-class CausalGenNet(nn.Module):
+class CausalGenNet(ScaledNoise, nn.Module):
     """Every node's network (``nets``) and, trained beside it, every node's linear
     mechanism (``linear``), plus for continuous nodes a polynomial of degree 2 fitted by
     least squares after training (``quadratic``). ``use_linear`` and ``use_quadratic`` mark
@@ -196,6 +196,7 @@ class CausalGenNet(nn.Module):
         if self.tables is not None:
             self.table_z = config.table_z
             self.register_buffer("use_table", torch.zeros(len(graph.nodes), dtype=torch.bool))
+        self._rivals_fitted, self._scale_wait = False, 0  # settled(): rivals fitted this fit; checks until the next scale check
         if self.scale is not None:
             self.scale_z, self.scale_gain = config.scale_z, config.scale_gain
             self.register_buffer("use_scale", torch.zeros(len(graph.nodes), dtype=torch.bool))
@@ -268,7 +269,7 @@ class CausalGenNet(nn.Module):
         if self.linear is None or self.train_linear or self.scaled or val.shape[0] < 10 or self.terms.discrete:
             return False
         cont = self.terms.cont_nodes.tolist()
-        if not getattr(self, "_rivals_fitted", False):
+        if not self._rivals_fitted:
             targets = self._all_targets(train)
             self.linear.fit_least_squares(train, targets, cont)
             if self.quadratic is not None:
@@ -281,7 +282,7 @@ class CausalGenNet(nn.Module):
         if not bool(agreed.all()):
             return False
         if self.scale is not None:
-            self._scale_wait = getattr(self, "_scale_wait", 0) - 1
+            self._scale_wait -= 1
             if self._scale_wait > 0:
                 return False
             self.choose_scale(train, val)
@@ -399,29 +400,11 @@ class CausalGenNet(nn.Module):
         (paired over rows) and by ``scale_gain`` nats per row; elsewhere the noise stays
         additive, exactly as under ``mechanism="additive"``."""
         c = self.terms.cont_nodes
-        h = self._raw_log_scale(train)[c]
-        self.log_scale_range[c] = torch.stack([h.min(1).values, h.max(1).values], 1).to(self.log_scale_range)
+        self.keep_scale_range(train, c)
         r_tr = self.terms.targets(train) - self.outputs(train)[c, :, 0]
         r_val = self.terms.targets(val) - self.outputs(val)[c, :, 0]
         self.use_scale.zero_()
         self.use_scale[c] = scale_pays(r_tr, r_val, self.log_scale(val)[c], self.scale_z, self.scale_gain)
-
-    def _raw_log_scale(self, batch: Tensor) -> Tensor:
-        assert self.scale is not None
-        return self.scale(batch)[:, :, 0].clamp(-7, 5)
-
-    def log_scale(self, batch: Tensor) -> Tensor:
-        """``log s`` of every node on ``batch``, ``[n_nodes, batch]``, within the range the
-        training rows reach."""
-        lo, hi = self.log_scale_range[:, 0:1], self.log_scale_range[:, 1:2]
-        return torch.minimum(torch.maximum(self._raw_log_scale(batch), lo), hi)
-
-    def node_log_scale(self, j: int, p: Tensor) -> Tensor | None:
-        """Node ``j``'s ``log s`` from its parents' columns where its noise is scaled, else None."""
-        if self.scale is None or not bool(self.use_scale[j]):
-            return None
-        lo, hi = self.log_scale_range[j]
-        return self.scale.node(j, p)[:, 0].clamp(-7, 5).clamp(float(lo), float(hi))
 
     def _all_targets(self, batch: Tensor) -> Tensor:
         t = batch.new_zeros(self.n_nodes, batch.shape[0])

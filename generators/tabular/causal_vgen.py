@@ -92,7 +92,7 @@ from causal.graph import CausalGraph
 from generators.encoding import Layout
 from generators.tabular.base import TabularModel, describe_mechanisms, knots_log_density, quantile_draws
 from generators.tabular.causal_gen import MECHANISMS, NodeLosses
-from generators.nets import ParentNets, Polynomials, ScalarNets, Tabulated, adequate, agrees, scale_nll, scale_pays
+from generators.nets import ParentNets, Polynomials, ScalarNets, ScaledNoise, Tabulated, adequate, agrees, scale_nll, scale_pays
 from generators.training import TrainConfig
 
 DECODERS = ("general", "additive")
@@ -147,7 +147,7 @@ class CausalVGenConfig:
             raise ValueError("latent_dim and latent_hidden must be >= 1, latent_layers >= 0 and beta >= 0")
 
 
-class CausalVGenNet(nn.Module):
+class CausalVGenNet(ScaledNoise, nn.Module):
     def __init__(self, graph: CausalGraph, layout: Layout, config: CausalVGenConfig) -> None:
         super().__init__()
         n, d = len(graph.nodes), config.latent_dim
@@ -272,8 +272,7 @@ class CausalVGenNet(nn.Module):
         over a constant scale by ``scale_z`` standard errors and ``scale_gain`` nats per row
         (``generators.nets.scale_pays``, as Causal Gen); elsewhere the noise stays additive."""
         c = self.terms.cont_nodes
-        h = self._raw_log_scale(train)[c]
-        self.log_scale_range[c] = torch.stack([h.min(1).values, h.max(1).values], 1).to(self.log_scale_range)
+        self.keep_scale_range(train, c)
         if self.joint:
             return
         held = val if val.shape[0] else train
@@ -281,23 +280,6 @@ class CausalVGenNet(nn.Module):
         r_val = self.terms.targets(held) - self.mechanisms(held)[c, :, 0]
         self.use_scale.zero_()
         self.use_scale[c] = scale_pays(r_tr, r_val, self.log_scale(held)[c], self.scale_z, self.scale_gain)
-
-    def _raw_log_scale(self, batch: Tensor) -> Tensor:
-        assert self.scale is not None
-        return self.scale(batch)[:, :, 0].clamp(-7, 5)
-
-    def log_scale(self, batch: Tensor) -> Tensor:
-        """``log s`` of every node on ``batch``, ``[n_nodes, B]``, within the range the
-        training rows reach (``[-7, 5]`` until training ends)."""
-        lo, hi = self.log_scale_range[:, 0:1], self.log_scale_range[:, 1:2]
-        return torch.minimum(torch.maximum(self._raw_log_scale(batch), lo), hi)
-
-    def node_log_scale(self, j: int, p: Tensor) -> Tensor | None:
-        """Node ``j``'s ``log s`` from its parents' columns where its noise is scaled, else None."""
-        if self.scale is None or not bool(self.use_scale[j]):
-            return None
-        lo, hi = self.log_scale_range[j]
-        return self.scale.node(j, p)[:, 0].clamp(-7, 5).clamp(float(lo), float(hi))
 
     def standardized(self, batch: Tensor, r: Tensor) -> Tensor:
         """The continuous nodes' residuals ``r`` (``[n_cont, B]``) divided by ``s(parents)``
