@@ -655,11 +655,16 @@ def test_five_sessions_at_once(server: str, browser) -> None:
         _go(pg, server, "explore")
         # a run of continuous data (the newest may be the adult table's, all categories: no slider)
         pg.get_by_role("combobox", name="Trained run", exact=True).click()
-        pg.get_by_role("option").filter(has_not_text="adult").first.click()
+        option = pg.get_by_role("option").filter(has_not_text="adult").first
+        run_id = option.inner_text().rsplit(" · ", 1)[-1].strip()  # "name · status · id"
+        option.click()
+        # the pick's rerun may not have started when the click returns: wait for the page to show the picked
+        # run (its id in the caption under the graph), then for the run to end
+        expect(pg.locator("code", has_text=run_id).first).to_be_visible()
         _idle(pg)
         _shot(pg, f"session-{i + 1}")
-        expect(pg.locator(".st-key-comparison .js-plotly-plot")).to_have_count(1)
-        expect(pg.locator(".st-key-comparison .js-plotly-plot")).to_be_visible()
+        # while a rerun replaces the chart Streamlit briefly keeps the stale one beside the new: count shown ones
+        expect(pg.locator(".st-key-comparison .js-plotly-plot:visible")).to_have_count(1)
     for _ in range(6):  # bounded: six slider moves in each exploring session
         for pg in explorers:
             thumb = pg.get_by_role("slider").first
