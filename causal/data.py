@@ -25,7 +25,12 @@ class DataError(ValueError):
 
 @dataclass(frozen=True)
 class Column:
-    """How one node's values look: kind, categories (discrete) and scale (continuous)."""
+    """How one node's values look: kind, categories (discrete) and scale (continuous).
+
+    ``integer``: a continuous column whose every value in the data is a whole number (a count,
+    an age in years); the model works on it as a number, and the values it generates are
+    rounded to whole numbers, and where the data have no negative value (a count) never
+    drawn below zero, so synthetic rows look like the data's."""
 
     name: str
     kind: str  # "continuous" | "binary" | "categorical"
@@ -34,6 +39,7 @@ class Column:
     std: float = 1.0
     min: float = float("nan")
     max: float = float("nan")
+    integer: bool = False
 
     @property
     def discrete(self) -> bool:
@@ -48,6 +54,7 @@ class Column:
             "std": self.std,
             "min": self.min,
             "max": self.max,
+            "integer": self.integer,
         }
 
     @classmethod
@@ -60,6 +67,7 @@ class Column:
             std=float(d.get("std", 1.0)),
             min=float(d.get("min", float("nan"))),
             max=float(d.get("max", float("nan"))),
+            integer=bool(d.get("integer", False)),  # absent from checkpoints written before it existed
         )
 
     def code(self, value: Any) -> int:
@@ -116,12 +124,15 @@ class Schema:
                 out[c.name] = _finite_numbers(c.name, col)
         return out
 
-    def decode(self, values: Mapping[str, np.ndarray], index: Any = None) -> pd.DataFrame:
-        """Codes -> DataFrame with the original category values."""
-        return pd.DataFrame(self.decode_arrays(values), index=index)
+    def decode(self, values: Mapping[str, np.ndarray], index: Any = None, exact: Any = ()) -> pd.DataFrame:
+        """Codes -> DataFrame with the original category values (``decode_arrays``)."""
+        return pd.DataFrame(self.decode_arrays(values, exact=exact), index=index)
 
-    def decode_arrays(self, values: Mapping[str, np.ndarray], names: Any = None) -> dict[str, np.ndarray]:
-        """Codes -> one array of original values per column (of ``names`` only, if given)."""
+    def decode_arrays(self, values: Mapping[str, np.ndarray], names: Any = None, exact: Any = ()) -> dict[str, np.ndarray]:
+        """Codes -> one array of original values per column (of ``names`` only, if given).
+        An integer column's values are rounded to whole numbers (int64), and kept at zero or
+        above where the data are, except in the columns named in ``exact`` (an intervened node
+        keeps the value it was set to)."""
         data = {}
         for c in self.columns:
             if names is not None and c.name not in names:
@@ -130,6 +141,9 @@ class Schema:
             if c.discrete:
                 cats = np.asarray(c.categories, dtype=object if _has_text(c.categories) else None)
                 data[c.name] = cats[v.astype(np.int64)]
+            elif c.integer and c.name not in exact and np.isfinite(v).all():
+                # a count (no negative value in the data) is never drawn negative
+                data[c.name] = np.rint(v if c.min < 0 else np.maximum(v, 0.0)).astype(np.int64)
             else:
                 data[c.name] = v.astype(np.float64)
         return data
@@ -222,7 +236,8 @@ def schema_from_frame(df: pd.DataFrame, graph: CausalGraph) -> Schema:
         else:
             x = df[n].to_numpy(dtype=np.float64)
             mean, std = mean_std(x)
-            cols.append(Column(n, "continuous", (), mean, std if std > 0 else 1.0, float(x.min()), float(x.max())))
+            whole = bool(not pd.api.types.is_bool_dtype(df[n]) and np.all(x == np.rint(x)) and np.abs(x).max() < 2.0**53)
+            cols.append(Column(n, "continuous", (), mean, std if std > 0 else 1.0, float(x.min()), float(x.max()), whole))
     return Schema(tuple(cols))
 
 
@@ -269,8 +284,11 @@ def validate_table(
         raise DataError(f"{source} has duplicate column(s): {', '.join(dup)}")
     missing = [n for n in graph.nodes if n not in cols and graph.kind(n) != "image"]
     if missing:
+        spaced = [c for c in cols if " " in c and any(w in missing for w in c.split())]
+        hint = ("; a name with spaces must be in double quotes in graph text, e.g. "
+                + ", ".join(f'"{c}"' for c in spaced[:3])) if spaced else ""
         raise DataError(
-            f"{source} has no column for node(s) {', '.join(missing)}; its columns are {', '.join(cols) or '(none)'}"
+            f"{source} has no column for node(s) {', '.join(missing)}; its columns are {', '.join(cols) or '(none)'}{hint}"
         )
     extras = [c for c in cols if c not in graph]
     if extras and extra == "error":

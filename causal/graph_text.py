@@ -11,7 +11,10 @@ from typing import Mapping
 
 Edge = tuple[str, str]
 
-_NAME_RE = re.compile(r"^[^\s;{}\[\]\"'=,]+$")
+# a node name: a column's header as tables write them ("age (years)", "Einkommen €"), so spaces
+# inside are fine (the text formats quote such names); not what the grammar or the command
+# line's A=VALUE and A -> B arguments read as syntax, nor line breaks or tabs
+_NAME_RE = re.compile(r'^[^\t\n\r\f\v;{}\[\]"=,]+$')
 
 
 class GraphError(ValueError):
@@ -59,9 +62,11 @@ def quoted(n: str) -> str:
 def check_name(n: object) -> None:
     if not isinstance(n, str) or not n.strip():
         raise GraphError(f"node names must be non-empty strings, got {n!r}")
-    if n != n.strip() or not _NAME_RE.match(n) or "->" in n or "<-" in n:
+    if n != n.strip():
+        raise GraphError(f"node name {n!r} starts or ends with a space")
+    if not _NAME_RE.match(n) or "->" in n or "<-" in n:
         raise GraphError(
-            f"node name {n!r} has spaces or reserved characters (; {{ }} [ ] = , quotes, arrows)"
+            f"node name {n!r} has reserved characters (; {{ }} [ ] = , double quotes, arrows, tabs or line breaks)"
         )
 
 

@@ -160,7 +160,8 @@ def sample(m: Mechanisms, n: int, do: Mapping[str, Any] | None = None, seed: See
     """Observational (no ``do``) or interventional samples as a DataFrame (at most
     ``causal.limits.MAX_SAMPLE_VALUES`` values per call), with the edges ``cuts`` removed."""
     _check_n(n, len(m.graph.nodes))
-    return m.schema.decode(simulate(m, n, parse_do(do, m.schema), seed, cuts=cuts))
+    ivs = parse_do(do, m.schema)
+    return m.schema.decode(simulate(m, n, ivs, seed, cuts=cuts), exact={iv.node for iv in ivs})
 
 
 @dataclass(frozen=True)
@@ -322,7 +323,7 @@ def sample_conditional(
         )
     merged = {name: np.concatenate([c[name] for c in kept])[:n] for name in ancestral}
     merged = simulate(m, len(merged[next(iter(events))]), ivs, rng, known=merged, cuts=cuts)
-    return ConditionalSample(m.schema.decode(merged), draws, accepted, described)
+    return ConditionalSample(m.schema.decode(merged, exact={iv.node for iv in ivs}), draws, accepted, described)
 
 
 # ---------------------------------------------------------------------- counterfactuals
@@ -378,7 +379,7 @@ def counterfactual(
             cf[node] = check_finite(m.schema, node, iv.apply(x, n) if iv is not None else x, ivs)
     # one frame built from its columns: setting columns one by one on a copy costs more
     # than the whole query on a 2,500-row table
-    decoded = m.schema.decode_arrays(cf, affected)
+    decoded = m.schema.decode_arrays(cf, affected, exact=ivs)
     return pd.DataFrame(
         {c: decoded[c] if c in decoded else rows[c] for c in rows.columns}, index=rows.index, copy=False
     )

@@ -53,6 +53,7 @@ _COLUMN = {
         "kind": {"enum": ["continuous", "binary", "categorical"]},
         "categories": {"type": "array"},
         **{k: {"type": "number"} for k in ("mean", "std", "min", "max")},
+        "integer": {"type": "boolean"},
     },
 }
 META_SCHEMA: dict[str, Any] = {

@@ -269,3 +269,21 @@ def test_column_code():
     assert c.discrete and not Column("x", "continuous").discrete
     with pytest.raises(DataError, match=r"'sex' has no value 'X'; its values are F, M"):
         c.code("X")
+
+
+def test_integer_columns_decode_as_whole_numbers_and_counts_stay_non_negative():
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame({"a": rng.normal(size=60), "count": rng.poisson(2.0, 60), "years": rng.integers(-5, 5, 60).astype(float)})
+    schema = schema_from_frame(df, CausalGraph.parse("a -> count; a -> years"))
+    assert not schema["a"].integer and schema["count"].integer and schema["years"].integer
+    drawn = {"a": np.array([0.4, -1.2]), "count": np.array([2.6, -0.7]), "years": np.array([-2.4, 3.5])}
+    out = schema.decode(drawn)
+    assert out["count"].tolist() == [3, 0]  # rounded; a count (never negative in the data) is not drawn below 0
+    assert out["years"].tolist() == [-2, 4] and out["years"].dtype == np.int64  # negative in the data: not clipped
+    assert out["a"].tolist() == [0.4, -1.2]
+    kept = schema.decode(drawn, exact={"count"})  # an intervened node keeps the value it was set to
+    assert kept["count"].tolist() == [2.6, -0.7] and kept["years"].tolist() == [-2, 4]
+    again = Schema.from_dict(schema.to_dict())
+    assert again["count"].integer and not again["a"].integer
+    legacy = {"columns": [{k: v for k, v in c.items() if k != "integer"} for c in schema.to_dict()["columns"]]}
+    assert not Schema.from_dict(legacy)["count"].integer  # a checkpoint written before the flag: numbers as before

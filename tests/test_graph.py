@@ -9,11 +9,12 @@ import json
 
 import networkx as nx
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from causal import CPDAG, CausalGraph, GraphError, Independence
+from causal import CPDAG, CausalGraph, DataError, GraphError, Independence
 from causal.graph import require_graph
 
 PROPS = settings(max_examples=60, deadline=None, derandomize=True)
@@ -316,7 +317,7 @@ def test_empty_text_says_it_is_empty(text):
         CausalGraph.parse(text)
 
 
-@pytest.mark.parametrize("bad", ["my node", "a;b", "", "x->y", 3])
+@pytest.mark.parametrize("bad", [" my node", "a;b", "", "x->y", 3])
 def test_bad_node_names_are_refused(bad):
     with pytest.raises(GraphError, match="node name"):
         CausalGraph([bad], [])
@@ -567,3 +568,23 @@ def test_dot_subgraph_is_refused_not_misread():
 def test_newline_separated_group_statement():
     g = CausalGraph.parse("dag {\na -> b\n{c d} -> a\n}")
     assert edge_set(g) == {("a", "b"), ("c", "a"), ("d", "a")}
+
+
+def test_table_headers_with_spaces_are_node_names_quoted_in_text():
+    g = CausalGraph.parse('"age (years)" -> "Einkommen €"; "Einkommen €" -> children\'s')
+    assert g.nodes == ("age (years)", "Einkommen €", "children's")
+    for text in (g.to_text(), g.to_dagitty(), g.to_dot(), g.to_json()):
+        assert CausalGraph.parse(text).same_structure(g), text
+    for bad, why in ((" a", "starts or ends with a space"), ("a;b", "reserved"), ("a=b", "reserved"),
+                     ("a\tb", "reserved"), ("a -> b", "reserved"), ('a"b', "reserved")):
+        with pytest.raises(GraphError, match=why):
+            CausalGraph([bad], [])
+
+
+def test_an_unquoted_name_with_spaces_gets_a_hint_when_checked_against_the_table():
+    from causal import validate_table
+
+    df = pd.DataFrame({"capital gain": np.arange(40.0), "income": np.arange(40.0) % 7})
+    with pytest.raises(DataError, match=r'no column for node\(s\) capital, gain.*must be in double quotes.*"capital gain"'):
+        validate_table(df, CausalGraph.parse("capital gain -> income"))
+    assert list(validate_table(df, CausalGraph.parse('"capital gain" -> income')).columns) == ["capital gain", "income"]

@@ -28,7 +28,7 @@ def test_edits_return_new_drawings_and_refusals_keep_the_last_valid_graph():
     assert cyc.graph == e.graph and cyc.error == "the graph has a cycle: a -> b -> c -> a"
     assert e.add_edge("b", "b").error and "b" in e.add_edge("b", "b").error
     assert e.add_node("b").error == "there is already a node named 'b'"
-    assert e.add_node("a b").graph == e.graph  # a bad name is refused
+    assert e.add_node("a;b").graph == e.graph  # a bad name is refused
     assert e.delete_edge("a", "c").graph == d.graph
     assert e.delete_node("b").graph == CausalGraph.parse("a -> c")
     assert ge.new_drawing(CausalGraph.parse("a")).delete_node("a").error.startswith("cannot delete 'a'")
