@@ -307,29 +307,37 @@ class Polynomials(nn.Module):
         self._cols: list[Tensor] = [torch.nonzero(mask[j]).flatten() for j in range(n)]
         self._cache: dict[int, tuple[Tensor, Tensor, Tensor | None]] = {}
 
-    def _features(self, p: Tensor) -> Tensor:
-        """``[rows, 1 + k (+ k(k+1)/2)]``: intercept, the columns, their pairwise products."""
-        feats = [torch.ones(p.shape[0], 1, dtype=p.dtype, device=p.device), p]
-        if self.degree == 2:
-            i, k = torch.triu_indices(p.shape[1], p.shape[1], device=p.device)
-            feats.append(p[:, i] * p[:, k])
-        return torch.cat(feats, dim=1)
+    @staticmethod
+    def _nonzero_pairs(p: Tensor) -> tuple[Tensor, Tensor]:
+        """The pairs ``i <= k`` of ``p``'s columns whose product is nonzero on some row. The
+        others (two categories of one one-hot parent, combinations the rows never show) get
+        coefficient 0 in the minimum-norm least-squares solution anyway, so leaving them out
+        of the design changes no coefficient and no prediction, and on one-hot parents it is
+        most of them (``hr_per_week`` in the Adult graph: 70 parent columns, 2,485 products)."""
+        sq = p * p
+        nonzero = (sq.T @ sq) > 0  # Σ_rows p_i² p_k²
+        i, k = torch.triu_indices(p.shape[1], p.shape[1])
+        keep = nonzero[i, k]
+        return i[keep], k[keep]
 
     @torch.no_grad()
     def fit_least_squares(self, x: Tensor, targets: Tensor, nodes: Sequence[int]) -> None:
         """Set the listed nodes' polynomials to the least-squares fit of ``targets``
         (``[n_nodes, rows]``) on ``x``'s parent columns (minimum norm where columns are
-        collinear, e.g. a one-hot parent's squares)."""
+        collinear; products that are zero on every row are left out, ``_nonzero_pairs``)."""
         for j in nodes:
             cols = self._cols[j]
             k = len(cols)
             p = x[:, cols].double().cpu()
-            beta = torch.linalg.lstsq(self._features(p), targets[j].double().cpu()[:, None], driver="gelsd").solution[:, 0]
+            feats = [torch.ones(p.shape[0], 1, dtype=p.dtype), p]
+            if self.degree == 2:
+                i, m = self._nonzero_pairs(p)
+                feats.append(p[:, i] * p[:, m])
+            beta = torch.linalg.lstsq(torch.cat(feats, dim=1), targets[j].double().cpu()[:, None], driver="gelsd").solution[:, 0]
             self.bias[j] = beta[0].to(self.bias)
             self.lin[j] = 0.0
             self.lin[j, cols] = beta[1 : 1 + k].to(self.lin)
             if self.degree == 2:
-                i, m = torch.triu_indices(k, k)
                 self.quad[j] = 0.0
                 self.quad[j, cols[i], cols[m]] = beta[1 + k :].to(self.quad)
         self._cache.clear()

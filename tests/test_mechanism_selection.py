@@ -49,6 +49,40 @@ def test_polynomials_recover_an_exact_quadratic_and_ignore_non_parents():
     torch.testing.assert_close(poly(moved)[1], poly(far)[1])
 
 
+def test_polynomials_leave_out_products_zero_on_every_row_and_predict_as_the_full_fit():
+    """Products of two categories of one parent (always 0) and combinations the rows never show
+    are zero on every row: the fit without them predicts what the minimum-norm fit on every
+    product predicts, on every one-hot input, seen or not."""
+    rng = np.random.default_rng(0)
+    n = 3000
+    a = rng.integers(0, 4, n)  # a 4-category parent, one-hot in columns 0-3
+    b = np.where(a == 3, 0, rng.integers(0, 3, n))  # 3 categories; a = 3 is only ever seen with b = 0
+    c = rng.normal(size=n)  # a continuous parent, column 7
+    x = np.zeros((n, 8))
+    x[np.arange(n), a] = 1.0
+    x[np.arange(n), 4 + b] = 1.0
+    x[:, 7] = c
+    target = np.array([0.0, 1.0, -0.5, 2.0])[a] + np.array([0.3, 0.0, -1.0])[b] + 0.7 * c * (a == 1) + 0.4 * c**2
+    target = target + 0.1 * rng.normal(size=n)
+    mask = torch.tensor([[0.0] * 8, [1.0] * 8])
+    poly = Polynomials(mask, 2)
+    xt = torch.tensor(x, dtype=torch.float64)
+    poly.fit_least_squares(xt.float(), torch.tensor(np.stack([np.zeros(n), target]), dtype=torch.float32), [1])
+    i, k = torch.triu_indices(8, 8)  # the full fit: every product, minimum norm (what the fit was before)
+    full = torch.cat([torch.ones(n, 1, dtype=torch.float64), xt, xt[:, i] * xt[:, k]], dim=1)
+    beta = torch.linalg.lstsq(full, torch.tensor(target)[:, None], driver="gelsd").solution[:, 0]
+    kept, _ = Polynomials._nonzero_pairs(xt)
+    assert len(kept) == 8 + 10 + 4 + 3  # of 36: the 8 squares, a x b seen (12 less 2 unseen), a x c, b x c
+    grid = np.array([(ai, bi, ci) for ai in range(4) for bi in range(3) for ci in (-2.0, 0.5, 3.0)])  # (3, 1) and (3, 2) unseen
+    q = np.zeros((len(grid), 8))
+    q[np.arange(len(grid)), grid[:, 0].astype(int)] = 1.0
+    q[np.arange(len(grid)), 4 + grid[:, 1].astype(int)] = 1.0
+    q[:, 7] = grid[:, 2]
+    qt = torch.tensor(q, dtype=torch.float64)
+    expected = torch.cat([torch.ones(len(q), 1, dtype=torch.float64), qt, qt[:, i] * qt[:, k]], dim=1) @ beta
+    torch.testing.assert_close(poly(qt.float())[1].double(), expected, rtol=0, atol=2e-4)
+
+
 def test_adequate_accepts_a_rival_that_predicts_the_same_or_better():
     g = torch.Generator().manual_seed(0)
     target = torch.randn(3, 4000, generator=g)
