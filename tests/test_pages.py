@@ -179,6 +179,36 @@ def test_an_upload_starts_with_unconnected_columns_and_training_asks_for_a_graph
     assert not at.warning and "`a -> b`" in _text(at)
 
 
+def test_an_upload_whose_headers_have_spaces_trains_and_explores(ws) -> None:
+    """Headers as real tables write them ('age (years)', 'income €', 'number of kids'): the
+    graph text quotes them, and the run trains and answers queries under those names."""
+    rng = np.random.default_rng(1)
+    age = rng.integers(18, 80, 300)
+    df = pd.DataFrame({"age (years)": age, "income €": 20 + 0.5 * age + rng.normal(0, 3, 300),
+                       "number of kids": rng.poisson(1.5, 300)})
+    at = _app("data")
+    at.radio(key="data-source").set_value("Upload a CSV").run()
+    at.file_uploader(key="data-upload").set_value(("people.csv", df.to_csv(index=False).encode(), "text/csv")).run()
+    assert not at.exception and not any("cannot be a graph node" in w.value for w in at.warning), _text(at)
+    at.switch_page("views/graph.py").run()
+    from causal import CausalGraph
+
+    assert CausalGraph.parse(at.text_area(key="graph-text").value).nodes == tuple(df.columns)
+    at.text_area(key="graph-text").set_value('"age (years)" -> "income €"; "age (years)" -> "number of kids"').run()
+    _button(at, "Apply text").click().run()
+    assert not at.exception and not at.error, _text(at)
+    at.switch_page("views/train.py").run()
+    at.text_input(key="train-causal-gen-steps").set_value("80")
+    at.text_input(key="train-causal-gen-hidden").set_value("8")
+    _button(at, "Start training").click().run()
+    _until(at, lambda a: a.success, what="training")
+    [run] = ws.runs()
+    assert run.status == "done", run.error
+    at.switch_page("views/explore.py").run()
+    assert not at.exception and not at.error, _text(at)
+    assert "income €" in _text(at)
+
+
 # ---------------------------------------------------------------------- train
 def test_train_page_trains_in_a_worker_and_reports_against_the_truth(ws) -> None:
     at = _app("train")
