@@ -287,6 +287,12 @@ def test_candidate_generators():
     assert len(orientations(g, [("a", "b"), ("b", "c")])) == 4
     with pytest.raises(GraphError, match="named H1"):
         candidates(["a -> b", "b -> a", 'H1="a; b"'])
+    # quotes around a whole graph are dropped; a graph whose first and last names are quoted keeps them
+    spaced = candidates(['"age (years)" -> "number of kids"', 'rev="number of kids" -> "age (years)"',
+                         "whole='\"age (years)\"; \"number of kids\"'"])
+    assert [c.name for c in spaced] == ["H1", "rev", "whole"]
+    assert spaced[0].graph.edges == (("age (years)", "number of kids"),)
+    assert spaced[1].graph.edges == (("number of kids", "age (years)"),) and spaced[2].graph.edges == ()
 
 
 def test_varsortability():

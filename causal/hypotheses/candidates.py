@@ -45,8 +45,8 @@ def parse_candidate(text: str, default_name: str) -> Candidate:
     m = _NAMED.match(body)
     if m and "->" not in m.group(1) and not body.lower().startswith(("dag", "digraph", "graph", "pdag", "strict")):
         name, body = m.group(1), m.group(2).strip()
-    if len(body) >= 2 and body[0] == body[-1] and body[0] in "\"'":
-        body = body[1:-1]
+    if len(body) >= 2 and body[0] == body[-1] and body[0] in "\"'" and body[0] not in body[1:-1]:
+        body = body[1:-1]  # quotes around the whole graph, not a quoted first and last name ("a b" -> "c d")
     try:
         return Candidate(name, CausalGraph.parse(body))
     except GraphError as e:
