@@ -127,8 +127,11 @@ def edges_of(cuts: Iterable[Any]) -> tuple[tuple[str, str], ...]:
 @dataclass(frozen=True)
 class Dependence:
     """How much ``node`` depends on the sensitive attribute in one dataset: ``corr`` is the
-    Pearson correlation with its codes (``measure`` "pearson") or Cramér's V for a
-    categorical node with more than two values ("cramer_v"); ``mi`` the mutual information
+    Pearson correlation (``measure`` "pearson"; a binary column as its 0/1 codes), Cramér's V
+    where both are discrete and either has more than two values ("cramer_v"), or the
+    correlation ratio η of the numeric one over the groups of the discrete one where that has
+    more than two values ("eta": the share of its variance, square-rooted, that the groups'
+    means explain; the codes of unordered categories have no correlation); ``mi`` the mutual information
     in nats (continuous values in quantile bins) with the G-test's ``p_value`` (the
     chi-square test of the mutual information); ``cond_p_value`` the G-test of the same
     independence within strata of the sensitive attribute's non-descendants that are
@@ -216,12 +219,13 @@ class DebiasReport:
     real: BiasReport | None = None
 
     def side_by_side(self) -> pd.DataFrame:
-        """One row per descendant: correlation, mutual information and p-values before and after."""
+        """One row per descendant: its association measure (``Dependence``), then that
+        association, mutual information and p-values before and after."""
         b, a = self.before.dependence_frame(), self.after.dependence_frame()
         if b.empty:
             return b
         cols = ["corr", "mi", "p_value", "cond_p_value"]
-        return pd.concat({"before": b[cols], "after": a[cols]}, axis=1)
+        return pd.concat({"": b[["measure"]], "before": b[cols], "after": a[cols]}, axis=1)
 
     def fidelity_frame(self) -> pd.DataFrame:
         return pd.DataFrame([{**asdict(d), "columns": " & ".join(d.columns)} for d in self.fidelity])
@@ -260,6 +264,17 @@ def _codes(s: pd.Series, bins: int = 10) -> np.ndarray:
     return pd.factorize(np.asarray(binned), sort=True)[0].astype(np.int64)
 
 
+def _eta(groups: np.ndarray, x: np.ndarray) -> float:
+    """The correlation ratio of ``x`` over integer ``groups``: sqrt(between-group sum of
+    squares / total sum of squares), in [0, 1]."""
+    total = float(((x - x.mean()) ** 2).sum())
+    if total == 0:
+        return 0.0
+    counts = np.bincount(groups)
+    means = np.bincount(groups, weights=x) / np.maximum(counts, 1)
+    return float(np.sqrt(min(1.0, float((counts * (means - x.mean()) ** 2).sum()) / total)))
+
+
 def _is_discrete(s: pd.Series) -> bool:
     return s.dtype.kind in "ObUS" or isinstance(s.dtype, pd.CategoricalDtype) or s.nunique() <= 2 \
         or (s.dtype.kind in "iu" and s.nunique() <= 20)
@@ -285,12 +300,16 @@ def dependence(data: pd.DataFrame, graph: CausalGraph, sensitive: str, nodes: Se
     for node in nodes:
         s = data[node]
         cs = _codes(s)
-        many = _is_discrete(s) and s.nunique() > 2
         if len(np.unique(ca)) < 2 or len(np.unique(cs)) < 2:
             out.append(Dependence(node, 0.0, "constant", 0.0, 1.0, None))
             continue
-        if many:
+        s_many, a_many = _is_discrete(s) and s.nunique() > 2, _is_discrete(a) and a.nunique() > 2
+        if (s_many or a_many) and _is_discrete(s) and _is_discrete(a):
             corr, measure = float(association(crosstab(ca, cs).count, method="cramer")), "cramer_v"
+        elif a_many:
+            corr, measure = _eta(ca, s.to_numpy(dtype=float)), "eta"
+        elif s_many:
+            corr, measure = _eta(cs, a_num), "eta"
         else:
             x = cs.astype(float) if _is_discrete(s) else s.to_numpy(dtype=float)
             corr, measure = float(np.corrcoef(a_num, x)[0, 1]), "pearson"

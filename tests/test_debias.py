@@ -68,6 +68,28 @@ def test_parity_cut_of_the_true_loan_scm_removes_the_dependence_and_keeps_the_re
         np.testing.assert_array_equal(cut[col].to_numpy(), uncut[col].to_numpy())
 
 
+def test_dependence_on_an_attribute_of_three_groups_does_not_read_its_codes_as_numbers():
+    """race in three groups, the middle one far from the other two: a correlation with the
+    codes 0, 1, 2 would call it weak (and change with the categories' order); the
+    correlation ratio and Cramér's V see it."""
+    rng = np.random.default_rng(0)
+    n = 6000
+    race = rng.choice(["a", "b", "c"], n)
+    x = np.where(race == "b", 2.0, 0.0) + rng.normal(size=n)  # the group in the middle of the codes differs
+    y = np.where(x + rng.normal(size=n) > 1.0, "hi", "lo")
+    data = pd.DataFrame({"race": race, "x": x, "y": y, "binary": (race == "b").astype(int)})
+    g = CausalGraph.parse("race -> x; x -> y; race -> binary")
+    dep = {d.node: d for d in db.dependence(data, g, "race", conditional=False)}
+    pearson_on_codes = abs(np.corrcoef(pd.factorize(race, sort=True)[0], x)[0, 1])
+    assert pearson_on_codes < 0.05  # what the codes would have said
+    # η² = between / total variance = (8/9 · 1/3 + 4/9 · 2/3) / (1 + 8/9) = 0.889 / 1.889: η = 0.686
+    assert dep["x"].measure == "eta" and dep["x"].corr == pytest.approx(0.686, abs=0.02)
+    assert dep["y"].measure == "cramer_v" and dep["y"].corr > 0.3
+    assert dep["binary"].measure == "cramer_v" and dep["binary"].corr == pytest.approx(1.0)
+    flipped = {d.node: d for d in db.dependence(data.assign(x=rng.permutation(x)), g, "race", ["x"], conditional=False)}
+    assert flipped["x"].corr < 0.05  # no dependence: η near 0 (1/sqrt(n) scale)
+
+
 def test_downstream_classifier_sees_the_bias_and_not_after_the_unaware_cut():
     from bench.debias import biased_table
 
@@ -122,7 +144,8 @@ def test_report_before_and_after_a_parity_cut(loan_model):
     assert rep.max_fidelity_off_cut() < 0.005
     assert all(d.to_real is not None for d in rep.fidelity)
     table = rep.side_by_side()
-    assert list(table.columns.get_level_values(0).unique()) == ["before", "after"]
+    assert list(table.columns.get_level_values(0).unique()) == ["", "before", "after"]  # "": the measure
+    assert set(table[("", "measure")]) == {"pearson"}  # A is binary, its descendants binary or numeric
     json.dumps(rep.to_dict())  # a report is plain JSON
 
 

@@ -99,7 +99,7 @@ except ValueError as e:
 
 st.subheader("Is the bias gone?")
 st.dataframe(lg.shown(lg.headline(res.report)), width="stretch", key="db-headline")
-st.markdown(f"**Dependence of each descendant of {sensitive}**, before and after (correlation or Cramér's V, mutual "
+st.markdown(f"**Dependence of each descendant of {sensitive}**, before and after (correlation, Cramér's V or the correlation ratio η, as *measure* says; mutual "
             f"information in nats with its G-test p-value, and the p-value given {sensitive}'s non-descendants)")
 st.dataframe(lg.shown(res.report.side_by_side()), width="stretch", key="db-dependence")
 st.subheader("Is the rest kept?")
