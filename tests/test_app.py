@@ -86,6 +86,8 @@ def test_value_choice_for_continuous_and_discrete_nodes() -> None:
     assert wide.min < c.min - 5 and wide.max > c.max + 5
     d = value_choice(Column("A", "binary", (0, 1)))
     assert d.kind == "select" and d.options == (0, 1) and d.default in (0, 1)
+    age = value_choice(Column("age", "continuous", (), mean=38.4, std=13.1, min=17.0, max=90.0, integer=True))
+    assert age.step == 1.0 and age.default == 52.0 and (age.min, age.max) == (17.0, 90.0)  # whole years
 
 
 def test_default_node_and_explanations() -> None:

@@ -39,7 +39,7 @@ def value_choice(col: Column, extend: bool = False) -> ValueChoice:
     """The values offered for ``col``: the data's min..max for a continuous node (twice its
     width on each side with ``extend``, to ask about values never seen), else its categories.
     The default is one standard deviation above the mean, where conditioning and
-    intervening usually differ visibly."""
+    intervening usually differ visibly. A column of whole numbers moves in whole steps."""
     if col.discrete:
         options = tuple(sorted(col.categories, key=category_key))  # natural order: "<20" before "20-34"
         return ValueChoice("select", options[-1], options=options)
@@ -50,6 +50,8 @@ def value_choice(col: Column, extend: bool = False) -> ValueChoice:
     if extend:
         lo, hi = lo - width, hi + width
     step = 10.0 ** math.floor(math.log10(width / 200))
+    if col.integer:
+        step = max(step, 1.0)
     lo, hi = math.floor(lo / step) * step, math.ceil(hi / step) * step
     default = min(max(col.mean + col.std, lo), hi)
     return ValueChoice("slider", _round(default, step), _round(lo, step), _round(hi, step), step)
