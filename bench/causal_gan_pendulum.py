@@ -8,9 +8,10 @@ section of docs/benchmarks.md.
     python bench/causal_gan_pendulum.py --seed 10 --no-ccgm --no-before --set label_features=0   # a variant on other data
 
 *before*: CausalGAN with continuous labels read as before they were first-class
-(``label_features=0, regression_sigma=0, intervene_continuous=False``), in the same run. On a
-busy host the models can run as parallel processes (``--only causal-gan``, ``--only before``,
-``--only ccgm``, each with its own ``--json``), then ``--merge`` those files into one section.
+(``label_features=0, regression_sigma=0, intervene_continuous=False``, and without the
+reconstruction term, ``recon_weight=0``), in the same run. On a busy host the models can run
+as parallel processes (``--only causal-gan``, ``--only before``, ``--only ccgm``, each with its
+own ``--json``), then ``--merge`` those files into one section.
 
 The scoring (``bench.ccgm.score_images``) and the regressor (``bench.ccgm.Regressor``, trained
 on the training rows re-rendered with every label shuffled on its own) are CCGM's pendulum
@@ -42,7 +43,7 @@ from causal import images as imd  # noqa: E402
 from generators import build_model  # noqa: E402
 
 DATASET = "pendulum"
-BEFORE = {"label_features": 0, "regression_sigma": 0.0, "intervene_continuous": False}
+BEFORE = {"label_features": 0, "regression_sigma": 0.0, "intervene_continuous": False, "recon_weight": 0.0}
 
 
 def fit_and_score(name: str, kind: str, ds: imd.ImageDataset, test: Any, reg: Regressor, sizes: Sizes, seed: int,

@@ -50,7 +50,18 @@ measured generated images too (a clean image would be outside what R was trained
 z-encoder and the mode-seeking term read G's clean output: they concern G, not the data.
 
 An extra encoder ``E(x, l) → z`` is trained on generated images (like the authors'
-``discriminator_on_z``); it only initializes the inversion. Counterfactual images
+``discriminator_on_z``); it initializes the inversion. With ``recon_weight > 0`` (the default
+unless the images are lossy) G and E are also trained as a VAE-GAN (Larsen et al. 2016) on
+*real* images: E becomes a Gaussian posterior ``q(z | x, l) = N(E(x, l), diag(σ²))`` (σ one
+learned scale per dimension) and G's loss gains ``recon_weight · Σ_pixels |G(l_x, z_x) − x| +
+KL(q ‖ N(0, I))`` per image, ``z_x ~ q``: the negative ELBO with a Laplace pixel likelihood
+of scale ``1 / recon_weight`` (the L1 pixel loss of pix2pix, Isola et al. 2017). G's
+range then covers the real images and E abducts their style, while the KL term keeps in z
+only what the labels do not already say (with a deterministic encoder E passed the labels
+through z, and G redrew x from z, ignoring a changed label). ``recon_swap`` of G's generated
+rows take real images' codes with other labels, ``G(l', z_x)``, and face D and the labeler
+like any generated image, so the edit itself is trained, as in AttGAN (He et al. 2019).
+Counterfactual images
 (abduction, action, prediction): the style ``z`` of a real image is found by inverting the
 generator (Bora, Jalal, Price, Dimakis 2017, "Compressed sensing using generative models"):
 minimize ``‖G(l, z) − x‖² + λ‖z‖²`` over ``z`` from a few starts, keeping the best; the labels
@@ -89,6 +100,9 @@ from generators.training import StepContext, Steps, TrainConfig
 __all__ = ["CausalGAN", "CausalGANConfig", "CausalGANNet", "CausalGANSteps", "class_weights", "invert", "weighted_losses"]
 
 
+RECON_DEFAULT = 0.1  # recon_weight=None's weight (docs/benchmarks.md: the pendulum and the faces)
+
+
 @dataclass(frozen=True)
 class CausalGANConfig:
     """CausalGAN's settings; ``train`` drives the GAN phase (``steps`` generator steps)."""
@@ -116,6 +130,8 @@ class CausalGANConfig:
     label_features: int = 16  # Gaussian bumps per continuous label that G and D read beside its value; 0: the value alone
     regression_sigma: float = 0.1  # floor of σ (label sds) in G's Gaussian labeler term for continuous labels; 0: squared error
     # (the term: −log N(l; R(G(l, z)), σ²), σ = max(R's error on real images, this floor); see docstring)
+    recon_weight: float | None = None  # weight of the reconstruction term: G(l_x, z ~ E(x, l_x)) redraws each real image x (|pixel error| summed per image); 0 is off; none: 0.1 (RECON_DEFAULT), or 0 for lossy images (ambient) (see docstring)
+    recon_swap: float = 0.5  # with recon_weight: the share of G's generated rows drawn at real images' codes E(x, l_x) with other labels
     invert_steps: int = 150  # Adam steps of the generator inversion (abduction of z)
     invert_restarts: int = 3  # starts per image: the encoder's estimate, then random draws
     invert_lr: float = 0.05
@@ -138,6 +154,14 @@ class CausalGANConfig:
             raise ValueError(f"mode_seeking must be >= 0, got {self.mode_seeking}")
         if self.label_features < 0 or self.label_features == 1:
             raise ValueError(f"label_features must be 0 (off) or at least 2 bumps per continuous label, got {self.label_features}")
+        if self.recon_weight is not None and not self.recon_weight >= 0:
+            raise ValueError(f"recon_weight must be >= 0 (0 is off; none: chosen by the label kinds), got {self.recon_weight}")
+        if not 0.0 <= self.recon_swap <= 1.0:
+            raise ValueError(f"recon_swap must lie in [0, 1], got {self.recon_swap}")
+        if self.recon_weight and parse_ambient(self.ambient).active:
+            raise ValueError(f"recon_weight={self.recon_weight} with ambient={self.ambient!r}: the reconstruction term compares "
+                             "G's image with the real one pixel by pixel, and lossy images have no clean pixels to compare; "
+                             "set recon_weight=0 for lossy images")
         if not self.regression_sigma >= 0:
             raise ValueError(f"regression_sigma must be >= 0 (in label standard deviations; 0 is off), got {self.regression_sigma}")
         if self.z_dim < 1 or self.width < 1 or self.labeler_width < 1 or self.invert_restarts < 1:
@@ -176,7 +200,7 @@ class CausalGANNet(nn.Module):
     encoded columns as they are)."""
 
     def __init__(self, channels: int, size: int, label_dim: int, config: CausalGANConfig,
-                 encoding: LabelEncoding | None = None) -> None:
+                 encoding: LabelEncoding | None = None, variational: bool = False) -> None:
         super().__init__()
         if encoding is not None and encoding.width != label_dim:
             raise ValueError(f"label_dim {label_dim} does not match the encoding's {encoding.width} columns")
@@ -191,6 +215,8 @@ class CausalGANNet(nn.Module):
         self.anti_labeler = ConvHead(channels, size, max(label_dim, 1), config.labeler_width)
         self.encoder = ConvHead(channels, size, config.z_dim, config.labeler_width)
         self.encoder_labels = nn.Linear(label_dim, config.z_dim, bias=False) if label_dim else None
+        # with the reconstruction term, E is a Gaussian posterior N(encode(x, l), diag(exp(encoder_logvar)))
+        self.encoder_logvar = nn.Parameter(torch.full((config.z_dim,), -2.0)) if variational else None
 
     def generate(self, labels: Tensor, z: Tensor, averaged: bool = True) -> Tensor:
         """Images in [0, 1], ``[n, C, H, W]``, from the weight average (``averaged``, for
@@ -320,9 +346,10 @@ class CausalGAN(ImageModel):
         # only: the weights load either way, and the config then says what was done)
         # ... and those written before `label_features` existed (continuous labels first-class) read a
         # continuous label as its value alone (their G and D weights have no input for the
-        # bumps) and trained with plain squared error and without its interventional rows
+        # bumps) and trained with plain squared error and without its interventional rows; and those written
+        # before `recon_weight` existed trained without the reconstruction term
         return {"d_conditional": False, "mode_seeking": 0.0, "balance_generator": False, "label_features": 0,
-                "regression_sigma": 0.0, "intervene_continuous": False, **config}
+                "regression_sigma": 0.0, "intervene_continuous": False, "recon_weight": 0.0, **config}
 
     def __init__(self, graph: Any, config: Any = None) -> None:
         super().__init__(graph, config)
@@ -343,7 +370,8 @@ class CausalGAN(ImageModel):
         return self.config.train
 
     def _build(self) -> nn.Module:
-        return CausalGANNet(self.info.channels, self.info.size, self.encoding.width, self.config, self.encoding)  # type: ignore[union-attr, arg-type]
+        return CausalGANNet(self.info.channels, self.info.size, self.encoding.width, self.config, self.encoding,  # type: ignore[union-attr, arg-type]
+                            variational=self.recon_weight() > 0)
 
     def _decode(self, labels: Tensor, style: Tensor) -> Tensor:
         return self.image_net.generate(labels, style)  # type: ignore[union-attr]
@@ -356,6 +384,14 @@ class CausalGAN(ImageModel):
                         generator=gen, init=net.encode(images, labels))
         self.last_inversion_error = err.detach().cpu().numpy()
         return z
+
+    def recon_weight(self) -> float:
+        """The reconstruction term's weight this model trains with: the setting, or when it is
+        None, ``RECON_DEFAULT``, or 0 when the images are lossy (``ambient``: no clean pixels to redraw)."""
+        w = self.config.recon_weight
+        if w is not None:
+            return float(w)
+        return 0.0 if parse_ambient(self.config.ambient).active else RECON_DEFAULT
 
     # ------------------------------------------------------------------ training
     def _fake_label_pool(self, labels: Tensor, n: int, seed: int) -> Tensor:
@@ -400,6 +436,7 @@ class CausalGANSteps(Steps):
         self.model, self.images, self.labels = model, images, labels
         self.enc = model.encoding
         self.c: CausalGANConfig = model.config
+        self.recon_weight = model.recon_weight()
         ambient = parse_ambient(self.c.ambient)
         self.ambient = ambient if ambient.active else None  # AmbientGAN: how the real images were measured
 
@@ -410,7 +447,8 @@ class CausalGANSteps(Steps):
         self.opt_d = torch.optim.Adam(net.discriminator.parameters(), lr=config.lr * self.c.d_lr_mult, betas=betas)
         self.opt_r = torch.optim.Adam(net.labeler.parameters(), lr=1e-3)
         self.opt_a = torch.optim.Adam(net.anti_labeler.parameters(), lr=1e-3)
-        encoder = [*net.encoder.parameters(), *(net.encoder_labels.parameters() if net.encoder_labels is not None else [])]
+        encoder = [*net.encoder.parameters(), *(net.encoder_labels.parameters() if net.encoder_labels is not None else []),
+                   *([net.encoder_logvar] if net.encoder_logvar is not None else [])]
         self.opt_e = torch.optim.Adam(encoder, lr=1e-3)
         return [self.opt_g, self.opt_d, self.opt_r, self.opt_a, self.opt_e]
 
@@ -478,7 +516,18 @@ class CausalGANSteps(Steps):
             l_f = torch.cat([l_f[:half], l_f[:half], l_f[2 * half :]])
         z = ctx.shard(torch.randn(bs, c.z_dim, generator=ctx.generator).to(dev))
         bce = nn.functional.binary_cross_entropy_with_logits
-        fake = net.generate(l_f, z, averaged=False)
+        recon = self.recon_weight > 0
+        if recon:  # G redraws the real images from their labels and E's codes, in the same batch (one set of batch statistics)
+            mean = net.encode(x, l_r)
+            logvar = net.encoder_logvar.expand_as(mean)  # type: ignore[union-attr]
+            z_x = mean + (0.5 * logvar).exp() * torch.randn(mean.shape, generator=ctx.generator).to(dev)
+            k = min(round(c.recon_swap * z.shape[0]), z_x.shape[0])
+            if k:  # the last k generated rows are drawn at real images' codes with other labels (the edits)
+                z = torch.cat([z[: z.shape[0] - k], z_x[:k]])
+            both = net.generate(torch.cat([l_f, l_r]), torch.cat([z, z_x]), averaged=False)
+            fake, redrawn = both[: l_f.shape[0]], both[l_f.shape[0] :]
+        else:
+            fake = net.generate(l_f, z, averaged=False)
         # AmbientGAN: what D and the labelers compare with the (measured) real images is the
         # generated image measured alike, a fresh draw per image; E and mode seeking read G's own
         seen = self.ambient(fake, ctx.generator) if self.ambient is not None else fake
@@ -491,11 +540,12 @@ class CausalGANSteps(Steps):
         loss_r = self._labeler_loss(net.read(net.labeler, x), l_r)
         k_t = c.anti_weight * math.exp(-ctx.steps / c.anti_decay)
         loss_a = self._ce(net.read(net.anti_labeler, seen.detach()), l_f) if k_t > 0 else fake.new_zeros(())
-        loss_e = ((net.encode(fake.detach(), l_f) - z) ** 2).mean()
-        for opt in (self.opt_r, self.opt_a, self.opt_e):
+        loss_e = ((net.encode(fake.detach(), l_f) - z.detach()) ** 2).mean()
+        heads = (self.opt_r, self.opt_a) if recon else (self.opt_r, self.opt_a, self.opt_e)  # with recon, E steps with G
+        for opt in heads:
             opt.zero_grad(set_to_none=True)
-        (loss_r + loss_a + loss_e).backward()
-        for opt in (self.opt_r, self.opt_a, self.opt_e):
+        (loss_r + loss_a + (0.0 if recon else loss_e)).backward()
+        for opt in heads:
             ctx.step(opt)
         # generator
         loss_g = bce(net.d(seen, l_f), torch.ones(mb, device=dev)) + c.label_weight * self._labeler_term(net.read(net.labeler, seen), l_f)
@@ -505,7 +555,14 @@ class CausalGANSteps(Steps):
             moved = (fake[:half] - fake[half : 2 * half]).abs().mean() / (z[:half] - z[half : 2 * half]).abs().mean()
             loss_g = loss_g + c.mode_seeking / (moved + 1e-5)
         self.opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
+        if recon:  # G and E learn the reconstruction; E also its codes of generated images (loss_e)
+            self.opt_e.zero_grad(set_to_none=True)
+            kl = 0.5 * (mean**2 + logvar.exp() - logvar - 1.0).sum(1).mean()
+            loss_g = loss_g + self.recon_weight * (redrawn - x).abs().flatten(1).sum(1).mean() + kl
+            (loss_g + loss_e).backward()
+            ctx.step(self.opt_e)
+        else:
+            loss_g.backward()
         ctx.step(self.opt_g)
         net.update_average(min(c.ema, (1.0 + ctx.steps) / (10.0 + ctx.steps)))
         return loss_g
