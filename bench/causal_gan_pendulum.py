@@ -26,7 +26,7 @@ import json
 import shlex
 import sys
 import time
-from dataclasses import asdict, is_dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.ccgm import QUICK, Regressor, Sizes, decorrelated, score_images  # noqa: E402
-from bench.run import markers, write_section  # noqa: E402
+from bench.run import markers, write_json, write_section  # noqa: E402
 from bench.tabular import load_note, machine  # noqa: E402
 from causal import images as imd  # noqa: E402
 from generators import build_model  # noqa: E402
@@ -210,8 +210,7 @@ def main(argv: list[str] | None = None) -> int:
             models.append(("ccgm", "ccgm", {}))
         res = run(sizes, args.seed, models, args.threads)
         res["command"], res["wall_s"] = command.strip(), time.time() - t0
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(res, indent=1, default=lambda o: asdict(o) if is_dataclass(o) else float(o)))
+        write_json(args.json, res)
         section = markdown(res, f"`{command.strip()}`", res["wall_s"])
     print(section)
     if args.out:

@@ -59,6 +59,12 @@ QUICK = Sizes(n_train=1500, n_test=100, n_gen=100, n_faces=5000, n_label_samples
 
 
 # ---------------------------------------------------------------------- attribute regressor
+@torch.no_grad()
+def outputs(net: torch.nn.Module, data: ImageData, batch: int = 512) -> np.ndarray:
+    """``net`` on every image of ``data``, in batches."""
+    return torch.cat([net(data[s : s + batch].tensor()) for s in range(0, len(data), batch)]).numpy()
+
+
 class Regressor:
     """A small CNN (``ConvHead``) trained on ground-truth images to read every label:
     standardized values for continuous labels (squared error)."""
@@ -82,10 +88,8 @@ class Regressor:
             opt.step()
         self.net.eval()
 
-    @torch.no_grad()
     def read(self, data: ImageData) -> pd.DataFrame:
-        out = torch.cat([self.net(data[s : s + 512].tensor()) for s in range(0, len(data), 512)]).numpy()
-        return pd.DataFrame(out * self.sd + self.mean, columns=self.cols, index=data.index)
+        return pd.DataFrame(outputs(self.net, data) * self.sd + self.mean, columns=self.cols, index=data.index)
 
     def mae(self, data: ImageData, labels: pd.DataFrame, cols: list[str]) -> float:
         """Mean absolute error (in label sd units) of reading ``cols`` off the images."""

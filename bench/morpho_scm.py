@@ -37,9 +37,9 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.ccgm import abducted_once  # noqa: E402
+from bench.ccgm import abducted_once, outputs  # noqa: E402
 from bench.inverse import MORPHO, pad_to_32  # noqa: E402
-from bench.run import markers, write_section  # noqa: E402
+from bench.run import markers, write_json, write_section  # noqa: E402
 from bench.tabular import load_note, machine  # noqa: E402
 from causal import images as imd  # noqa: E402
 from causal.images import ImageData, save_png  # noqa: E402
@@ -199,9 +199,8 @@ class ReadBack:
             opt.step()
         self.net.eval()
 
-    @torch.no_grad()
     def read(self, data: ImageData) -> pd.DataFrame:
-        out = torch.cat([self.net(data[s : s + 512].tensor()) for s in range(0, len(data), 512)]).numpy()
+        out = outputs(self.net, data)
         cont = out[:, :2] * self.sd + self.mean
         return pd.DataFrame({"thickness": cont[:, 0], "intensity": cont[:, 1], DIGIT: out[:, 2:].argmax(1)},
                             index=data.index)
@@ -580,8 +579,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{e}: skipped (see ../shared/data/README.md)", file=sys.stderr)
             return 0
         res["command"], res["wall_s"] = command.strip(), time.time() - t0
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(res, indent=1, default=lambda o: asdict(o) if is_dataclass(o) else float(o)))
+        write_json(args.json, res)
         section = markdown(res, f"`{command.strip()}`", res["wall_s"])
     print(section)
     if args.out:

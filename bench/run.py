@@ -13,7 +13,7 @@ import re
 import shlex
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, is_dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,6 +98,12 @@ def markdown(summary, command: str, seconds: float, proto: Protocol, section: st
     lines.append("Missed here: " + ("; ".join(misses) if misses else "none") + ".")
     lines.append(end)
     return "\n".join(lines)
+
+
+def write_json(path: Path, result: dict) -> None:
+    """A bench's raw result as JSON (dataclasses as dicts, numpy numbers as floats), its folder made."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1, default=lambda o: asdict(o) if is_dataclass(o) else float(o)))
 
 
 def write_section(path: Path, section: str, name: str = "tabular") -> None:

@@ -244,6 +244,13 @@ class TabularModel(QueryMixin, CausalModel):
     def _train_config(self) -> TrainConfig:
         return getattr(self.config, "train", TrainConfig())
 
+    def _flagged_nodes(self, buffer: str) -> tuple[str, ...]:
+        """The nodes whose entry of the net's per-node boolean ``buffer`` (``use_scale``,
+        ``use_table``) is set; none where the net has no such buffer."""
+        self._require_fitted()
+        use = getattr(self.net, buffer, None)
+        return () if use is None else tuple(n for j, n in enumerate(self.graph.nodes) if bool(use[j]))
+
     def _build(self, schema: Schema) -> nn.Module:
         raise NotImplementedError
 

@@ -549,18 +549,15 @@ class CausalGen(TabularModel):
     def scaled_nodes(self) -> tuple[str, ...]:
         """Nodes whose noise scales with their parents (``mechanism="auto"`` chose the
         location-scale rival; every continuous node under ``"location-scale"``)."""
-        self._require_fitted()
         if self.config.mechanism == "location-scale":
+            self._require_fitted()
             return tuple(n for n in self.graph.nodes if not self.schema[n].discrete and self.graph.parents(n))
-        use = getattr(self.net, "use_scale", None)
-        return () if use is None else tuple(n for j, n in enumerate(self.graph.nodes) if bool(use[j]))
+        return self._flagged_nodes("use_scale")
 
     @property
     def table_nodes(self) -> tuple[str, ...]:
         """Discrete nodes whose selected mechanism is their counted table (``select_table``)."""
-        self._require_fitted()
-        use = getattr(self.net, "use_table", None)
-        return () if use is None else tuple(n for j, n in enumerate(self.graph.nodes) if bool(use[j]))
+        return self._flagged_nodes("use_table")
 
     def mechanism_choices(self) -> dict[str, str]:
         """Per node, the mechanism the fit chose: ``"root"`` (a continuous node without

@@ -487,9 +487,7 @@ class CausalVGen(TabularModel):
     @property
     def scaled_nodes(self) -> tuple[str, ...]:
         """Nodes whose noise scales with their parents (``mechanism``)."""
-        self._require_fitted()
-        use = getattr(self.net, "use_scale", None)
-        return () if use is None else tuple(n for j, n in enumerate(self.graph.nodes) if bool(use[j]))
+        return self._flagged_nodes("use_scale")
 
     def mechanism_choices(self) -> dict[str, str]:
         """Per node, the mechanism the fit chose (as Causal Gen's ``mechanism_choices``): the
