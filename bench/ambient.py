@@ -235,6 +235,16 @@ def frechet(a: np.ndarray, b: np.ndarray) -> float:
     return float(((ma - mb) ** 2).sum() + np.trace(ca + cb - 2 * np.real(root)))
 
 
+def label_errors(meas: Any, data: ImageData) -> dict[str, float]:
+    """Mean absolute error of each image's thickness (px) and intensity (grey levels) as measured
+    off its pixels (``bench.morpho_scm.Measure``: no trained reader) against the labels it
+    carries: for generated digits, the labels they were drawn from; for real digits, the
+    instrument's own error (the floor). An image with no stroke to measure counts as missing."""
+    read = meas.read(data)
+    return {c: float(np.nanmean(np.abs(read[c].to_numpy() - data.labels[c].to_numpy(np.float64))))
+            for c in ("thickness", "intensity")}
+
+
 def readback(net: FeatureNet, data: ImageData, columns: list[str]) -> float:
     """Mean over the labels of the accuracy with which the CNN reads each image's own label
     (the digit class: the accuracy of its most probable class)."""
@@ -249,7 +259,10 @@ def run(sizes: Sizes, results: Path, arms: tuple[str, ...], morpho: Path = MORPH
     """Train the ``arms`` (skipping those already in ``results`` with the same sizes) and measure
     them; the results JSON is written after each arm. Morpho-MNIST: the samples' read-back is
     None (the CNN reads the digit class, which the GAN does not generate from) and the floor's
-    ``readback`` is the CNN's digit accuracy on the test digits."""
+    ``readback`` is the CNN's digit accuracy on the test digits; instead each arm's ``measured``
+    holds its samples' thickness and intensity errors measured off the pixels (``label_errors``),
+    the floor's those of the real test digits. Each arm's samples are kept beside the results
+    (``<results>-<arm>.npy``, uint8) so they can be measured again without retraining."""
     torch.set_num_threads(1)
     out: dict[str, Any] = json.loads(results.read_text()) if results.exists() else {}
     if out.get("sizes") != asdict(sizes):
@@ -262,6 +275,12 @@ def run(sizes: Sizes, results: Path, arms: tuple[str, ...], morpho: Path = MORPH
     f_train, _ = cnn.features(train[: sizes.n_samples])
     out["floor"] = {"fd": frechet(f_train, f_test), "readback": readback(cnn, test, columns),
                     "seconds": time.perf_counter() - t}
+    meas = None
+    if not binary:  # Morpho-MNIST: the morphometrics measured off the pixels, calibrated on clean training digits
+        from bench.morpho_scm import Measure
+
+        meas = Measure(train)
+        out["floor"]["measured"] = label_errors(meas, test)
     measured = lossy(train, sizes.spec, seed=sizes.seed + 1)
     out["lossy_data"] = {"fd": frechet(cnn.features(measured[: sizes.n_samples])[0], f_test)}
     data = {"ambient": measured, "lossy": measured, "clean": train}
@@ -282,6 +301,9 @@ def run(sizes: Sizes, results: Path, arms: tuple[str, ...], morpho: Path = MORPH
         samples = model.sample(sizes.n_samples, seed=sizes.seed + 2)
         out["arms"][arm] = {"fd": frechet(cnn.features(samples)[0], f_test),
                             "readback": readback(cnn, samples, columns) if binary else None, "fit_seconds": fit_s}
+        if meas is not None:
+            out["arms"][arm]["measured"] = label_errors(meas, samples)
+        np.save(results.with_name(f"{results.stem}-{arm}.npy"), samples.images)
         grids.append(samples.images[:8])
         print(arm, out["arms"][arm], flush=True)
         results.write_text(json.dumps(out, indent=1))
@@ -322,11 +344,24 @@ def data_rows(run: dict[str, Any]) -> list[str]:
     return rows
 
 
+def header(s: Sizes) -> list[str]:
+    """The table's header: its third column is the label read-back (faces) or, on Morpho-MNIST,
+    the labels' errors measured off the pixels."""
+    third = ("thickness (px) / intensity (grey levels) error, measured ↓" if s.dataset == "morpho-mnist"
+             else "label read-back ↑")
+    return [f"| data / model | Fréchet distance ↓ | {third} | fit time |", "| --- | --- | --- | --- |"]
+
+
+def measured_cell(m: dict[str, float] | None) -> str:
+    """Thickness and intensity errors measured off the pixels, or n/a (runs from before they were)."""
+    return "n/a" if not m else f"{m['thickness']:.3f} / {m['intensity']:.1f}"
+
+
 def arm_row(arm: str, r: dict[str, Any] | None, spec: str) -> str:
     """An arm's table row (``r`` None: not run)."""
     if r is None:
         return f"| {arm_name(arm, spec)} | not run | | |"
-    rb = "n/a" if r["readback"] is None else f"{r['readback']:.3f}"
+    rb = measured_cell(r.get("measured")) if r["readback"] is None else f"{r['readback']:.3f}"
     return f"| {arm_name(arm, spec)} | {r['fd']:.2f} | {rb} | {r['fit_seconds'] / 60:.1f} min |"
 
 
@@ -340,9 +375,7 @@ def also_lines(also: dict[str, Any], main: Sizes) -> list[str]:
             if s.steps != main.steps
             else f"A replicate with seed {s.seed} ({images}, CNN and GAN draws; floor "
             f"{also.get('floor', {}).get('fd', float('nan')):.2f})")
-    lines = ["", f"{what}, the same sizes otherwise:", "",
-             "| data / model | Fréchet distance ↓ | label read-back ↑ | fit time |", "| --- | --- | --- | --- |",
-             *data_rows(also)]
+    lines = ["", f"{what}, the same sizes otherwise:", "", *header(s), *data_rows(also)]
     lines += [arm_row(arm, r, s.spec) for arm in ARMS if (r := also.get("arms", {}).get(arm)) is not None]
     arms = also.get("arms", {})
     for base in ("lossy", "inpainted"):
@@ -434,13 +467,15 @@ def morpho_markdown(out: dict[str, Any], command: str, seconds: float | None, pn
              f"- Metrics: the Fréchet distance on the 128-d features of the same small CNN, here with a 10-way softmax "
              f"trained for {s.classifier_steps:,} Adam steps to read the **digit class** of the {s.n_classifier:,} digits "
              f"{s.n_train + 1:,}-{s.n_train + s.n_classifier:,} (clean; neither trained on by a GAN nor tested on); it reads "
-             f"the class of the {s.n_test:,} test digits with accuracy {fl.get('readback', float('nan')):.3f}. Label "
-             "read-back: not applicable (the labels are continuous morphometrics, which the CNN does not read, and the "
-             "digit class is not a label the GAN generates from). Floor: the distance between "
+             f"the class of the {s.n_test:,} test digits with accuracy {fl.get('readback', float('nan')):.3f}. The labels "
+             "are continuous morphometrics, which that CNN does not read; instead each sample's thickness and intensity "
+             "are measured off its pixels (`bench.morpho_scm.Measure`: Morpho-MNIST's intensity measure, a ridge "
+             "thickness calibrated linearly on the clean training digits, no trained reader) and compared with the "
+             "labels it was generated from (mean absolute errors; the floor row: the instrument's error on the real "
+             "test digits; n/a: runs from before this was measured). Floor: the distance between "
              f"{min(s.n_samples, s.n_train):,} clean training digits and the test digits.",
-             "",
-             "| data / model | Fréchet distance ↓ | label read-back ↑ | fit time |", "| --- | --- | --- | --- |",
-             f"| clean images (floor) | {fl.get('fd', float('nan')):.2f} | n/a | |",
+             "", *header(s),
+             f"| clean images (floor) | {fl.get('fd', float('nan')):.2f} | {measured_cell(fl.get('measured'))} | |",
              *data_rows(out)]
     lines += [arm_row(arm, out.get("arms", {}).get(arm), s.spec) for arm in ARMS]
     status = "not measured" if met is None else ("met" if met else "missed")

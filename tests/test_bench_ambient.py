@@ -70,13 +70,19 @@ def test_morpho_split_and_the_digit_cnn():
 
 @needs_morpho
 def test_morpho_end_to_end_and_its_subsection(tmp_path):
-    """One arm at tiny sizes: no read-back for continuous labels, the sub-section goes inside the
+    """One arm at tiny sizes: no CNN read-back for continuous labels but their errors measured off
+    the pixels, the samples kept; the sub-section goes inside the
     faces' section and survives a rewrite of it."""
     out = run(replace(TINY, classifier_steps=5, n_classifier=64), tmp_path / "r.json", ("ambient",))
     assert out["arms"]["ambient"]["readback"] is None and np.isfinite(out["arms"]["ambient"]["fd"])
     assert verdict(out)[1] is None  # (b) and (c) not run
     text = markdown(out, "cmd", None, None)
-    assert "### Morpho-MNIST" in text and "| (a) AmbientGAN on the lossy images |" in text and "| n/a |" in text
+    m, floor = out["arms"]["ambient"]["measured"], out["floor"]["measured"]
+    assert set(m) == set(floor) == {"thickness", "intensity"} and all(np.isfinite(v) and v >= 0 for v in (*m.values(), *floor.values()))
+    assert floor["intensity"] < 5.0  # Morpho-MNIST's own intensity measure, on real digits, reproduces their labels
+    assert (tmp_path / "r-ambient.npy").exists() and np.load(tmp_path / "r-ambient.npy").dtype == np.uint8
+    assert "### Morpho-MNIST" in text and "| (a) AmbientGAN on the lossy images |" in text
+    assert f"| {m['thickness']:.3f} / {m['intensity']:.1f} |" in text
     doc = tmp_path / "b.md"
     doc.write_text("# B\n\n<!-- ambient:start -->\nfaces\n<!-- ambient:end -->\n\n<!-- other:start -->\n<!-- other:end -->\n")
     write_sub(doc, text)
