@@ -1,5 +1,6 @@
 """Benchmark the robust manifold defense (Ilyas et al. 2017; Defense-GAN, Samangouei et al.
-2018) against L-infinity PGD, non-adaptive and adaptive (BPDA, Athalye et al. 2018), with a
+2018) against L-infinity PGD, non-adaptive and adaptive (BPDA and the latent-space attack,
+Athalye et al. 2018), with a
 trained CCGM generator as the manifold, on Morpho-MNIST (when present) and on the built-in
 glyphs; writes the ``defense`` section of docs/benchmarks.md.
 
@@ -39,6 +40,7 @@ class Sizes:
     eps: tuple[float, ...] = (0.1, 0.3)
     pgd_steps: int = 40  # PGD against the bare classifier, step 2.5 eps / steps, random start
     bpda_steps: int = 20  # PGD steps through the projection (BPDA)
+    latent_steps: int = 200  # Adam steps of the latent-space attack (latent_attack; 0 skips it)
     projection: Projection = Projection(restarts=4, steps=150)  # the defense's projection (default: 10, 300)
     attack_projection: Projection = Projection(restarts=2, steps=100)  # the BPDA attacker's projection per step
     n_timing: int = 10  # images projected at the default settings (10 restarts, 300 steps) for the time
@@ -46,7 +48,7 @@ class Sizes:
     gen_steps: int | None = None  # generator training steps if none is cached (None: CCGM's default)
 
 
-QUICK = Sizes(n_test=8, pgd_steps=10, bpda_steps=3, projection=Projection(restarts=2, steps=40),
+QUICK = Sizes(n_test=8, pgd_steps=10, bpda_steps=3, latent_steps=20, projection=Projection(restarts=2, steps=40),
               attack_projection=Projection(restarts=1, steps=30), n_timing=2, classifier=ClassifierConfig(epochs=1))  # the cached generators
 
 
@@ -107,6 +109,7 @@ def evaluate(sizes: Sizes, names: list[str], models_dir: Path, results: Path) ->
             t0 = time.perf_counter()
             rep = evaluate_defense(clf, model, xte[: sizes.n_test], yte[: sizes.n_test], eps=sizes.eps,
                                    pgd_steps=sizes.pgd_steps, bpda_steps=sizes.bpda_steps,
+                                   latent_steps=sizes.latent_steps,
                                    projection=sizes.projection, attack_projection=sizes.attack_projection, seed=0,
                                    progress=lambda m: print(f"{name}: {m}", file=sys.stderr, flush=True))
             entry["report"] = rep.to_dict()
@@ -124,7 +127,8 @@ def _pct(v: float) -> str:
 def markdown(out: dict[str, Any], sizes: Sizes, command: str, seconds: float | None, note: str | None = None) -> str:
     start, end = markers("defense")
     p = sizes.projection
-    lines = [start, "## Robust manifold defense: projection onto a generator's range, PGD and BPDA", "",
+    lines = [start,
+             "## Robust manifold defense: projection onto a generator's range, PGD, BPDA and a latent-space attack", "",
              f"- Command: `{command}` ({'' if seconds is None else f'{seconds / 60:.0f} min, '}"
              f"{dt.date.today().isoformat()}); machine: {machine()}, shared with other jobs (times are upper bounds).",
              "- Generator: the CCGM of the `inverse` section (its VAE decoder, project defaults, 32 px; Morpho-MNIST "
@@ -137,7 +141,14 @@ def markdown(out: dict[str, Any], sizes: Sizes, command: str, seconds: float | N
              "the bare classifier; *projected* = those same images projected onto the generator's range, then "
              "classified (the non-adaptive attack the defense papers report); *BPDA* = PGD against "
              "classifier∘projection, the projection run forward at every step and its backward pass replaced by the "
-             "identity (not unrolled), the final images then projected by the defense and classified.",
+             "identity (not unrolled), the final images then projected by the defense and classified; *latent attack* "
+             "(`latent_attack`, Athalye et al.'s attack on Defense-GAN) = per image, starts fitted to it as the "
+             "projection fits them, then Adam on the generator's latents (style and relaxed labels) for the "
+             "Carlini-Wagner margin of the generated image G plus 10·Σ relu(|G − x| − eps)²; from each start two "
+             "images in the ball, G clipped into it and x + eps·sign(G − G₀) (G₀ the start's image), checked through "
+             "the attacker's projection, the one it scores lowest kept, then projected by the defense (a fresh seed) "
+             "and classified; *worst case* = the images classified correctly after every attack on the defense "
+             "(projected PGD, BPDA, latent): what survives them all.",
              f"- Projection (the defense, `project`): CSGM with the identity operator, labels free, Adam (lr {p.lr:g}, "
              f"prior {p.prior:g}), restarts and images batched; the BPDA attacker runs its own, cheaper projection at "
              "each step. Both smaller than the library default (10 restarts × 300 steps) so that the run fits the "
@@ -148,20 +159,26 @@ def markdown(out: dict[str, Any], sizes: Sizes, command: str, seconds: float | N
         if not r:
             continue
         pr, ap = r["projection"], r["attack_projection"]
+        lat, worst = r.get("latent") or [], r.get("worst") or []
         lines += [f"### {name}", "",
-                  f"Settings: {r['n']} test images; PGD {r['pgd_steps']} steps; BPDA {r['bpda_steps']} steps; the "
+                  f"Settings: {r['n']} test images; PGD {r['pgd_steps']} steps; BPDA {r['bpda_steps']} steps; "
+                  + (f"latent attack {r['latent_steps']} steps from {r['latent_restarts']} starts per image; "
+                     if lat else "") + "the "
                   f"defense's projection {pr['restarts']} restarts × {pr['steps']} steps, the attacker's "
                   f"{ap['restarts']} × {ap['steps']}.",
                   f"Classifier: {e['classifier']['epochs']} epochs, {e['classifier']['seconds']:.0f} s on "
                   f"{e['n_classifier_train']:,} images; accuracy on "
                   f"the {e['pool']} held-out images {_pct(e['test_accuracy_pool'])}. Mean squared pixel error of a "
                   f"projected clean test image: {e.get('projection_mse', float('nan')):.4f}.", "",
-                  "| eps | bare classifier | projected, then classified | BPDA through the projection |",
-                  "|---|---|---|---|",
-                  f"| 0 (clean) | {_pct(r['clean'])} | {_pct(r['clean_projected'])} | – |"]
+                  "| eps | bare classifier | projected, then classified | BPDA through the projection | latent attack, "
+                  "projected | worst case over the attacks on the defense |",
+                  "|---|---|---|---|---|---|",
+                  f"| 0 (clean) | {_pct(r['clean'])} | {_pct(r['clean_projected'])} | – | – | "
+                  f"{_pct(r['clean_projected'])} |"]
+        at = lambda v, i: _pct(v[i]) if i < len(v) else "–"
         for i, eps in enumerate(r["eps"]):
-            bp = _pct(r["bpda"][i]) if i < len(r["bpda"]) else "–"
-            lines.append(f"| {eps:g} | {_pct(r['pgd'][i])} (PGD) | {_pct(r['transfer'][i])} | {bp} |")
+            lines.append(f"| {eps:g} | {_pct(r['pgd'][i])} (PGD) | {_pct(r['transfer'][i])} | {at(r['bpda'], i)} | "
+                         f"{at(lat, i)} | {at(worst, i)} |")
         t = e.get("timing", {})
         lines += ["", f"Accuracy over {r['n']} test images. Time per projected image: {r['seconds_per_projection']:.2f} s "
                   f"wall at the bench's {pr['restarts']} × {pr['steps']} (images batched by {pr['batch']}); at the default 10 × 300: "
@@ -176,12 +193,17 @@ def markdown(out: dict[str, Any], sizes: Sizes, command: str, seconds: float | N
                  f"({'+' if gain >= 0 else ''}{100 * gain:.0f} points) against the non-adaptive attack")
             if bp is not None:
                 s += f"; BPDA brings it to {_pct(bp)}"
+            if i < len(lat):
+                s += f", the latent attack to {_pct(lat[i])}"
+            if i < len(worst) and (bp is not None or i < len(lat)):
+                s += f"; {_pct(worst[i])} of the images survive every attack"
             survive.append(s)
         lines += ["What survives: " + "; ".join(survive) + ".", ""]
     if note:
         lines += [note, ""]
     lines += ["Not measured here: the unrolled (fully differentiable) projection as the attacker's backward pass, "
-              "Expectation over Transformation over the projection's random restarts, GPU times, RGB datasets.", end]
+              "Expectation over Transformation over the projection's random restarts, BPDA started from the latent "
+              "attack's images, GPU times, RGB datasets.", end]
     return "\n".join(lines)
 
 
@@ -191,6 +213,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="reduced sizes: checks that it runs")
     ap.add_argument("--n-test", type=int, default=None, help="test images per dataset (default %d)" % Sizes.n_test)
     ap.add_argument("--bpda-steps", type=int, default=None, help="BPDA steps (default %d)" % Sizes.bpda_steps)
+    ap.add_argument("--latent-steps", type=int, default=None,
+                    help="latent-space attack steps (default %d; 0 skips it)" % Sizes.latent_steps)
     ap.add_argument("--projection", type=int, nargs=2, metavar=("RESTARTS", "STEPS"), default=None,
                     help="the defense's projection (default %d %d)" % (Sizes.projection.restarts, Sizes.projection.steps))
     ap.add_argument("--attack-projection", type=int, nargs=2, metavar=("RESTARTS", "STEPS"), default=None,
@@ -211,6 +235,8 @@ def main() -> None:
         sizes = replace(sizes, n_test=args.n_test)
     if args.bpda_steps is not None:
         sizes = replace(sizes, bpda_steps=args.bpda_steps)
+    if args.latent_steps is not None:
+        sizes = replace(sizes, latent_steps=args.latent_steps)
     if args.projection:
         sizes = replace(sizes, projection=Projection(*args.projection))
     if args.attack_projection:

@@ -14,8 +14,8 @@ import torch.nn.functional as F
 from app.cli import main
 from generators import build_model
 from generators.inverse.defense import (
-    ClassifierConfig, DefenseError, Projection, as_images, bpda, evaluate_defense, fit_classifier, load_classifier,
-    pgd_attack, project,
+    ClassifierConfig, DefenseError, DefenseReport, IdentityOperator, Projection, as_images, bpda, evaluate_defense,
+    fit_classifier, latent_attack, load_classifier, pgd_attack, project,
 )
 from generators.training import TrainConfig
 from test_image_base import GRAPH, squares
@@ -166,7 +166,8 @@ def test_cli_defend_round_trip(tmp_path, tiny_generator, capsys):
     save_image_folder(data, tmp_path / "imgs")
     out = tmp_path / "d.json"
     base = ["defend", str(tmp_path / "model"), "--data", str(tmp_path / "imgs"), "--label", "bright", "--train-n", "60",
-            "--n", "6", "--epochs", "2", "--pgd-steps", "4", "--bpda-steps", "2", "--restarts", "2", "--steps", "30"]
+            "--n", "6", "--epochs", "2", "--pgd-steps", "4", "--bpda-steps", "2", "--restarts", "2", "--steps", "30",
+            "--latent-steps", "5"]
     code = main([*base, "--eps", "0.1", "0.3", "--save-classifier", str(tmp_path / "clf"), "--json", str(out)])
     cap = capsys.readouterr()
     assert code == 0, cap.err
@@ -175,14 +176,19 @@ def test_cli_defend_round_trip(tmp_path, tiny_generator, capsys):
                 "projection", "attack_projection", "classes", "model", "data", "label", "n_train"):
         assert key in rec, key
     assert rec["eps"] == [0.1, 0.3] and rec["n"] == 6 and len(rec["pgd"]) == len(rec["bpda"]) == 2
+    assert len(rec["latent"]) == len(rec["worst"]) == 2 and rec["latent_steps"] == 5
+    assert all(w <= min(t, b, la) for w, t, b, la in zip(rec["worst"], rec["transfer"], rec["bpda"], rec["latent"]))
     assert rec["label"] == "bright" and rec["classes"] == [0, 1] and rec["n_train"] == 60
     assert rec["projection"] == {"restarts": 2, "steps": 30, "lr": 0.05, "prior": 0.1, "batch": 64}
-    assert "projected" in cap.out and "BPDA" in cap.out
+    assert "projected" in cap.out and "BPDA" in cap.out and "latent" in cap.out and "worst" in cap.out
     # the saved classifier is reused: no training
-    code = main([*base, "--eps", "0.2", "--bpda-steps", "0", "--classifier", str(tmp_path / "clf"), "--json", str(out)])
+    code = main([*base, "--eps", "0.2", "--bpda-steps", "0", "--latent-steps", "0",
+                 "--classifier", str(tmp_path / "clf"), "--json", str(out)])
     cap = capsys.readouterr()
     assert code == 0, cap.err
-    assert "training a classifier" not in cap.err and json.loads(out.read_text())["bpda"] == []
+    rec = json.loads(out.read_text())
+    assert "training a classifier" not in cap.err and rec["bpda"] == [] and rec["latent"] == []
+    assert rec["worst"] == rec["transfer"]  # only the projected PGD images were run against the defense
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -191,6 +197,7 @@ def test_cli_defend_round_trip(tmp_path, tiny_generator, capsys):
     (["--label", "nope"], "--label must name the class column"),
     (["--train-n", "100"], "has 70 images; --train-n 100 plus --n 6 need more"),
     (["--bpda-steps", "-1"], "--bpda-steps is a number of attack steps >= 0"),
+    (["--latent-steps", "-1"], "--latent-steps is a number of attack steps >= 0"),
 ])
 def test_cli_defend_errors(tmp_path, tiny_generator, capsys, extra, message):
     from causal.images import save_image_folder
@@ -215,3 +222,88 @@ def test_cli_defend_classifier_of_another_size(tmp_path, tiny_generator, capsys)
                  "--train-n", "60", "--n", "6", "--classifier", str(tmp_path / "c8")])
     err = capsys.readouterr().err
     assert code == 2 and "the classifier takes images of shape (1, 8, 8)" in err and "(6, 1, 16, 16)" in err, err
+
+
+def test_latent_attack_finds_misclassified_images_on_the_range(toy, tiny_generator):
+    """The tiny generator draws dim (grey 110) and bright (255) squares and, labels relaxed, greys
+    between: at eps 0.3 a dim square may turn 0.3 brighter (to grey 186), which the classifier
+    calls bright and the generator can draw, so on dim images the latent attack must beat the
+    projection. (A bright square cannot get dim enough within 0.3: there the range has nothing.)"""
+    clf, x, classes = toy
+    y = clf.index(classes)
+    dim = (y == 0).nonzero()[:, 0][:6]
+    x, y = x[dim], y[dim]
+    select = Projection(restarts=2, steps=60)
+    kw = {"steps": 100, "restarts": 3, "start_steps": 60, "select": select, "seed": 0}
+    adv = latent_attack(clf, tiny_generator, x, y, 0.3, **kw)
+    assert adv.shape == x.shape and float(adv.min()) >= 0 and float(adv.max()) <= 1
+    assert float((adv - x).abs().max()) <= 0.3 + 1e-6  # in the ball
+    defended_clean = clf.accuracy(project(x, tiny_generator, FAST, seed=5), y)
+    defended_adv = clf.accuracy(project(adv, tiny_generator, FAST, seed=5), y)  # a fresh projection, as the defense
+    assert defended_clean == 1.0, defended_clean
+    assert defended_adv <= 0.2, defended_adv  # tolerance: at most 1 of the 6 survives (measured: none)
+    assert torch.equal(adv, latent_attack(clf, tiny_generator, x, y, 0.3, **kw))  # seeded
+    small = latent_attack(clf, tiny_generator, x[:4], y[:4], 0.02, steps=5, restarts=1, start_steps=10,
+                          select=Projection(restarts=1, steps=5))
+    assert float((small - x[:4]).abs().max()) <= 0.02 + 1e-6
+
+
+def test_latent_attack_errors(toy, tiny_generator):
+    clf, x, classes = toy
+    y = clf.index(classes)
+    for kw, message in [({"eps": 0}, "0 < eps <= 1"), ({"steps": 0}, "steps >= 1"), ({"restarts": 0}, "restarts >= 1"),
+                        ({"c": -1.0}, "c must be a non-negative"), ({"lr": 0.0}, "lr must be a positive"),
+                        ({"kappa": float("nan")}, "kappa must be")]:
+        args = {"eps": 0.1, **kw}
+        with pytest.raises(DefenseError, match=message):
+            latent_attack(clf, tiny_generator, x[:2], y[:2], **args)
+    with pytest.raises(DefenseError, match="one class index each"):
+        latent_attack(clf, tiny_generator, x[:2], y[:3], 0.1)
+    with pytest.raises(DefenseError, match="latent_steps >= 0"):
+        evaluate_defense(clf, tiny_generator, x[:2], classes[:2], latent_steps=-1)
+
+
+def test_evaluate_defense_latent_column_and_worst_case(toy, tiny_generator):
+    clf, x, classes = toy
+    attack = Projection(restarts=1, steps=20)
+    rep = evaluate_defense(clf, tiny_generator, x[:8], classes[:8], eps=(0.1, 0.3), pgd_steps=5, bpda_steps=2,
+                           projection=FAST, attack_projection=attack, latent_steps=20)
+    assert len(rep.latent) == len(rep.worst) == 2 and rep.latent_steps == 20 and rep.latent_restarts == 3
+    for i in range(2):  # an image survives the worst case only if it survives every attack
+        assert rep.worst[i] <= min(rep.transfer[i], rep.bpda[i], rep.latent[i]) + 1e-9
+        assert rep.worst[i] >= 0
+    # clean 8, per eps: 8 PGD + 2 x 8 BPDA + 8 BPDA images, 8 latent starts + 8 x 2 x 3 candidates + 8 latent images
+    assert rep.projections == 8 + 2 * (8 + 2 * 8 + 8 + 8 + 8 * 2 * 3 + 8)
+    rows = rep.table()
+    assert [r["latent"] for r in rows[1:]] == list(rep.latent) and [r["worst"] for r in rows[1:]] == list(rep.worst)
+    assert DefenseReport.from_dict(json.loads(json.dumps(rep.to_dict()))) == rep
+    none = evaluate_defense(clf, tiny_generator, x[:4], classes[:4], eps=(0.1,), pgd_steps=2, bpda_steps=0,
+                            projection=FAST)
+    assert none.latent == () and none.worst == (none.transfer[0],) and np.isnan(none.table()[1]["latent"])
+
+
+def test_old_defense_reports_load():
+    """A report's JSON from before the latent attack (no latent, worst, latent_* keys) loads with
+    their defaults; extra keys of a record (source, classes, ...) are ignored."""
+    old = {"n": 4, "eps": [0.1], "clean": 1.0, "clean_projected": 0.75, "pgd": [0.0], "transfer": [0.5],
+           "bpda": [0.25], "seconds_per_projection": 0.1, "projections": 20, "pgd_steps": 5, "bpda_steps": 2,
+           "projection": {"restarts": 3, "steps": 60, "lr": 0.05, "prior": 0.1, "batch": 64},
+           "attack_projection": {"restarts": 1, "steps": 20, "lr": 0.05, "prior": 0.1, "batch": 64},
+           "seed": 0, "seconds": 3.0, "source": "squares", "classes": [0, 1]}
+    rep = DefenseReport.from_dict(old)
+    assert rep.latent == () and rep.worst == () and rep.latent_steps == 0 and rep.projection == Projection(3, 60)
+    assert rep.bpda == (0.25,) and np.isnan(rep.table()[1]["latent"]) and np.isnan(rep.table()[1]["worst"])
+
+
+def test_generator_prior_latents_redraw_the_images(tiny_generator):
+    from generators.inverse.csgm import generator_prior_batch, generator_prior_latents
+
+    x = as_images(squares(3, seed=9).images)
+    op = IdentityOperator((1, 16, 16))
+    imgs, err, lab, z = generator_prior_latents(op.forward(x), op, tiny_generator, seed=2, restarts=3, steps=20)
+    assert imgs.shape == (9, 1, 16, 16) and err.shape == (3, 3) and len(lab) == len(z) == 9
+    with torch.no_grad():
+        assert torch.allclose(tiny_generator._decode(lab, z).cpu(), imgs, atol=1e-6)
+    best, best_err = generator_prior_batch(op.forward(x), op, tiny_generator, seed=2, restarts=3, steps=20)
+    assert torch.equal(best_err, err.min(1).values)
+    assert torch.equal(best, imgs.view(3, 3, 1, 16, 16)[torch.arange(3), err.argmin(1)].clamp(0, 1))

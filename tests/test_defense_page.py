@@ -21,7 +21,7 @@ from app.logic import defense as dl
 REPO = Path(__file__).resolve().parents[1]
 MAIN = str(REPO / "app" / "main.py")
 TINY = {"defense-n": 4, "defense-train-n": 100, "defense-epochs": 1, "defense-pgd": 3, "defense-bpda": 2,
-        "defense-restarts": 2, "defense-steps": 10}
+        "defense-latent": 3, "defense-restarts": 2, "defense-steps": 10}
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +78,9 @@ def test_page_runs_a_tiny_evaluation_in_the_background(glyph_ws, monkeypatch):
     for key, value in TINY.items():
         at.number_input(key=key).set_value(value)
     at.run()
-    assert "Estimated cost: 24 images projected" in _text(at)  # 4 clean + 4 PGD + 2 x 4 BPDA + 4 BPDA + 4 examples
+    # 4 clean + 4 PGD + 2 x 4 BPDA + 4 BPDA + 4 examples; latent: 4 starts + 4 x 2 x 2 candidates + 4 projected
+    assert "Estimated cost: 48 images projected" in _text(at)
+    assert "--latent-steps 3" in _text(at) and "--attack-restarts 1 --attack-steps 5" in _text(at)
     at.button(key="defense-go").click().run()
     assert not at.exception, at.exception
     made = tasks.tasks(ws.root, dl.KIND)
@@ -92,11 +94,16 @@ def test_page_runs_a_tiny_evaluation_in_the_background(glyph_ws, monkeypatch):
     frame = at.dataframe[0].value
     assert list(frame["eps"]) == [0.0, 0.2] and frame["bare classifier"].between(0, 1).all()
     assert frame["BPDA"][0] == frame["projected"][0]  # eps 0: no attack, the defended classifier on clean images
+    assert list(frame.columns) == ["eps", "bare classifier", "projected", "BPDA", "latent attack", "worst case"]
+    for col in ("latent attack", "worst case"):
+        assert frame[col].between(0, 1).all(), frame
+    assert frame["worst case"][1] <= min(frame["projected"][1], frame["BPDA"][1], frame["latent attack"][1])
     captions = [c for im in at.get("image") for c in im.captions]
     assert sum("classified as" in c for c in captions) == 3, captions
     assert [b.label for b in at.get("download_button")] == ["Result (JSON)"]
     rec = tasks.result(ws.root, dl.KIND, made[0].id)
     assert rec["n"] == 4 and rec["eps"] == [0.2] and len(rec["bpda"]) == 1 and rec["run"] == run.id
+    assert len(rec["latent"]) == len(rec["worst"]) == 1 and rec["latent_steps"] == 3
     assert rec["n_train"] == 100 and rec["label"] == "glyph" and len(rec["examples"]["true"]) == 4
 
 
@@ -118,8 +125,8 @@ def test_page_cancels_a_long_evaluation(glyph_ws, monkeypatch):
 
 def test_defense_task_in_this_process(glyph_ws):
     ws, run = glyph_ws
-    s = dl.DefenseSettings(eps=(0.1, 0.3), n=4, train_n=100, epochs=1, pgd_steps=2, bpda_steps=0, restarts=2,
-                           steps=10, examples=0)
+    s = dl.DefenseSettings(eps=(0.1, 0.3), n=4, train_n=100, epochs=1, pgd_steps=2, bpda_steps=0, latent_steps=0,
+                           restarts=2, steps=10, examples=0)
     job = dl.submit(ws.root, run, "morpho-glyphs", s, start=False)
     assert tasks.run_task(ws.root / "tasks" / "defense" / job) == "done"
     st = tasks.status(ws.root, dl.KIND, job)
@@ -127,10 +134,16 @@ def test_defense_task_in_this_process(glyph_ws):
     rec = tasks.result(ws.root, dl.KIND, job)
     assert rec["bpda"] == [] and "examples" not in rec and dl.example_images(st.folder) is None
     assert list(dl.result_frame(rec)["BPDA"].isna()) == [True, True, True]  # no BPDA run: none shown
+    assert list(dl.result_frame(rec)["latent attack"].isna()) == [True, True, True]
+    assert list(dl.result_frame(rec)["worst case"][1:]) == rec["transfer"]  # only the projected PGD images: the same
+    old = {k: v for k, v in rec.items() if k not in ("latent", "worst", "latent_steps", "latent_restarts")}
+    assert list(dl.result_frame(old)["worst case"].isna()) == [True, True, True]  # a record from before: no values
     with pytest.raises(ValueError, match="eps: write numbers"):
         dl.parse_eps("0.1, x")
     with pytest.raises(ValueError, match="bpda_steps must be 0 or more"):
         dl.DefenseSettings(bpda_steps=-1)
+    with pytest.raises(ValueError, match="latent_steps must be 0 or more"):
+        dl.DefenseSettings(latent_steps=-1)
     assert dl.parse_eps("0.1 0.3") == dl.parse_eps("0.1,0.3") == (0.1, 0.3)
 
 

@@ -398,7 +398,9 @@ def build_parser() -> argparse.ArgumentParser:
         "first --train-n images of --data (or loaded with --classifier); the next --n images are attacked by "
         "L-infinity PGD at each --eps. Reported: accuracy on clean images, under PGD, on the PGD images projected "
         "onto MODEL's range before classifying (CSGM with every pixel measured, labels free, --restarts starts in "
-        "one batch), and under BPDA (PGD through the projection, its backward pass the identity)."),
+        "one batch), under BPDA (PGD through the projection, its backward pass the identity), under the latent-space "
+        "attack (a misclassified image of MODEL's range sought near each test image, --latent-steps), and the worst "
+        "case: the images that survive every attack on the defense."),
         epilog=textwrap.dedent(f"""\
             data (--data):
               morpho-glyphs        built-in glyphs; the class is the glyph drawn (0-9)
@@ -422,6 +424,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=_positive_int, default=5, help="classifier training epochs (default 5)")
     p.add_argument("--pgd-steps", type=_positive_int, default=40, help="PGD steps, step size 2.5 eps / steps (default 40)")
     p.add_argument("--bpda-steps", type=int, default=40, help="BPDA attack steps (default 40; 0 skips BPDA)")
+    p.add_argument("--latent-steps", type=int, default=200,
+                   help="latent-space attack (Athalye et al.'s on Defense-GAN): Adam steps on the generator's latents "
+                        "for a misclassified image near each test image, from --restarts starts whose 2 x --restarts "
+                        "candidates the attacker's projection checks (default 200: about half the time of BPDA's 40 "
+                        "steps; 0 skips it)")
     p.add_argument("--restarts", type=_positive_int, default=10, help="projection: random starts per image (default 10)")
     p.add_argument("--steps", type=_positive_int, default=300, help="projection: Adam steps (default 300)")
     p.add_argument("--attack-restarts", type=_positive_int, help="the BPDA attacker's projection: starts (default --restarts)")

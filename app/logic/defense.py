@@ -104,7 +104,9 @@ SHARED_MORPHO = Path(__file__).resolve().parents[3] / "shared" / "data" / "morph
 BPDA_CAVEAT = (
     "BPDA replaces the projection by the identity in the backward pass: it is one adaptive attack, so the accuracy "
     "under it is an upper bound on what survives an adaptive attacker (the attack is a lower bound on their "
-    "strength), never a proof of robustness."
+    "strength), never a proof of robustness. The latent attack searches the generator's range for a misclassified "
+    "image near each test image (Athalye et al.'s attack on Defense-GAN); *worst case* counts the images that "
+    "survive every attack run, the accuracy that survives them all (still an upper bound)."
 )
 
 
@@ -121,8 +123,9 @@ class DefenseSettings:
     bpda_steps: int = 10  # BPDA steps through the projection (0 skips BPDA)
     restarts: int = 4  # projection: random starts per image
     steps: int = 100  # projection: Adam steps
-    attack_restarts: int = 0  # the BPDA attacker's projection: starts (0: the defense's)
+    attack_restarts: int = 0  # the attackers' projection (BPDA's, the latent attack's check): starts (0: the defense's)
     attack_steps: int = 0  # ...and steps (0: the defense's)
+    latent_steps: int = 100  # the latent-space attack's Adam steps (0 skips it)
     examples: int = 4  # images shown clean, attacked and projected (0: none)
     seed: int = 0
 
@@ -138,7 +141,7 @@ class DefenseSettings:
         for name in ("n", "train_n", "epochs", "pgd_steps", "restarts", "steps"):
             if int(getattr(self, name)) < 1:
                 raise DefenseError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("bpda_steps", "attack_restarts", "attack_steps", "examples"):
+        for name in ("bpda_steps", "attack_restarts", "attack_steps", "examples", "latent_steps"):
             if int(getattr(self, name)) < 0:
                 raise DefenseError(f"{name} must be 0 or more, got {getattr(self, name)}")
 
@@ -179,7 +182,8 @@ def defend(model: Any, data: Labelled, settings: DefenseSettings, classifier: An
                                     ClassifierConfig(epochs=s.epochs), seed=s.seed)
     test = slice(s.train_n, s.train_n + s.n)
     report = evaluate_defense(classifier, model, data.images[test], data.classes[test], eps=s.eps,
-                              pgd_steps=s.pgd_steps, bpda_steps=s.bpda_steps, projection=s.projection,
+                              pgd_steps=s.pgd_steps, bpda_steps=s.bpda_steps, latent_steps=s.latent_steps,
+                              projection=s.projection,
                               attack_projection=s.attack_projection, seed=s.seed, progress=say, cancel=cancel)
     return report, classifier
 
@@ -251,8 +255,9 @@ def data_choices(run: Any, info: Any) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Estimate:
-    """What an evaluation costs: images projected (the defense's and the BPDA attacker's),
-    decoder passes (images x restarts x steps) and the seconds they take at a measured rate."""
+    """What an evaluation costs: images projected (the defense's and the attackers'), decoder
+    passes (images x restarts x steps, and the latent attack's steps) and the seconds they take
+    at a measured rate."""
 
     projections: int
     passes: int
@@ -287,10 +292,15 @@ def estimate(settings: DefenseSettings, rate: float) -> Estimate:
     (``projection_rate`` with ``min(settings.n, 16)`` images and ``settings.restarts``);
     PGD and the classifier's training add little."""
     s, e = settings, len(settings.eps)
-    own = s.n + e * s.n + (e * s.n if s.bpda_steps else 0) + (min(s.examples, s.n) if s.examples else 0)
+    own = s.n + e * s.n + (e * s.n if s.bpda_steps else 0) + (e * s.n if s.latent_steps else 0) \
+        + (min(s.examples, s.n) if s.examples else 0)
     attack = e * s.bpda_steps * s.n
     ap = s.attack_projection
     passes = own * s.restarts * s.steps + attack * ap.restarts * ap.steps
+    if s.latent_steps:  # per image and eps: its starts fitted, its steps, its 2 x restarts candidates checked
+        candidates = e * s.n * 2 * s.restarts
+        attack += e * s.n + candidates
+        passes += e * s.n * s.restarts * (s.steps + s.latent_steps) + candidates * ap.restarts * ap.steps
     return Estimate(own + attack, passes, passes * rate)
 
 
@@ -322,14 +332,14 @@ def _run(folder: Path, progress: Any, cancelled: Any) -> dict[str, Any]:
     job = read_inputs(folder)
     inp, s = job["inputs"], DefenseSettings.from_dict(job["config"])
     show = min(s.examples, s.n)
-    total = 3 + len(s.eps) * (2 if s.bpda_steps else 1) + (1 if show else 0)
+    total = 3 + len(s.eps) * (1 + (1 if s.bpda_steps else 0) + (1 if s.latent_steps else 0)) + (1 if show else 0)
     progress(0, total, "loading the model and the images")
     model = Workspace(job["workspace"]).load_model(inp["run"])
     info = model.info
     data = load_labelled(inp["data"], inp.get("label"), s.train_n + s.n, info.size, info.channels, seed=s.seed)
     lines = iter(range(10**9))
 
-    def say(message: str) -> None:  # the stage lines of defend: training, clean, then PGD and BPDA per eps
+    def say(message: str) -> None:  # the stage lines of defend: training, clean, then PGD, BPDA, latent per eps
         k = next(lines)
         progress(k + 1 if k < 2 else k + 2, total, message)
 
@@ -381,26 +391,34 @@ def example_images(folder: str | os.PathLike, rows: int = 3) -> list[np.ndarray]
 
 
 # ---------------------------------------------------------------------- the result, for the page
+COLUMNS = ("bare classifier", "projected", "BPDA", "latent attack", "worst case")
+
+
 def result_frame(rec: dict[str, Any]) -> Any:
     """One row per eps (0: the clean images): accuracy of the bare classifier, behind the
-    projection (the PGD images projected: a non-adaptive attack), and under BPDA."""
+    projection (the PGD images projected: a non-adaptive attack), under BPDA, under the latent
+    attack, and the worst case over the attacks on the defense (None where not run; records
+    from before the latent attack have no latent or worst-case column values)."""
     import pandas as pd
 
     clean = rec["clean_projected"]  # eps 0, no attack: the defended classifier on clean images (DefenseReport.table)
-    rows = [{"eps": 0.0, "bare classifier": rec["clean"], "projected": clean, "BPDA": clean if rec["bpda"] else None}]
+    lat, worst = rec.get("latent") or [], rec.get("worst") or []
+    rows = [{"eps": 0.0, "bare classifier": rec["clean"], "projected": clean, "BPDA": clean if rec["bpda"] else None,
+             "latent attack": clean if lat else None, "worst case": clean if worst else None}]
+    at = lambda v, i: v[i] if i < len(v) else None
     for i, e in enumerate(rec["eps"]):
-        bp = rec["bpda"][i] if i < len(rec["bpda"]) else None
-        rows.append({"eps": e, "bare classifier": rec["pgd"][i], "projected": rec["transfer"][i], "BPDA": bp})
-    return pd.DataFrame(rows)
+        rows.append({"eps": e, "bare classifier": rec["pgd"][i], "projected": rec["transfer"][i],
+                     "BPDA": at(rec["bpda"], i), "latent attack": at(lat, i), "worst case": at(worst, i)})
+    return pd.DataFrame(rows, columns=["eps", *COLUMNS])
 
 
 def result_figure(rec: dict[str, Any]) -> Any:
-    """Grouped bars: accuracy per eps, bare, projected and under BPDA."""
+    """Grouped bars: accuracy per eps, bare, projected, under BPDA, under the latent attack, worst case."""
     import plotly.graph_objects as go
 
     frame = result_frame(rec)
     x = ["clean" if e == 0 else f"eps {e:g}" for e in frame["eps"]]
-    fig = go.Figure([go.Bar(name=col, x=x, y=frame[col]) for col in ("bare classifier", "projected", "BPDA")])
+    fig = go.Figure([go.Bar(name=col, x=x, y=frame[col]) for col in COLUMNS])
     fig.update_layout(barmode="group", yaxis={"title": "accuracy", "range": [0, 1]}, height=320,
                       margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend={"orientation": "h"})
     return fig

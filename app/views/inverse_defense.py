@@ -1,5 +1,6 @@
 """The Inverse problems page's robust manifold defense section: a classifier attacked by PGD,
-bare, behind the projection onto the chosen model's range, and under BPDA, evaluated as a
+bare, behind the projection onto the chosen model's range, under BPDA and the latent-space
+attack, and their worst case, evaluated as a
 background task (``app.tasks``, kind ``defense``) that the section starts, watches, cancels
 and reads."""
 
@@ -34,8 +35,9 @@ def section(run: Any, model: Any) -> None:
     st.caption(
         "A small classifier trained on labelled images is attacked by L-infinity PGD. The defense projects every "
         "input onto the trained model's range before classifying it (Ilyas et al. 2017; Defense-GAN, Samangouei et "
-        "al. 2018); BPDA attacks through the projection (Athalye et al. 2018). It runs in the background: leave the "
-        "page and come back."
+        "al. 2018); BPDA attacks through the projection and the latent attack searches the model's range for a "
+        "misclassified image near each input (Athalye et al. 2018). It runs in the background: leave the page and "
+        "come back."
     )
     root = ui.workspace().root
     if run is None or model is None:
@@ -64,15 +66,19 @@ def _start(run: Any, model: Any, root: Any) -> None:
     train_n = c2.number_input("Classifier training images", 10, 20000, 1000, step=100, key="defense-train-n")
     epochs = c3.number_input("Classifier epochs", 1, 50, 3, key="defense-epochs")
     seed = c4.number_input("Seed", 0, 10_000, 0, key="defense-seed")
-    c1, c2, c3, c4 = st.columns(4)
+    c1, c2, c3, c4, c5 = st.columns(5)
     pgd = c1.number_input("PGD steps", 1, 500, 20, key="defense-pgd")
     bpda = c2.number_input("BPDA steps (0: none)", 0, 500, 10, key="defense-bpda")
-    restarts = c3.number_input("Projection restarts", 1, 50, 4, key="defense-restarts")
-    steps = c4.number_input("Projection steps", 1, 2000, 100, key="defense-steps")
+    latent = c3.number_input("Latent attack steps (0: none)", 0, 2000, dl.DefenseSettings.latent_steps,
+                             key="defense-latent")
+    restarts = c4.number_input("Projection restarts", 1, 50, 4, key="defense-restarts")
+    steps = c5.number_input("Projection steps", 1, 2000, 100, key="defense-steps")
     try:
         settings = dl.DefenseSettings(eps=dl.parse_eps(eps_text), n=int(n), train_n=int(train_n), epochs=int(epochs),
-                                      pgd_steps=int(pgd), bpda_steps=int(bpda), restarts=int(restarts),
-                                      steps=int(steps), seed=int(seed))
+                                      pgd_steps=int(pgd), bpda_steps=int(bpda), latent_steps=int(latent),
+                                      restarts=int(restarts), steps=int(steps), seed=int(seed),
+                                      # the attackers project with half the defense's restarts and steps (as the bench)
+                                      attack_restarts=max(1, int(restarts) // 2), attack_steps=max(1, int(steps) // 2))
     except ValueError as e:
         st.error(str(e), icon=":material/error:")
         return
@@ -83,7 +89,10 @@ def _start(run: Any, model: Any, root: Any) -> None:
                + f" --data {data}" + (f" --label {label}" if label else "") + " --eps "
                + " ".join(f"{e:g}" for e in settings.eps) + f" --n {settings.n} --train-n {settings.train_n} "
                f"--epochs {settings.epochs} --pgd-steps {settings.pgd_steps} --bpda-steps {settings.bpda_steps} "
-               f"--restarts {settings.restarts} --steps {settings.steps} --seed {settings.seed} --json OUT.json`")
+               f"--latent-steps {settings.latent_steps} --restarts {settings.restarts} --steps {settings.steps} "
+               f"--attack-restarts {settings.attack_projection.restarts} "
+               f"--attack-steps {settings.attack_projection.steps} "
+               f"--seed {settings.seed} --json OUT.json`")
     if st.button("Evaluate the defense", type="primary", icon=":material/shield:", key="defense-go"):
         try:
             st.session_state[TASK] = dl.submit(root, run, data, settings, label=label)
@@ -124,13 +133,13 @@ def _evaluations(root: Any) -> None:
         return
     rec = tasks.result(root, dl.KIND, chosen)
     st.markdown(f"**Accuracy of the classifier** on {rec['n']} test images of {rec['source']} (class: {rec['label']})")
-    c1, c2 = st.columns([2, 3])
-    c1.dataframe(dl.result_frame(rec), hide_index=True, width="stretch")
-    c2.plotly_chart(dl.result_figure(rec), width="stretch", key="defense-chart")
+    st.dataframe(dl.result_frame(rec), hide_index=True, width="stretch")  # six columns: the page's width
+    st.plotly_chart(dl.result_figure(rec), width="stretch", key="defense-chart")
     p = rec["projection"]
     st.markdown(f"**{rec['seconds_per_projection']:.3f} s per projected image** ({p['restarts']} restarts × "
                 f"{p['steps']} steps, images in batches) · {rec['projections']:,} images projected · "
-                f"{rec['seconds']:.0f} s in all · PGD {rec['pgd_steps']} steps, BPDA {rec['bpda_steps']} steps")
+                f"{rec['seconds']:.0f} s in all · PGD {rec['pgd_steps']} steps, BPDA {rec['bpda_steps']} steps, "
+                f"latent attack {rec.get('latent_steps', 0)} steps")
     st.caption("*projected*: the PGD images (made against the bare classifier) projected, then classified: the "
                "non-adaptive attack the defense papers report. " + dl.BPDA_CAVEAT)
     strips, ex = dl.example_images(status.folder), rec.get("examples")

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from generators.inverse.operators import MeasureError, Operator
 
-__all__ = ["generator_prior", "generator_prior_batch"]
+__all__ = ["generator_prior", "generator_prior_batch", "generator_prior_latents"]
 
 
 def _check_model(model: Any, operator: Operator) -> None:
@@ -76,10 +76,10 @@ def _read_encoding(encoding: Any, values: np.ndarray) -> dict[str, Any]:
 
 
 def _fit_starts(model: Any, operator: Operator, y: Tensor, enc: Tensor, z0: Tensor, tune: bool, steps: int,
-                lr: float, prior: float) -> tuple[Tensor, Tensor, Tensor]:
+                lr: float, prior: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Adam on ``‖A G(l, z) − y‖² + prior·‖z‖²`` for every start at once (rows of ``enc``, ``z0``;
-    ``y`` one row, or one row per start); the starts' final images, measurement errors and
-    label encodings (tuned with ``z`` when ``tune``)."""
+    ``y`` one row, or one row per start); the starts' final images, measurement errors, label
+    encodings (tuned with ``z`` when ``tune``) and styles ``z``."""
     with torch.inference_mode(False), torch.enable_grad(), _frozen(model.image_net):
         z = z0.clone().requires_grad_(True)
         lab = enc.clone().requires_grad_(tune and enc.shape[1] > 0)
@@ -94,7 +94,7 @@ def _fit_starts(model: Any, operator: Operator, y: Tensor, enc: Tensor, z0: Tens
         with torch.no_grad():
             images = model._decode(lab, z)
             fit = ((operator.forward(images) - y) ** 2).sum(1)
-    return images, fit, lab
+    return images, fit, lab, z.detach()
 
 
 def generator_prior_batch(
@@ -113,6 +113,29 @@ def generator_prior_batch(
     starts, and Adam is per coordinate, so each start moves as it would alone). Returns the
     images ``[n, C, H, W]`` (each the start with the lowest measurement error) and those
     errors ``[n]``."""
+    images, err, _, _ = generator_prior_latents(y, operator, model, seed=seed, restarts=restarts, steps=steps, lr=lr,
+                                                prior=prior, tune_labels=tune_labels)
+    n = len(err)
+    chosen = images.view(n, restarts, *images.shape[1:])[torch.arange(n), err.argmin(1)]
+    return chosen.clamp(0, 1), err.min(1).values
+
+
+def generator_prior_latents(
+    y: Tensor,
+    operator: Operator,
+    model: Any,
+    seed: int = 0,
+    restarts: int = 10,
+    steps: int = 300,
+    lr: float = 0.05,
+    prior: float = 0.1,
+    tune_labels: bool = True,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Every start of ``generator_prior_batch``, not only the best: for ``y [n, m]``, the
+    ``n · restarts`` starts' images ``[n · restarts, C, H, W]`` (image ``i``'s starts are rows
+    ``i · restarts`` to ``(i + 1) · restarts − 1``), measurement errors ``[n, restarts]``, label
+    encodings ``[n · restarts, L]`` and styles ``z [n · restarts, S]`` on the model's device:
+    ``model._decode(labels, z)`` redraws the images, and the latents can be optimized further."""
     _check_model(model, operator)
     if restarts < 1 or steps < 0:
         raise MeasureError(f"restarts >= 1 and steps >= 0, got {restarts} and {steps}")
@@ -121,22 +144,20 @@ def generator_prior_batch(
         raise MeasureError(f"the operator makes {operator.m} measurements per image, so y is [n, {operator.m}]; "
                            f"got {tuple(y.shape)}")
     n = y.shape[0]
-    if n == 0:
-        return torch.zeros(0, *operator.shape), torch.zeros(0)
-    rng = np.random.default_rng(seed)
     dev = model._device
+    if n == 0:
+        return (torch.zeros(0, *operator.shape), torch.zeros(0, restarts),
+                torch.zeros(0, model.encoding.width, device=dev), torch.zeros(0, model.style_dim, device=dev))
+    rng = np.random.default_rng(seed)
     rows = model.sample(n * restarts, seed=int(rng.integers(2**31))).labels.reset_index(drop=True)
     enc = model.encoding.tensor(rows, dev).float()
     z0 = torch.from_numpy(model._style_noise(n * restarts, rng)).to(dev).float()
     y_starts = y.to(dev).repeat_interleave(restarts, 0)
-    images, fit, _ = _fit_starts(model, operator, y_starts, enc, z0, tune_labels, steps, lr, prior)
+    images, fit, lab, z = _fit_starts(model, operator, y_starts, enc, z0, tune_labels, steps, lr, prior)
     fit = fit.view(n, restarts)
-    best = fit.argmin(1)
-    chosen = images.view(n, restarts, *images.shape[1:])[torch.arange(n, device=images.device), best]
-    err = fit.gather(1, best[:, None])[:, 0]
-    if not torch.isfinite(err).all():
+    if not torch.isfinite(fit.min(1).values).all():
         raise FloatingPointError("the generator-prior optimization diverged; lower lr")
-    return chosen.detach().float().cpu().clamp(0, 1), err.detach().float().cpu()
+    return images.detach().float().cpu(), fit.detach().float().cpu(), lab.detach(), z
 
 
 def generator_prior(
@@ -181,7 +202,7 @@ def generator_prior(
         free = True
     enc = model.encoding.tensor(rows, dev).float()
     z0 = torch.from_numpy(model._style_noise(restarts, rng)).to(dev).float()
-    images, fit, lab = _fit_starts(model, operator, y.to(dev), enc, z0, free and tune_labels, steps, lr, prior)
+    images, fit, lab, _ = _fit_starts(model, operator, y.to(dev), enc, z0, free and tune_labels, steps, lr, prior)
     best = int(fit.argmin())
     if lab.requires_grad:
         won: Any = _read_encoding(model.encoding, lab[best].detach().cpu().numpy())

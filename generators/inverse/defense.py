@@ -1,12 +1,14 @@
 """The robust manifold defense (Ilyas, Jalal, Asteri, Daskalakis, Dimakis 2017; Defense-GAN,
-Samangouei, Kabkab, Chellappa 2018) and the adaptive attack that defeats it (BPDA, Athalye,
-Carlini, Wagner 2018): a small CNN image classifier, an L-infinity PGD attack, the projection
-of an image onto a trained generator's range (CSGM with the identity operator, labels free),
-and ``evaluate_defense``, which reports clean, attacked, defended and BPDA accuracies::
+Samangouei, Kabkab, Chellappa 2018) and the adaptive attacks on it (Athalye, Carlini, Wagner
+2018: BPDA, and the search of the generator's latent space for a misclassified image within
+eps): a small CNN image classifier, an L-infinity PGD attack, the projection of an image onto a
+trained generator's range (CSGM with the identity operator, labels free), and
+``evaluate_defense``, which reports clean, attacked, defended, BPDA, latent-attack and
+worst-case accuracies::
 
     clf = fit_classifier(train_images, train_classes, seed=0)
-    report = evaluate_defense(clf, model, test_images, test_classes, eps=(0.1, 0.3))
-    report.clean, report.pgd, report.transfer, report.bpda, report.seconds_per_projection
+    report = evaluate_defense(clf, model, test_images, test_classes, eps=(0.1, 0.3), latent_steps=200)
+    report.clean, report.pgd, report.transfer, report.bpda, report.latent, report.worst
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from generators.inverse.operators import Operator
 
 __all__ = [
     "DefenseError", "ClassifierConfig", "ImageClassifier", "fit_classifier", "load_classifier", "as_images",
-    "pgd_attack", "Projection", "project", "bpda", "DefenseReport", "evaluate_defense", "IdentityOperator",
+    "pgd_attack", "Projection", "project", "bpda", "latent_attack", "DefenseReport", "evaluate_defense",
+    "IdentityOperator",
 ]
 
 FORMAT = "counterfactory-classifier"
@@ -306,9 +309,116 @@ def bpda(x: Tensor, transform: Callable[[Tensor], Tensor]) -> Tensor:
     return x + (out - x).detach()
 
 
+def latent_attack(
+    classifier: ImageClassifier,
+    model: Any,
+    x: Tensor,
+    y: Tensor,
+    eps: float,
+    steps: int = 200,
+    restarts: int = 4,
+    start_steps: int = 150,
+    c: float = 10.0,
+    kappa: float = 5.0,
+    lr: float = 0.05,
+    prior: float = 0.1,
+    select: Projection | None = None,
+    batch: int = 64,
+    seed: int = 0,
+) -> Tensor:
+    """The attack that broke Defense-GAN (Athalye et al. 2018, section 5.3), in L-infinity:
+    search the generator's latent space for an image ``G(l, z)`` that the classifier gets wrong
+    near ``x``, then put into the ball an image whose projection is (nearly) ``G(l, z)``.
+
+    Per image, ``restarts`` starts are first fitted to ``x`` as the projection fits them (CSGM,
+    ``start_steps`` Adam steps on ``‖G(l, z) − x‖² + prior·‖z‖²``, labels free; start image
+    ``G₀``), then Adam (``steps``, ``lr``) on ``max(f_y − max_{k≠y} f_k, −kappa)`` (the
+    Carlini-Wagner margin of the logits ``f`` of ``G(l, z)``) ``+ c·Σ relu(|G(l, z) − x| − eps)²``
+    ``+ prior·‖z‖²``: the image becomes misclassified while the penalty pulls it towards the
+    ball. Kept per start: ``G*``, of the steps where ``G(l, z)`` was misclassified the one with
+    the smallest ball violation ``Σ relu(|G − x| − eps)²`` (else the last). A generator rarely
+    reaches within an L-infinity eps of a real image, so each start gives two candidates in the
+    ball: ``clip(G*, x − eps, x + eps)`` (the nearest image to ``G*``) and ``x + eps·sign(G* −
+    G₀)`` (of the ball, the image that most prefers ``G*`` to ``G₀`` in squared distance), both
+    in [0, 1]. The attacker projects every candidate with its own projection ``select``
+    (default 2 restarts × 100 steps) and keeps per image the one whose projection the
+    classifier scores lowest (margin of the true class). Returns those images ``[n, C, H, W]``;
+    images are optimized in batches of ``batch``. The defaults: ``c`` large enough that the
+    penalty, not the margin, sets how far ``G`` leaves the ball, small enough that ``G`` does
+    leave its start (a much larger ``c`` holds most starts where they are); ``kappa`` (logit
+    units) asks for a margin that survives the projection's error."""
+    from generators.inverse.csgm import _frozen, generator_prior_latents
+
+    eps = _check_eps(eps)
+    if steps < 1 or restarts < 1 or start_steps < 0 or batch < 1:
+        raise DefenseError(f"the latent attack needs steps >= 1, restarts >= 1, start_steps >= 0 and batch >= 1; got "
+                           f"{steps}, {restarts}, {start_steps} and {batch}")
+    for name, v in (("c", c), ("kappa", kappa), ("lr", lr), ("prior", prior)):
+        if not math.isfinite(float(v)) or float(v) < 0 or (name == "lr" and v == 0):
+            raise DefenseError(f"the latent attack's {name} must be a {'positive' if name == 'lr' else 'non-negative'} "
+                               f"number, got {v}")
+    select = select or Projection(restarts=2, steps=100)
+    x = as_images(x)
+    classifier.check(x)
+    if y.shape != (len(x),):
+        raise DefenseError(f"the latent attack takes images [n, C, H, W] with one class index each; got "
+                           f"{tuple(x.shape)} and {tuple(y.shape)} labels")
+    op = IdentityOperator(tuple(x.shape[1:]))  # type: ignore[arg-type]
+    dev = model._device
+    classifier.eval()
+    out = []
+    for k, s in enumerate(range(0, len(x), batch)):
+        xb, yb = x[s : s + batch], y[s : s + batch].to(torch.long)
+        n = len(xb)
+        g0, _, lab0, z0 = generator_prior_latents(op.forward(xb), op, model, seed=seed + k, restarts=restarts,
+                                                  steps=start_steps, lr=lr, prior=prior)
+        xs = xb.to(dev).repeat_interleave(restarts, 0)
+        ys = yb.to(dev).repeat_interleave(restarts, 0)
+        best = torch.zeros_like(xs)  # per start: G*, whether it is misclassified, its violation
+        best_bad = torch.zeros(len(xs), dtype=torch.bool, device=dev)
+        best_viol = torch.full((len(xs),), float("inf"), device=dev)
+        with torch.inference_mode(False), torch.enable_grad(), _frozen(model.image_net), _frozen(classifier):
+            z = z0.clone().requires_grad_(True)
+            lab = lab0.clone().requires_grad_(lab0.shape[1] > 0)
+            opt = torch.optim.Adam([z] + ([lab] if lab.requires_grad else []), lr=lr)
+            for step in range(steps + 1):  # the last pass only scores the final latents
+                g = model._decode(lab, z)
+                logits = classifier(g)
+                true = logits.gather(1, ys[:, None])[:, 0]
+                other = logits.masked_fill(F.one_hot(ys, logits.shape[1]).bool(), float("-inf")).max(1).values
+                viol = (F.relu((g - xs).abs() - eps) ** 2).flatten(1).sum(1)
+                with torch.no_grad():
+                    bad = true < other
+                    keep = (bad & (~best_bad | (viol < best_viol))) | (~bad & ~best_bad)
+                    best[keep] = g.detach()[keep]
+                    best_viol[keep] = viol.detach()[keep]
+                    best_bad |= bad
+                if step == steps:
+                    break
+                loss = (torch.clamp(true - other, min=-kappa) + c * viol + prior * (z**2).sum(1)).sum()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+        g_star, xs, g0 = best.detach().float().cpu(), xs.cpu(), g0.to(xs.device).cpu()
+        near = torch.max(torch.min(g_star, xs + eps), xs - eps).clamp(0, 1)
+        apart = (xs + eps * torch.sign(g_star - g0)).clamp(0, 1)
+        cands = torch.stack([near.view(n, restarts, *xb.shape[1:]), apart.view(n, restarts, *xb.shape[1:])], 1)
+        cands = cands.reshape(n * 2 * restarts, *xb.shape[1:])  # image i's candidates: rows i·2R to (i+1)·2R − 1
+        back = project(cands, model, select, seed=seed + 7919 + k)
+        with torch.no_grad():
+            logits = classifier(back)
+            yc = yb.repeat_interleave(2 * restarts, 0)
+            true = logits.gather(1, yc[:, None])[:, 0]
+            other = logits.masked_fill(F.one_hot(yc, logits.shape[1]).bool(), float("-inf")).max(1).values
+            pick = (true - other).view(n, 2 * restarts).argmin(1)
+        out.append(cands.view(n, 2 * restarts, *xb.shape[1:])[torch.arange(n), pick])
+    return torch.cat(out) if out else x.clone()
+
+
 @dataclass(frozen=True)
 class DefenseReport:
-    """Accuracies (fractions of ``n`` test images) of a classifier bare and behind the projection."""
+    """Accuracies (fractions of ``n`` test images) of a classifier bare and behind the projection.
+    Fields after ``seconds`` came later: a report saved before them loads with their defaults."""
 
     n: int
     eps: tuple[float, ...]
@@ -325,18 +435,42 @@ class DefenseReport:
     attack_projection: Projection = Projection()  # the projection the BPDA attacker runs at each of its steps
     seed: int = 0
     seconds: float = 0.0  # wall seconds of the whole evaluation
+    latent: tuple[float, ...] = ()  # the latent attack's images (latent_attack), projected, classified, per eps
+    worst: tuple[float, ...] = ()  # per eps: images classified correctly after every attack run on the defense
+    latent_steps: int = 0  # 0: no latent attack
+    latent_restarts: int = 0  # the latent attack's starts per image
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["eps"], d["pgd"], d["transfer"], d["bpda"] = (list(v) for v in (self.eps, self.pgd, self.transfer, self.bpda))
+        for k in ("eps", "pgd", "transfer", "bpda", "latent", "worst"):
+            d[k] = list(getattr(self, k))
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DefenseReport:
+        """A report from ``to_dict`` (or a JSON record holding its fields), old ones included:
+        fields it lacks take their defaults, keys that are not fields are ignored."""
+        known = set(cls.__dataclass_fields__)
+        kw = {k: v for k, v in d.items() if k in known}
+        for k in ("eps", "pgd", "transfer", "bpda", "latent", "worst"):
+            if k in kw:
+                kw[k] = tuple(kw[k])
+        for k in ("projection", "attack_projection"):
+            if isinstance(kw.get(k), dict):
+                kw[k] = Projection(**{f: v for f, v in kw[k].items() if f in Projection.__dataclass_fields__})
+        return cls(**kw)
+
     def table(self) -> list[dict[str, Any]]:
-        """One row per eps (and eps 0 for the clean images): accuracy bare, projected, under BPDA."""
-        rows = [{"eps": 0.0, "bare": self.clean, "projected": self.clean_projected, "bpda": self.clean_projected}]
+        """One row per eps (and eps 0 for the clean images): accuracy bare, projected, under BPDA,
+        under the latent attack, and the worst case over the attacks run on the defense (NaN
+        where an attack was not run)."""
+        nan = float("nan")
+        pick = lambda v, i: v[i] if i < len(v) else nan
+        rows = [{"eps": 0.0, "bare": self.clean, "projected": self.clean_projected, "bpda": self.clean_projected,
+                 "latent": self.clean_projected, "worst": self.clean_projected}]
         for i, e in enumerate(self.eps):
-            rows.append({"eps": e, "bare": self.pgd[i], "projected": self.transfer[i],
-                         "bpda": self.bpda[i] if i < len(self.bpda) else float("nan")})
+            rows.append({"eps": e, "bare": self.pgd[i], "projected": self.transfer[i], "bpda": pick(self.bpda, i),
+                         "latent": pick(self.latent, i), "worst": pick(self.worst, i)})
         return rows
 
 
@@ -353,8 +487,10 @@ def evaluate_defense(
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
     cancel: Callable[[], bool] | None = None,
+    latent_steps: int = 0,
 ) -> DefenseReport:
-    """Clean, PGD, defended (transfer) and BPDA accuracies of ``classifier`` on ``images``.
+    """Clean, PGD, defended (transfer), BPDA, latent-attack and worst-case accuracies of
+    ``classifier`` on ``images``.
 
     (i) PGD (``pgd_steps``, step 2.5·eps/steps, random start) against the bare classifier;
     (ii) those adversarial images projected onto ``model``'s range (``project``) and then
@@ -363,13 +499,19 @@ def evaluate_defense(
     (with ``attack_projection``, by default the defense's own; a different seed per step) and
     replaced by the identity backward, the final images then projected by the defense
     and classified. ``bpda_steps=0`` skips (iii). The projection is never differentiated
-    through (no unrolled optimization). ``cancel`` (a function) is asked before every
-    projection and attack; when it says yes, ``generators.training.Cancelled`` is raised.
+    through (no unrolled optimization). (iv) With ``latent_steps > 0``: ``latent_attack``
+    (``latent_steps`` Adam steps, its starts fitted with the defense's projection settings, its
+    candidates checked with ``attack_projection``), its images projected by the defense (a fresh
+    seed) and classified. ``worst`` per eps: the images classified correctly after every attack
+    on the defense that was run ((ii), (iii), (iv)): the accuracy that survives them all.
+    ``cancel`` (a function) is asked before every projection and attack; when it says yes,
+    ``generators.training.Cancelled`` is raised.
     """
     if not eps:
         raise DefenseError("give at least one eps")
-    if pgd_steps < 1 or bpda_steps < 0:
-        raise DefenseError(f"pgd_steps >= 1 and bpda_steps >= 0 (0 skips BPDA); got {pgd_steps} and {bpda_steps}")
+    if pgd_steps < 1 or bpda_steps < 0 or latent_steps < 0:
+        raise DefenseError(f"pgd_steps >= 1, bpda_steps >= 0 (0 skips BPDA) and latent_steps >= 0 (0 skips the latent "
+                           f"attack); got {pgd_steps}, {bpda_steps} and {latent_steps}")
     eps_t = tuple(_check_eps(e) for e in eps)
     x = as_images(images)
     classifier.check(x)
@@ -403,16 +545,21 @@ def evaluate_defense(
     classifier.eval()
     for p in classifier.parameters():
         p.requires_grad_(False)
+
+    def correct(batch: Tensor) -> Tensor:
+        return classifier.predict(batch) == y
+
     try:
         clean = classifier.accuracy(x, y)
         say(f"clean accuracy {clean:.3f}; projecting {len(x)} clean images")
         clean_proj = classifier.accuracy(proj(x, projection, seed), y)
-        pgd, transfer, bp = [], [], []
+        pgd, transfer, bp, lat, worst = [], [], [], [], []
         for i, e in enumerate(eps_t):
             check()
             adv = pgd_attack(classifier, x, y, e, steps=pgd_steps, seed=seed + 1 + i)
             pgd.append(classifier.accuracy(adv, y))
-            transfer.append(classifier.accuracy(proj(adv, projection, seed + 100 + i), y))
+            survived = correct(proj(adv, projection, seed + 100 + i))
+            transfer.append(float(survived.float().mean()))
             say(f"eps {e:g}: PGD {pgd[-1]:.3f}, projected {transfer[-1]:.3f}")
             if bpda_steps > 0:
                 counter = iter(range(10**9))
@@ -422,8 +569,22 @@ def evaluate_defense(
                     return classifier(bpda(z, lambda t: proj(t, attack_projection, seed + 1000 * (i + 1) + k)))
 
                 adv_b = pgd_attack(defended, x, y, e, steps=bpda_steps, seed=seed + 1 + i)
-                bp.append(classifier.accuracy(proj(adv_b, projection, seed + 200 + i), y))
+                ok = correct(proj(adv_b, projection, seed + 200 + i))
+                bp.append(float(ok.float().mean()))
+                survived &= ok
                 say(f"eps {e:g}: BPDA {bp[-1]:.3f}")
+            if latent_steps > 0:
+                check()
+                adv_l = latent_attack(classifier, model, x, y, e, steps=latent_steps, restarts=projection.restarts,
+                                      start_steps=projection.steps, lr=projection.lr, prior=projection.prior,
+                                      select=attack_projection, batch=projection.batch, seed=seed + 300 + i)
+                # its starts are fitted to the images as a projection fits them; its candidates projected
+                spent[2] += len(x) * (1 + 2 * projection.restarts)
+                ok = correct(proj(adv_l, projection, seed + 400 + i))
+                lat.append(float(ok.float().mean()))
+                survived &= ok
+                say(f"eps {e:g}: latent attack {lat[-1]:.3f}")
+            worst.append(float(survived.float().mean()))
     finally:
         for p in classifier.parameters():
             p.requires_grad_(True)
@@ -431,5 +592,6 @@ def evaluate_defense(
         n=len(x), eps=eps_t, clean=clean, clean_projected=clean_proj, pgd=tuple(pgd), transfer=tuple(transfer),
         bpda=tuple(bp), seconds_per_projection=spent[0] / max(spent[1], 1), projections=spent[2],
         pgd_steps=pgd_steps, bpda_steps=bpda_steps, projection=projection, attack_projection=attack_projection,
-        seed=seed, seconds=time.perf_counter() - t_start,
+        seed=seed, seconds=time.perf_counter() - t_start, latent=tuple(lat), worst=tuple(worst),
+        latent_steps=latent_steps, latent_restarts=projection.restarts if latent_steps else 0,
     )
