@@ -1,11 +1,12 @@
 """Benchmark inverse problems with trained generators as priors (compressed sensing with
 generative models, Bora et al. 2017): per-pixel MSE of the generator prior (CSGM), Deep Image
 Prior (plain and with learned regularization) and Lasso in 2-D DCT and wavelet bases against
-the number of Gaussian measurements, on a built-in 32 px image dataset and on Morpho-MNIST when
-present; writes the ``inverse`` section of docs/benchmarks.md.
+the number of Gaussian measurements, on the built-in 32 px glyphs, on Morpho-MNIST when present
+and, when asked for, on the built-in RGB faces; writes the ``inverse`` section of docs/benchmarks.md.
 
     python bench/inverse.py --out docs/benchmarks.md     # default sizes
     python bench/inverse.py --quick                      # reduced sizes: checks that it runs
+    python bench/inverse.py --datasets faces --methods generator dip lasso lasso-wavelet --results R
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import json
 import shlex
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +35,10 @@ from generators import build_model, load_model  # noqa: E402
 
 MORPHO = ROOT.parent / "shared" / "data" / "morphomnist"
 TARGET_RATIO = 5.0  # CSGM on MNIST: the generator prior reaches Lasso's error at m = 200 with 5x fewer measurements
-TARGET_SECONDS = 2.0
-TEST_POOL = 200  # images held out of training per dataset; the benchmark tests on the first of them  # one CSGM recovery of a 32 px image on 2 CPU cores, restarts batched
+TARGET_SECONDS = 2.0  # one CSGM recovery of a 32 px image on 2 CPU cores, restarts batched
+DATASETS = ("morpho-glyphs", "morpho-mnist", "faces")
+DEFAULT = ("morpho-glyphs", "morpho-mnist")  # faces (RGB) only when named: a third generator to train, more cells
+TEST_POOL = 200  # images held out of training per dataset; the benchmark tests on the first of them
 
 
 def pad_to_32(data: ImageData) -> ImageData:
@@ -44,18 +47,25 @@ def pad_to_32(data: ImageData) -> ImageData:
     return ImageData(data.labels.reset_index(drop=True), imgs, image_node=data.image_node)
 
 
-def datasets(n_train: int, n_test: int, seed: int = 0) -> dict[str, tuple[Any, ImageData, ImageData]]:
-    """name -> (graph, training images, test images never trained on)."""
+def datasets(n_train: int, n_test: int, seed: int = 0,
+             only: tuple[str, ...] | None = None) -> dict[str, tuple[Any, ImageData, ImageData]]:
+    """name -> (graph, training images, test images never trained on): the default datasets
+    (``DEFAULT``), or those in ``only``."""
     out: dict[str, tuple[Any, ImageData, ImageData]] = {}
-    ds = imd.load("morpho-glyphs", n=n_train + n_test, seed=seed, size=32)
-    out["morpho-glyphs"] = (ds.graph, ds.data[:n_train], ds.data[n_train:])
-    if MORPHO.is_dir():
-        mm = pad_to_32(imd.load_morpho_mnist(MORPHO))
-        mm = ImageData(mm.labels[["thickness", "intensity"]], mm.images, image_node=mm.image_node)
-        k = min(n_train, len(mm) - n_test)
-        out["morpho-mnist"] = (imd.morpho_graph(), mm[:k], mm[len(mm) - n_test:])
-    else:
-        print(f"Morpho-MNIST not found at {MORPHO}: skipped", file=sys.stderr)
+    wanted = only or DEFAULT
+    for name in DATASETS:
+        if name not in wanted:
+            continue
+        if name != "morpho-mnist":  # built in: the held-out pool follows the training images
+            ds = imd.load(name, n=n_train + n_test, seed=seed, size=32)
+            out[name] = (ds.graph, ds.data[:n_train], ds.data[n_train:])
+        elif MORPHO.is_dir():
+            mm = pad_to_32(imd.load_morpho_mnist(MORPHO))
+            mm = ImageData(mm.labels[["thickness", "intensity"]], mm.images, image_node=mm.image_node)
+            k = min(n_train, len(mm) - n_test)
+            out[name] = (imd.morpho_graph(), mm[:k], mm[len(mm) - n_test:])
+        else:
+            print(f"Morpho-MNIST not found at {MORPHO}: skipped", file=sys.stderr)
     return out
 
 
@@ -120,6 +130,9 @@ class Sizes:
     n_train: int = 5000  # training images per dataset (Morpho-MNIST: the first of its 10,000 test digits)
     n_test: int = 50  # test images (never trained on) per dataset and measurement
     ms: tuple[int, ...] = (25, 40, 50, 100, 200, 500)  # Gaussian measurements; 40 = 200 / 5 (the CSGM target)
+    # RGB (3 x 32 x 32 = 3,072 values): the grey grid's fractions of the values x3 (120, 600, 1500 ~ 40, 200, 500
+    # of 1,024) plus the absolute m of the CSGM target (25, 40 against Lasso at 200)
+    rgb_ms: tuple[int, ...] = (25, 40, 120, 200, 600, 1500)
     restore: tuple[str, ...] = ("mask:random:0.5", "mask:block:12", "down:2", "down:4")
     n_restore: int = 4  # test images for inpainting and super-resolution
     noise: float = 0.0  # measurement noise sd (pixel units)
@@ -130,7 +143,7 @@ class Sizes:
     prior_steps: int = 500  # Adam steps of each of those fits
 
 
-QUICK = Sizes(n_train=600, n_test=2, ms=(25, 200), restore=("mask:random:0.5",), n_restore=1, steps=100, lr_ms=(25,),
+QUICK = Sizes(n_train=600, n_test=2, ms=(25, 200), rgb_ms=(25, 200), restore=("mask:random:0.5",), n_restore=1, steps=100, lr_ms=(25,),
               n_prior=3, prior_steps=50)
 METHODS = ("generator", "dip", "dip-lr", "lasso", "lasso-wavelet")
 CHEAP = ("lasso", "lasso-wavelet", "generator")  # seconds per image: run first at every m; DIP at large m last
@@ -169,11 +182,11 @@ def evaluate(sizes: Sizes, models_dir: Path, results: Path, parts: tuple[str, ..
              deadline: float | None = None) -> dict[str, Any]:
     torch.set_num_threads(1)
     out: dict[str, Any] = json.loads(results.read_text()) if results.exists() else {}
-    for name, (graph, train, test) in datasets(sizes.n_train, TEST_POOL).items():
-        if only and name not in only:
-            continue
+    for name, (graph, train, test) in datasets(sizes.n_train, TEST_POOL, only=only or None).items():
         model, fit_s = trained(name, graph, train, models_dir, sizes.steps)
         entry = out.setdefault(name, {"fit_s": fit_s, "n_train": len(train), "cs": {}, "restore": {}, "repr": []})
+        entry.setdefault("shape", list(as_tensor(test.images[0]).shape))  # [C, H, W]
+        grid = replace(sizes, ms=sizes.rgb_ms) if entry["shape"][0] > 1 else sizes  # the m grid of its pixel count
         xs = [as_tensor(test.images[i]) for i in range(sizes.n_test)]
         if "repr" in parts and not entry["repr"]:
             # the generator's representation error: its best fit when every pixel is seen
@@ -194,7 +207,7 @@ def evaluate(sizes: Sizes, models_dir: Path, results: Path, parts: tuple[str, ..
                 rows.append({"wall": time.perf_counter() - w0, "cpu": time.process_time() - c0})
             entry["time"] = rows
             results.write_text(json.dumps(out))
-        todo = [c for c in cells(sizes, methods) if c[0] in parts]
+        todo = [c for c in cells(grid, methods) if c[0] in parts]
         prior = None
         if any(c[2] == "dip-lr" for c in todo):
             prior = dip_prior(name, train, models_dir, sizes)
@@ -253,6 +266,8 @@ def markdown(out: dict[str, Any], sizes: Sizes, command: str, seconds: float | N
     misses: list[str] = []
     for name, entry in out.items():
         lines += [f"### {name}", ""]
+        shape = tuple(entry.get("shape", (1, 32, 32)))  # results from before it was recorded: grey 32 px
+        pixels = int(np.prod(shape))
         if entry.get("fit_s"):
             lines.append(f"Generator training: {entry['fit_s']:.0f} s on {entry['n_train']:,} images.")
         if entry.get("repr"):
@@ -269,7 +284,18 @@ def markdown(out: dict[str, Any], sizes: Sizes, command: str, seconds: float | N
             lines.append(f"DIP-LR prior: learned from {prior.get('n_images')} training images"
                          + (f" in {prior['seconds']:.0f} s" if prior.get("seconds") else "")
                          + f"; λ = {prior['lam']:g} (validation MSE {val}).")
-        lines += ["", "Compressed sensing (Gaussian measurements A with N(0, 1/m) entries; 1,024 pixels):", "",
+        if shape[0] > 1:
+            lines.append(f"RGB ({shape[0]} x {shape[1]} x {shape[2]} = {pixels:,} pixel values): a Gaussian measurement "
+                         "mixes every value of every channel; mask:random:P and mask:block:K keep or drop a pixel's "
+                         f"{shape[0]} channels together and down:F averages each channel, so m counts values ({shape[0]} per "
+                         "kept pixel or block); DIP outputs the channels together; Lasso's DCT and wavelet bases act per "
+                         "channel (block-diagonal)."
+                         + (" The m grid is the grey one's fractions of the pixel values x3 (120, 600, 1,500 for 40, 200, "
+                            "500 of 1,024) plus the absolute m of the CSGM target (25, 40 and Lasso at 200)."
+                            if sorted({int(k.split('|')[0].split(':')[1]) for k in entry.get('cs', {})}) == list(Sizes.rgb_ms)
+                            else ""))
+        size = f"{pixels:,} pixels" if shape[0] == 1 else f"{pixels:,} pixel values"
+        lines += ["", f"Compressed sensing (Gaussian measurements A with N(0, 1/m) entries; {size}):", "",
                   "| m | generator | DIP | DIP-LR | Lasso-DCT | Lasso-wav | s: generator / DIP / DIP-LR / Lasso / Lasso-wav |",
                   "|---|---|---|---|---|---|---|"]
         cs = entry.get("cs", {})
@@ -312,9 +338,28 @@ def markdown(out: dict[str, Any], sizes: Sizes, command: str, seconds: float | N
                          f"{'met' if ok else 'missed'}.")
             if not ok:
                 misses.append(f"{name}: CSGM 5x target")
+            scaled = 200 * pixels // 1024  # the same target at the same fraction of the pixel values
+            if pixels != 1024 and (scaled, "lasso") in res:
+                target = res[(scaled, "lasso")]
+                reach = [m for m in ms if res.get((m, "generator"), np.inf) <= target]
+                fewest = min(reach) if reach else None
+                ok = fewest is not None and fewest * TARGET_RATIO <= scaled
+                lines.append(f"The same target at the same fraction of the pixel values (Lasso's error at m = {scaled}, "
+                             f"{target:.4f}, with m ≤ {scaled / TARGET_RATIO:g}): fewest m at which the generator reaches "
+                             f"it: {fewest if fewest else 'none of the m measured'} — {'met' if ok else 'missed'}.")
+                if not ok:
+                    misses.append(f"{name}: CSGM 5x target at m = {scaled}")
             big = [m for m in ms if res.get((m, "generator"), -1) > min(res.get((m, "lasso"), np.inf), res.get((m, "dip"), np.inf))]
             if big:
                 lines.append(f"Where the generator loses (its representation error dominates): m = {', '.join(map(str, big))}.")
+        if base:  # a method that does (almost) no better than guessing black
+            near = 0.9 * interval(base["black"])[0]
+            worse = [f"{label} at m = {', '.join(str(m) for m in ms if res.get((m, method), -1) >= near)}"
+                     for method, label in zip(METHODS, ("generator", "DIP", "DIP-LR", "Lasso-DCT", "Lasso-wav"))
+                     if any(res.get((m, method), -1) >= near for m in ms)]
+            if worse:
+                lines.append(f"Within 10% of the black image's error or worse ({interval(base['black'])[0]:.4f}): "
+                             f"{'; '.join(worse)}.")
         timing = entry.get("time")
         if timing:
             wall = float(np.median([r["wall"] for r in timing]))
@@ -341,11 +386,14 @@ def markdown(out: dict[str, Any], sizes: Sizes, command: str, seconds: float | N
                     rows = rest.get(f"{spec}|{method}")
                     cells.append((fmt(interval([r["mse"] for r in rows])[0]) + (f" (n = {len(rows)})" if len(rows) < n else ""))
                                  if rows else "–")
-                lines.append(f"| {spec} | {parse_measure(spec, (1, 32, 32)).m} | " + " | ".join(cells) + " |")
+                lines.append(f"| {spec} | {parse_measure(spec, shape).m} | " + " | ".join(cells) + " |")
         lines.append("")
     n_cells = {len(v) for e in out.values() for v in e.get("cs", {}).values()}
-    lines += ["Not measured in this section yet (AmbientGAN and the robust manifold defense have their own): GPU times, the faces "
-              "(RGB) and pendulum datasets, CausalGAN as the prior, noisy measurements, DIP-LR at m > "
+    rgb = [n for n, e in out.items() if e.get("shape", [1])[0] > 1]
+    no_lr = [n for n in rgb if not any("|dip-lr" in k for k in out[n].get("cs", {}))]
+    lines += ["Not measured in this section yet (AmbientGAN and the robust manifold defense have their own): GPU times, "
+              + ("the faces (RGB) and pendulum datasets" if "faces" not in out else "the pendulum dataset")
+              + "".join(f", DIP-LR on {n}" for n in no_lr) + ", CausalGAN as the prior, noisy measurements, DIP-LR at m > "
               f"{max(sizes.lr_ms)} and on inpainting / super-resolution"
               + (", and the issue's 50 test images in every cell ("
                  + (f"{min(n_cells)}" if min(n_cells) == max(n_cells) else f"{min(n_cells)} to {max(n_cells)}") + " here)"
@@ -361,8 +409,9 @@ def main() -> None:
     ap.add_argument("--n-test", type=int, default=None, help="test images per dataset (default %d)" % Sizes.n_test)
     ap.add_argument("--models-dir", type=Path, default=Path("/tmp/cf-inverse-models"), help="trained generators (reused)")
     ap.add_argument("--results", type=Path, default=None, help="JSON of per-image results (resumed when present)")
-    ap.add_argument("--datasets", nargs="+", default=None, choices=["morpho-glyphs", "morpho-mnist"],
-                    help="only these datasets (default: both; Morpho-MNIST only when its folder is there)")
+    ap.add_argument("--datasets", nargs="+", default=None, choices=list(DATASETS),
+                    help=f"only these datasets (default: {' '.join(DEFAULT)}; Morpho-MNIST only when its folder is "
+                         "there; faces, RGB 3 x 32 x 32, only when named: a third generator to train and another grid of cells)")
     ap.add_argument("--dip-steps", type=int, default=None, help="Deep Image Prior's most steps (default %d)" % Sizes.dip_steps)
     ap.add_argument("--markdown-only", action="store_true", help="write the section from the results JSON, run nothing")
     ap.add_argument("--parts", nargs="+", default=["repr", "time", "cs", "restore"],
@@ -371,21 +420,20 @@ def main() -> None:
     ap.add_argument("--merge", type=Path, nargs="*", default=(), help="with --markdown-only: more results JSONs")
     ap.add_argument("--n-restore", type=int, default=None,
                     help="test images for inpainting and super-resolution (default %d)" % Sizes.n_restore)
-    ap.add_argument("--ms", nargs="+", type=int, default=None, help="numbers of Gaussian measurements (default %s)"
-                    % " ".join(map(str, Sizes.ms)))
+    ap.add_argument("--ms", nargs="+", type=int, default=None,
+                    help="numbers of Gaussian measurements (default %s; RGB faces %s)"
+                    % (" ".join(map(str, Sizes.ms)), " ".join(map(str, Sizes.rgb_ms))))
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS), help="only these methods")
     ap.add_argument("--deadline", default=None, metavar="HH:MM",
                     help="UTC time after which no new recovery starts (the results so far are kept)")
     args = ap.parse_args()
     sizes = QUICK if args.quick else Sizes()
-    from dataclasses import replace
-
     if args.n_test:
         sizes = replace(sizes, n_test=args.n_test)
     if args.dip_steps:
         sizes = replace(sizes, dip_steps=args.dip_steps)
     if args.ms:
-        sizes = replace(sizes, ms=tuple(args.ms))
+        sizes = replace(sizes, ms=tuple(args.ms), rgb_ms=tuple(args.ms))
     if args.n_restore:
         sizes = replace(sizes, n_restore=args.n_restore)
     results = args.results or Path("/tmp") / ("cf-inverse-quick.json" if args.quick else "cf-inverse.json")
