@@ -446,6 +446,12 @@ def markdown(out: dict[str, Any], command: str, seconds: float | None, png: str 
     return "\n".join([*lines, *([""] + [sub] if sub else []), end])
 
 
+def steps_note(s: Sizes) -> str:
+    """How the GANs' steps relate to CausalGAN's default."""
+    return (" (3,000 generator steps)" if s.steps == 3000
+            else f" but {s.steps:,} generator steps (3,000 by default)")
+
+
 def morpho_markdown(out: dict[str, Any], command: str, seconds: float | None, png: str | None,
                     also: tuple[dict[str, Any], ...] = ()) -> str:
     """The Morpho-MNIST sub-section of ``ambient`` (its own markers, ``ambient-morpho``)."""
@@ -460,7 +466,7 @@ def morpho_markdown(out: dict[str, Any], command: str, seconds: float | None, pn
              f"padded to 32 px with a black border): the first {s.n_train:,} to train on, each seen only through "
              f"`{s.spec}` (a fresh draw per image); distances against the last {s.n_test:,}, clean; "
              f"{s.n_samples:,} samples per model.",
-             f"- Models: CausalGAN with the project's defaults but {s.steps:,} generator steps (3,000 by default), on "
+             f"- Models: CausalGAN with the project's defaults{steps_note(s)}, on "
              "Deep SCM's graph `thickness -> intensity -> image, thickness -> image` (`imd.morpho_graph()`, as "
              "bench/inverse.py's Morpho-MNIST generator): the labels are the continuous thickness and intensity, "
              "exact; arms (a)-(d) as for the faces above (the same inpainting baseline for (c)).",
@@ -501,6 +507,15 @@ def morpho_markdown(out: dict[str, Any], command: str, seconds: float | None, pn
                       "(b) and (c)" + ("" if all("lossy" in r["arms"] for r in runs) else " (of (c) where (b) was not run)")
                       + " is " + ", ".join(f"{r:.2f} (seed {k})" for k, r in ratios)
                       + f"; clearly closer (≤ {CLEAR}) in **{sum(r <= CLEAR for _, r in ratios)} of {len(ratios)}**."]
+            both = [(Sizes(**r["sizes"]).seed, r["arms"]["ambient"]["measured"], r["arms"]["inpainted"]["measured"])
+                    for r in runs if r.get("arms", {}).get("ambient", {}).get("measured")
+                    and r["arms"].get("inpainted", {}).get("measured")]
+            if both:
+                lines += ["", f"Labels measured off the pixels, {steps:,} steps, AmbientGAN against (c) (thickness px; "
+                          "intensity grey levels): " + ", ".join(
+                              f"seed {k}: {a['thickness']:.2f} vs {c['thickness']:.2f}; {a['intensity']:.1f} vs {c['intensity']:.1f}"
+                              for k, a, c in both)
+                          + f"; AmbientGAN's samples closer to their labels on both in {sum(a['thickness'] < c['thickness'] and a['intensity'] < c['intensity'] for _, a, c in both)} of {len(both)}."]
     return "\n".join([*lines, end])
 
 
