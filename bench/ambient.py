@@ -430,17 +430,18 @@ def markdown(out: dict[str, Any], command: str, seconds: float | None, png: str 
                   "run, the clean training images)."]
     for other in also:
         lines += also_lines(other, s)
-    runs = [out, *(o for o in also if Sizes(**o["sizes"]).spec == s.spec)]
-    ratios = [(Sizes(**r["sizes"]).seed, r["arms"]["ambient"]["fd"] / r["arms"]["inpainted"]["fd"],
-               r["arms"]["ambient"]["readback"] - r["arms"]["inpainted"]["readback"]) for r in runs
-              if "ambient" in r.get("arms", {}) and "inpainted" in r.get("arms", {})]
-    if len(ratios) > 1:
-        closer = sum(r <= CLEAR for _, r, _ in ratios)
-        met_in = sum(r <= CLEAR and d >= -0.01 for _, r, d in ratios)
-        lines += ["", f"Across seeds with `{s.spec}`: AmbientGAN's distance / that of (c) is "
-                  + ", ".join(f"{r:.2f} (seed {k}; read-back {d:+.3f})" for k, r, d in ratios)
-                  + f"; clearly closer (≤ {CLEAR}) in {closer} of {len(ratios)} seeds, and with read-back no worse "
-                  f"than (c)'s by more than 0.01 (the target's second half) in **{met_in} of {len(ratios)}**."]
+    for steps in sorted({Sizes(**r["sizes"]).steps for r in (out, *also)}):  # one summary per number of GAN steps
+        runs = [r for r in (out, *also) if Sizes(**r["sizes"]).spec == s.spec and Sizes(**r["sizes"]).steps == steps]
+        ratios = [(Sizes(**r["sizes"]).seed, r["arms"]["ambient"]["fd"] / r["arms"]["inpainted"]["fd"],
+                   r["arms"]["ambient"]["readback"] - r["arms"]["inpainted"]["readback"]) for r in runs
+                  if "ambient" in r.get("arms", {}) and "inpainted" in r.get("arms", {})]
+        if len(ratios) > 1:
+            closer = sum(r <= CLEAR for _, r, _ in ratios)
+            met_in = sum(r <= CLEAR and d >= -0.01 for _, r, d in ratios)
+            lines += ["", f"Across seeds with `{s.spec}` and {steps:,} steps: AmbientGAN's distance / that of (c) is "
+                      + ", ".join(f"{r:.2f} (seed {k}; read-back {d:+.3f})" for k, r, d in ratios)
+                      + f"; clearly closer (≤ {CLEAR}) in {closer} of {len(ratios)} seeds, and with read-back no worse "
+                      f"than (c)'s by more than 0.01 (the target's second half) in **{met_in} of {len(ratios)}**."]
     blur = any(Sizes(**o["sizes"]).spec != s.spec for o in also)
     lines += ["", "Not measured here: " + ("" if blur else "blur + noise, ") + ("" if sub else "Morpho-MNIST, ") + "more seeds."]
     return "\n".join([*lines, *([""] + [sub] if sub else []), end])
