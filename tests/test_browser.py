@@ -612,7 +612,9 @@ def test_an_image_model_trains_in_two_stages_on_one_progress_bar(server: str, br
     page.get_by_role("textbox", name="image stage: steps").fill("200")
     page.get_by_role("textbox", name="Run name").fill("pendulum, two stages")
     page.get_by_test_id("stBaseButton-primaryFormSubmit").click()
-    expect(page.get_by_text(re.compile(r"stage 1 of 2: label mechanisms"))).to_be_visible(timeout=120_000)
+    # the label stage can end between two refreshes of the page on an idle machine, so the first card seen may
+    # already show stage 2; that stage 1 ran is checked below, by its own loss curve
+    expect(page.get_by_text(re.compile(r"stage [12] of 2: (label mechanisms|image networks)")).first).to_be_visible(timeout=120_000)
     stage2 = page.get_by_text(re.compile(r"stage 2 of 2: image networks"))
     expect(stage2).to_be_visible(timeout=180_000)
     seen: list[tuple[float, str]] = []  # (the bar's value, the caption under it) while the image stage runs
