@@ -384,8 +384,7 @@ def latent_attack(
             for step in range(steps + 1):  # the last pass only scores the final latents
                 g = model._decode(lab, z)
                 logits = classifier(g)
-                true = logits.gather(1, ys[:, None])[:, 0]
-                other = logits.masked_fill(F.one_hot(ys, logits.shape[1]).bool(), float("-inf")).max(1).values
+                true, other = _true_and_other(logits, ys)
                 viol = (F.relu((g - xs).abs() - eps) ** 2).flatten(1).sum(1)
                 with torch.no_grad():
                     bad = true < other
@@ -408,11 +407,17 @@ def latent_attack(
         with torch.no_grad():
             logits = classifier(back)
             yc = yb.repeat_interleave(2 * restarts, 0)
-            true = logits.gather(1, yc[:, None])[:, 0]
-            other = logits.masked_fill(F.one_hot(yc, logits.shape[1]).bool(), float("-inf")).max(1).values
+            true, other = _true_and_other(logits, yc)
             pick = (true - other).view(n, 2 * restarts).argmin(1)
         out.append(cands.view(n, 2 * restarts, *xb.shape[1:])[torch.arange(n), pick])
     return torch.cat(out) if out else x.clone()
+
+
+def _true_and_other(logits: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    """Each row's logit of its true class ``y`` and the largest logit of any other class (the
+    two sides of the Carlini-Wagner margin)."""
+    true = logits.gather(1, y[:, None])[:, 0]
+    return true, logits.masked_fill(F.one_hot(y, logits.shape[1]).bool(), float("-inf")).max(1).values
 
 
 @dataclass(frozen=True)
