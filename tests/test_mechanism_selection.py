@@ -320,3 +320,27 @@ def test_a_linear_node_whose_noise_scales_keeps_training_its_scale_network():
     report = model.fit(pd.DataFrame({"a": a, "b": b, "c": c}), seed=0)
     assert report.stopped == "schedule_done" and report.steps == 600
     assert model.mechanism_choices()["b"] == "linear, location-scale noise"
+
+
+# ---------------------------------------------------------------------- agreement outranks a tie
+def _bend(n: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """b = a + 0.3·a² + small noise: the least-squares line is about 0.4 sd off the curve."""
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=n)
+    return pd.DataFrame({"a": a, "b": a + 0.3 * a**2 + 0.1 * rng.normal(size=n)})
+
+
+@pytest.mark.parametrize("kind", ["causal-gen", "causal-vgen"])
+def test_a_rival_that_agrees_with_the_network_outranks_a_linear_tie(kind):
+    """With the tie rule forced open (``linear_z`` huge: every linear mechanism "validates no
+    worse"), the degree-2 rival that agrees with the network is still taken over the linear one
+    that does not; with no degree-2 rival, the tie rule still picks linear over the network."""
+    g = CausalGraph.parse("a -> b")
+    data = _bend()
+    tie = build_model(kind, g, hidden=32, steps=800, linear_z=1e6)
+    tie.fit(data, seed=0)
+    assert tie.quadratic_nodes == ("b",) and tie.linear_nodes == ()
+    if kind == "causal-gen":  # no degree-2 rival: the tie decides between linear and the network
+        lone = build_model(kind, g, hidden=32, steps=800, linear_z=1e6, select_quadratic=False)
+        lone.fit(data, seed=0)
+        assert lone.linear_nodes == ("b",)

@@ -244,8 +244,10 @@ class CausalVGenNet(ScaledNoise, nn.Module):
     def select_simple(self, train: Tensor, val: Tensor) -> None:
         """Fit each continuous node's linear and degree-2 rival of ``f`` by least squares on
         the training rows, then keep the simplest that held-out rows cannot tell from the
-        network (as Causal Gen: ``generators.nets.adequate`` for linear, ``agrees`` for
-        degree 2). The network's ``f`` is compared with its
+        network (as Causal Gen): linear where it agrees with it (``agrees``); degree 2 where
+        it agrees and bends away from the line; linear where its held-out error ties the
+        network's (``generators.nets.adequate``); then degree 2. The network's ``f`` is
+        compared with its
         offset: under the additive decoder only ``f`` plus the mean of ``h(u) + σ·ε`` is
         identified."""
         c = self.terms.cont_nodes
@@ -257,12 +259,14 @@ class CausalVGenNet(ScaledNoise, nn.Module):
         held = val if val.shape[0] >= 10 else train
         offset = (self.terms.targets(train) - self.nets(train)[c, :, 0]).mean(1, keepdim=True)
         ref, target = self.nets(held)[c, :, 0] + offset, self.terms.targets(held)
-        lin = adequate(target, self.linear(held)[c], ref, self.linear_gap, self.linear_z)
-        if self.quadratic_z is None:
-            quad = agrees(self.quadratic(held)[c], ref, self.quadratic_gap)
-        else:
-            quad = adequate(target, self.quadratic(held)[c], ref, self.quadratic_gap, self.quadratic_z)
-        self.choice[c] = torch.where(lin, 1, torch.where(quad, 2, 0))
+        lin_out, quad_out = self.linear(held)[c], self.quadratic(held)[c]
+        lin, quad = agrees(lin_out, ref, self.linear_gap), agrees(quad_out, ref, self.quadratic_gap)
+        lin_tie = adequate(target, lin_out, ref, self.linear_gap, self.linear_z)
+        quad_tie = quad if self.quadratic_z is None else adequate(target, quad_out, ref, self.quadratic_gap, self.quadratic_z)
+        bent = quad & ~agrees(quad_out, lin_out, self.linear_gap)  # agrees with the network, not with the line
+        # agreement outranks a tie in held-out loss: linear, then degree 2 where it bends away from
+        # the line, by agreement; then linear by a tie; then degree 2 (by agreement or its own tie)
+        self.choice[c] = torch.where(lin, 1, torch.where(bent, 2, torch.where(lin_tie, 1, torch.where(quad_tie, 2, 0))))
 
     @torch.no_grad()
     def choose_scale(self, train: Tensor, val: Tensor) -> None:
