@@ -334,12 +334,16 @@ def _bend(n: int = 2000, seed: int = 0) -> pd.DataFrame:
 def test_a_rival_that_agrees_with_the_network_outranks_a_linear_tie(kind):
     """With the tie rule forced open (``linear_z`` huge: every linear mechanism "validates no
     worse"), the degree-2 rival that agrees with the network is still taken over the linear one
-    that does not; with no degree-2 rival, the tie rule still picks linear over the network."""
+    that does not, with ``agreement_first`` (by default, and in ``causal.hypotheses``, the tie
+    comes first); with no degree-2 rival, the tie rule still picks linear over the network."""
     g = CausalGraph.parse("a -> b")
     data = _bend()
-    tie = build_model(kind, g, hidden=32, steps=800, linear_z=1e6)
+    tie = build_model(kind, g, hidden=32, steps=800, linear_z=1e6, agreement_first=True)
     tie.fit(data, seed=0)
     assert tie.quadratic_nodes == ("b",) and tie.linear_nodes == ()
+    tie_first = build_model(kind, g, hidden=32, steps=800, linear_z=1e6)  # the default order, as causal.hypotheses
+    tie_first.fit(data, seed=0)
+    assert tie_first.linear_nodes == ("b",) and tie_first.quadratic_nodes == ()
     if kind == "causal-gen":  # no degree-2 rival: the tie decides between linear and the network
         lone = build_model(kind, g, hidden=32, steps=800, linear_z=1e6, select_quadratic=False)
         lone.fit(data, seed=0)

@@ -123,6 +123,7 @@ class CausalVGenConfig:
     linear_z: float = 0.0  # ... or held-out squared error within this many standard errors of the network's
     quadratic_gap: float = 0.03  # degree 2: where it predicts the same as the network to within this RMS
     quadratic_z: float | None = 0.0  # ... or held-out squared error within this many standard errors of the network's (None: agreement only)
+    agreement_first: bool = False  # True: degree 2 by agreement outranks a linear tie where the two rivals differ (as Causal Gen's)
     mechanism: str = "auto"  # additive decoder: auto (location-scale per node where held-out rows show it; latent="empirical") | additive | location-scale
     scale_hidden: int = 32  # auto / location-scale: units of each continuous node's scale network log s(parents)
     scale_z: float = 3.0  # auto: the noise scales with the parents where that raises the held-out likelihood by this many standard errors ...
@@ -182,6 +183,7 @@ class CausalVGenNet(ScaledNoise, nn.Module):
             self.linear, self.quadratic = Polynomials(pmask, 1), Polynomials(pmask, 2)
             self.register_buffer("choice", torch.zeros(n, dtype=torch.long))  # 0 network, 1 linear, 2 degree 2
             self.linear_gap, self.linear_z, self.quadratic_gap = config.linear_gap, config.linear_z, config.quadratic_gap
+            self.agreement_first = config.agreement_first
             self.quadratic_z = config.quadratic_z
         self.min_log_sigma = config.min_log_sigma
         self.beta = config.beta
@@ -244,10 +246,10 @@ class CausalVGenNet(ScaledNoise, nn.Module):
     def select_simple(self, train: Tensor, val: Tensor) -> None:
         """Fit each continuous node's linear and degree-2 rival of ``f`` by least squares on
         the training rows, then keep the simplest that held-out rows cannot tell from the
-        network (as Causal Gen): linear where it agrees with it (``agrees``); degree 2 where
-        it agrees and bends away from the line; linear where its held-out error ties the
-        network's (``generators.nets.adequate``); then degree 2. The network's ``f`` is
-        compared with its
+        network (as Causal Gen): linear where it agrees with it (``agrees``); with
+        ``agreement_first``, degree 2 where it agrees and bends away from the line; linear
+        where its held-out error ties the network's (``generators.nets.adequate``); then
+        degree 2. The network's ``f`` is compared with its
         offset: under the additive decoder only ``f`` plus the mean of ``h(u) + σ·ε`` is
         identified."""
         c = self.terms.cont_nodes
@@ -263,7 +265,7 @@ class CausalVGenNet(ScaledNoise, nn.Module):
         lin, quad = agrees(lin_out, ref, self.linear_gap), agrees(quad_out, ref, self.quadratic_gap)
         lin_tie = adequate(target, lin_out, ref, self.linear_gap, self.linear_z)
         quad_tie = quad if self.quadratic_z is None else adequate(target, quad_out, ref, self.quadratic_gap, self.quadratic_z)
-        bent = quad & ~agrees(quad_out, lin_out, self.linear_gap)  # agrees with the network, not with the line
+        bent = quad & ~agrees(quad_out, lin_out, self.linear_gap) & self.agreement_first  # agrees with the network, not the line
         # agreement outranks a tie in held-out loss: linear, then degree 2 where it bends away from
         # the line, by agreement; then linear by a tie; then degree 2 (by agreement or its own tie)
         self.choice[c] = torch.where(lin, 1, torch.where(bent, 2, torch.where(lin_tie, 1, torch.where(quad_tie, 2, 0))))
