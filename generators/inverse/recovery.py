@@ -67,7 +67,7 @@ def recover(
       ``dip_prior=`` a ``DIPPrior`` from ``learn_dip_prior`` (or ``load_dip_prior``), ``lam``
       overrides its λ; the options of ``"dip"`` otherwise;
     - ``"lasso"``: Lasso on 2-D DCT coefficients, penalty by cross-validation over the
-      measurements (``generators.inverse.lasso``);
+      measurements, the DC band unpenalized unless ``free_dc=False`` (``generators.inverse.lasso``);
     - ``"lasso-wavelet"``: the same on orthonormal 2-D wavelet coefficients (PyWavelets,
       periodization; ``wavelet="db4"``, ``level``: PyWavelets' deepest level by default).
 
