@@ -2,11 +2,13 @@
 generative models, Bora et al. 2017): per-pixel MSE of the generator prior (CSGM), Deep Image
 Prior (plain and with learned regularization) and Lasso in 2-D DCT and wavelet bases against
 the number of Gaussian measurements, on the built-in 32 px glyphs, on Morpho-MNIST when present
-and, when asked for, on the built-in RGB faces; writes the ``inverse`` section of docs/benchmarks.md.
+and, when asked for, on the built-in RGB faces and pendulum (and with measurement noise, in a table
+of its own); writes the ``inverse`` section of docs/benchmarks.md.
 
     python bench/inverse.py --out docs/benchmarks.md     # default sizes
     python bench/inverse.py --quick                      # reduced sizes: checks that it runs
     python bench/inverse.py --datasets faces --methods generator dip lasso lasso-wavelet --results R
+    python bench/inverse.py --datasets morpho-glyphs --noise 0.01 --parts cs --ms 25 100 200 --results N
 """
 
 from __future__ import annotations
@@ -36,8 +38,8 @@ from generators import build_model, load_model  # noqa: E402
 MORPHO = ROOT.parent / "shared" / "data" / "morphomnist"
 TARGET_RATIO = 5.0  # CSGM on MNIST: the generator prior reaches Lasso's error at m = 200 with 5x fewer measurements
 TARGET_SECONDS = 2.0  # one CSGM recovery of a 32 px image on 2 CPU cores, restarts batched
-DATASETS = ("morpho-glyphs", "morpho-mnist", "faces")
-DEFAULT = ("morpho-glyphs", "morpho-mnist")  # faces (RGB) only when named: a third generator to train, more cells
+DATASETS = ("morpho-glyphs", "morpho-mnist", "faces", "pendulum")
+DEFAULT = ("morpho-glyphs", "morpho-mnist")  # faces and pendulum (RGB) only when named: another generator to train, more cells
 TEST_POOL = 200  # images held out of training per dataset; the benchmark tests on the first of them
 
 
@@ -192,7 +194,7 @@ def evaluate(sizes: Sizes, models_dir: Path, results: Path, parts: tuple[str, ..
             # the generator's representation error: its best fit when every pixel is seen
             entry["repr"] = [run_problem(model, x, "mask:random:1", "generator", i, 0.0)["mse"] for i, x in enumerate(xs)]
             results.write_text(json.dumps(out))
-        if not entry.get("baseline"):  # guesses that ignore the measurements
+        if not entry.get("baseline") and not sizes.noise:  # guesses that ignore the measurements (noisy runs add cells only)
             mean = as_tensor(train.images.mean(0))
             entry["baseline"] = {"black": [float((x**2).mean()) for x in xs],
                                  "mean": [float(((x - mean) ** 2).mean()) for x in xs]}
@@ -208,6 +210,11 @@ def evaluate(sizes: Sizes, models_dir: Path, results: Path, parts: tuple[str, ..
             entry["time"] = rows
             results.write_text(json.dumps(out))
         todo = [c for c in cells(grid, methods) if c[0] in parts]
+        slot = {"cs": "cs_noise"} if sizes.noise else {}  # noisy compressed sensing: cells of their own
+        if sizes.noise:
+            if entry.setdefault("noise", sizes.noise) != sizes.noise:
+                raise ValueError(f"{results} holds {name}'s cells at noise sd {entry['noise']:g}, not {sizes.noise:g}")
+            entry.setdefault("cs_noise", {})
         prior = None
         if any(c[2] == "dip-lr" for c in todo):
             prior = dip_prior(name, train, models_dir, sizes)
@@ -223,7 +230,7 @@ def evaluate(sizes: Sizes, models_dir: Path, results: Path, parts: tuple[str, ..
         for group in tiers.values():
             for i in range(max(c[3] for c in group)):
                 for kind, spec, method, n in group:
-                    rows = entry[kind].setdefault(f"{spec}|{method}", [])
+                    rows = entry[slot.get(kind, kind)].setdefault(f"{spec}|{method}", [])
                     if len(rows) != i or i >= n:
                         continue
                     if deadline is not None and time.time() > deadline:
@@ -232,12 +239,58 @@ def evaluate(sizes: Sizes, models_dir: Path, results: Path, parts: tuple[str, ..
                         return out
                     rows.append(run_problem(model, xs[i], spec, method, i, sizes.noise, sizes.dip_steps, prior))
                     results.write_text(json.dumps(out))
-                done = {f"{c[1]}|{c[2]}": len(entry[c[0]][f"{c[1]}|{c[2]}"]) for c in group}
+                done = {f"{c[1]}|{c[2]}": len(entry[slot.get(c[0], c[0])][f"{c[1]}|{c[2]}"]) for c in group}
                 print(f"{name} image {i}: {done}", file=sys.stderr, flush=True)
     return out
 
 
-def markdown(out: dict[str, Any], sizes: Sizes, command: str, seconds: float | None) -> str:
+def snr(entry: dict[str, Any], sd: float, ms: list[int]) -> str:
+    """The measurements' signal-to-noise ratio at the smallest and largest m, E‖Ax‖² / E‖e‖² =
+    ‖x‖² / (m sd²) for A with N(0, 1/m) entries, from the test images' mean squared pixel (the
+    black image's error); empty without it."""
+    black = entry.get("baseline", {}).get("black")
+    if not black or not sd:
+        return ""
+    energy = float(np.mean(black)) * int(np.prod(entry.get("shape", (1, 32, 32))))
+    db = [10 * np.log10(energy / (m * sd**2)) for m in (ms[0], ms[-1])]
+    return f"; signal-to-noise ratio ‖Ax‖²/‖e‖² ≈ {db[0]:.0f} dB at m = {ms[0]}" + (
+        f" to {db[1]:.0f} dB at m = {ms[-1]}" if len(ms) > 1 else "")
+
+
+def noise_lines(entry: dict[str, Any]) -> list[str]:
+    """The table of compressed sensing with measurement noise (``--noise``, cells ``cs_noise``): per m
+    and method the noisy MSE and, on the same images, the noise-free one; no lines without such cells."""
+    noisy = {k: v for k, v in entry.get("cs_noise", {}).items() if v}
+    if not noisy:
+        return []
+    sd, n = entry.get("noise", 0.0), max(len(v) for v in noisy.values())
+    labels = dict(zip(METHODS, ("generator", "DIP", "DIP-LR", "Lasso-DCT", "Lasso-wav")))
+    methods = [meth for meth in METHODS if any(k.split("|")[1] == meth for k in noisy)]
+    lines = ["", f"Compressed sensing with measurement noise sd {sd:g} (y = A x + e, e ~ N(0, {sd:g}²) in each "
+             "measurement; the same test images, A and seeds as the noise-free table; "
+             + (f"{n} test images per cell" if min(len(v) for v in noisy.values()) == n else
+                f"{n} test images per cell where complete, (n = ...) where fewer")
+             + "): mean MSE [95% interval] (noise-free MSE on the same images)"
+             + snr(entry, sd, sorted({int(k.split("|")[0].split(":")[1]) for k in noisy})) + ".", "",
+             "| m | " + " | ".join(labels[meth] for meth in methods) + " | s: " + " / ".join(labels[meth] for meth in methods) + " |",
+             "|---|" + "---|" * (len(methods) + 1)]
+    for m in sorted({int(k.split("|")[0].split(":")[1]) for k in noisy}):
+        cells, secs = [], []
+        for meth in methods:
+            rows = noisy.get(f"gaussian:{m}|{meth}", [])
+            if not rows:
+                cells.append("–"); secs.append("–")
+                continue
+            mean, lo, hi = interval([r["mse"] for r in rows])
+            clean = entry.get("cs", {}).get(f"gaussian:{m}|{meth}", [])
+            ref = f" ({fmt(float(np.mean([r['mse'] for r in clean[:len(rows)]])))})" if len(clean) >= len(rows) else " (–)"
+            cells.append(f"{fmt(mean)} [{fmt(lo)}, {fmt(hi)}]{ref}" + (f" (n = {len(rows)})" if len(rows) < n else ""))
+            secs.append(f"{np.mean([r['seconds'] for r in rows]):.1f}")
+        lines.append(f"| {m} | " + " | ".join(cells) + " | " + " / ".join(secs) + " |")
+    return lines
+
+
+def markdown(out: dict[str, Any], sizes: Sizes, command: str, seconds: float | None, note: str | None = None) -> str:
     start, end = markers("inverse")
     lines = [start, "## Inverse problems: trained generators as priors", "",
              f"- Command: `{command}` ({'' if seconds is None else f'{seconds / 60:.0f} min, '}{dt.date.today().isoformat()}); "
@@ -259,9 +312,12 @@ def markdown(out: dict[str, Any], sizes: Sizes, command: str, seconds: float | N
              f"{sizes.n_prior} training images, Σ shrunk by Ledoit-Wolf (scikit-learn), λ from (1e-4, 1e-3, 1e-2, 0.1) by "
              "leave-one-out validation on 3 of those training images measured by gaussian:50 (run only at "
              f"m = {', '.join(map(str, sizes.lr_ms))}, where its gain is expected); *Lasso* = scikit-learn LassoCV on "
-             "orthonormal 2-D DCT coefficients (SciPy), α by 5-fold cross-validation over the measurements; "
+             "orthonormal 2-D DCT coefficients (SciPy), the DC coefficient of each channel left unpenalized (`free_dc`: "
+             "y and the penalized columns projected off the free ones, LassoCV on the rest, the free coefficients by "
+             "least squares), α by 5-fold cross-validation over the (projected) measurements; "
              "*Lasso-wav* = the same on orthonormal 2-D Daubechies-4 wavelet coefficients (PyWavelets, periodization, "
-             "2 levels at 32 px).",
+             "2 levels at 32 px), the coarsest approximation band (8 x 8 per channel) left unpenalized where it has at "
+             "most m / 4 columns (grey m ≥ 256, RGB m ≥ 768), else the constant image of each channel.",
              ""]
     misses: list[str] = []
     for name, entry in out.items():
@@ -372,6 +428,7 @@ def markdown(out: dict[str, Any], sizes: Sizes, command: str, seconds: float | N
                          f"2 cores: {verdict}.")
             if not ok:
                 misses.append(f"{name}: CSGM time ({cpu:.1f} s of CPU)")
+        lines += noise_lines(entry)
         rest = entry.get("restore", {})
         if rest:
             specs = list(dict.fromkeys(k.split("|")[0] for k in rest))
@@ -391,9 +448,17 @@ def markdown(out: dict[str, Any], sizes: Sizes, command: str, seconds: float | N
     n_cells = {len(v) for e in out.values() for v in e.get("cs", {}).values()}
     rgb = [n for n, e in out.items() if e.get("shape", [1])[0] > 1]
     no_lr = [n for n in rgb if not any("|dip-lr" in k for k in out[n].get("cs", {}))]
-    lines += ["Not measured in this section yet (AmbientGAN and the robust manifold defense have their own): GPU times, "
-              + ("the faces (RGB) and pendulum datasets" if "faces" not in out else "the pendulum dataset")
-              + "".join(f", DIP-LR on {n}" for n in no_lr) + ", CausalGAN as the prior, noisy measurements, DIP-LR at m > "
+    absent = {(False, False): ", the faces (RGB) and pendulum datasets", (True, False): ", the pendulum dataset",
+              (False, True): ", the faces dataset"}.get(("faces" in out, "pendulum" in out), "")
+    noisy = [f"{n} (sd {e['noise']:g})" for n, e in out.items() if any(e.get("cs_noise", {}).values())]
+    if note:  # a reading of the results (--note), before what is not measured
+        lines += [note, ""]
+    lines += ["Not measured in this section yet (AmbientGAN and the robust manifold defense have their own): GPU times"
+              + absent
+              + "".join(f", DIP-LR on {n}" for n in no_lr)
+              + ", CausalGAN as the prior, "
+              + (f"measurement noise other than on compressed sensing of {', '.join(noisy)}" if noisy else "noisy measurements")
+              + ", DIP-LR at m > "
               f"{max(sizes.lr_ms)} and on inpainting / super-resolution"
               + (", and the issue's 50 test images in every cell ("
                  + (f"{min(n_cells)}" if min(n_cells) == max(n_cells) else f"{min(n_cells)} to {max(n_cells)}") + " here)"
@@ -411,21 +476,27 @@ def main() -> None:
     ap.add_argument("--results", type=Path, default=None, help="JSON of per-image results (resumed when present)")
     ap.add_argument("--datasets", nargs="+", default=None, choices=list(DATASETS),
                     help=f"only these datasets (default: {' '.join(DEFAULT)}; Morpho-MNIST only when its folder is "
-                         "there; faces, RGB 3 x 32 x 32, only when named: a third generator to train and another grid of cells)")
+                         "there; faces and pendulum, RGB 3 x 32 x 32, only when named: another generator to train and "
+                         "another grid of cells)")
     ap.add_argument("--dip-steps", type=int, default=None, help="Deep Image Prior's most steps (default %d)" % Sizes.dip_steps)
     ap.add_argument("--markdown-only", action="store_true", help="write the section from the results JSON, run nothing")
     ap.add_argument("--parts", nargs="+", default=["repr", "time", "cs", "restore"],
                     choices=["repr", "time", "cs", "restore"])
     ap.add_argument("--ran", default=None, help="with --markdown-only: the commands that produced the results")
     ap.add_argument("--merge", type=Path, nargs="*", default=(), help="with --markdown-only: more results JSONs")
+    ap.add_argument("--note", default=None, help="a paragraph reading the results, written before what is not measured")
     ap.add_argument("--n-restore", type=int, default=None,
                     help="test images for inpainting and super-resolution (default %d)" % Sizes.n_restore)
     ap.add_argument("--ms", nargs="+", type=int, default=None,
                     help="numbers of Gaussian measurements (default %s; RGB faces %s)"
                     % (" ".join(map(str, Sizes.ms)), " ".join(map(str, Sizes.rgb_ms))))
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS), help="only these methods")
+    ap.add_argument("--noise", type=float, default=None, metavar="SD",
+                    help="measurement noise sd (pixel units): compressed sensing only (--parts cs), its cells kept apart "
+                         "from the noise-free ones and shown in a table of their own")
     ap.add_argument("--deadline", default=None, metavar="HH:MM",
-                    help="UTC time after which no new recovery starts (the results so far are kept)")
+                    help="UTC time after which no new recovery starts (the results so far are kept); a time up to "
+                         "12 h ago has passed already, one further back is tomorrow's")
     args = ap.parse_args()
     sizes = QUICK if args.quick else Sizes()
     if args.n_test:
@@ -434,6 +505,10 @@ def main() -> None:
         sizes = replace(sizes, dip_steps=args.dip_steps)
     if args.ms:
         sizes = replace(sizes, ms=tuple(args.ms), rgb_ms=tuple(args.ms))
+    if args.noise:
+        if set(args.parts) != {"cs"} and not args.markdown_only:
+            ap.error("--noise measures compressed sensing only: use it with --parts cs")
+        sizes = replace(sizes, noise=args.noise)
     if args.n_restore:
         sizes = replace(sizes, n_restore=args.n_restore)
     results = args.results or Path("/tmp") / ("cf-inverse-quick.json" if args.quick else "cf-inverse.json")
@@ -445,7 +520,7 @@ def main() -> None:
             for name, entry in json.loads(path.read_text()).items():
                 mine = out.setdefault(name, {})
                 for k, v in entry.items():
-                    if k in ("cs", "restore") and isinstance(mine.get(k), dict):  # per cell, the file with more images
+                    if k in ("cs", "restore", "cs_noise") and isinstance(mine.get(k), dict):  # per cell, the file with more images
                         mine[k] = {**mine[k], **{c: rows for c, rows in v.items() if len(rows) > len(mine[k].get(c, []))}}
                     elif v or k not in mine:
                         mine[k] = v
@@ -455,11 +530,12 @@ def main() -> None:
             now = dt.datetime.now(dt.timezone.utc)
             hh, mm = (int(v) for v in args.deadline.split(":"))
             stop = now.replace(hour=hh, minute=mm, second=0, microsecond=0)
-            deadline = (stop if stop > now else stop + dt.timedelta(days=1)).timestamp()
+            # a time up to 12 h ago has passed (stop before the first recovery); one further back is tomorrow's
+            deadline = (stop if stop > now - dt.timedelta(hours=12) else stop + dt.timedelta(days=1)).timestamp()
         out = evaluate(sizes, args.models_dir, results, tuple(args.parts), tuple(args.datasets or ()),
                        tuple(args.methods), deadline)
     command = args.ran or "python bench/inverse.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    text = markdown(out, sizes, command, None if args.markdown_only else time.perf_counter() - t0)
+    text = markdown(out, sizes, command, None if args.markdown_only else time.perf_counter() - t0, note=args.note)
     print(text)
     if args.out:
         write_section(args.out, text, "inverse")

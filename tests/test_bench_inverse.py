@@ -1,5 +1,6 @@
-"""The inverse-problems benchmark (bench/inverse.py) on the built-in RGB faces: the split, one
-tiny cell of every method on 3 x 32 x 32 images, the RGB grid and the section's faces lines."""
+"""The inverse-problems benchmark (bench/inverse.py) on the built-in RGB faces and pendulum: the
+split, one tiny cell of every method on 3 x 32 x 32 images, the RGB grid, the section's faces
+lines, ``--datasets pendulum``, and noisy compressed sensing kept in cells and a table of its own."""
 
 from __future__ import annotations
 
@@ -115,3 +116,88 @@ def test_grey_results_without_a_shape_read_as_1024_pixels():
     text = markdown(out, Sizes(), "cmd", None)
     assert "1,024 pixels" in text and "| down:4 | 64 |" in text and "pixel values" not in text
     assert "the faces (RGB) and pendulum datasets" in text and "black image's error" not in text
+    assert "DC coefficient of each channel left unpenalized" in text  # the Lasso the cells ran (free_dc)
+    noted = markdown(out, Sizes(), "cmd", None, note="Reading: a note.")
+    assert "\nReading: a note.\n\nNot measured" in noted and "Reading" not in text
+
+
+@pytest.fixture(scope="module")
+def pendulum():
+    return datasets(32, 4, only=("pendulum",))["pendulum"]
+
+
+def test_pendulum_is_rgb_only_on_request_and_accepted_by_the_cli(pendulum, tmp_path):
+    """Pendulum loads like faces (built in, 3 x 32 x 32, held out after the training images, not a
+    default dataset) and ``--datasets pendulum`` is accepted (here writing the section from a JSON)."""
+    import json
+    import subprocess
+    import sys
+
+    from bench.inverse import DATASETS, ROOT
+
+    graph, train, test = pendulum
+    assert "pendulum" in DATASETS and "pendulum" not in DEFAULT
+    assert train.images.shape == (32, 32, 32, 3) and test.images.shape == (4, 32, 32, 3)
+    assert as_tensor(test.images[0]).shape == SHAPE and graph.kind("image") == "image"
+    rows = [{"mse": 0.01, "seconds": 1.0}]
+    results = tmp_path / "r.json"
+    results.write_text(json.dumps({"pendulum": {"fit_s": 1.0, "n_train": 32, "shape": list(SHAPE), "repr": [],
+                                                "cs": {"gaussian:200|lasso": rows}, "restore": {}}}))
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "inverse.py"), "--datasets", "pendulum", "--markdown-only",
+                           "--results", str(results)], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "### pendulum" in done.stdout and "3,072 pixel values" in done.stdout
+    bad = subprocess.run([sys.executable, str(ROOT / "bench" / "inverse.py"), "--noise", "0.01", "--parts", "restore",
+                          "--results", str(results)], capture_output=True, text=True, timeout=120, check=False)
+    assert bad.returncode != 0 and "--parts cs" in bad.stderr
+
+
+def test_noisy_cells_are_kept_apart_and_tabled_beside_the_noise_free_ones(pendulum, tmp_path):
+    """``Sizes.noise`` > 0 (``--noise``): evaluate writes the cells under ``cs_noise`` with the noise
+    level and nothing else a noise-free run computes; the markdown gives them a table of their own
+    with the same images' noise-free MSE, and the section no longer lists noisy measurements as missing."""
+    graph, train, _ = pendulum
+    model = build_model("ccgm", graph, hidden=8, steps=5, width=8, style_dim=2,
+                        image_train=TrainConfig(steps=5, batch_size=16, lr=1e-2, val_fraction=0.1))
+    model.fit(train, seed=0)
+    model.save(tmp_path / "pendulum-ccgm-7")
+    sizes = replace(QUICK, n_train=32, n_test=1, ms=(40,), rgb_ms=(40,), steps=7, lr_ms=(40,), noise=0.01)
+    results = tmp_path / "noisy.json"
+    out = evaluate(sizes, tmp_path, results, ("cs",), ("pendulum",), methods=("generator", "lasso"))
+    entry = out["pendulum"]
+    assert entry["noise"] == 0.01 and entry["cs"] == {} and "baseline" not in entry
+    assert sorted(entry["cs_noise"]) == ["gaussian:40|generator", "gaussian:40|lasso"]
+    assert all(len(v) == 1 and np.isfinite(v[0]["mse"]) for v in entry["cs_noise"].values())
+    with pytest.raises(ValueError, match="noise sd 0.01"):
+        evaluate(replace(sizes, noise=0.1), tmp_path, results, ("cs",), ("pendulum",), methods=("lasso",))
+    # the noisy run's first image: the same test image and A as a noise-free run's, only y differs
+    clean = run_problem(None, as_tensor(pendulum[2].images[0]), "gaussian:40", "lasso", 0, 0.0)
+    text = markdown({"pendulum": {**entry, "cs": {"gaussian:40|lasso": [clean]}}}, sizes, "cmd", None)
+    assert "Compressed sensing with measurement noise sd 0.01" in text
+    assert "| m | generator | Lasso-DCT | s: generator / Lasso-DCT |" in text
+    assert f"({clean['mse']:.4f})" in text or f"({clean['mse']:.1e})" in text  # the noise-free MSE beside the noisy one
+    assert "pendulum (sd 0.01)" in text and "noisy measurements" not in text and "the faces dataset" in text
+    assert "noisy measurements" in markdown({"pendulum": {**entry, "cs_noise": {}}}, sizes, "cmd", None)
+    both = markdown({"faces": {**entry, "cs_noise": {}}, "pendulum": entry}, sizes, "cmd", None)
+    assert "GPU times, DIP-LR on faces" in both and ", ," not in both  # every built-in RGB dataset measured
+
+
+@pytest.mark.slow
+def test_quick_mode_runs_on_pendulum(tmp_path):
+    """``bench/inverse.py --quick --datasets pendulum``: trains the quick generator and writes the
+    pendulum lines (about a minute on one thread)."""
+    import json
+    import subprocess
+    import sys
+
+    from bench.inverse import ROOT
+
+    results = tmp_path / "quick.json"
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "inverse.py"), "--quick", "--datasets", "pendulum",
+                           "--parts", "cs", "--methods", "generator", "lasso", "--models-dir", str(tmp_path),
+                           "--results", str(results)], capture_output=True, text=True, timeout=900, check=False)
+    assert done.returncode == 0, done.stderr
+    entry = json.loads(results.read_text())["pendulum"]
+    assert entry["shape"] == list(SHAPE) and sorted(entry["cs"]) == sorted(
+        f"gaussian:{m}|{meth}" for m in QUICK.rgb_ms for meth in ("generator", "lasso"))
+    assert "### pendulum" in done.stdout and "CSGM target" in done.stdout
