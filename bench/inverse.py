@@ -148,6 +148,7 @@ class Sizes:
 QUICK = Sizes(n_train=600, n_test=2, ms=(25, 200), rgb_ms=(25, 200), restore=("mask:random:0.5",), n_restore=1, steps=100, lr_ms=(25,),
               n_prior=3, prior_steps=50)
 METHODS = ("generator", "dip", "dip-lr", "lasso", "lasso-wavelet")
+LABELS = dict(zip(METHODS, ("generator", "DIP", "DIP-LR", "Lasso-DCT", "Lasso-wav")))  # as the tables name them
 CHEAP = ("lasso", "lasso-wavelet", "generator")  # seconds per image: run first at every m; DIP at large m last
 
 
@@ -244,6 +245,11 @@ def evaluate(sizes: Sizes, models_dir: Path, results: Path, parts: tuple[str, ..
     return out
 
 
+def cell_ms(cells: Any) -> list[int]:
+    """The numbers of Gaussian measurements among result cells keyed ``"gaussian:M|method"``."""
+    return sorted({int(k.split("|")[0].split(":")[1]) for k in cells})
+
+
 def snr(entry: dict[str, Any], sd: float, ms: list[int]) -> str:
     """The measurements' signal-to-noise ratio at the smallest and largest m, E‖Ax‖² / E‖e‖² =
     ‖x‖² / (m sd²) for A with N(0, 1/m) entries, from the test images' mean squared pixel (the
@@ -264,17 +270,16 @@ def noise_lines(entry: dict[str, Any]) -> list[str]:
     if not noisy:
         return []
     sd, n = entry.get("noise", 0.0), max(len(v) for v in noisy.values())
-    labels = dict(zip(METHODS, ("generator", "DIP", "DIP-LR", "Lasso-DCT", "Lasso-wav")))
     methods = [meth for meth in METHODS if any(k.split("|")[1] == meth for k in noisy)]
     lines = ["", f"Compressed sensing with measurement noise sd {sd:g} (y = A x + e, e ~ N(0, {sd:g}²) in each "
              "measurement; the same test images, A and seeds as the noise-free table; "
              + (f"{n} test images per cell" if min(len(v) for v in noisy.values()) == n else
                 f"{n} test images per cell where complete, (n = ...) where fewer")
              + "): mean MSE [95% interval] (noise-free MSE on the same images)"
-             + snr(entry, sd, sorted({int(k.split("|")[0].split(":")[1]) for k in noisy})) + ".", "",
-             "| m | " + " | ".join(labels[meth] for meth in methods) + " | s: " + " / ".join(labels[meth] for meth in methods) + " |",
+             + snr(entry, sd, cell_ms(noisy)) + ".", "",
+             "| m | " + " | ".join(LABELS[meth] for meth in methods) + " | s: " + " / ".join(LABELS[meth] for meth in methods) + " |",
              "|---|" + "---|" * (len(methods) + 1)]
-    for m in sorted({int(k.split("|")[0].split(":")[1]) for k in noisy}):
+    for m in cell_ms(noisy):
         cells, secs = [], []
         for meth in methods:
             rows = noisy.get(f"gaussian:{m}|{meth}", [])
@@ -348,7 +353,7 @@ def markdown(out: dict[str, Any], sizes: Sizes, command: str, seconds: float | N
                          "channel (block-diagonal)."
                          + (" The m grid is the grey one's fractions of the pixel values x3 (120, 600, 1,500 for 40, 200, "
                             "500 of 1,024) plus the absolute m of the CSGM target (25, 40 and Lasso at 200)."
-                            if sorted({int(k.split('|')[0].split(':')[1]) for k in entry.get('cs', {})}) == list(Sizes.rgb_ms)
+                            if cell_ms(entry.get("cs", {})) == list(Sizes.rgb_ms)
                             else ""))
         size = f"{pixels:,} pixels" if shape[0] == 1 else f"{pixels:,} pixel values"
         lines += ["", f"Compressed sensing (Gaussian measurements A with N(0, 1/m) entries; {size}):", "",
@@ -359,7 +364,7 @@ def markdown(out: dict[str, Any], sizes: Sizes, command: str, seconds: float | N
             counts = [len(v) for v in cs.values() if v]
             lines[-4] += (f" {max(counts)} test images per cell." if min(counts) == max(counts) else
                           f" {max(counts)} test images per cell where complete; (n = ...) gives a cell's count where fewer.")
-        ms = sorted({int(k.split("|")[0].split(":")[1]) for k in cs})
+        ms = cell_ms(cs)
         res: dict[tuple[int, str], float] = {}
         for m in ms:
             cells, secs = [], []
@@ -411,7 +416,7 @@ def markdown(out: dict[str, Any], sizes: Sizes, command: str, seconds: float | N
         if base:  # a method that does (almost) no better than guessing black
             near = 0.9 * interval(base["black"])[0]
             worse = [f"{label} at m = {', '.join(str(m) for m in ms if res.get((m, method), -1) >= near)}"
-                     for method, label in zip(METHODS, ("generator", "DIP", "DIP-LR", "Lasso-DCT", "Lasso-wav"))
+                     for method, label in LABELS.items()
                      if any(res.get((m, method), -1) >= near for m in ms)]
             if worse:
                 lines.append(f"Within 10% of the black image's error or worse ({interval(base['black'])[0]:.4f}): "

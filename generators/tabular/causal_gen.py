@@ -33,8 +33,8 @@ loss: noise dominates the loss, and a fit can tie a network while predicting 0.0
 apart from it (measured on loan's savings for degree 2, and for linear on large-backdoor's x3
 and x6 in one draw). ``agreement_first=True`` lets a degree-2 rival that agrees with the
 network outrank a linear tie where the two rivals differ (docs/benchmarks.md: it fixes that
-draw, and changes a fifth of the choices at a few hundred rows, not yet measured). Both rivals extrapolate off the data's support as their
-family does (a product of two parents stays a product), where a network's extrapolation is
+draw, and changes a fifth of the choices at a few hundred rows, not yet measured). Both
+rivals extrapolate off the data's support as their family does (a product of two parents stays a product), where a network's extrapolation is
 arbitrary; they are also cheaper to query. A discrete node whose parents are all discrete
 has its counted table (Dirichlet-smoothed maximum likelihood) as a rival, taken unless it
 predicts held-out rows clearly worse (``table_z``); when every node is such a node and either
@@ -424,14 +424,12 @@ class CausalGenNet(ScaledNoise, nn.Module):
         for a continuous node, in probability for a discrete one), so the choice cannot
         matter where there are data and linear extrapolates more conservatively; or (b)
         its held-out loss is no worse than the network's by ``linear_z`` standard errors
-        (paired over rows), unless (``agreement_first``) the degree-2 rival agrees with the network and predicts
-        what the linear one does not (by ``linear_gap``): agreement is the stronger evidence
-        (a tie in a loss the noise dominates can hide a mean 0.03-0.07 sd off), so the order
-        is linear by agreement, degree 2 by agreement where it differs from linear, linear by
-        a tie, degree 2 by agreement (with ``agreement_first``; by default a linear tie comes
-        before any degree-2 rival). Otherwise keep the network: counterfactuals
-        remove the noise that dominates the loss, so even a small real nonlinearity
-        matters. Returns which nodes' linear mechanisms pass (a), the agreement alone."""
+        (paired over rows). Then the degree-2 rival where it agrees with the network. With
+        ``agreement_first`` a degree-2 rival that agrees and predicts what the linear one does
+        not (by ``linear_gap``) outranks (b): a tie in a loss the noise dominates can hide a
+        mean 0.03-0.07 sd off. Otherwise keep the network: counterfactuals remove the noise
+        that dominates the loss, so even a small real nonlinearity matters. Returns which
+        nodes' linear mechanisms pass (a), the agreement alone."""
         if self.linear is None or val.shape[0] < 10:
             return None
         lin_out, net_out = self.linear(val), self.nets(val)
@@ -447,11 +445,9 @@ class CausalGenNet(ScaledNoise, nn.Module):
             quad_out = self.quadratic(val)[c]
             quad = torch.zeros_like(agree)
             quad[c] = agrees(quad_out, net_out[c, :, 0], self.quadratic_gap)
-            # a tie in held-out loss does not outrank a degree-2 rival that agrees with the network
-            # and predicts what the linear one does not (where the two predict alike, linear is simpler)
-            bent = torch.zeros_like(agree)
-            bent[c] = ~agrees(quad_out, lin_out[c, :, 0], self.linear_gap)
-            if self.agreement_first:
+            if self.agreement_first:  # a tie does not outrank a degree-2 rival that agrees with the network
+                bent = torch.zeros_like(agree)  # ... and predicts what the linear one does not (alike: linear is simpler)
+                bent[c] = ~agrees(quad_out, lin_out[c, :, 0], self.linear_gap)
                 tie = tie & ~(quad & bent)
             self.use_quadratic.copy_(quad & ~(agree | tie))
         self.use_linear.copy_(agree | tie)
