@@ -304,6 +304,9 @@ class Polynomials(nn.Module):
         self.register_buffer("lin", torch.zeros(n, d))
         if degree == 2:
             self.register_buffer("quad", torch.zeros(n, d, d))  # upper triangle over each node's parent columns
+            # per node, the p-value of the nested F test of the products against the line on the
+            # rows of the last fit (1: untested); set by fitting, so not part of a checkpoint
+            self.register_buffer("curvature_p", torch.ones(n), persistent=False)
         self._cols: list[Tensor] = [torch.nonzero(mask[j]).flatten() for j in range(n)]
         self._cache: dict[int, tuple[Tensor, Tensor, Tensor | None]] = {}
 
@@ -324,16 +327,23 @@ class Polynomials(nn.Module):
     def fit_least_squares(self, x: Tensor, targets: Tensor, nodes: Sequence[int]) -> None:
         """Set the listed nodes' polynomials to the least-squares fit of ``targets``
         (``[n_nodes, rows]``) on ``x``'s parent columns (minimum norm where columns are
-        collinear; products that are zero on every row are left out, ``_nonzero_pairs``)."""
+        collinear; products that are zero on every row are left out, ``_nonzero_pairs``). A
+        degree-2 fit also tests its products against the line on the same rows
+        (``curvature_p``, ``curvature_test``)."""
         for j in nodes:
             cols = self._cols[j]
             k = len(cols)
             p = x[:, cols].double().cpu()
+            y = targets[j].double().cpu()[:, None]
             feats = [torch.ones(p.shape[0], 1, dtype=p.dtype), p]
             if self.degree == 2:
                 i, m = self._nonzero_pairs(p)
                 feats.append(p[:, i] * p[:, m])
-            beta = torch.linalg.lstsq(torch.cat(feats, dim=1), targets[j].double().cpu()[:, None], driver="gelsd").solution[:, 0]
+            fit = torch.linalg.lstsq(torch.cat(feats, dim=1), y, driver="gelsd")
+            beta = fit.solution[:, 0]
+            if self.degree == 2:
+                line = torch.linalg.lstsq(torch.cat(feats[:2], dim=1), y, driver="gelsd")
+                self.curvature_p[j] = curvature_test(torch.cat(feats, dim=1), fit, torch.cat(feats[:2], dim=1), line, y)
             self.bias[j] = beta[0].to(self.bias)
             self.lin[j] = 0.0
             self.lin[j, cols] = beta[1 : 1 + k].to(self.lin)
@@ -442,6 +452,26 @@ class Tables(nn.Module):
         """Node ``j``'s log-probabilities ``[rows, states]`` from the full matrix ``x`` (or
         its parents' own columns with ``relative``)."""
         return self.table(j)[self.configs(j, x, relative)]
+
+
+def curvature_test(design: Tensor, fit, line_design: Tensor, line, y: Tensor) -> float:
+    """The p-value of the nested F test of a least-squares fit (``design``, ``fit``) against
+    its submodel on the first columns (``line_design``, ``line``): whether the extra columns
+    (a degree-2 rival's products) explain more of ``y`` than noise would, under the linear
+    model's assumption of independent errors of one variance. ``scipy.stats.f``."""
+    from scipy import stats
+
+    n = y.shape[0]
+    rank_full, rank_line = int(fit.rank), int(line.rank)
+    df1, df2 = rank_full - rank_line, n - rank_full
+    if df1 <= 0 or df2 <= 0:
+        return 1.0
+    rss_full = float(((y - design @ fit.solution) ** 2).sum())
+    rss_line = float(((y - line_design @ line.solution) ** 2).sum())
+    if rss_full <= 0.0:
+        return 0.0 if rss_line > 0.0 else 1.0
+    f = max(rss_line - rss_full, 0.0) / df1 / (rss_full / df2)
+    return float(stats.f.sf(f, df1, df2))
 
 
 def adequate(target: Tensor, candidate: Tensor, reference: Tensor, gap: float, z: float) -> Tensor:

@@ -334,17 +334,86 @@ def _bend(n: int = 2000, seed: int = 0) -> pd.DataFrame:
 def test_a_rival_that_agrees_with_the_network_outranks_a_linear_tie(kind):
     """With the tie rule forced open (``linear_z`` huge: every linear mechanism "validates no
     worse"), the degree-2 rival that agrees with the network is still taken over the linear one
-    that does not, with ``agreement_first`` (by default, and in ``causal.hypotheses``, the tie
-    comes first); with no degree-2 rival, the tie rule still picks linear over the network."""
+    that does not (``agreement_first``, the default), where its products pass the F test; with
+    the test's level at 0 or the order before (``agreement_first=False``, as in
+    ``causal.hypotheses``) the tie comes first; with no degree-2 rival, the tie rule still picks
+    linear over the network."""
     g = CausalGraph.parse("a -> b")
     data = _bend()
-    tie = build_model(kind, g, hidden=32, steps=800, linear_z=1e6, agreement_first=True)
+    tie = build_model(kind, g, hidden=32, steps=800, linear_z=1e6)
     tie.fit(data, seed=0)
     assert tie.quadratic_nodes == ("b",) and tie.linear_nodes == ()
-    tie_first = build_model(kind, g, hidden=32, steps=800, linear_z=1e6)  # the default order, as causal.hypotheses
-    tie_first.fit(data, seed=0)
-    assert tie_first.linear_nodes == ("b",) and tie_first.quadratic_nodes == ()
+    for settings in ({"agreement_first": False}, {"curvature_alpha": 0.0}):
+        tie_first = build_model(kind, g, hidden=32, steps=800, linear_z=1e6, **settings)
+        tie_first.fit(data, seed=0)
+        assert tie_first.linear_nodes == ("b",) and tie_first.quadratic_nodes == (), settings
     if kind == "causal-gen":  # no degree-2 rival: the tie decides between linear and the network
         lone = build_model(kind, g, hidden=32, steps=800, linear_z=1e6, select_quadratic=False)
         lone.fit(data, seed=0)
         assert lone.linear_nodes == ("b",)
+
+
+def _curvature_p(x: torch.Tensor, y: torch.Tensor) -> float:
+    mask = torch.ones(1, x.shape[1])
+    poly = Polynomials(mask, 2)
+    poly.fit_least_squares(x, y[None], [0])
+    return float(poly.curvature_p[0])
+
+
+def test_the_curvature_test_holds_its_level_under_a_line_and_finds_a_bend():
+    """The F test of a degree-2 rival's products against the line: under a linear truth with
+    two parents (three products), 400 draws of 150 rows reject at 5% in 5% of them (binomial
+    99.9% range 2.3-8.5%); a bend of 0.1 sd in 2,000 rows gives p < 1e-6; it is not part of a
+    checkpoint."""
+    gen = torch.Generator().manual_seed(0)
+    p = []
+    for _ in range(400):
+        x = torch.randn(150, 2, generator=gen)
+        y = 0.5 + x[:, 0] - 2.0 * x[:, 1] + torch.randn(150, generator=gen)
+        p.append(_curvature_p(x, y))
+    rate = float(np.mean(np.array(p) < 0.05))
+    assert 0.023 <= rate <= 0.085, rate
+    assert 0.4 <= float(np.median(p)) <= 0.6  # uniform under the null
+    x = torch.randn(2000, 2, generator=gen)
+    y = x[:, 0] + 0.1 * x[:, 1] ** 2 + torch.randn(2000, generator=gen)
+    assert _curvature_p(x, y) < 1e-6
+    assert "curvature_p" not in Polynomials(torch.ones(1, 2), 2).state_dict()
+
+
+def test_the_curvature_test_with_one_product_is_the_t_test_of_its_coefficient():
+    """With one parent the F statistic of the one product is the square of its coefficient's t
+    statistic in the degree-2 fit (scipy's two-sided t tail)."""
+    from scipy import stats
+
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(80, 1, generator=gen)
+    y = x[:, 0] + 0.15 * x[:, 0] ** 2 + torch.randn(80, generator=gen)
+    design = np.column_stack([np.ones(80), x.numpy()[:, 0], x.numpy()[:, 0] ** 2]).astype(np.float64)
+    beta, *_ = np.linalg.lstsq(design, y.numpy().astype(np.float64), rcond=None)
+    resid = y.numpy() - design @ beta
+    cov = np.linalg.inv(design.T @ design) * (resid @ resid) / (80 - 3)
+    t = beta[2] / np.sqrt(cov[2, 2])
+    assert _curvature_p(x, y) == pytest.approx(2 * stats.t.sf(abs(t), 80 - 3), rel=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["causal-gen", "causal-vgen"])
+def test_a_degree_2_rival_the_rows_cannot_tell_from_the_line_gives_way_to_it(kind):
+    """Every degree-2 rival "agrees" (``quadratic_gap`` huge) and no linear one can
+    (``linear_gap`` 0, ``linear_z`` -1e9): on a linear truth with two strongly correlated
+    parents, whose products a least-squares quadratic fits to noise, the line is taken, not the
+    degree-2 rival it was before (``curvature_alpha=None``); where the bend is real, the
+    degree-2 rival stays."""
+    g = CausalGraph.parse("a -> b; a -> c; b -> c")
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=600)
+    b = 2.0 * a + 0.2 * rng.normal(size=600)
+    settings = {"hidden": 16, "steps": 200, "quadratic_gap": 1e6, "linear_gap": 0.0, "linear_z": -1e9}
+    for c, expect in ((a - 0.3 * b + 0.5 * rng.normal(size=600), "linear"),
+                      (a - 0.3 * b + 0.5 * a * b + 0.5 * rng.normal(size=600), "quadratic")):
+        data = pd.DataFrame({"a": a, "b": b, "c": c})
+        model = build_model(kind, g, **settings)
+        model.fit(data, seed=0)
+        before = build_model(kind, g, curvature_alpha=None, **settings)
+        before.fit(data, seed=0)
+        assert "c" in before.quadratic_nodes
+        assert ("c" in model.linear_nodes) == (expect == "linear") and ("c" in model.quadratic_nodes) == (expect == "quadratic")

@@ -31,9 +31,14 @@ polynomial of degree 2 in the parents where it predicts what the network predict
 costs at most that). The degree-2 rival is taken by agreement alone, not a tie in held-out
 loss: noise dominates the loss, and a fit can tie a network while predicting 0.03-0.08 sd
 apart from it (measured on loan's savings for degree 2, and for linear on large-backdoor's x3
-and x6 in one draw). ``agreement_first=True`` lets a degree-2 rival that agrees with the
-network outrank a linear tie where the two rivals differ (docs/benchmarks.md: it fixes that
-draw, and changes a fifth of the choices at a few hundred rows, not yet measured). Both
+and x6 in one draw). So a degree-2 rival that agrees with the network outranks a linear tie
+where the two rivals differ and its products are significant on the training rows (the nested
+F test at ``curvature_alpha``: under a linear truth it passes at that rate whatever the row
+count, where a few hundred rows bend a least-squares quadratic away from the line by noise
+alone). A degree-2 rival whose products fail that test gives way to the line wherever it would
+have been taken: fitted to noise, its products on strongly correlated parents extrapolate far
+off the data (0.19 sd against the line's 0.023 in one 1,000-row fit of triangle-lin).
+``agreement_first=False, curvature_alpha=None`` gives the order before (docs/benchmarks.md). Both
 rivals extrapolate off the data's support as their family does (a product of two parents stays a product), where a network's extrapolation is
 arbitrary; they are also cheaper to query. A discrete node whose parents are all discrete
 has its counted table (Dirichlet-smoothed maximum likelihood) as a rival, taken unless it
@@ -85,7 +90,8 @@ class CausalGenConfig:
     linear_z: float = 0.0  # ... or its held-out loss is within this many standard errors of the network's
     select_quadratic: bool = True  # next, for a continuous node: a polynomial of degree 2 (additive only) ...
     quadratic_gap: float = 0.03  # ... where it predicts the same as the network to within this RMS (sd units) on held-out rows
-    agreement_first: bool = False  # True: a degree-2 rival that agrees with the network outranks a linear tie (linear_z) where the two rivals differ (not yet the default: its effect at a few hundred rows is unmeasured)
+    agreement_first: bool = True  # a degree-2 rival that agrees with the network outranks a linear tie (linear_z) where the two rivals differ ...
+    curvature_alpha: float | None = 0.01  # ... and its products pass the nested F test against the line on the training rows at this level; one that fails it gives way to the line (None: no test)
     select_table: bool = True  # a discrete node with only discrete parents: its counted (smoothed) table where it predicts held-out rows as well
     table_z: float = 2.0  # ... its held-out log-loss within this many standard errors of the selected mechanism's
     table_rows: int = 30  # every node discrete, every parent configuration seen this many times: count the tables, train nothing
@@ -99,6 +105,8 @@ class CausalGenConfig:
             raise ValueError(f"unknown mechanism '{self.mechanism}'; use one of {', '.join(MECHANISMS)}")
         if self.hidden < 1 or self.layers < 0 or not 0 <= self.dropout < 1:
             raise ValueError("hidden must be >= 1, layers >= 0 and 0 <= dropout < 1")
+        if self.curvature_alpha is not None and not 0 <= self.curvature_alpha <= 1:
+            raise ValueError(f"curvature_alpha is a test's level, between 0 and 1 (got {self.curvature_alpha})")
 
 
 class NodeLosses(nn.Module):
@@ -188,6 +196,7 @@ class CausalGenNet(ScaledNoise, nn.Module):
         self.linear_gap = config.linear_gap
         self.quadratic_gap = config.quadratic_gap
         self.agreement_first = config.agreement_first
+        self.curvature_alpha = config.curvature_alpha
         self.register_buffer("noise_q", torch.zeros(len(graph.nodes), config.noise_knots))
         self.register_buffer("use_linear", torch.zeros(len(graph.nodes), dtype=torch.bool))
         if self.quadratic is not None:
@@ -427,9 +436,12 @@ class CausalGenNet(ScaledNoise, nn.Module):
         (paired over rows). Then the degree-2 rival where it agrees with the network. With
         ``agreement_first`` a degree-2 rival that agrees and predicts what the linear one does
         not (by ``linear_gap``) outranks (b): a tie in a loss the noise dominates can hide a
-        mean 0.03-0.07 sd off. Otherwise keep the network: counterfactuals remove the noise
-        that dominates the loss, so even a small real nonlinearity matters. Returns which
-        nodes' linear mechanisms pass (a), the agreement alone."""
+        mean 0.03-0.07 sd off. A degree-2 rival whose products fail the curvature test
+        (``curvature_alpha``) is never taken: the line is, where the degree-2 rival would have
+        been. Otherwise keep the network: counterfactuals remove the noise that dominates the
+        loss, so even a small real nonlinearity matters. Returns which nodes' linear mechanisms
+        are taken by agreement: (a), or through a degree-2 rival that agrees with the network
+        and that the training rows cannot tell from the line."""
         if self.linear is None or val.shape[0] < 10:
             return None
         lin_out, net_out = self.linear(val), self.nets(val)
@@ -440,18 +452,23 @@ class CausalGenNet(ScaledNoise, nn.Module):
             p_lin, p_net = lin_out[j, :, :k].softmax(-1), net_out[j, :, :k].softmax(-1)
             gap[j] = ((p_lin - p_net) ** 2).sum(-1).mean().sqrt()
         agree, tie = gap < self.linear_gap, diff.mean(1) <= self.linear_z * se
+        flat = torch.zeros_like(agree)
         if self.quadratic is not None and len(self.terms.cont_nodes):
             c = self.terms.cont_nodes
             quad_out = self.quadratic(val)[c]
-            quad = torch.zeros_like(agree)
+            quad, curved = torch.zeros_like(agree), torch.ones_like(agree)
             quad[c] = agrees(quad_out, net_out[c, :, 0], self.quadratic_gap)
+            if self.curvature_alpha is not None:  # the products significant on the training rows
+                curved[c] = self.quadratic.curvature_p[c] < self.curvature_alpha
             if self.agreement_first:  # a tie does not outrank a degree-2 rival that agrees with the network
                 bent = torch.zeros_like(agree)  # ... and predicts what the linear one does not (alike: linear is simpler)
                 bent[c] = ~agrees(quad_out, lin_out[c, :, 0], self.linear_gap)
-                tie = tie & ~(quad & bent)
-            self.use_quadratic.copy_(quad & ~(agree | tie))
-        self.use_linear.copy_(agree | tie)
-        return agree
+                tie = tie & ~(quad & bent & curved)
+            # a degree-2 rival the training rows cannot tell from the line gives way to the line
+            flat = quad & ~curved
+            self.use_quadratic.copy_(quad & curved & ~(agree | tie))
+        self.use_linear.copy_(agree | tie | flat)
+        return agree | flat
 
     def outputs(self, batch: Tensor) -> Tensor:
         """``[n_nodes, batch, out_dim]`` from each node's selected mechanism."""

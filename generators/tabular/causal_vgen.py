@@ -123,7 +123,8 @@ class CausalVGenConfig:
     linear_z: float = 0.0  # ... or held-out squared error within this many standard errors of the network's
     quadratic_gap: float = 0.03  # degree 2: where it predicts the same as the network to within this RMS
     quadratic_z: float | None = 0.0  # ... or held-out squared error within this many standard errors of the network's (None: agreement only)
-    agreement_first: bool = False  # True: degree 2 by agreement outranks a linear tie where the two rivals differ (as Causal Gen's)
+    agreement_first: bool = True  # degree 2 by agreement outranks a linear tie where the two rivals differ ...
+    curvature_alpha: float | None = 0.01  # ... and its products pass the nested F test against the line at this level, else the line (as Causal Gen's; None: no test)
     mechanism: str = "auto"  # additive decoder: auto (location-scale per node where held-out rows show it; latent="empirical") | additive | location-scale
     scale_hidden: int = 32  # auto / location-scale: units of each continuous node's scale network log s(parents)
     scale_z: float = 3.0  # auto: the noise scales with the parents where that raises the held-out likelihood by this many standard errors ...
@@ -146,6 +147,8 @@ class CausalVGenConfig:
                              "already lets the noise depend on the parents)")
         if self.latent_dim < 1 or self.beta < 0 or self.latent_hidden < 1 or self.latent_layers < 0:
             raise ValueError("latent_dim and latent_hidden must be >= 1, latent_layers >= 0 and beta >= 0")
+        if self.curvature_alpha is not None and not 0 <= self.curvature_alpha <= 1:
+            raise ValueError(f"curvature_alpha is a test's level, between 0 and 1 (got {self.curvature_alpha})")
 
 
 class CausalVGenNet(ScaledNoise, nn.Module):
@@ -184,6 +187,7 @@ class CausalVGenNet(ScaledNoise, nn.Module):
             self.register_buffer("choice", torch.zeros(n, dtype=torch.long))  # 0 network, 1 linear, 2 degree 2
             self.linear_gap, self.linear_z, self.quadratic_gap = config.linear_gap, config.linear_z, config.quadratic_gap
             self.agreement_first = config.agreement_first
+            self.curvature_alpha = config.curvature_alpha
             self.quadratic_z = config.quadratic_z
         self.min_log_sigma = config.min_log_sigma
         self.beta = config.beta
@@ -247,7 +251,9 @@ class CausalVGenNet(ScaledNoise, nn.Module):
         """Fit each continuous node's linear and degree-2 rival of ``f`` by least squares on
         the training rows, then keep the simplest that held-out rows cannot tell from the
         network (as Causal Gen): linear where it agrees with it (``agrees``); with
-        ``agreement_first``, degree 2 where it agrees and bends away from the line; linear
+        ``agreement_first``, degree 2 where it agrees, bends away from the line and its products
+        pass the F test (``curvature_alpha``; a degree-2 rival that fails it gives way to the
+        line wherever it would be taken); linear
         where its held-out error ties the network's (``generators.nets.adequate``); then
         degree 2. The network's ``f`` is compared with its
         offset: under the additive decoder only ``f`` plus the mean of ``h(u) + σ·ε`` is
@@ -265,10 +271,13 @@ class CausalVGenNet(ScaledNoise, nn.Module):
         lin, quad = agrees(lin_out, ref, self.linear_gap), agrees(quad_out, ref, self.quadratic_gap)
         lin_tie = adequate(target, lin_out, ref, self.linear_gap, self.linear_z)
         quad_tie = quad if self.quadratic_z is None else adequate(target, quad_out, ref, self.quadratic_gap, self.quadratic_z)
-        bent = quad & ~agrees(quad_out, lin_out, self.linear_gap) & self.agreement_first  # agrees with the network, not the line
+        curved = torch.ones_like(lin) if self.curvature_alpha is None else self.quadratic.curvature_p[c] < self.curvature_alpha
+        bent = quad & ~agrees(quad_out, lin_out, self.linear_gap) & curved & self.agreement_first  # agrees with the network, not the line
         # agreement outranks a tie in held-out loss: linear, then degree 2 where it bends away from
         # the line, by agreement; then linear by a tie; then degree 2 (by agreement or its own tie)
-        self.choice[c] = torch.where(lin, 1, torch.where(bent, 2, torch.where(lin_tie, 1, torch.where(quad_tie, 2, 0))))
+        # where its products are significant, else the line the training rows cannot tell it from
+        quad_or_line = torch.where(curved, 2, 1)
+        self.choice[c] = torch.where(lin, 1, torch.where(bent, 2, torch.where(lin_tie, 1, torch.where(quad_tie, quad_or_line, 0))))
 
     @torch.no_grad()
     def choose_scale(self, train: Tensor, val: Tensor) -> None:
