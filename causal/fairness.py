@@ -180,11 +180,14 @@ def _groups(a: pd.Series) -> np.ndarray:
 
 def downstream(train: pd.DataFrame, test: pd.DataFrame, sensitive: str, target: str,
                classifier: Any = None, positive: Any = None, seed: int = 0,
-               support: Sequence[str] = (), min_support: int = 20) -> Downstream:
+               support: Sequence[str] = (), min_support: int = 20, blind: bool = False) -> Downstream:
     """Train ``classifier`` (a scikit-learn estimator; default logistic regression) on
     ``train`` to predict the binary ``target`` from every other column (categories one-hot,
     numbers standardized) and score it on ``test`` (real rows): see ``Downstream``
-    (``support``, ``min_support``: the flip gap on the rows whose flips stay on the data)."""
+    (``support``, ``min_support``: the flip gap on the rows whose flips stay on the data).
+    ``blind``: leave ``sensitive`` out of the classifier's features (fairness through
+    unawareness at the classifier); its flip gaps are then 0, and the parity gap is still
+    measured between the test rows' groups."""
     from fairlearn.metrics import demographic_parity_difference
     from sklearn.base import clone
     from sklearn.compose import ColumnTransformer
@@ -194,7 +197,7 @@ def downstream(train: pd.DataFrame, test: pd.DataFrame, sensitive: str, target: 
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
     pos = positive if positive is not None else positive_class(pd.concat([train[target], test[target]]))
-    features = [c for c in train.columns if c != target]
+    features = [c for c in train.columns if c != target and not (blind and c == sensitive)]
     cats = [c for c in features if _is_discrete(pd.concat([train[c], test[c]]))]
     nums = [c for c in features if c not in cats]
     prep = ColumnTransformer([("cat", OneHotEncoder(handle_unknown="ignore"), cats), ("num", StandardScaler(), nums)])
@@ -216,11 +219,12 @@ def downstream(train: pd.DataFrame, test: pd.DataFrame, sensitive: str, target: 
     preds = []
     for v in values:
         flipped = x_test.copy()
-        flipped[sensitive] = str(v) if sensitive in cats else float(v)
+        if not blind:  # a blind classifier never reads the column: every flip predicts as the rows
+            flipped[sensitive] = str(v) if sensitive in cats else float(v)
         preds.append(pipe.predict(flipped))
         means.append(float(preds[-1].mean()))
     on_gap = on_share = None
-    if support and sensitive in cats:
+    if support and sensitive in cats and not blind:
         seen = _as_features(train[[sensitive, *support]], [sensitive, *support]).value_counts()
         keys = _as_features(test[list(support)], list(support))
         ok = np.ones(len(test), dtype=bool)

@@ -297,3 +297,18 @@ def test_fidelity_counts_the_same_tvd_as_the_metric():
     assert fid[("s",)].to_model == pytest.approx(tvd(a, b, ["s"])) and fid[("s",)].to_real is None
     assert fid[("v",)].metric == "mmd2" and fid[("v",)].to_model < 0.01 and fid[("v",)].on_cut_path  # below the cut
     assert not fid[("s",)].on_cut_path and fid[("t", "v")].metric == "mmd2"
+
+
+def test_a_blind_classifier_never_reads_the_sensitive_column_and_still_shows_the_parity_gap():
+    """``blind``: the classifier is trained without A. On the biased table, where A reaches Y
+    through M, its predictions do not change when A is changed (flip gap 0) and still differ
+    between the groups (the proxy path); with A among the features the flip gap is not 0."""
+    from bench.debias import biased_table
+
+    scm = biased_table()
+    train, test = scm.sample(4000, seed=1), scm.sample(2000, seed=9)
+    blind = db.downstream(train, test, "A", "Y", blind=True)
+    seeing = db.downstream(train, test, "A", "Y")
+    assert blind.flip_gap == 0.0 and seeing.flip_gap > 0.05
+    assert blind.parity_difference > 0.05  # through A's descendants
+    assert 0.6 < blind.auroc <= 1
