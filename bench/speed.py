@@ -34,7 +34,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.run import markers, write_section  # noqa: E402
-from bench.tabular import machine  # noqa: E402
+from bench.tabular import machine, reference_step_ms  # noqa: E402
 from causal import datasets  # noqa: E402
 from causal.metrics import Standardizer, counterfactual_rmse  # noqa: E402
 
@@ -114,7 +114,8 @@ def run_scm(name: str, dowhy_python: str, repeats: int, threads: int | None = No
     return res
 
 
-def markdown(results: list[dict], command: str, seconds: float, repeats: int, threads: int | None = None) -> str:
+def markdown(results: list[dict], command: str, seconds: float, repeats: int, threads: int | None = None,
+             host: tuple[float, float] | None = None) -> str:
     start, end = markers("speed")
     lines = [
         start,
@@ -124,6 +125,9 @@ def markdown(results: list[dict], command: str, seconds: float, repeats: int, th
         f"- Machine: {machine()}; dowhy 0.14 in its own environment (.venv-dowhy); Causal Gen's fits on "
         f"{threads or 'its default of one'} thread(s)",
         f"- Date: {dt.date.today().isoformat()}; whole run {seconds / 60:.1f} min",
+        *([f"- Host speed: a reference torch step (`bench.tabular.reference_step_ms`: MLP 8-64-64-1, batch 512, AdamW, "
+           f"one thread) took {host[0]:.2f} ms before the run and {host[1]:.2f} ms after it: the seconds scale with it, "
+           "the ratios less so (compare with the other sections' reference steps)"] if host else []),
         f"- Protocol: {N_TRAIN:,} rows (seed 1000), each fit in a fresh process timed around the fit alone, each tool's "
         "one-time imports before the timer (dowhy.gcm's modules; ours and `torch._dynamo`, which torch.optim imports "
         "when the first optimizer is made) and shown apart (median over the fits alone); *alone*: "
@@ -186,6 +190,18 @@ def profile(name: str) -> str:
     return "\n".join(lines)
 
 
+def _host_step_ms() -> float:
+    """``bench.tabular.reference_step_ms`` on one torch thread, as the fits run."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return reference_step_ms()
+    finally:
+        torch.set_num_threads(threads)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scms", nargs="+", default=list(SUITE), choices=list(SUITE))
@@ -203,12 +219,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no dowhy environment at {args.dowhy_python}: run `make bench-speed`, or pass --dowhy-python", file=sys.stderr)
         return 2
     t0, results = time.time(), []
+    speed_before = _host_step_ms()  # the host's own speed, to read the seconds by
     for name in args.scms:
         r = run_scm(name, args.dowhy_python, args.repeats, args.threads)
         results.append(r)
         print(json.dumps(r), flush=True)
     command = "python bench/speed.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    section = markdown(results, command.strip(), time.time() - t0, args.repeats, args.threads)
+    section = markdown(results, command.strip(), time.time() - t0, args.repeats, args.threads,
+                       host=(speed_before, _host_step_ms()))
     print(section)
     if args.out:
         write_section(args.out, section, "speed")
