@@ -713,6 +713,8 @@ def test_the_inverse_problems_page_recovers_an_image(server: str, browser) -> No
     page.get_by_role("button", name="Recover").click()
     _idle(page, timeout=120_000)
     expect(page.get_by_text(re.compile(r"Per-pixel MSE"))).to_be_visible(timeout=120_000)
+    # the result's own caption, not only the page's text: under load the figure comes after the table
+    expect(page.get_by_text(re.compile(r"recovery \(lasso\)")).first).to_be_visible(timeout=120_000)
     _no_exception(page)
     body = page.inner_text("body")
     assert "recovery (lasso)" in body and "truth" in body and "mask:random:0.5" in body
