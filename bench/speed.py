@@ -190,18 +190,6 @@ def profile(name: str) -> str:
     return "\n".join(lines)
 
 
-def _host_step_ms() -> float:
-    """``bench.tabular.reference_step_ms`` on one torch thread, as the fits run."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return reference_step_ms()
-    finally:
-        torch.set_num_threads(threads)
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scms", nargs="+", default=list(SUITE), choices=list(SUITE))
@@ -219,14 +207,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no dowhy environment at {args.dowhy_python}: run `make bench-speed`, or pass --dowhy-python", file=sys.stderr)
         return 2
     t0, results = time.time(), []
-    speed_before = _host_step_ms()  # the host's own speed, to read the seconds by
+    speed_before = reference_step_ms(threads=1)  # the host's own speed on one thread, as the fits run
     for name in args.scms:
         r = run_scm(name, args.dowhy_python, args.repeats, args.threads)
         results.append(r)
         print(json.dumps(r), flush=True)
     command = "python bench/speed.py " + " ".join(argv if argv is not None else sys.argv[1:])
     section = markdown(results, command.strip(), time.time() - t0, args.repeats, args.threads,
-                       host=(speed_before, _host_step_ms()))
+                       host=(speed_before, reference_step_ms(threads=1)))
     print(section)
     if args.out:
         write_section(args.out, section, "speed")

@@ -134,11 +134,18 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), Python {platform.python_version()}"
 
 
-def reference_step_ms(steps: int = 300) -> float:
+def reference_step_ms(steps: int = 300, threads: int | None = None) -> float:
     """Milliseconds per optimizer step of a fixed small workload (an MLP 8-64-64-1, batch
-    512, AdamW), on this process's torch threads: how fast the host runs torch right now.
-    Measured before and after a suite, it shows whether the machine slowed during the run
-    (shared hosts do), which load averages alone cannot."""
+    512, AdamW), on this process's torch threads (or ``threads`` for the measurement): how
+    fast the host runs torch right now. Measured before and after a suite, it shows whether
+    the machine slowed during the run (shared hosts do), which load averages alone cannot."""
+    if threads is not None:
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            return reference_step_ms(steps)
+        finally:
+            torch.set_num_threads(before)
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(512, 8, generator=gen)
     y = torch.randn(512, 1, generator=gen)

@@ -339,11 +339,13 @@ class Polynomials(nn.Module):
             if self.degree == 2:
                 i, m = self._nonzero_pairs(p)
                 feats.append(p[:, i] * p[:, m])
-            fit = torch.linalg.lstsq(torch.cat(feats, dim=1), y, driver="gelsd")
+            design = torch.cat(feats, dim=1)
+            fit = torch.linalg.lstsq(design, y, driver="gelsd")
             beta = fit.solution[:, 0]
             if self.degree == 2:
-                line = torch.linalg.lstsq(torch.cat(feats[:2], dim=1), y, driver="gelsd")
-                self.curvature_p[j] = curvature_test(torch.cat(feats, dim=1), fit, torch.cat(feats[:2], dim=1), line, y)
+                line_design = design[:, : 1 + k]  # the constant and the parents: the line
+                line = torch.linalg.lstsq(line_design, y, driver="gelsd")
+                self.curvature_p[j] = curvature_test(design, fit, line_design, line, y)
             self.bias[j] = beta[0].to(self.bias)
             self.lin[j] = 0.0
             self.lin[j, cols] = beta[1 : 1 + k].to(self.lin)
