@@ -361,17 +361,66 @@ def test_mode_seeking_keeps_the_style_noise_in_use():
     """A conditional discriminator on a tiny run lets G ignore z (the style collapse of
     `d_conditional`); the mode-seeking term (Mao et al. 2019) keeps images of the same
     labels apart. Measured: per-pixel spread over 64 do(b = 1) images 0.05 without it,
-    0.14 with λ = 1 (100 steps)."""
+    0.11 with λ = 1 (100 steps; the term at every step, `mode_seeking_gate=False`)."""
     data = image_data(300)
 
     def spread(weight: float) -> float:
         torch.manual_seed(0)
-        model = CausalGAN(GRAPH, replace(TINY, d_conditional=True, mode_seeking=weight, train=replace(TINY.train, steps=100)))
+        model = CausalGAN(GRAPH, replace(TINY, d_conditional=True, mode_seeking=weight, mode_seeking_gate=False,
+                                         train=replace(TINY.train, steps=100)))
         model.fit(data, seed=0)
         return float((model.sample(64, do={"b": 1}, seed=3).images / 255.0).std(0).mean())
 
     off, on = spread(0.0), spread(1.0)
     assert on > 2 * off, (off, on)
+
+
+def test_the_gate_keeps_mode_seeking_off_where_the_labels_determine_the_image(tmp_path):
+    """`mode_seeking_gate`: the term adds variety only while G's images of neighbouring
+    label rows differ less than the real images do. `render_x` draws nothing but x, so real
+    neighbours (400 rows) differ by at most a pixel column and the gate never opens; with
+    the term forced on, G varies the square at a fixed x and draws x worse. Measured (100
+    steps, λ = 1): spread over 64 do(x = 0.5) images 0.116 ungated, 0.032 gated; x read
+    back 0.061 and 0.014 off. On the style data (a square's row the labels leave open) the
+    gate opens, and the spread is kept (`test_mode_seeking_keeps_the_style_noise_in_use`)."""
+    data = continuous_data(400)
+
+    def fit(gate: bool) -> CausalGAN:
+        torch.manual_seed(0)
+        model = CausalGAN(CONT_GRAPH, replace(TINY, d_conditional=True, mode_seeking=1.0, mode_seeking_gate=gate,
+                                              train=replace(TINY.train, steps=100)))
+        model.fit(data, seed=0)
+        return model
+
+    forced, gated = fit(False), fit(True)
+    torch.manual_seed(0)
+    off = CausalGAN(CONT_GRAPH, replace(TINY, d_conditional=True, mode_seeking=0.0, train=replace(TINY.train, steps=100)))
+    off.fit(data, seed=0)
+    assert forced.variety is None and off.variety is None
+    v = gated.variety
+    assert v is not None and v["checks"] == 2 and v["share_on"] == 0.0, v  # steps 0 and 50
+    assert v["real"] < 0.01 < v["generated"], v
+    images = {name: m.sample(64, do={"x": 0.5}, seed=3).images for name, m in (("forced", forced), ("gated", gated))}
+    spread = {k: float((im / 255.0).std(0).mean()) for k, im in images.items()}
+    error = {k: float(np.abs(read_x(im) - 0.5).mean()) for k, im in images.items()}
+    assert spread["gated"] < 0.5 * spread["forced"], spread
+    assert error["gated"] < 0.5 * error["forced"], error
+    # a gate that never opens is the fit without the term, bit for bit (its checks draw from their own generator)
+    np.testing.assert_array_equal(gated.sample(16, seed=5).images, off.sample(16, seed=5).images)
+    gated.save(tmp_path / "gan")
+    assert load_model(tmp_path / "gan").variety == v  # the record travels with the checkpoint
+
+
+def test_the_gate_opens_where_the_labels_leave_the_image_open():
+    """On `image_data` the labels fix the square's side and grey, not its row: real images
+    of the same labels differ, and a tiny G's do not yet, so the term is on at some checks."""
+    torch.manual_seed(0)
+    model = CausalGAN(GRAPH, replace(TINY, d_conditional=True, mode_seeking=1.0, train=replace(TINY.train, steps=100)))
+    model.fit(image_data(300), seed=0)
+    assert model.config.mode_seeking_gate  # the default
+    v = model.variety
+    assert v is not None and v["checks"] == 2 and v["share_on"] > 0.0, v
+    assert v["real"] > 0.05, v  # squares of one label pair sit in different rows
 
 
 # ---------------------------------------------------------------------- continuous labels

@@ -360,6 +360,15 @@ TINY_IMAGES = ["--set", "steps=40", "--set", "image_train.steps=6", "--set", "im
                "--set", "hidden=8", "--set", "width=8", "-q"]
 
 
+def test_causal_gan_training_says_what_the_mode_seeking_gate_did(capsys, tmp_path):
+    code, out, err = run(capsys, "train", "--images", "pendulum", "-n", 64, "--model", "causal-gan", "--set", "steps=51",
+                         "--set", "batch_size=16", "--set", "labels.steps=40", "--set", "labels.hidden=8", "--set", "width=8",
+                         "--set", "labeler_width=4", "--set", "pretrain_labeler=5", "-q", "--out", tmp_path / "gan")
+    assert code == 0, err
+    line = next(x for x in out.splitlines() if x.startswith("Mode seeking was on at "))
+    assert "of 2 checks" in line and "real ones by" in line  # checks at steps 0 and 50
+
+
 def test_image_model_trains_samples_grids_and_counterfactuals(capsys, tmp_path):
     from PIL import Image
 

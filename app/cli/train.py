@@ -214,6 +214,11 @@ def _train_to_out(args: argparse.Namespace, spec: Any, data: Any, graph: CausalG
     choices = getattr(model, "mechanism_choices", None)
     if choices is not None:  # what the per-node mechanism selection chose
         print("mechanisms: " + "; ".join(f"{n} {c}" for n, c in choices().items()))
+    from app.logic.runs import variety_note
+
+    note = variety_note(model)
+    if note:  # what CausalGAN's mode-seeking gate did
+        print(note)
     return 0
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app import plots, ui
-from app.logic.runs import checkpoint_zip, compare_frame, mechanism_table, runs_frame, stage_histories
+from app.logic.runs import checkpoint_zip, compare_frame, mechanism_table, runs_frame, stage_histories, variety_note
 from app.workspace import STATUSES, WorkspaceError
 from causal.sources import BuiltinTable
 
@@ -69,10 +69,15 @@ elif len(picked) == 1:
             st.markdown("**Metrics against the truth**")
             st.json(run.metrics)
         if run.status == "done" and run.has_checkpoint:
-            table = mechanism_table(ui.run_model(run))
+            model = ui.run_model(run)
+            table = mechanism_table(model)
             if table is not None:
                 st.markdown("**How each node was fitted** (chosen per node on held-out rows)")
                 st.dataframe(table, hide_index=True, key=f"runs-mechanisms-{run.id}")
+            note = variety_note(model)
+            if note:
+                st.caption(note + " The term adds style variety only while G's images vary less than real "
+                                  "ones with the same labels (`mode_seeking_gate`).")
     with b:
         hist = ws.history(run.id)
         if hist:

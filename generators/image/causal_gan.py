@@ -18,6 +18,22 @@ networks train it (§5.1 of the paper):
   plus by default the mode-seeking term of Mao et al. 2019 (``mode_seeking``), which keeps a
   conditional GAN from ignoring ``z``.
 
+The mode-seeking term adds variety; it should not add more than the data have. With
+``mode_seeking_gate`` (default) it acts only while G's images vary less than real ones do for
+the same labels: before training, each of up to 512 training images is paired with its nearest
+other training image in label space (encoded labels; exact matches for discrete labels, ties
+broken at random), and every 50 steps G (training weights, evaluation mode) draws both
+pairs' label rows with independent ``z``; the term is on until the next check when G's mean
+absolute pixel difference over 128 of those pairs is below the real images' over the same
+pairs. Both differences include what the small label change itself does, so what they
+compare is the variety the labels leave open. Where the labels determine the image (a
+rendered pendulum) the term stays off; where much is left open (faces' skin, hair, pose) it
+is on while G's variety is below the data's (60% of the checks on the cartoon faces). The
+checks draw from a generator of their own, so a fit whose gate never opens is the
+``mode_seeking=0`` fit. ``variety`` (on the model after fitting, and in its checkpoint)
+records the share of checks with the term on and the last check's two differences
+(docs/benchmarks.md, the pendulum section: the gate on the pendulum, faces and digits).
+
 ``CE`` is the summed per-label cross-entropy (squared error for a continuous label). The
 labeler term makes the given labels readable in the image; alone it rewards the most typical
 image per label combination, which the anti-labeler term (weight ``k_t = anti_weight ·
@@ -120,6 +136,7 @@ class CausalGANConfig:
     d_spectral: bool = True  # spectral normalization in the discriminator (Miyato et al. 2018)
     d_conditional: bool = True  # D also reads the labels (projection, Miyato & Koyama 2018): real (x, l_x) vs (G(l, z), l)
     mode_seeking: float = 0.5  # λ of the mode-seeking term (Mao et al. 2019) in G's loss; 0 is off (see docstring)
+    mode_seeking_gate: bool = True  # the term acts only while G's images of neighbouring real label rows differ less than those real images do (see docstring)
     d_lr_mult: float = 4.0  # discriminator learning rate = train.lr · d_lr_mult (two time-scale rule, Heusel et al. 2017)
     ema: float = 0.999  # samples come from an exponential moving average of G's weights (0: the last weights)
     pretrain_labeler: int = 300  # labeler steps on real images before the GAN starts
@@ -289,6 +306,84 @@ def invert(
         return zs, err[best, torch.arange(n, device=dev)]
 
 
+GATE_PAIRS, GATE_EVERY, GATE_BATCH = 512, 50, 128  # mode_seeking_gate: pairs of training images, steps between checks, pairs per check
+
+
+def label_neighbours(labels: Tensor, m: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """Up to ``m`` rows ``i`` of ``labels`` ``[n, width]`` (drawn without replacement) and for
+    each the row ``j != i`` nearest to it (squared Euclidean distance of the encoded labels;
+    among equally near rows one at random, so identical label rows pair at random).
+
+    >>> i, j = label_neighbours(torch.tensor([[0.0], [0.0], [5.0], [5.1]]), 4, torch.Generator().manual_seed(0))
+    >>> sorted(zip(i.tolist(), j.tolist()))
+    [(0, 1), (1, 0), (2, 3), (3, 2)]
+    """
+    n = labels.shape[0]
+    if n < 2:
+        raise ValueError(f"pairing label rows needs at least 2 rows, got {n}")
+    i = torch.randperm(n, generator=generator)[:m]
+    x = labels.detach().cpu().double()
+    sq = (x * x).sum(1)
+    nearest = []
+    for rows in i.split(64):
+        d = (sq[rows, None] + sq[None, :] - 2.0 * x[rows] @ x.T).clamp_min(0.0)
+        d += torch.rand(d.shape, generator=generator, dtype=torch.float64) * 1e-9  # ties at random
+        d[torch.arange(len(rows)), rows] = math.inf
+        nearest.append(d.argmin(1))
+    return i, torch.cat(nearest)
+
+
+class VarietyGate:
+    """``mode_seeking_gate``: whether G's images vary less than real ones for the same labels
+    (see the module docstring). Built from the training images and their encoded labels;
+    ``check`` compares G on the next ``GATE_BATCH`` of the pairs and sets ``on``. ``rows``:
+    the training rows of ``images`` ``[n, C, H, W]`` and ``labels`` ``[n, width]``. Its own
+    random generator, so the training's random draws are the same with or without it."""
+
+    def __init__(self, images: Tensor, labels: Tensor, rows: Tensor, seed: int) -> None:
+        self.generator = torch.Generator().manual_seed(seed + 7919)
+        i, j = label_neighbours(labels[rows], GATE_PAIRS, self.generator)  # positions among ``rows``
+        self.i, self.j = rows[i.to(rows.device)], rows[j.to(rows.device)]
+        self.labels = labels
+        # real images' mean absolute pixel difference per pair (images uint8 or [0, 1] floats)
+        scale = 255.0 if not images.is_floating_point() else 1.0
+        self.real = torch.cat([(images[a].float() - images[b].float()).abs().flatten(1).mean(1) / scale
+                               for a, b in zip(self.i.split(256), self.j.split(256))])
+        self.offset, self.checks, self.on_checks = 0, 0, 0
+        self.on, self.last_real, self.last_generated = True, math.nan, math.nan
+
+    @torch.no_grad()
+    def check(self, net: "CausalGANNet", ambient: Any = None) -> bool:
+        """G (its training weights, in evaluation mode) draws the next pairs' label rows with
+        independent ``z``; ``on`` is whether its images differ less than the real pairs."""
+        m = len(self.i)
+        idx = (torch.arange(min(GATE_BATCH, m)) + self.offset) % m
+        self.offset = int((self.offset + len(idx)) % m)
+        idx = idx.to(self.i.device)
+        la, lb = self.labels[self.i[idx]], self.labels[self.j[idx]]
+        z = torch.randn(2, len(idx), net.z_dim, generator=self.generator).to(la.device)
+        g = net.generator
+        was = g.training
+        g.eval()
+        try:
+            a, b = net.generate(la, z[0], averaged=False), net.generate(lb, z[1], averaged=False)
+        finally:
+            g.train(was)
+        if ambient is not None:  # lossy images: compare measured with measured
+            a, b = ambient(a, self.generator), ambient(b, self.generator)
+        self.last_generated = float((a - b).abs().flatten(1).mean(1).mean())
+        self.last_real = float(self.real[idx].mean())
+        self.on = self.last_generated < self.last_real
+        self.checks += 1
+        self.on_checks += int(self.on)
+        return self.on
+
+    def summary(self) -> dict[str, float | int]:
+        """The share of checks with the term on and the last check's two differences."""
+        return {"checks": self.checks, "share_on": self.on_checks / max(self.checks, 1),
+                "generated": self.last_generated, "real": self.last_real}
+
+
 def class_weights(enc: Any, labels: Tensor) -> dict[str, Tensor]:
     """Per discrete label, a weight per class ``1 / (K · freq)`` from the encoded ``labels``
     ``[n, width]`` (a class that never occurs counts as one row): the inverse-frequency
@@ -348,12 +443,26 @@ class CausalGAN(ImageModel):
         # continuous label as its value alone (their G and D weights have no input for the
         # bumps) and trained with plain squared error and without its interventional rows; and those written
         # before `recon_weight` existed trained without the reconstruction term
+        # ... and those written before `mode_seeking_gate` existed applied the term at every step
         return {"d_conditional": False, "mode_seeking": 0.0, "balance_generator": False, "label_features": 0,
-                "regression_sigma": 0.0, "intervene_continuous": False, "recon_weight": 0.0, **config}
+                "regression_sigma": 0.0, "intervene_continuous": False, "recon_weight": 0.0, "mode_seeking_gate": False,
+                **config}
 
     def __init__(self, graph: Any, config: Any = None) -> None:
         super().__init__(graph, config)
         self.style_dim = self.config.z_dim
+        self.variety: dict[str, float | int] | None = None  # mode_seeking_gate's record of the last fit (VarietyGate.summary)
+
+    def _state(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
+        state, extra = super()._state()
+        if self.variety is not None:
+            extra["variety"] = dict(self.variety)
+        return state, extra
+
+    def _load_state(self, meta: Mapping[str, Any], state: Mapping[str, Tensor]) -> None:
+        super()._load_state(meta, state)
+        variety = meta.get("variety")
+        self.variety = dict(variety) if isinstance(variety, Mapping) else None
 
     # ------------------------------------------------------------------ hooks
     def _controller_kind(self) -> str:
@@ -498,6 +607,9 @@ class CausalGANSteps(Steps):
         cont = [i for i, col in enumerate(self.enc.schema.columns) if not col.discrete]  # type: ignore[union-attr]
         self.cont = torch.tensor(cont, device=ctx.device) if cont and c.regression_sigma > 0 else None
         self.r_mse = torch.ones(len(cont), device=ctx.device)  # R's squared error on real images, running mean
+        self.model.variety = None
+        self.gate = (VarietyGate(self.images, self.labels, ctx.train[:, 0], ctx.seed)
+                     if c.mode_seeking > 0 and c.mode_seeking_gate and len(ctx.train) >= 2 else None)
         for _ in range(c.pretrain_labeler if width else 0):
             x, l_r = self._real(ctx.draw())
             loss_r = self._labeler_loss(net.read(net.labeler, x), l_r)  # type: ignore[operator]
@@ -511,7 +623,10 @@ class CausalGANSteps(Steps):
         x, l_r = self._real(batch)
         mb = x.shape[0]  # this process's rows of the batch
         l_f = ctx.shard(self.pool[torch.randint(len(self.pool), (bs,), generator=ctx.generator).to(dev)])
-        half = mb // 2 if c.mode_seeking > 0 else 0
+        if self.gate is not None and ctx.steps % GATE_EVERY == 0:
+            self.gate.check(net, self.ambient)
+            self.model.variety = self.gate.summary()
+        half = mb // 2 if c.mode_seeking > 0 and (self.gate is None or self.gate.on) else 0
         if half:  # mode seeking: rows i and half + i share their labels, not their z
             l_f = torch.cat([l_f[:half], l_f[:half], l_f[2 * half :]])
         z = ctx.shard(torch.randn(bs, c.z_dim, generator=ctx.generator).to(dev))
