@@ -61,7 +61,9 @@ def fit_and_score(name: str, kind: str, ds: imd.ImageDataset, test: Any, reg: Re
     print(f"{name}: fit {fit_s:.0f} s ({report.steps} steps)", flush=True)
     t1 = time.perf_counter()
     out: dict[str, Any] = {"name": name, "kind": kind, "settings": settings, "fit_s": fit_s, "label_s": label_s,
-                           "image_s": fit_s - label_s, "steps": report.steps}
+                           "image_s": fit_s - label_s, "steps": report.steps, "variety": getattr(model, "variety", None)}
+    if out["variety"]:
+        print(f"{name}: mode-seeking gate {out['variety']}", flush=True)
     out.update(score_images(model, ds, test, reg, sizes.n_gen, seed))
     out["score_s"] = time.perf_counter() - t1
     iv = pd.DataFrame(out["interventions"])
@@ -139,6 +141,12 @@ def markdown(res: dict[str, Any], command: str, seconds: float, parallel: int = 
         ang, light = (iv[iv.node == n].do_mae.mean() for n in ("pendulum_angle", "light_angle"))
         lines.append(f"| {m['name']} | {ang * sd['pendulum_angle']:.1f} | {light:.3f} [{light * sd['light_angle']:.1f}] | "
                      f"{iv.copy_pixel.mean() / iv.cf_pixel.mean():.1f}x |")
+    gated = [m for m in models if m.get("variety")]
+    if gated:
+        lines += ["", "The mode-seeking gate (`mode_seeking_gate`; the term on only while G's images of neighbouring label "
+                  "rows differ less than the real images do): " + "; ".join(
+                      f"{m['name']}: on at {m['variety']['share_on']:.0%} of {m['variety']['checks']} checks, last check "
+                      f"{m['variety']['generated']:.4f} generated against {m['variety']['real']:.4f} real" for m in gated) + "."]
     if not any(m["kind"] == "ccgm" for m in models) and (sizes["n_train"], res["seed"]) == (5000, 0):
         lines += ["", "CCGM was not rerun here: its pendulum row in the CCGM section above is on the same 5,000 training "
                   "images (seed 0) with the same regressor (500 test images there)."]

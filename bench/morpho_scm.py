@@ -364,7 +364,10 @@ def run_model(kind: str, train: ImageData, test: ImageData, rb: ReadBack, meas: 
         model.save(save / kind)
     t1 = time.perf_counter()
     res = {"name": kind, "kind": kind, "settings": {k: (asdict(v) if is_dataclass(v) else v) for k, v in overrides.items()},
-           "config": config_to_dict(model.config), "fit_s": fit_s, "label_s": model.labels.report.seconds, "steps": report.steps}
+           "config": config_to_dict(model.config), "fit_s": fit_s, "label_s": model.labels.report.seconds, "steps": report.steps,
+           "variety": getattr(model, "variety", None)}  # CausalGAN's mode-seeking gate
+    if res["variety"]:
+        print(f"{kind}: mode-seeking gate {res['variety']}", flush=True)
     recon = model.reconstruct(test[: sizes.n_cf])
     res["recon_bias"], res["recon_measured_bias"] = bias(rb.read(recon), recon.labels), bias(meas.read(recon), recon.labels)
     res.update(score(model, train, test, rb, meas, sizes, seed, png))
