@@ -710,7 +710,7 @@ def test_the_inverse_problems_page_recovers_an_image(server: str, browser) -> No
     expect = pytest.importorskip("playwright.sync_api").expect
     _pick(page, "Measurement", "Random pixels kept (inpainting)")
     _pick(page, "Method", "lasso")
-    page.get_by_role("button", name="Recover").click()
+    page.get_by_role("button", name="Recover", exact=True).click()
     _idle(page, timeout=120_000)
     expect(page.get_by_text(re.compile(r"Per-pixel MSE"))).to_be_visible(timeout=120_000)
     # the result's own caption, not only the page's text: under load the figure comes after the table
@@ -720,7 +720,7 @@ def test_the_inverse_problems_page_recovers_an_image(server: str, browser) -> No
     assert "recovery (lasso)" in body and "truth" in body and "mask:random:0.5" in body
     _shot(page, "inverse")
     _pick(page, "Method", "lasso-wavelet")  # the wavelet basis beside the DCT one
-    page.get_by_role("button", name="Recover").click()
+    page.get_by_role("button", name="Recover", exact=True).click()
     _idle(page, timeout=120_000)
     expect(page.get_by_text("recovery (lasso-wavelet)")).to_be_visible(timeout=120_000)
     _no_exception(page)

@@ -96,3 +96,29 @@ def test_logic_tradeoff_and_manifest(loan_root):
     m = json.loads(lg.manifest_json(run, loan_root, model, res.edited, 800, 0, "csv", payload, res.report, real))
     assert m["cuts"] == ["A -> Y"] and m["model"] == f"run:{run.id}" and m["report"]["after"]["downstream"]
     assert isinstance(pd.read_csv(__import__("io").BytesIO(payload)), pd.DataFrame)
+
+
+def test_the_variant_comparison_stays_until_what_it_was_computed_from_changes(tmp_path, monkeypatch):
+    """'Compare the variants' fits a classifier per variant (seconds): a rerun that changes
+    nothing it depends on (the download format) keeps it; a new seed drops it."""
+    from app.workspace.records import StoredDataset
+    from bench.debias import biased_table
+
+    scm = biased_table()
+    root = tmp_path / "ws"
+    w = Workspace(root)
+    data = w.add_dataset("biased", scm.sample(1200, seed=0), source="test:biased")
+    run = w.create_run(RunSpec(StoredDataset(data.id), graph=scm.graph.to_text(), kind="linear-anm",
+                               settings={"steps": 100}, name="biased tiny"), pid=os.getpid())
+    assert execute(w, run.id).status == "done"
+    at = _app(root, monkeypatch)
+    assert (at.selectbox(key=f"db-a-{run.id}").value, at.selectbox(key=f"db-y-{run.id}-A").value) == ("A", "Y")
+    at.number_input(key="db-n").set_value(1000).run()
+    shown = len(at.dataframe)
+    at.button(key="db-compare").click().run()
+    assert not at.exception, at.exception
+    assert len(at.dataframe) == shown + 1  # the comparison's table
+    at.selectbox(key="db-fmt").set_value("parquet").run()
+    assert not at.exception and len(at.dataframe) == shown + 1
+    at.number_input(key="db-seed").set_value(1).run()
+    assert not at.exception and len(at.dataframe) == shown

@@ -131,8 +131,15 @@ st.dataframe(lg.side_by_side(rows, cf, changed), width="stretch", key="db-rows")
 st.subheader("Fairness versus utility over the variants")
 if table[target].nunique() != 2:
     st.caption(f"The downstream classifier needs a binary target; '{target}' has {table[target].nunique()} values.")
-elif st.button("Compare the variants", key="db-compare"):
-    with st.spinner("A classifier per variant…"):
-        frame = lg.tradeoff(model, sensitive, target, min(n, len(table)), test, marked, seed, real=table)
-    st.plotly_chart(lg.tradeoff_figure(frame), key="db-tradeoff")
-    st.dataframe(lg.shown(frame), width="stretch", key="db-tradeoff-table")
+else:
+    # kept across reruns while what it was computed from is unchanged
+    asked = (run.id, sensitive, target, min(n, len(table)), tuple(marked), seed,
+             None if upload is None else (upload.name, upload.size))
+    if st.button("Compare the variants", key="db-compare"):
+        with st.spinner("A classifier per variant…"):
+            st.session_state["db:tradeoff"] = (asked, lg.tradeoff(model, sensitive, target, asked[3], test, marked,
+                                                                  seed, real=table))
+    kept = st.session_state.get("db:tradeoff")
+    if kept is not None and kept[0] == asked:
+        st.plotly_chart(lg.tradeoff_figure(kept[1]), key="db-tradeoff")
+        st.dataframe(lg.shown(kept[1]), width="stretch", key="db-tradeoff-table")

@@ -18,6 +18,28 @@ from causal import images
 POOL = 16  # images offered per dataset
 SHOWN = 192  # pixels on screen per image of the result
 NONE = "none: Deep Image Prior or Lasso (no trained model)"
+RESULT = "inverse:result"  # session state: the last recovery shown
+
+
+def _show(out, spec, method: str, noise: float, seed: int, run_id: str | None) -> None:
+    """The last recovery: measurement, recovery and truth side by side, its error and its command."""
+    r = out.recovery
+    scale = max(4, 128 // out.truth.shape[0])
+    big = lambda a: np.kron(a, np.ones((scale, scale, 1), dtype=np.uint8))  # noqa: E731 - enlarged for display
+    a, b, c = st.columns(3)
+    a.image(big(out.measured), caption=f"measurement: {spec}, {out.m:,} numbers for {out.pixels:,} pixel values",
+            clamp=True, width=SHOWN)
+    b.image(big(r.uint8()), caption=f"recovery ({method})", clamp=True, width=SHOWN)
+    c.image(big(out.truth), caption="truth", clamp=True, width=SHOWN)
+    st.markdown(f"**Per-pixel MSE {r.mse:.5f}** · {r.seconds:.2f} s · {out.m:,} measurements"
+                + (f" · noise sd {noise:g}" if noise else ""))
+    st.caption("The same from the command line: `counterfactory recover " + (f"run:{run_id} " if run_id else "")
+               + f"--image FILE.png --measure {spec}" + (f" --noise {noise:g}" if noise else "")
+               + f" --method {method}" + (" --dip-prior PRIOR_DIR" if method == "dip-lr" else "")
+               + f" --seed {seed} -o OUT.png --json OUT.json`"
+               + (f" (PRIOR_DIR from `counterfactory dip-prior --images ... --lam {inv.PRIOR_LAM:g} -o PRIOR_DIR`)"
+                  if method == "dip-lr" else ""))
+
 
 st.title("Inverse problems")
 st.caption(
@@ -98,21 +120,9 @@ if st.button("Recover", type="primary", icon=":material/auto_fix_high:", key="in
     except ValueError as e:
         st.error(str(e), icon=":material/error:")
         st.stop()
-    r = out.recovery
-    scale = max(4, 128 // out.truth.shape[0])
-    big = lambda a: np.kron(a, np.ones((scale, scale, 1), dtype=np.uint8))  # noqa: E731 - enlarged for display
-    a, b, c = st.columns(3)
-    a.image(big(out.measured), caption=f"measurement: {spec}, {out.m:,} numbers for {out.pixels:,} pixel values",
-            clamp=True, width=SHOWN)
-    b.image(big(r.uint8()), caption=f"recovery ({method})", clamp=True, width=SHOWN)
-    c.image(big(out.truth), caption="truth", clamp=True, width=SHOWN)
-    st.markdown(f"**Per-pixel MSE {r.mse:.5f}** · {r.seconds:.2f} s · {out.m:,} measurements"
-                + (f" · noise sd {noise:g}" if noise else ""))
-    st.caption("The same from the command line: `counterfactory recover " + (f"run:{run.id} " if run else "")
-               + f"--image FILE.png --measure {spec}" + (f" --noise {noise:g}" if noise else "")
-               + f" --method {method}" + (" --dip-prior PRIOR_DIR" if method == "dip-lr" else "")
-               + f" --seed {seed} -o OUT.png --json OUT.json`"
-               + (f" (PRIOR_DIR from `counterfactory dip-prior --images ... --lam {inv.PRIOR_LAM:g} -o PRIOR_DIR`)"
-                  if method == "dip-lr" else ""))
+    st.session_state[RESULT] = (out, spec, method, float(noise), int(seed), run.id if run else None)
+
+if RESULT in st.session_state:  # kept across reruns (another widget, the defense section's watcher)
+    _show(*st.session_state[RESULT])
 
 defense_section(run, model)
