@@ -8,6 +8,7 @@ every part's latest file, so parts can run one at a time.
     python bench/debias.py --parts known --out docs/benchmarks.md
     python bench/debias.py --parts adult time --out docs/benchmarks.md
     python bench/debias.py --parts images --out docs/benchmarks.md   # CCGM and CausalGAN on the faces
+    python bench/debias.py --parts images --image-models causal-gan   # one model refitted, the other's row kept
     python bench/debias.py --section-only --out docs/benchmarks.md   # the section from the saved results
     python bench/debias.py --quick                 # reduced sizes: checks that it runs
 """
@@ -239,7 +240,7 @@ def timed(m: Any, a: str, y: str, real: pd.DataFrame, n: int, seed: int = 0) -> 
 IMAGE_SETTINGS = {"ccgm": {}, "causal-gan": {}}  # the models' defaults (a few minutes each on an idle 2-core host)
 
 
-def images_part(quick: bool, seed: int = 0) -> dict[str, Any]:
+def images_part(quick: bool, seed: int = 0, kinds: tuple[str, ...] = tuple(IMAGE_SETTINGS)) -> dict[str, Any]:
     """Cut Male -> Mustache in CCGM and in CausalGAN on the cartoon faces: the correlation
     the ground-truth attribute classifier of bench/causal_gan.py reads off generated images,
     every other label's distance to the unedited model, and the exported .zip trained on."""
@@ -252,7 +253,7 @@ def images_part(quick: bool, seed: int = 0) -> dict[str, Any]:
     clf, enc, acc = train_classifier(ds.scm, cs)
     out: dict[str, Any] = {"n_train": n_train, "n_images": n_img, "n_labels": n_lab, "classifier_accuracy": acc,
                            "classifier": {"n": cs.n_classifier, "steps": cs.classifier_steps}, "models": {}}
-    for kind in ("ccgm", "causal-gan"):
+    for kind in kinds:
         try:
             out["models"][kind] = _image_model(kind, ds, clf, enc, quick, n_img, n_lab, seed)
         except Exception as e:  # noqa: BLE001 - one model's failure is recorded, the other still runs
@@ -279,6 +280,8 @@ def _image_model(kind: str, ds: Any, clf: Any, enc: Any, quick: bool, n_img: int
     fit_s = time.time() - t
     edited = model.without_edges("Male -> Mustache")
     r: dict[str, Any] = {"settings": kw, "fit_s": fit_s}
+    if getattr(model, "variety", None):  # CausalGAN: what the mode-seeking gate did
+        r["variety"] = model.variety
     for name, m in (("before", model), ("after", edited)):
         imgs = m.sample(n_img, seed=seed + 1)
         got = read(clf, enc, imgs)
@@ -302,6 +305,19 @@ def _image_model(kind: str, ds: Any, clf: Any, enc: Any, quick: bool, n_img: int
     return r
 
 
+def _carry_image_models(res: dict[str, Any], previous: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The images part's result with the models this run did not fit carried from the part's
+    previous results (``previous``), in the usual order, and where each carried row came from."""
+    if not previous.exists():
+        return res, {}
+    old = json.loads(previous.read_text())
+    carried = {k: old["meta"].get("carried", {}).get(k, {"command": old["meta"]["command"], "date": old["meta"]["date"]})
+               for k in old["result"].get("models", {}) if k not in res["models"]}
+    models = {**old["result"]["models"], **res["models"]}
+    res = {**res, "models": {k: models[k] for k in [*IMAGE_SETTINGS, *models] if k in models}}
+    return res, carried
+
+
 # ---------------------------------------------------------------------- the section
 def _ci(values: list[float]) -> str:
     x = np.asarray(values, dtype=float)
@@ -317,7 +333,8 @@ def markdown(parts: dict[str, Any], commands: dict[str, str]) -> str:
     lines += [f"- Machine: {parts.get('machine', machine())}; a host shared with other jobs while it ran (times are "
               "wall-clock, slower than on an idle host)."]
     for name, cmd in commands.items():
-        lines.append(f"- `{name}` part: `{cmd}` ({parts.get(name + '_date', '?')}, {parts.get(name + '_min', 0):.1f} min)")
+        lines.append(f"- `{name}` part: `{cmd}` ({parts.get(name + '_date', '?')}, {parts.get(name + '_min', 0):.1f} min)"
+                     + parts.get(name + "_carried", ""))
     lines += ["- A cut edge's child sees an independent draw of its parent from the edited model (no reference value); "
               "nothing is retrained. Variants: *unaware* cuts A -> Y; *counterfactual* also the edges into Y from the "
               "marked descendants; *parity* every edge into Y from A or a descendant of A (every path A to Y).", ""]
@@ -466,6 +483,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--section-only", action="store_true",
                     help="run nothing: rebuild the section from the parts' latest results in bench/results/")
+    ap.add_argument("--image-models", nargs="+", default=list(IMAGE_SETTINGS), choices=list(IMAGE_SETTINGS),
+                    help="images: the models to fit; the others' rows are carried from the part's latest results")
     ap.add_argument("--adult-set", action="append", default=[], metavar="KEY=VALUE",
                     help="Adult: a Causal Gen setting instead of its default, e.g. steps=1000 (JSON values)")
     args = ap.parse_args(argv)
@@ -477,12 +496,14 @@ def main(argv: list[str] | None = None) -> int:
     for part in [] if args.section_only else args.parts:
         t = time.time()
         res = {"known": lambda: known_part(args.quick), "time": lambda: time_part(args.quick),
-               "images": lambda: images_part(args.quick),
+               "images": lambda: images_part(args.quick, kinds=tuple(args.image_models)),
                "frontier": lambda: frontier_part(2 if args.quick else args.runs),
                "adult": lambda: adult_part(args.quick, 2 if args.quick else args.runs, settings=adult_settings,
                                            partial=RESULTS / f"debias-adult-partial{tag}.json")}[part]()
         meta = {"command": command.strip(), "date": dt.date.today().isoformat(), "minutes": (time.time() - t) / 60,
                 "machine": machine(), "threads": args.threads}
+        if part == "images":
+            res, meta["carried"] = _carry_image_models(res, RESULTS / f"debias-{part}{tag}.json")
         (RESULTS / f"debias-{part}{tag}.json").write_text(json.dumps({"meta": meta, "result": res}, indent=1, default=float))
         print(f"{part}: {time.time() - t:.0f} s", flush=True)
         if part == "frontier" and "results" in res:
@@ -504,6 +525,8 @@ def main(argv: list[str] | None = None) -> int:
             parts[part + "_date"], parts[part + "_min"] = d["meta"]["date"], d["meta"]["minutes"]
             parts["machine"] = d["meta"]["machine"]
             commands[part] = d["meta"]["command"]
+            parts[part + "_carried"] = "".join(f"; its {kind} row carried from `{c['command']}` ({c['date']})"
+                                               for kind, c in d["meta"].get("carried", {}).items())
     section = markdown(parts, commands)
     print(section)
     if args.out:

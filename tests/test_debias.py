@@ -312,3 +312,26 @@ def test_a_blind_classifier_never_reads_the_sensitive_column_and_still_shows_the
     assert blind.flip_gap == 0.0 and seeing.flip_gap > 0.05
     assert blind.parity_difference > 0.05  # through A's descendants
     assert 0.6 < blind.auroc <= 1
+
+
+def test_the_images_bench_carries_the_models_a_run_did_not_fit(tmp_path):
+    """``bench/debias.py --parts images --image-models causal-gan`` refits one model; the
+    other's row comes from the part's previous results, which the section names."""
+    import json
+
+    from bench.debias import _carry_image_models
+
+    fresh = {"n_train": 5000, "models": {"causal-gan": {"after_read_corr": 0.002}}}
+    assert _carry_image_models(fresh, tmp_path / "none.json") == (fresh, {})
+    previous = tmp_path / "debias-images.json"
+    previous.write_text(json.dumps({"meta": {"command": "python bench/debias.py --parts images", "date": "2026-12-05"},
+                                    "result": {"models": {"ccgm": {"after_read_corr": -0.004},
+                                                          "causal-gan": {"after_read_corr": 0.020}}}}))
+    res, carried = _carry_image_models(fresh, previous)
+    assert list(res["models"]) == ["ccgm", "causal-gan"]  # the usual order
+    assert res["models"]["causal-gan"]["after_read_corr"] == 0.002 and res["models"]["ccgm"]["after_read_corr"] == -0.004
+    assert carried == {"ccgm": {"command": "python bench/debias.py --parts images", "date": "2026-12-05"}}
+    # carried again by a later run: it keeps naming the run that fitted it
+    previous.write_text(json.dumps({"meta": {"command": "later", "date": "2026-12-06", "carried": carried},
+                                    "result": res}))
+    assert _carry_image_models(fresh, previous)[1] == carried
