@@ -133,11 +133,12 @@ if table[target].nunique() != 2:
     st.caption(f"The downstream classifier needs a binary target; '{target}' has {table[target].nunique()} values.")
 else:
     # kept across reruns while what it was computed from is unchanged
-    asked = (run.id, sensitive, target, min(n, len(table)), tuple(marked), seed,
+    rows_n = min(n, len(table))
+    asked = (run.id, sensitive, target, rows_n, tuple(marked), seed,
              None if upload is None else (upload.name, upload.size))
     if st.button("Compare the variants", key="db-compare"):
         with st.spinner("A classifier per variant…"):
-            st.session_state["db:tradeoff"] = (asked, lg.tradeoff(model, sensitive, target, asked[3], test, marked,
+            st.session_state["db:tradeoff"] = (asked, lg.tradeoff(model, sensitive, target, rows_n, test, marked,
                                                                   seed, real=table))
     kept = st.session_state.get("db:tradeoff")
     if kept is not None and kept[0] == asked:
