@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterable
 
 from app.workspace import RunSpec, StoredDataset, Workspace, WorkspaceError
 from causal import CausalGraph, DataError, validate_table
-from causal.sources import BuiltinImages, BuiltinTable, DataSource, ImageFolder
+from causal.sources import BuiltinImages, BuiltinTable, DataSource, ImageFolder, TableFile
 
 __all__ = ["load_inputs", "fit", "check_kind", "ExtraColumnsError"]
 
@@ -47,7 +47,8 @@ def load_inputs(spec: RunSpec, workspace: Workspace | None = None, *, drop_extra
         what = _named(source)
     if isinstance(data, ImageData):
         return data.with_labels(_checked(data.labels, graph, drop_extra, what)), graph
-    return _checked(data, graph, drop_extra, what), graph
+    missing = source.missing if isinstance(source, TableFile) else "error"
+    return _checked(data, graph, drop_extra, what, missing), graph
 
 
 def _named(source: DataSource) -> str:
@@ -59,13 +60,13 @@ def _named(source: DataSource) -> str:
     return source.describe()  # a CSV file: its path
 
 
-def _checked(table: Any, graph: CausalGraph, drop_extra: bool, what: str) -> Any:
+def _checked(table: Any, graph: CausalGraph, drop_extra: bool, what: str, missing: str = "error") -> Any:
     try:
-        return validate_table(table, graph, extra="drop" if drop_extra else "error", source=what)
+        return validate_table(table, graph, extra="drop" if drop_extra else "error", source=what, missing=missing)
     except DataError as e:
         if drop_extra:
             raise
-        validate_table(table, graph, extra="drop", source=what)  # any other problem is reported as it is
+        validate_table(table, graph, extra="drop", source=what, missing=missing)  # any other problem is reported as it is
         raise ExtraColumnsError(str(e)) from None
 
 

@@ -261,6 +261,101 @@ def mean_std(x: np.ndarray) -> tuple[float, float]:
     return float(y.mean()) * scale, float(y.std()) * scale
 
 
+# ---------------------------------------------------------------------- missing values
+MISSING_MARKERS = ("?",)  # read as missing when asked: UCI tables (Adult) write an unknown value as "?"
+MARKER_LIKE = frozenset({"?", "-", "--", ".", "na", "n/a", "nan", "null", "none", "missing", "unknown", "#n/a"})  # lower case: text that often marks a gap (errors hint at it; the Data page lists it)
+
+
+def mark_missing(df: pd.DataFrame, markers: Sequence[str] = MISSING_MARKERS) -> pd.DataFrame:
+    """The table with every text cell that holds only a marker (spaces around it aside, so
+    `` ?`` too) made missing; a text column left holding only numbers becomes numeric (an
+    age column written ``39, ?, 50`` is a column of numbers with a gap). Numbers are never
+    markers. The table itself is not changed.
+
+    >>> t = pd.DataFrame({"age": ["39", " ?", "50"], "job": ["clerk", "?", "nurse"]})
+    >>> m = mark_missing(t)
+    >>> m["age"].tolist(), m["job"].isna().tolist()
+    ([39.0, nan, 50.0], [False, True, False])
+    """
+    wanted = {str(m).strip() for m in markers if str(m).strip()}
+    out = df.copy()
+    if not wanted:
+        return out
+    for c in out.columns:
+        col = out[c]
+        if pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+            continue
+        text = col.astype("string").str.strip()
+        hit = text.isin(wanted).fillna(False).to_numpy(dtype=bool)
+        if not hit.any():
+            continue
+        col = col.mask(hit)
+        num = pd.to_numeric(col, errors="coerce")
+        if num.notna().sum() == col.notna().sum() and col.notna().any():
+            col = num
+        out[c] = col
+    return out
+
+
+@dataclass(frozen=True)
+class MissingRows:
+    """What ``drop_missing`` did: the rows before and after, and per column the cells that
+    were missing (only columns with some)."""
+
+    rows_before: int
+    rows_after: int
+    per_column: dict[str, int]
+    markers: tuple[str, ...] = ()
+
+    @property
+    def dropped(self) -> int:
+        return self.rows_before - self.rows_after
+
+    def describe(self) -> str:
+        """One sentence for a user: how many rows went and why.
+
+        >>> MissingRows(100, 90, {"age": 6, "job": 7}).describe()
+        'dropped 10 of 100 rows (10.0%) with a missing value (age 6, job 7); 90 rows kept'
+        """
+        if not self.dropped:
+            return f"no row has a missing value; all {self.rows_before:,} rows kept"
+        cols = ", ".join(f"{c} {n:,}" for c, n in self.per_column.items())
+        share = 100 * self.dropped / max(self.rows_before, 1)
+        return (f"dropped {self.dropped:,} of {self.rows_before:,} rows ({share:.1f}%) with a missing value "
+                f"({cols}); {self.rows_after:,} rows kept")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rows_before": self.rows_before, "rows_after": self.rows_after, "dropped": self.dropped,
+                "per_column": dict(self.per_column), "markers": list(self.markers)}
+
+
+def drop_missing(
+    df: pd.DataFrame, columns: Sequence[str] | None = None, markers: Sequence[str] = (),
+) -> tuple[pd.DataFrame, MissingRows]:
+    """The rows of ``df`` with no missing value in ``columns`` (default: every column), after
+    ``mark_missing(df, markers)``; the index is renumbered from 0. Returns (table, what was
+    dropped). Rows are dropped, never filled: a filled value would be a guess the model then
+    learns as data. Dropping is unbiased only when values are missing completely at random;
+    the report says how many rows went so that a user can judge that.
+
+    >>> t = pd.DataFrame({"a": [1.0, None, 3.0], "b": ["x", "y", "?"], "c": [None, 1, 2]})
+    >>> kept, what = drop_missing(t, columns=["a", "b"], markers=["?"])
+    >>> kept["a"].tolist(), what.dropped, what.per_column
+    ([1.0], 2, {'a': 1, 'b': 1})
+    """
+    cols = [str(c) for c in df.columns]
+    df = df.set_axis(cols, axis=1)
+    use = cols if columns is None else [str(c) for c in columns]
+    unknown = [c for c in use if c not in cols]
+    if unknown:
+        raise DataError(f"no column named {', '.join(repr(c) for c in unknown)}; the columns are {', '.join(cols)}")
+    marked = mark_missing(df, markers)
+    gaps = marked[use].isna()
+    per_column = {c: int(n) for c, n in gaps.sum().items() if n}
+    kept = marked.loc[~gaps.any(axis=1).to_numpy()].reset_index(drop=True)
+    return kept, MissingRows(len(df), len(kept), per_column, tuple(str(m) for m in markers))
+
+
 def validate_table(
     df: pd.DataFrame,
     graph: CausalGraph,
@@ -268,13 +363,18 @@ def validate_table(
     extra: str = "error",
     min_rows: int = MIN_ROWS,
     source: str = "the table",
+    missing: str = "error",
+    markers: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Check a table against a graph and return it with columns in canonical order.
 
     Raises ``DataError`` naming the problem: missing or extra columns (``extra="drop"``
-    drops them instead), missing values, text in a numeric column, constant columns, too
-    many categories, too few rows.
+    drops them instead), missing values (``missing="drop"`` drops the rows with one in a
+    graph column instead; ``markers``: text read as missing, e.g. ``"?"``), text in a
+    numeric column, constant columns, too many categories, too few rows.
     """
+    if missing not in ("error", "drop"):
+        raise ValueError(f"missing must be 'error' or 'drop', got {missing!r}")
     if not isinstance(df, pd.DataFrame):
         raise DataError(f"{source} must be a pandas DataFrame, got {type(df).__name__}")
     cols = [str(c) for c in df.columns]
@@ -282,13 +382,13 @@ def validate_table(
     dup = sorted({c for c in cols if cols.count(c) > 1})
     if dup:
         raise DataError(f"{source} has duplicate column(s): {', '.join(dup)}")
-    missing = [n for n in graph.nodes if n not in cols and graph.kind(n) != "image"]
-    if missing:
-        spaced = [c for c in cols if " " in c and any(w in missing for w in c.split())]
+    absent = [n for n in graph.nodes if n not in cols and graph.kind(n) != "image"]
+    if absent:
+        spaced = [c for c in cols if " " in c and any(w in absent for w in c.split())]
         hint = ("; a name with spaces must be in double quotes in graph text, e.g. "
                 + ", ".join(f'"{c}"' for c in spaced[:3])) if spaced else ""
         raise DataError(
-            f"{source} has no column for node(s) {', '.join(missing)}; its columns are {', '.join(cols) or '(none)'}{hint}"
+            f"{source} has no column for node(s) {', '.join(absent)}; its columns are {', '.join(cols) or '(none)'}{hint}"
         )
     extras = [c for c in cols if c not in graph]
     if extras and extra == "error":
@@ -296,7 +396,11 @@ def validate_table(
             f"{source} has column(s) not in the graph: {', '.join(extras)}; add them to the graph or drop them"
         )
     nodes = [n for n in graph.nodes if graph.kind(n) != "image"]
-    df = df[nodes].copy()
+    df = mark_missing(df[nodes], markers) if markers else df[nodes].copy()
+    if missing == "drop":
+        df, what = drop_missing(df)
+        if what.dropped and len(df) < min_rows:
+            raise DataError(f"{source}: {what.describe()}; at least {min_rows} rows are needed to train")
     if len(df) < min_rows:
         raise DataError(f"{source} has {len(df)} rows; at least {min_rows} are needed to train")
     for n in nodes:
@@ -304,7 +408,8 @@ def validate_table(
         nan = int(col.isna().sum())
         if nan:
             first = col.index[col.isna()][0]
-            raise DataError(f"column '{n}' has {nan} missing value(s) (first at row {first}); fill or drop them")
+            raise DataError(f"column '{n}' has {nan} missing value(s) (first at row {first}); fill them, or drop "
+                            "the rows that have one (train --drop-missing; missing='drop' in Python)")
         kind = graph.kind(n)
         if kind == "continuous" or (kind is None and not _looks_discrete_text(col)):
             df[n] = _as_numeric(n, col)
@@ -323,7 +428,12 @@ def _as_numeric(name: str, col: pd.Series) -> pd.Series:
     num = col if numeric else pd.to_numeric(col, errors="coerce")
     bad = col[num.isna()]
     if len(bad):
-        raise DataError(f"column '{name}' should be numeric but row {bad.index[0]} holds {shown(bad.iloc[0])}")
+        first = bad.iloc[0]
+        hint = ""
+        if str(first).strip().lower() in MARKER_LIKE:
+            hint = (f"; if {shown(str(first).strip())} marks a missing value, read it as one "
+                    f"(train --missing-marker '{str(first).strip()}'; markers=[...] in Python)")
+        raise DataError(f"column '{name}' should be numeric but row {bad.index[0]} holds {shown(first)}{hint}")
     x = num.to_numpy(dtype=np.float64)
     finite = np.isfinite(x)
     if not finite.all():
@@ -447,10 +557,13 @@ def load_table(
     *,
     extra: str = "error",
     min_rows: int = MIN_ROWS,
+    missing: str = "error",
+    markers: Sequence[str] = (),
 ) -> tuple[pd.DataFrame, Schema]:
-    """Read and validate a table for ``graph``: returns (table in canonical order, schema)."""
+    """Read and validate a table for ``graph``: returns (table in canonical order, schema).
+    ``missing`` and ``markers`` as in ``validate_table``."""
     label = ("the table" if isinstance(source, pd.DataFrame) else str(source) if isinstance(source, (str, os.PathLike))
              else "the uploaded file")
     df = source if isinstance(source, pd.DataFrame) else read_table(source)
-    df = validate_table(df, graph, extra=extra, min_rows=min_rows, source=label)
+    df = validate_table(df, graph, extra=extra, min_rows=min_rows, source=label, missing=missing, markers=markers)
     return df, schema_from_frame(df, graph)

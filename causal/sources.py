@@ -168,22 +168,38 @@ class BuiltinImages(_Builtin):
 
 @dataclass(frozen=True)
 class TableFile(DataSource):
-    """A CSV file, one column per node (others may be dropped)."""
+    """A CSV file, one column per node (others may be dropped). ``markers``: text cells read
+    as missing (e.g. ``"?"``); ``missing``: ``"error"`` (a missing value in a graph column is
+    refused) or ``"drop"`` (the rows with one are left out when the table is checked
+    against the graph: ``validate_table``)."""
 
     kind: ClassVar[str] = "csv"
     path: str
+    missing: str = "error"
+    markers: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.missing not in ("error", "drop"):
+            raise ValueError(f"missing must be 'error' or 'drop', got {self.missing!r}")
+        object.__setattr__(self, "markers", tuple(str(m) for m in self.markers))  # a JSON list comes back a tuple
 
     def load(self) -> pd.DataFrame:
-        from causal.data import read_table
+        from causal.data import mark_missing, read_table
 
-        return read_table(self.path)
+        table = read_table(self.path)
+        return mark_missing(table, self.markers) if self.markers else table
 
     @property
     def name(self) -> str:
         return Path(self.path).name
 
     def describe(self) -> str:
-        return str(self.path)
+        how = []
+        if self.markers:
+            how.append(", ".join(repr(m) for m in self.markers) + " read as missing")
+        if self.missing == "drop":
+            how.append("rows with a missing value dropped")
+        return str(self.path) + (f" ({'; '.join(how)})" if how else "")
 
 
 @dataclass(frozen=True)

@@ -167,6 +167,48 @@ def test_train_on_csv_with_graph_extra_columns_and_discrete_queries(capsys, tmp_
     assert "acceptance rate:" in err
 
 
+def test_train_on_a_csv_with_gaps_reads_markers_and_drops_rows_when_asked(capsys, tmp_path):
+    """A UCI-style table: '?' for unknown and empty cells. Refused by default with the
+    column named and the remedy given; trained on the complete rows with --drop-missing,
+    the count printed; a column not in the graph costs no rows."""
+    data = datasets.load("loan", n=300, seed=0).data.astype({"income": str})
+    data.loc[[2, 30], "income"] = " ?"
+    data.loc[[5], "age"] = np.nan
+    data.loc[:150, "savings"] = np.nan  # not in the graph: its gaps must not drop rows
+    csv = tmp_path / "gaps.csv"
+    data.to_csv(csv, index=False)
+    args = ["train", "--data", csv, "--graph", "A -> income; age -> income", "--drop-extra", *TINY]
+
+    code, _, err = run(capsys, *args, "--out", tmp_path / "m")
+    assert code == 2 and "column 'age' has 1 missing value(s) (first at row 5)" in err and "--drop-missing" in err
+
+    code, _, err = run(capsys, *args, "--drop-missing", "--out", tmp_path / "m")
+    assert code == 2 and "column 'income' should be numeric but row 2 holds ' ?'" in err
+    assert "--missing-marker '?'" in err
+
+    code, out, err = run(capsys, *args, "--missing-marker", "?", "--drop-missing", "--out", tmp_path / "m")
+    assert code == 0, err
+    assert "dropped 3 of 300 rows (1.0%) with a missing value (age 1, income 2); 297 rows kept" in err
+    assert "297 rows" in err and "rows with a missing value dropped" in out
+
+    code, _, err = run(capsys, "train", "--dataset", "loan", "--drop-missing", *TINY, "--out", tmp_path / "n")
+    assert code == 2 and "--drop-missing and --missing-marker apply to --data only" in err
+
+
+def test_hypotheses_on_a_csv_with_gaps(capsys, tmp_path):
+    data = datasets.load("triangle-lin", n=300, seed=0).data
+    data.loc[[1, 2], "x3"] = np.nan
+    csv = tmp_path / "gaps.csv"
+    data.to_csv(csv, index=False)
+    args = ["hypotheses", "--data", csv, "--candidate", "x1 -> x2 -> x3", "--candidate", "x3 -> x2 -> x1",
+            "--folds", 2, "--seeds", 1, "--set", "steps=30", "--set", "hidden=8", "--no-classical", "--out", tmp_path / "h.json"]
+    code, _, err = run(capsys, *args)
+    assert code == 2 and "column 'x3' has 2 missing value(s)" in err
+    code, _, err = run(capsys, *args, "--drop-missing")
+    assert code == 0 and "dropped 2 of 300 rows" in err
+    assert json.loads((tmp_path / "h.json").read_text())["rows"] == 298
+
+
 # ---------------------------------------------------------------------- sample
 def test_sample_observational_to_file(capsys, model_dir, tmp_path):
     out_csv = tmp_path / "obs.csv"

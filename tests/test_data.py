@@ -287,3 +287,44 @@ def test_integer_columns_decode_as_whole_numbers_and_counts_stay_non_negative():
     assert again["count"].integer and not again["a"].integer
     legacy = {"columns": [{k: v for k, v in c.items() if k != "integer"} for c in schema.to_dict()["columns"]]}
     assert not Schema.from_dict(legacy)["count"].integer  # a checkpoint written before the flag: numbers as before
+
+
+# ---------------------------------------------------------------------- missing values
+def test_validate_table_drops_rows_with_a_gap_in_a_graph_column_only_when_asked():
+    from causal.data import drop_missing, mark_missing
+
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"a": rng.normal(size=50).round(3).astype(str), "b": rng.normal(size=50),
+                       "unused": [None] * 25 + ["x"] * 25})
+    df.loc[[1, 2], "a"] = "?"
+    df.loc[[3], "b"] = np.nan
+    g = CausalGraph.parse("a -> b")
+    with pytest.raises(DataError, match=r"column 'a' should be numeric but row 1 holds '\?'; if '\?' marks a missing value"):
+        validate_table(df, g, extra="drop")
+    with pytest.raises(DataError, match=r"column 'a' has 2 missing value\(s\) \(first at row 1\); fill them, or drop"):
+        validate_table(df, g, extra="drop", markers=["?"])
+    out = validate_table(df, g, extra="drop", markers=["?"], missing="drop")
+    assert len(out) == 47 and out["a"].dtype == float and list(out.index) == list(range(47))  # 'unused' cost nothing
+    assert out["a"].tolist() == pd.to_numeric(df["a"].drop([1, 2, 3])).tolist()
+    with pytest.raises(DataError, match=r"dropped 3 of 50 rows .* at least 60 rows are needed"):
+        validate_table(df, g, extra="drop", markers=["?"], missing="drop", min_rows=60)
+    with pytest.raises(ValueError, match="missing must be 'error' or 'drop'"):
+        validate_table(df, g, missing="fill")
+    # numbers are never markers; a text column keeps its other text
+    t = pd.DataFrame({"n": [1, 2, 3], "s": ["?", "a", "b?"]})
+    marked = mark_missing(t, ["?", "2"])
+    assert marked["n"].tolist() == [1, 2, 3] and marked["s"].isna().tolist() == [True, False, False]
+    with pytest.raises(DataError, match="no column named 'zz'"):
+        drop_missing(t, columns=["zz"])
+
+
+def test_a_csv_source_keeps_its_missing_value_choices_through_json():
+    from causal.sources import TableFile, source_from_dict
+
+    src = TableFile("t.csv", missing="drop", markers=["?"])
+    back = source_from_dict(src.to_dict())
+    assert back == src and back.markers == ("?",) and hash(back) == hash(src)
+    assert src.describe() == "t.csv ('?' read as missing; rows with a missing value dropped)"
+    assert source_from_dict({"kind": "csv", "path": "old.csv"}) == TableFile("old.csv")  # older specs load
+    with pytest.raises(ValueError, match="missing must be"):
+        TableFile("t.csv", missing="impute")

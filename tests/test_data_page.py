@@ -160,7 +160,8 @@ def test_loader_check_gives_the_library_message() -> None:
     df = good_table()
     assert dp.loader_check(df, name="good.csv") is None
     df.loc[5, "y"] = np.nan
-    assert dp.loader_check(df, name="bad.csv") == "column 'y' has 1 missing value(s) (first at row 5); fill or drop them"
+    assert dp.loader_check(df, name="bad.csv") == ("column 'y' has 1 missing value(s) (first at row 5); fill them, or drop "
+                                                   "the rows that have one (train --drop-missing; missing='drop' in Python)")
     assert "declared binary but has 5 values" in dp.loader_check(good_table(), {"rating": "binary"})
     assert "has 5 rows; at least 20" in dp.loader_check(good_table().head(5), name="tiny.csv")
 
@@ -367,3 +368,62 @@ def test_choosing_upload_waits_for_a_file_and_other_pages_say_so() -> None:
     at.switch_page(DATA).run()
     at.file_uploader(key="data-upload").set_value(("good.csv", csv(good_table()), "text/csv")).run()
     assert at.session_state[dp.STATE_KEY]["name"] == "good.csv"
+
+
+# ---------------------------------------------------------------------- missing values
+def gappy_table(n: int = 60) -> pd.DataFrame:
+    """good_table with gaps: '?' in a numeric and a text column, empty cells, and a mostly
+    empty column that costs most rows unless it is left out."""
+    df = good_table(n).astype({"x": str})
+    df.loc[[3, 11], "x"] = " ?"
+    df.loc[[5], "group"] = "?"
+    df.loc[[7, 8], "y"] = np.nan
+    df["notes"] = np.where(np.arange(n) % 3 == 0, "seen", None)
+    return df
+
+
+def test_missing_overview_counts_empty_and_marked_cells() -> None:
+    gaps = dp.missing_overview(gappy_table().assign(rating=lambda d: d.rating.astype(str).where(d.index != 9, "n/a")))
+    gaps = gaps.set_index("column")
+    assert gaps.loc["x", "marked"] == 2 and gaps.loc["x", "empty"] == 0 and gaps.loc["x", "markers"] == "'?'"
+    assert gaps.loc["group", "marked"] == 1 and gaps.loc["y", "empty"] == 2
+    assert gaps.loc["rating", "markers"] == "'n/a'"  # offered, not read as missing unless the user says so
+    assert gaps.loc["notes", "empty"] == 40 and "rating" in gaps.index
+    assert dp.missing_overview(good_table()).empty
+
+
+def test_clean_upload_reads_markers_leaves_out_columns_and_drops_rows(cache: dp.UploadCache) -> None:
+    key, raw = dp.remember_upload("gaps.csv", csv(gappy_table()), cache)
+    same, table, note = dp.clean_upload(key, cache=cache)
+    assert same == key and table is raw and note == ""
+    key2, table, note = dp.clean_upload(key, ["?"], drop=True, leave_out=["notes"], cache=cache)
+    assert key2 != key and key2 in cache and cache.get(key) is raw  # the file as uploaded is kept
+    assert len(table) == 60 - 5 and list(table.columns) == ["x", "y", "group", "rating"]
+    assert table["x"].dtype == float and not table.isna().any().any()
+    assert note == "left out notes; '?' read as missing; dropped 5 of 60 rows (8.3%) with a missing value (x 2, y 2, group 1); 55 rows kept"
+    _, everything, _ = dp.clean_upload(key, ["?"], drop=True, cache=cache)  # the mostly empty column costs rows
+    assert len(everything) == 19  # 20 rows have notes, row 3 of them a gap in x
+    assert dp.loader_check(table) is None and "missing value" in dp.loader_check(raw.drop(columns="notes"))
+
+
+def test_an_upload_with_gaps_can_be_cleaned_on_the_page_and_the_choice_is_kept() -> None:
+    at = _upload(_page(), "gaps.csv", csv(gappy_table()))
+    assert "Missing values" in [e.label for e in at.expander]
+    assert at.text_input(key=next(t.key for t in at.text_input if t.key.startswith("data-markers-"))).value == "?"
+    assert "cannot be used to train" in at.error[0].value  # the gaps are still there
+    first = at.session_state[dp.STATE_KEY]  # '?' is read as missing unless the user clears it
+    raw_key = dp.raw_upload_key(first)
+    assert first["cleaning"]["markers"] == ["?"] and first["cleaning"]["drop"] is False
+    at.multiselect(key=f"data-leave-{raw_key}").set_value(["notes"]).run()
+    at.checkbox(key=f"data-dropna-{raw_key}").check().run()
+    assert not at.exception and not at.error
+    ref = at.session_state[dp.STATE_KEY]
+    assert ref["key"] != raw_key and ref["cleaning"]["raw"] == raw_key and ref["cleaning"]["drop"] is True
+    df, name, _ = dp.current_dataset(at.session_state)
+    assert name == "gaps.csv" and len(df) == 55 and "notes" not in df.columns
+    assert "dropped 5 of 60 rows" in _text(at) and "pass the loader's checks" in at.success[0].value
+    # another page and back: the widgets are gone, the reference keeps the choice
+    at.switch_page("views/graph.py").run()
+    at.switch_page(DATA).run()
+    assert not at.exception
+    assert at.session_state[dp.STATE_KEY]["key"] == ref["key"] and at.checkbox(key=f"data-dropna-{raw_key}").value

@@ -209,6 +209,36 @@ def test_an_upload_whose_headers_have_spaces_trains_and_explores(ws) -> None:
     assert "income €" in _text(at)
 
 
+def test_an_upload_with_gaps_trains_on_the_rows_kept_and_the_workspace_says_so(ws) -> None:
+    """A real table's gaps ('?' and empty cells) are read, the rows with one dropped on the
+    Data page, and the run trains on exactly those rows; the stored dataset names what was
+    done to the file."""
+    rng = np.random.default_rng(2)
+    a = rng.normal(size=200)
+    df = pd.DataFrame({"a": a.round(4).astype(str), "b": 2 * a + rng.normal(size=200)})
+    df.loc[[4, 9], "a"] = "?"
+    df.loc[[20], "b"] = np.nan
+    at = _app("data")
+    at.radio(key="data-source").set_value("Upload a CSV").run()
+    at.file_uploader(key="data-upload").set_value(("gaps.csv", df.to_csv(index=False).encode(), "text/csv")).run()
+    raw_key = at.session_state["data:dataset"]["cleaning"]["raw"]
+    at.checkbox(key=f"data-dropna-{raw_key}").check().run()
+    assert not at.exception and not at.error, _text(at)
+    at.switch_page("views/graph.py").run()
+    at.text_area(key="graph-text").set_value("a -> b").run()
+    _button(at, "Apply text").click().run()
+    at.switch_page("views/train.py").run()
+    at.text_input(key="train-causal-gen-steps").set_value("60")
+    at.text_input(key="train-causal-gen-hidden").set_value("8")
+    _button(at, "Start training").click().run()
+    _until(at, lambda a: a.success, what="training")
+    [run] = ws.runs()
+    assert run.status == "done", run.error
+    [stored] = ws.datasets()
+    assert len(ws.load_dataset(stored.id)) == 197
+    assert "'?' read as missing; dropped 3 of 200 rows (1.5%) with a missing value (a 2, b 1)" in stored.description
+
+
 # ---------------------------------------------------------------------- train
 def test_train_page_trains_in_a_worker_and_reports_against_the_truth(ws) -> None:
     at = _app("train")

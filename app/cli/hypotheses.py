@@ -8,7 +8,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from app.cli.common import UsageError, _graph_arg, _pairs
 
@@ -39,11 +39,20 @@ def _candidates(args: argparse.Namespace) -> list[Any]:
     return out
 
 
-def _data(args: argparse.Namespace) -> Any:
-    from causal import datasets, read_table
+def _data(args: argparse.Namespace, cands: Sequence[Any]) -> Any:
+    from causal import datasets, drop_missing, mark_missing, read_table
 
     if args.data:
-        return read_table(args.data)
+        table = read_table(args.data)
+        if args.missing_marker:
+            table = mark_missing(table, args.missing_marker)
+        if args.drop_missing:  # the rows with a gap in a column some candidate uses
+            used = {n for c in cands for n in c.graph.nodes}
+            table, what = drop_missing(table, columns=[c for c in table.columns if c in used])
+            print(f"{args.data}: {what.describe()}", file=sys.stderr)
+        return table
+    if args.drop_missing or args.missing_marker:
+        raise UsageError("--drop-missing and --missing-marker apply to --data only")
     if args.dataset:
         return datasets.load(args.dataset, n=args.rows or 1000, seed=args.seed).data
     raise UsageError("give the table: --data FILE.csv (or --dataset NAME, a built-in one)")
@@ -62,7 +71,7 @@ def cmd_hypotheses(args: argparse.Namespace) -> int:
     from causal.hypotheses import HypothesisConfig, compare_hypotheses
 
     cands = _candidates(args)
-    data = _data(args)
+    data = _data(args, cands)
     settings = {k: _value(v) for k, v in _pairs(args.set, "--set", "KEY").items()}
     config = HypothesisConfig(
         split=args.split, folds=args.folds, seeds=args.seeds, score=args.score, standardize=not args.raw,

@@ -53,6 +53,16 @@ def _image_outputs(p: argparse.ArgumentParser) -> None:
     p.add_argument("--images-dir", metavar="DIR", help="image models: save each image as a PNG, with labels.csv")
 
 
+def _missing_options(p: argparse.ArgumentParser) -> None:
+    """--drop-missing and --missing-marker, for the commands that read a table with --data."""
+    p.add_argument("--drop-missing", action="store_true",
+                   help="--data: leave out the rows with a missing value in a graph column, and say how many "
+                   "(default: such a table is refused, naming the column)")
+    p.add_argument("--missing-marker", action="append", metavar="TEXT",
+                   help="--data: a cell holding only TEXT is a missing value, repeatable (e.g. --missing-marker '?' "
+                   "for UCI tables); empty cells, NA and NaN always are")
+
+
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
     parser = _Parser(
@@ -150,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="a model or training setting, repeatable (e.g. --set max_epochs=50 --set hidden=32)")
     p.add_argument("--drop-extra", action="store_true", help="ignore CSV columns that are not graph nodes (default: error)")
+    _missing_options(p)
     p.add_argument("--seed", type=int, default=0, help="random seed for data drawing and training (default 0)")
     dest = p.add_mutually_exclusive_group(required=True)
     dest.add_argument("--out", metavar="DIR", help="folder to save the model in (model.json + model.safetensors)")
@@ -463,6 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--data", metavar="FILE.csv", help="the table: one column per node (other columns are ignored)")
+    _missing_options(p)
     src.add_argument("--dataset", metavar="NAME", help="a built-in dataset (see 'datasets'), -n rows of it")
     p.add_argument("-n", "--rows", type=_positive_int, help="--dataset: rows to draw (default 1000)")
     p.add_argument("--candidate", action="append", metavar="'a -> b; b -> c'",

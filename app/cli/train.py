@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from app.cli.common import PROG, UsageError, _generators, _pairs, _read_text, _workspace
-from causal import CausalGraph, DataError
+from causal import CausalGraph, DataError, drop_missing
 from causal.sources import DEFAULT_ROWS, BuiltinImages, BuiltinTable, DataSource, ImageFolder, TableFile
 
 STOP_REASONS = {
@@ -131,10 +131,14 @@ def _train(args: argparse.Namespace) -> int:
     jobs.check_kind(args.model, graph)
     spec = RunSpec(source, graph=graph.to_json(), kind=args.model, settings=_settings(args.set, args.model),
                    seed=args.seed, name=args.name or "")
+    if (args.drop_missing or args.missing_marker) and not isinstance(source, TableFile):
+        raise UsageError("--drop-missing and --missing-marker apply to --data only")
     try:
         data, graph = jobs.load_inputs(spec, drop_extra=args.drop_extra)
     except jobs.ExtraColumnsError as e:
         raise DataError(f"{e} (--drop-extra drops them)") from None
+    if isinstance(source, TableFile) and source.missing == "drop":
+        print(f"{source.path}: {_missing_rows(source, graph).describe()}", file=sys.stderr)
     _generators().make_config(spec.kind, **spec.settings)  # a bad setting is refused before anything is printed
     short, full = _described(source, data, graph)
     if args.workspace_run:
@@ -153,7 +157,13 @@ def _source(args: argparse.Namespace) -> DataSource:
         return ImageFolder(args.image_folder, labels=args.labels, image_column=args.image_column, size=args.size)
     if args.dataset is not None:
         return BuiltinTable(args.dataset, rows=args.rows or DEFAULT_ROWS, seed=args.seed)
-    return TableFile(args.data)
+    return TableFile(args.data, missing="drop" if args.drop_missing else "error", markers=tuple(args.missing_marker or ()))
+
+
+def _missing_rows(source: TableFile, graph: CausalGraph) -> Any:
+    """What ``--drop-missing`` leaves out of the table for ``graph`` (``causal.data.MissingRows``)."""
+    table = source.load()
+    return drop_missing(table, columns=[n for n in graph.nodes if n in table.columns])[1]
 
 
 def _graph(args: argparse.Namespace, source: DataSource) -> CausalGraph:
@@ -240,7 +250,13 @@ def _train_workspace_run(args: argparse.Namespace, spec: Any, short: str, full: 
     ws = _workspace(args)
     if isinstance(spec.source, TableFile):
         path = Path(spec.source.path)
-        stored = ws.add_dataset(path.name, spec.source.load(), source=str(path.resolve()))
+        table, kept = spec.source.load(), ""
+        if spec.source.missing == "drop":  # the stored table is the one trained on: its rows with gaps left out
+            graph = CausalGraph.parse(spec.graph)
+            table, what = drop_missing(table, columns=[n for n in graph.nodes if n in table.columns])
+            kept = f" ({what.describe()})"
+        stored = ws.add_dataset(path.name, table, source=str(path.resolve()) + ("|drop-missing" if kept else ""),
+                                description=f"{path}{kept}" if kept else "")
         spec = dataclasses.replace(spec, source=StoredDataset(stored.id))
     run = ws.create_run(spec, pid=os.getpid())  # running here: no runner may claim it
     callbacks = [] if args.quiet else [_progress_printer(sys.stderr)]

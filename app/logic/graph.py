@@ -475,8 +475,8 @@ def dataset_key(state: Mapping[str, Any]) -> str:
     from causal import datasets
 
     ref = state.get(STATE_KEY) or builtin_ref(datasets.names()[0])
-    if ref.get("source") == "upload":
-        return f"upload:{ref.get('key')}"
+    if ref.get("source") == "upload":  # the file as uploaded: reading its gaps differently keeps the drawing
+        return f"upload:{(ref.get('cleaning') or {}).get('raw', ref.get('key'))}"
     if ref.get("source") == "stored":
         return f"stored:{ref.get('id')}"
     if ref.get("source") == "images":

@@ -101,5 +101,7 @@ def spec_for_session(
         return RunSpec(BuiltinImages(ref["name"], rows=int(ref["n"]), seed=int(ref["seed"]), size=int(ref["size"]),
                                      lossy=ref.get("lossy", "none")), **common)
     df, data_name, _ = dp.current_dataset(state)
-    stored = ws.add_dataset_once(data_name, df, source=f"upload:{ref['key']}", description=f"uploaded as {data_name}")
+    note = (ref.get("cleaning") or {}).get("note")
+    stored = ws.add_dataset_once(data_name, df, source=f"upload:{ref['key']}",
+                                 description=f"uploaded as {data_name}" + (f"; {note}" if note else ""))
     return RunSpec(StoredDataset(stored.id), **common)

@@ -53,7 +53,9 @@ def column_checks(df: pd.DataFrame, kinds: Mapping[str, str], overrides: Mapping
         st.warning(f"Problems in **{name}**:\n" + "\n".join(lines), icon=":material/warning:")
     verdict = dp.loader_check(df, overrides, name=name)
     if verdict:
-        st.error(f"As it stands this table cannot be used to train a model: {verdict}", icon=":material/error:")
+        remedy = (" On this page: **Missing values** above drops the rows that have one."
+                  if "missing value" in verdict or "marks a missing value" in verdict else "")
+        st.error(f"As it stands this table cannot be used to train a model: {verdict}{remedy}", icon=":material/error:")
     else:
         st.success(
             f"**{name}**: {len(df):,} rows × {df.shape[1]} columns pass the loader's checks. "
@@ -148,10 +150,10 @@ def upload(ref: Mapping[str, Any] | None) -> None:
         except DataError as e:
             st.error(str(e), icon=":material/error:")
             return
-        previous = ref.get("kinds", {}) if ref and ref.get("key") == key else {}
-        ref = dp.upload_ref(file.name, key, previous)
+        same = ref and ref.get("source") == "upload" and not ref.get("pending") and dp.raw_upload_key(ref) == key
+        ref = dict(ref) if same else dp.upload_ref(file.name, key)  # the same file again keeps its kinds and cleaning
     elif ref and ref["source"] == "upload" and not ref.get("pending"):
-        if ref["key"] not in dp.UPLOADS:
+        if dp.raw_upload_key(ref) not in dp.UPLOADS:
             st.warning(f"{ref['name']} is no longer held by the server; upload it again.", icon=":material/warning:")
             return
         st.caption(f"Showing **{ref['name']}**, uploaded earlier; upload another file to replace it.")
@@ -163,29 +165,84 @@ def upload(ref: Mapping[str, Any] | None) -> None:
             icon=":material/upload_file:",
         )
         return
-    df, name, _ = dp.current_dataset({dp.STATE_KEY: ref})
+    raw_key = dp.raw_upload_key(ref)
+    try:
+        key, df, note = missing_values(raw_key, ref.get("cleaning") or {})
+    except DataError as e:
+        st.error(str(e), icon=":material/error:")
+        return
+    cleaning = {"raw": raw_key, **missing_options(raw_key), "note": note} if key != raw_key else None
+    name = ref["name"]
+    kinds_before = ref["kinds"] if ref["key"] == key else {}
     inferred = dp.infer_kinds(df)
-    st.markdown(f"**{name}**: {len(df):,} rows × {df.shape[1]} columns")
+    st.markdown(f"**{name}**: {len(df):,} rows × {df.shape[1]} columns" + (f" ({note})" if note else ""))
     with st.expander("Column kinds", expanded=True, icon=":material/category:"):
         st.caption("Inferred from the values; change a kind where the guess is wrong (e.g. a 1–5 rating that is categorical).")
         grid = st.columns(4)
         kinds: dict[str, str] = {}
         for i, col in enumerate(inferred):
-            chosen = ref["kinds"].get(col, inferred[col])
+            chosen = kinds_before.get(col, inferred[col])
             kinds[col] = grid[i % 4].selectbox(
-                col, dp.KINDS, index=dp.KINDS.index(chosen), key=f"data-kind-{ref['key']}-{col}",
+                col, dp.KINDS, index=dp.KINDS.index(chosen), key=f"data-kind-{key}-{col}",
                 help=f"inferred: {inferred[col]}",
             )
     overrides = {c: k for c, k in kinds.items() if k != inferred[c]}
-    st.session_state[dp.STATE_KEY] = dp.upload_ref(name, ref["key"], overrides)
+    st.session_state[dp.STATE_KEY] = dp.upload_ref(name, key, overrides, cleaning)
     column_checks(df, kinds, overrides, name)
     if st.button("Save in the workspace", key="data-save", icon=":material/save:",
                  help="Keep this table across restarts; it is listed under 'Saved in the workspace'."):
         from app import ui
 
-        ui.workspace().add_dataset_once(name, df, source=f"upload:{ref['key']}", description=f"uploaded as {name}")
+        ui.workspace().add_dataset_once(name, df, source=f"upload:{key}",
+                                        description=f"uploaded as {name}" + (f"; {note}" if note else ""))
         st.toast(f"Saved {name} in the workspace", icon=":material/save:")
-    table_views(df, kinds, key=ref["key"])
+    table_views(df, kinds, key=key)
+
+
+def missing_options(raw_key: str) -> dict[str, Any]:
+    """The missing-value choices made for the upload ``raw_key`` (its widgets' values)."""
+    text = st.session_state.get(f"data-markers-{raw_key}", "")
+    return {"markers": [m.strip() for m in str(text).split(",") if m.strip()],
+            "drop": bool(st.session_state.get(f"data-dropna-{raw_key}", False)),
+            "leave_out": list(st.session_state.get(f"data-leave-{raw_key}", []))}
+
+
+def missing_values(raw_key: str, before: Mapping[str, Any]) -> tuple[str, pd.DataFrame, str]:
+    """The upload's gaps, per column, and what to do about them: text read as missing, columns
+    left out, rows with a missing value dropped (``before``: the choices the reference kept,
+    for when the widgets were not on the page). Returns ``dp.clean_upload``'s (key, table,
+    note); the table as uploaded when it has no gaps."""
+    raw = dp.UPLOADS.get(raw_key)
+    if raw is None:
+        raise DataError("the uploaded file is no longer held by the server; upload it again")
+    gaps = dp.missing_overview(raw)
+    if gaps.empty and not before:
+        return raw_key, raw, ""
+    with st.expander("Missing values", expanded=True, icon=":material/healing:"):
+        st.caption(
+            "A model trains on complete rows. Rows with a gap can be dropped (never filled: a filled value is a "
+            "guess the model would learn as data). Dropping is unbiased only when values are missing at random; "
+            "the count below helps to judge that. Leave out a column you will not use, so that its gaps cost "
+            "no rows."
+        )
+        if not gaps.empty:
+            shown = gaps.assign(share=(100 * gaps["share"]).round(1)).rename(
+                columns={"empty": "empty cells", "marked": "cells that may mark a gap", "markers": "which",
+                         "share": "% of rows"})
+            st.dataframe(shown, hide_index=True, width="content")
+        question = bool(gaps["markers"].str.contains("'?'", regex=False).any()) if not gaps.empty else False
+        default_markers = ", ".join(before.get("markers", [])) if before else ("?" if question else "")
+        st.text_input(
+            "Read as missing (text of a whole cell; several separated by commas)", value=default_markers,
+            key=f"data-markers-{raw_key}", help="UCI tables such as Adult write an unknown value as '?'. Empty cells, "
+            "NA and NaN are always missing.",
+        )
+        st.multiselect("Leave out columns", [str(c) for c in raw.columns], default=before.get("leave_out", []),
+                       key=f"data-leave-{raw_key}")
+        st.checkbox("Drop the rows with a missing value", value=bool(before.get("drop", False)),
+                    key=f"data-dropna-{raw_key}")
+    opts = missing_options(raw_key)
+    return dp.clean_upload(raw_key, opts["markers"], opts["drop"], opts["leave_out"])
 
 
 # ---------------------------------------------------------------------- uploaded images
