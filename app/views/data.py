@@ -53,7 +53,7 @@ def column_checks(df: pd.DataFrame, kinds: Mapping[str, str], overrides: Mapping
         st.warning(f"Problems in **{name}**:\n" + "\n".join(lines), icon=":material/warning:")
     verdict = dp.loader_check(df, overrides, name=name)
     if verdict:
-        remedy = (" On this page: **Missing values** above drops the rows that have one."
+        remedy = (". On this page, **Missing values** above drops the rows that have one."
                   if "missing value" in verdict or "marks a missing value" in verdict else "")
         st.error(f"As it stands this table cannot be used to train a model: {verdict}{remedy}", icon=":material/error:")
     else:
