@@ -206,6 +206,28 @@ def test_cli_debias_writes_data_report_and_a_manifest_that_reproduces_it(capsys,
     assert json.loads((tmp_path / "pq.json").read_text())["references"] == {"A": 0}
 
 
+def test_cli_debias_report_rows_with_gaps_are_refused_before_writing_or_dropped_and_recorded(capsys, loan_dir, real_csv, tmp_path):
+    gaps = tmp_path / "gaps.csv"
+    real = pd.read_csv(real_csv).astype({"edu": str})
+    real.loc[[4, 8], "edu"] = "?"
+    real.loc[[9], "income"] = np.nan
+    real.to_csv(gaps, index=False)
+    out, man = tmp_path / "fair.csv", tmp_path / "fair.json"
+    base = ["debias", loan_dir, "--cut", "A -> income", "-n", 200, "-o", out, "--report", tmp_path / "r.json",
+            "--data", gaps]
+    code, _, err = run(capsys, *base, "--missing-marker", "?")
+    assert code == 2 and "column 'edu' has 2 missing value(s)" in err and "--drop-missing" in err
+    assert not out.exists()  # refused before anything was written
+    code, _, err = run(capsys, *base, "--missing-marker", "?", "--drop-missing", "--manifest", man)
+    assert code == 0, err
+    assert "dropped 3 of 300 rows (1.0%) with a missing value (edu 2, income 1); 297 rows kept" in err
+    src = json.loads(man.read_text())["source_data"]
+    assert src["rows"] == 297 and src["missing"]["dropped"] == 3 and src["missing"]["markers"] == ["?"]
+    assert json.loads((tmp_path / "r.json").read_text())["real"]["n"] == 297
+    code, _, err = run(capsys, "debias", loan_dir, "--cut", "A -> income", "-n", 5, "-o", out, "--drop-missing")
+    assert code == 2 and "apply to --data" in err
+
+
 def test_cli_manifest_refuses_a_changed_checkpoint(capsys, loan_dir, tmp_path):
     import shutil
 

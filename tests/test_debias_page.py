@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -55,6 +56,21 @@ def test_the_page_cuts_a_path_and_reports_before_and_after(loan_root, monkeypatc
     assert after["dependence of income on A"] < 0.06 < before["dependence of income on A"]
     assert len(at.get("download_button")) == 3
     assert any("counterfactory debias --manifest" in c.value for c in at.caption)
+
+
+def test_uploaded_held_out_rows_with_gaps_lose_only_those_rows(loan_root, monkeypatch):
+    from causal import datasets
+
+    at = _app(loan_root, monkeypatch)
+    run = Workspace(loan_root).runs()[0]
+    at.selectbox(key=f"db-y-{run.id}-A").set_value("income").run()
+    held = datasets.load("loan", n=400, seed=9).data.astype({"edu": str})
+    held.loc[[1, 2], "edu"] = " ?"
+    held.loc[[3], "income"] = np.nan
+    at.file_uploader(key="db-test").set_value(("held.csv", held.to_csv(index=False).encode(), "text/csv")).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any("held.csv: dropped 3 of 400 rows (0.8%) with a missing value (edu 2, income 1); 397 rows kept." in c.value
+               for c in at.caption)
 
 
 def test_chosen_edges_and_a_reference_value(loan_root, monkeypatch):

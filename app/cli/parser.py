@@ -267,6 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "from each row, then the edited model)")
     p.add_argument("--data", metavar="FILE.csv", help="real rows for the report (fidelity to real data, and the "
                    "classifier's test rows: use rows the model was not trained on) and the manifest's fingerprint")
+    _missing_options(p)
     p.add_argument("--seed", type=int, default=0, help="random seed: the same seed gives the same rows (default 0)")
     p.add_argument("-o", "--out", metavar="OUT", help="the dataset: .csv, .parquet, or .zip for an image model")
     p.add_argument("--manifest", metavar="M.json", help="with MODEL: write the provenance here; without: reproduce it")

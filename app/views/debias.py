@@ -87,6 +87,12 @@ if upload is not None:
     except ValueError as e:
         st.error(str(e), icon=":material/error:")
         st.stop()
+    from causal.data import MISSING_MARKERS, drop_missing
+
+    # the classifier is tested on complete rows: a gap ('?' as UCI tables write one, or empty) costs its row
+    test, gaps = drop_missing(test, columns=[c for c in model.graph.nodes if c in test.columns], markers=MISSING_MARKERS)
+    if gaps.dropped:
+        st.caption(f"{upload.name}: {gaps.describe()}.")
 
 if not edges:
     st.stop()
