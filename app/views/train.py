@@ -64,6 +64,8 @@ else:
         validate_table(data, graph, extra="drop", source=data_name)
     except DataError as e:
         problem = str(e)
+        if "missing value" in problem:
+            problem += ". On the Data page, **Missing values** drops the rows that have one."
 if problem:
     st.warning(problem, icon=":material/warning:")
 
