@@ -414,6 +414,7 @@ def test_an_upload_with_gaps_can_be_cleaned_on_the_page_and_the_choice_is_kept()
     first = at.session_state[dp.STATE_KEY]  # '?' is read as missing unless the user clears it
     raw_key = dp.raw_upload_key(first)
     assert first["cleaning"]["markers"] == ["?"] and first["cleaning"]["drop"] is False
+    next(s for s in at.selectbox if s.label == "rating").set_value("categorical").run()
     at.multiselect(key=f"data-leave-{raw_key}").set_value(["notes"]).run()
     at.checkbox(key=f"data-dropna-{raw_key}").check().run()
     assert not at.exception and not at.error
@@ -422,6 +423,7 @@ def test_an_upload_with_gaps_can_be_cleaned_on_the_page_and_the_choice_is_kept()
     df, name, _ = dp.current_dataset(at.session_state)
     assert name == "gaps.csv" and len(df) == 55 and "notes" not in df.columns
     assert "dropped 5 of 60 rows" in _text(at) and "pass the loader's checks" in at.success[0].value
+    assert ref["kinds"] == {"rating": "categorical"}  # a kind set before the rows were dropped is kept
     # another page and back: the widgets are gone, the reference keeps the choice
     at.switch_page("views/graph.py").run()
     at.switch_page(DATA).run()

@@ -173,7 +173,7 @@ def upload(ref: Mapping[str, Any] | None) -> None:
         return
     cleaning = {"raw": raw_key, **missing_options(raw_key), "note": note} if key != raw_key else None
     name = ref["name"]
-    kinds_before = ref["kinds"] if ref["key"] == key else {}
+    kinds_before = {c: k for c, k in ref["kinds"].items() if c in df.columns}  # kept when the gaps are read anew
     inferred = dp.infer_kinds(df)
     st.markdown(f"**{name}**: {len(df):,} rows × {df.shape[1]} columns" + (f" ({note})" if note else ""))
     with st.expander("Column kinds", expanded=True, icon=":material/category:"):
