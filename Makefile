@@ -43,6 +43,7 @@ bench-tabular: $(STAMP)
 	$(PY) bench/run.py --out docs/benchmarks.md
 	$(PY) bench/references.py --out docs/benchmarks.md
 	$(PY) bench/discrete.py --out docs/benchmarks.md
+	$(PY) bench/discovery.py --out docs/benchmarks.md
 	$(PY) bench/random_mlp.py --out docs/benchmarks.md
 
 bench-images: $(STAMP)

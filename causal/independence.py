@@ -255,7 +255,7 @@ def _g_test(df: pd.DataFrame, x: str, y: str, given: tuple[str, ...], kind: Mapp
     binned = [v for v in (x, y, *given) if kind[v] == "continuous"]
     method = "G-test" + (f" in {int(use.sum())} of {ns} strata" if given else "")
     if binned:
-        method += f"; {', '.join(binned)} in {bins} quantile bins"
+        method += f"; {', '.join(map(str, binned))} in {bins} quantile bins"
     if dof == 0:
         return CITest(x, y, given, 0.0, 0, 1.0, method + " (no stratum large enough: untested)", n, 0.0)
     p = float(stats.chi2.sf(max(g, 0.0), dof))

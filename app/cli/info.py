@@ -93,3 +93,41 @@ def cmd_settings(args: argparse.Namespace) -> int:
         note = f"  # {s.help}" if s.help else ""
         print(f"  {s.name}={s.default!r}{note}")
     return 0
+
+
+def cmd_suggest(args: argparse.Namespace) -> int:
+    """A graph suggested by the data (PC on the project's independence tests): the class it
+    finds, one graph of it in --to format, and what it rests on."""
+    import json
+
+    from causal import drop_missing, mark_missing, read_table
+    from causal.discovery import suggest_graph
+
+    table = read_table(args.data)
+    cols = args.columns or [str(c) for c in table.columns]
+    if args.drop_missing:
+        table, what = drop_missing(table, columns=[c for c in cols if c in table.columns], markers=args.missing_marker or ())
+        print(f"{args.data}: {what.describe()}")
+    elif args.missing_marker:
+        table = mark_missing(table, args.missing_marker)
+    s = suggest_graph(table, columns=cols, alpha=args.alpha, min_strength=args.min_strength, max_cond=args.max_cond,
+                      regression="spline" if args.spline else "linear")
+    print(f"suggested class: {s.to_text()}")
+    print(s.describe())
+    if s.undirected:
+        print("'--' marks an adjacency whose direction the data cannot tell: choose it from what you know")
+    if s.conflicts:
+        print(f"the tests oriented {', '.join(f'{a} -- {b}' for a, b in s.conflicts)} both ways: left undirected")
+    if s.dropped:
+        print(f"left out of the graph to keep it acyclic: {', '.join(f'{a} -> {b}' for a, b in s.dropped)}")
+    g = s.graph
+    text = {"text": g.to_text, "dagitty": g.to_dagitty, "dot": g.to_dot, "json": g.to_json}[args.to]()
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+        print(f"wrote one graph of the class ({args.to}; undirected edges pointed by column order) to {args.out}")
+    else:
+        print(f"one graph of the class (undirected edges pointed by column order): {text}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(s.to_dict(), indent=1) + "\n")
+        print(f"wrote the suggestion to {args.json}")
+    return 0

@@ -14,7 +14,7 @@ from app.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED, PROG, 
 from app.cli.debias import cmd_debias
 from app.cli.defense import cmd_defend
 from app.cli.hypotheses import cmd_hypotheses
-from app.cli.info import FORMATS, cmd_datasets, cmd_graph, cmd_settings
+from app.cli.info import FORMATS, cmd_datasets, cmd_graph, cmd_settings, cmd_suggest
 from app.cli.inverse import cmd_dip_prior, cmd_recover
 from app.cli.query import cmd_counterfactual, cmd_sample
 from app.cli.runs import cmd_runs
@@ -295,6 +295,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mec", action="store_true",
                    help="show the Markov equivalence class: the graphs no observational data can tell apart")
     p.set_defaults(run=cmd_graph)
+
+    p = sub.add_parser(
+        "suggest",
+        formatter_class=fmt,
+        help="a causal graph suggested by a table (PC): a starting point to draw from, with what the data cannot orient",
+        description=_para("Search the table's conditional independences with the PC algorithm (pgmpy's, on this "
+        "project's tests: Fisher's z for continuous columns, a G-test when one is discrete) and print the Markov "
+        "equivalence class found: the arrows the data orient, and '--' for adjacencies either direction fits. It "
+        "assumes no hidden common cause of two columns and that no dependence cancels out; a suggestion to start "
+        "drawing from, not a finding."),
+        epilog=textwrap.dedent(f"""\
+            examples:
+              {PROG} suggest data.csv
+              {PROG} suggest adult.csv --columns age sex education income --missing-marker '?' --drop-missing
+              {PROG} suggest data.csv --spline --to dagitty -o start.dagitty --json suggestion.json"""),
+    )
+    p.add_argument("data", metavar="FILE.csv", help="the table")
+    p.add_argument("--columns", nargs="+", metavar="NAME", help="the columns to search (default: all)")
+    p.add_argument("--alpha", type=float, default=0.01, help="the tests' level (default 0.01)")
+    p.add_argument("--min-strength", type=float, default=0.05, help="a dependence weaker than this (|partial "
+                   "correlation| or its analogue) counts as absent, however significant (default 0.05)")
+    p.add_argument("--max-cond", type=int, default=3, help="the largest conditioning set tried (default 3)")
+    p.add_argument("--spline", action="store_true", help="adjust for conditioning columns by splines instead of "
+                   "linearly (for nonlinear mechanisms; slower)")
+    p.add_argument("--to", choices=FORMATS, default="text", help="format of the graph written with -o (default text)")
+    p.add_argument("-o", "--out", metavar="FILE", help="write one graph of the class here")
+    p.add_argument("--json", metavar="FILE", help="write the suggestion (class, graph, settings, tests) as JSON")
+    p.add_argument("--drop-missing", action="store_true", help="leave out the rows with a missing value in the columns")
+    p.add_argument("--missing-marker", action="append", metavar="TEXT", help="a cell holding only TEXT is missing")
+    p.set_defaults(run=cmd_suggest)
 
     p = sub.add_parser(
         "settings",

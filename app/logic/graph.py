@@ -21,6 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Iterable, Literal, Mapping, MutableMapping
 
+import pandas as pd
+
 from app.plots import NODE_FILL, NODE_LINE, graph_layout
 from causal.graph import CausalGraph, GraphError
 from causal.limits import MAX_GRAPH_BYTES
@@ -528,3 +530,27 @@ def fit_to_columns(graph: CausalGraph, columns: Iterable[str]) -> tuple[list[str
     missing = [n for n in graph.nodes if n not in cols and graph.kind(n) != "image"]
     unused = [c for c in cols if c not in graph]
     return missing, unused
+
+
+# ---------------------------------------------------------------------- a suggestion from the data
+SUGGEST_ALPHAS = (0.001, 0.01, 0.05)
+SUGGEST_STRENGTHS = (0.0, 0.02, 0.05, 0.1, 0.2)
+
+
+def suggest(data: pd.DataFrame, kinds: Mapping[str, str], current: CausalGraph, alpha: float, min_strength: float,
+            spline: bool) -> Any:
+    """``causal.discovery.suggest_graph`` on the data's columns; where the current graph has
+    image nodes, the suggestion keeps them with the arrows into them the current graph has
+    (the labels the images show), so that it can replace the drawing."""
+    from causal.discovery import suggest_graph
+
+    images = [n for n in current.nodes if current.kind(n) == "image"]
+    cols = [str(c) for c in data.columns if str(c) not in images]
+    s = suggest_graph(data, columns=cols, kinds={c: k for c, k in kinds.items() if c in cols}, alpha=alpha,
+                      min_strength=min_strength, regression="spline" if spline else "linear")
+    if not images:
+        return s, s.graph
+    into = [(p, n) for n in images for p in current.parents(n)]
+    g = CausalGraph([*s.graph.nodes, *images], [*s.graph.edges, *into],
+                    {**{n: s.graph.kind(n) for n in s.graph.nodes if s.graph.kind(n)}, **{n: "image" for n in images}})
+    return s, g

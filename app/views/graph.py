@@ -30,6 +30,7 @@ TEXT = "graph-text"  # the text editor's widget key
 TEXT_SET = "graph:text-set"  # the text the page last put in the editor ...
 TEXT_OLD = "graph:text-old"  # ... and the one before it (the previous graph's)
 NOTICE = "graph:notice"
+SUGGESTION = "graph:suggestion"  # ((dataset key, alpha, strength, spline), Suggestion, the graph it offers)
 
 st.title("Graph")
 st.caption(
@@ -226,6 +227,41 @@ with right:
             pick = st.selectbox("Saved graphs", list(names), format_func=names.get, key="graph-saved")
             st.button("Load saved graph", key="graph-load",
                       on_click=edit, args=(lambda d: d.apply_graph(ws.graph(state("graph-saved")).graph),))
+
+    with st.expander("Suggest from the data", icon=":material/auto_awesome:"):
+        st.caption(
+            "The PC algorithm on the tests beside: two columns stay adjacent only if no set of up to 3 others makes "
+            "them independent. It assumes no hidden common cause of two columns and that no dependence cancels "
+            "out; arrows come only where the data orient them (`--`: either way fits). A place to start drawing, "
+            "not a finding: check each arrow against what you know."
+        )
+        g1, g2 = st.columns(2)
+        alpha = g1.select_slider("Test level (alpha)", ge.SUGGEST_ALPHAS, value=0.01, key="graph-suggest-alpha")
+        floor = g2.select_slider("Weakest dependence kept", ge.SUGGEST_STRENGTHS, value=0.05, key="graph-suggest-strength",
+                                 help="A dependence weaker than this (|partial correlation| or its analogue for "
+                                 "discrete columns) counts as absent however significant: with many rows tiny "
+                                 "dependences are significant.")
+        spline = st.checkbox("Adjust by splines (nonlinear mechanisms; slower)", key="graph-suggest-spline")
+        asked = (key, alpha, floor, spline)
+        if st.button("Suggest", key="graph-suggest", icon=":material/auto_awesome:"):
+            try:
+                with st.spinner("Testing independences…"):
+                    st.session_state[SUGGESTION] = (asked, *ge.suggest(data, kinds, drawing.graph, alpha, floor, spline))
+            except (DataError, ValueError) as e:
+                st.error(f"No suggestion: {e}", icon=":material/error:")
+        kept = st.session_state.get(SUGGESTION)
+        if kept is not None and kept[0][0] == key:  # a suggestion for these data (its settings may be older)
+            _, found, whole = kept
+            st.code(found.to_text(), language=None, wrap_lines=True)
+            st.caption(found.describe() + (" The settings above changed since: suggest again to use them."
+                                           if kept[0] != asked else ""))
+            if found.conflicts:
+                st.caption("Oriented both ways by different tests, left undirected: "
+                           + ", ".join(f"{a} -- {b}" for a, b in found.conflicts) + ".")
+            st.button("Use as the graph", key="graph-suggest-use", icon=":material/input:",
+                      help="Replace the drawing by one graph of the suggested class: undirected edges are pointed by "
+                      "column order; turn them as you know they go.",
+                      on_click=edit, args=(lambda d: d.apply_graph(whole),))
 
 # ---------------------------------------------------------------------- the graph against the data
 graph = drawing.graph
