@@ -10,20 +10,25 @@ What the suggestion rests on, stated so a user can judge it (the Graph page show
 - **The tests.** Two columns are kept adjacent only when every test of their independence
   (given up to ``max_cond`` other columns) rejects it at ``alpha`` *and* the dependence is at
   least ``min_strength`` strong (``CITest.strength``: |partial correlation|, or its
-  analogue for discrete columns). With tens of thousands of rows a test rejects dependences
-  far too small to matter; ``min_strength`` keeps those from becoming arrows. With
-  ``regression="linear"`` a nonlinear mechanism can leave dependence that a linear
-  adjustment does not remove (an extra edge); ``"spline"`` removes it at some cost in time.
+  analogue for discrete columns; default 0.1, the Graph page's threshold for a relevant
+  violation). With tens of thousands of rows a test rejects dependences far too small to
+  matter; ``min_strength`` keeps those from becoming arrows, at the price of weak true ones.
+  The default ``regression="spline"`` adjusts for the conditioning columns by cubic
+  splines; ``"linear"`` is faster, but a nonlinear mechanism can leave dependence that a
+  linear adjustment does not remove (an extra arrow).
 - **What data cannot distinguish.** Only the arrows the data orient (colliders and what
   follows from them, Meek's rules) are given a direction; the rest are returned undirected:
   the Markov equivalence class. ``Suggestion.graph`` is one graph of the class, its
   undirected edges pointed by column order: a place to start drawing, not a finding.
 
->>> from causal import datasets
->>> ds = datasets.load("loan", n=3000, seed=0)
->>> s = suggest_graph(ds.data, kinds=ds.graph.kinds)
->>> ("A", "income") in s.directed, ("income", "savings") in s.directed
-(True, True)
+>>> import numpy as np
+>>> rng = np.random.default_rng(0)
+>>> a, b = rng.normal(size=(2, 2000))
+>>> c = a + b + 0.5 * rng.normal(size=2000)                # a collider: a -> c <- b
+>>> suggest_graph(pd.DataFrame({"a": a, "b": b, "c": c})).to_text()
+'a -> c; b -> c'
+>>> suggest_graph(pd.DataFrame({"a": a, "c": c})).to_text()   # two columns: no direction to be had
+'a -- c'
 """
 
 from __future__ import annotations
@@ -39,9 +44,15 @@ import pandas as pd
 from causal.data import DataError, infer_kind
 from causal.graph import CPDAG, CausalGraph, Edge
 from causal.independence import BINS, REGRESSIONS, ci_test
+from causal.independence import MIN_STRENGTH as INDEPENDENCE_MIN_STRENGTH
 
 ALPHA = 0.01  # the tests' level (PC's usual choice)
-MIN_STRENGTH = 0.05  # see the module docstring and docs/benchmarks.md, *Suggested graphs*
+# The strength floor is the Graph page's own threshold for a *relevant* violation of an implied
+# independence (``causal.independence.MIN_STRENGTH``, Cohen's "small" correlation), so that an arrow the
+# suggestion leaves out is one whose absence that page would not flag; measured in docs/benchmarks.md,
+# *Suggested graphs* (on simulated data it costs weak true arrows; on a real table it raises precision).
+MIN_STRENGTH = INDEPENDENCE_MIN_STRENGTH
+REGRESSION = "spline"  # adjusts for nonlinear mechanisms too; a linear adjustment leaves dependence there (extra arrows)
 MAX_COND = 3  # the largest conditioning set tried
 MAX_COLUMNS = 40  # PC's tests grow fast with the columns; more is refused with a message
 
@@ -111,7 +122,7 @@ def suggest_graph(
     alpha: float = ALPHA,
     min_strength: float = MIN_STRENGTH,
     max_cond: int = MAX_COND,
-    regression: str = "linear",
+    regression: str = REGRESSION,
     bins: int = BINS,
 ) -> Suggestion:
     """Run PC on ``columns`` of ``data`` (default: all) and return the ``Suggestion``.

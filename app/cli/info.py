@@ -111,7 +111,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     elif args.missing_marker:
         table = mark_missing(table, args.missing_marker)
     s = suggest_graph(table, columns=cols, alpha=args.alpha, min_strength=args.min_strength, max_cond=args.max_cond,
-                      regression="spline" if args.spline else "linear")
+                      regression="linear" if args.linear else "spline")
     print(f"suggested class: {s.to_text()}")
     print(s.describe())
     if s.undirected:

@@ -538,7 +538,7 @@ SUGGEST_STRENGTHS = (0.0, 0.02, 0.05, 0.1, 0.2)
 
 
 def suggest(data: pd.DataFrame, kinds: Mapping[str, str], current: CausalGraph, alpha: float, min_strength: float,
-            spline: bool) -> Any:
+            linear: bool) -> Any:
     """``causal.discovery.suggest_graph`` on the data's columns; where the current graph has
     image nodes, the suggestion keeps them with the arrows into them the current graph has
     (the labels the images show), so that it can replace the drawing."""
@@ -547,7 +547,7 @@ def suggest(data: pd.DataFrame, kinds: Mapping[str, str], current: CausalGraph, 
     images = [n for n in current.nodes if current.kind(n) == "image"]
     cols = [str(c) for c in data.columns if str(c) not in images]
     s = suggest_graph(data, columns=cols, kinds={c: k for c, k in kinds.items() if c in cols}, alpha=alpha,
-                      min_strength=min_strength, regression="spline" if spline else "linear")
+                      min_strength=min_strength, regression="linear" if linear else "spline")
     if not images:
         return s, s.graph
     into = [(p, n) for n in images for p in current.parents(n)]

@@ -230,23 +230,27 @@ with right:
 
     with st.expander("Suggest from the data", icon=":material/auto_awesome:"):
         st.caption(
-            "The PC algorithm on the tests beside: two columns stay adjacent only if no set of up to 3 others makes "
+            "The PC algorithm on the tests below: two columns stay adjacent only if no set of up to 3 others makes "
             "them independent. It assumes no hidden common cause of two columns and that no dependence cancels "
             "out; arrows come only where the data orient them (`--`: either way fits). A place to start drawing, "
             "not a finding: check each arrow against what you know."
         )
         g1, g2 = st.columns(2)
         alpha = g1.select_slider("Test level (alpha)", ge.SUGGEST_ALPHAS, value=0.01, key="graph-suggest-alpha")
-        floor = g2.select_slider("Weakest dependence kept", ge.SUGGEST_STRENGTHS, value=0.05, key="graph-suggest-strength",
+        floor = g2.select_slider("Weakest dependence kept", ge.SUGGEST_STRENGTHS, value=MIN_STRENGTH,
+                                 key="graph-suggest-strength",
                                  help="A dependence weaker than this (|partial correlation| or its analogue for "
                                  "discrete columns) counts as absent however significant: with many rows tiny "
-                                 "dependences are significant.")
-        spline = st.checkbox("Adjust by splines (nonlinear mechanisms; slower)", key="graph-suggest-spline")
-        asked = (key, alpha, floor, spline)
+                                 "dependences are significant. The default is the threshold at which the tests "
+                                 "below call a violation relevant; 0 is significance alone (textbook PC).")
+        linear = st.checkbox("Adjust linearly (faster; assumes linear mechanisms)", key="graph-suggest-linear",
+                             help="By default the tests adjust for the conditioning columns by splines, which also "
+                             "removes nonlinear dependence; a linear adjustment can leave some (an extra arrow).")
+        asked = (key, alpha, floor, linear)
         if st.button("Suggest", key="graph-suggest", icon=":material/auto_awesome:"):
             try:
                 with st.spinner("Testing independences…"):
-                    st.session_state[SUGGESTION] = (asked, *ge.suggest(data, kinds, drawing.graph, alpha, floor, spline))
+                    st.session_state[SUGGESTION] = (asked, *ge.suggest(data, kinds, drawing.graph, alpha, floor, linear))
             except (DataError, ValueError) as e:
                 st.error(f"No suggestion: {e}", icon=":material/error:")
         kept = st.session_state.get(SUGGESTION)
