@@ -192,6 +192,17 @@ def test_scatter_matrix_subsamples_and_colours_by_a_discrete_column() -> None:
     assert all(t.type == "scatter" for t in fig.data)  # SVG: no WebGL context to run out of
 
 
+@pytest.mark.parametrize("columns", range(2, 8))
+def test_scatter_matrix_panels_stay_inside_the_figure_for_any_number_of_columns(columns: int) -> None:
+    """A 4 x 4 grid's last panel ended at -5.6e-17 by rounding, which Plotly refuses: the Data
+    page raised on chain5-lin (five columns)."""
+    rng = np.random.default_rng(columns)
+    df = pd.DataFrame(rng.normal(size=(50, columns)), columns=[f"c{i}" for i in range(columns)])
+    fig = dp.scatter_matrix_figure(df, {})
+    domains = [v for ax in fig.layout if ax.startswith(("xaxis", "yaxis")) for v in fig.layout[ax].domain]
+    assert domains and min(domains) >= 0.0 and max(domains) <= 1.0
+
+
 def test_scatter_matrix_of_categories_names_them_in_their_natural_order() -> None:
     rng = np.random.default_rng(0)
     ages = np.array(["<20", "20-34", "35-49", "50-65", ">65"])

@@ -608,11 +608,13 @@ def scatter_matrix_figure(
             x, y = names[col], names[r + 1]
             i = r * k + col + 1
             ax = "" if i == 1 else str(i)
-            x0, y1 = col * (side + gap), 1 - r * (side + gap)
-            layout[f"xaxis{ax}"] = dict(domain=[x0, x0 + side], anchor=f"y{ax}", showgrid=False, zeroline=False,
+            # clamped: the last panel's edge is 0 or 1 only up to rounding (-5.6e-17 for a 4 x 4 grid), and
+            # Plotly refuses a domain outside [0, 1]
+            x0, y1 = max(0.0, col * (side + gap)), min(1.0, 1 - r * (side + gap))
+            layout[f"xaxis{ax}"] = dict(domain=[x0, min(1.0, x0 + side)], anchor=f"y{ax}", showgrid=False, zeroline=False,
                                         showticklabels=r == k - 1, title=dict(text=x if r == k - 1 else ""),
                                         **axes[x]["axis"])
-            layout[f"yaxis{ax}"] = dict(domain=[y1 - side, y1], anchor=f"x{ax}", showgrid=False, zeroline=False,
+            layout[f"yaxis{ax}"] = dict(domain=[max(0.0, y1 - side), y1], anchor=f"x{ax}", showgrid=False, zeroline=False,
                                         showticklabels=col == 0, title=dict(text=y if col == 0 else ""),
                                         **axes[y]["axis"])
             ref = dict(xaxis=f"x{ax}", yaxis=f"y{ax}")
