@@ -44,13 +44,23 @@ def test_a_chain_is_found_but_left_unoriented():
     assert "cannot orient" in s.describe() and "no hidden common cause" in s.describe()
 
 
-def test_the_strength_floor_drops_a_tiny_dependence_that_many_rows_make_significant():
+def test_a_strength_floor_drops_a_tiny_dependence_that_many_rows_make_significant():
     rng = np.random.default_rng(2)
     a = rng.normal(size=40_000)
     b = 0.03 * a + rng.normal(size=40_000)  # |corr| 0.03, p ~ 1e-9 at these rows
     df = pd.DataFrame({"a": a, "b": b})
-    assert suggest_graph(df, min_strength=0.0).undirected == (("a", "b"),)
-    assert suggest_graph(df).undirected == () and suggest_graph(df).directed == ()
+    assert suggest_graph(df).undirected == (("a", "b"),)  # the default: significance alone
+    floored = suggest_graph(df, min_strength=0.1)
+    assert floored.undirected == () and floored.directed == ()
+
+
+def test_why_there_is_no_floor_by_default_a_near_copy_makes_a_false_collider():
+    """chain5-lin: x1 and x2 are near-copies (corr 0.995), so x2 and x4 given x1 keep a partial
+    correlation of only 0.098. A floor of 0.1 calls them independent given x1, a separating set
+    without x3, and PC orients x2 -> x3 <- x4, which the chain does not have."""
+    data = datasets.load("chain5-lin", n=2000, seed=0).data
+    assert suggest_graph(data).to_text() == "x1 -- x2; x2 -- x3; x3 -- x4; x4 -- x5"
+    assert {("x2", "x3"), ("x4", "x3")} <= set(suggest_graph(data, min_strength=0.1).directed)
 
 
 def test_mixed_columns_and_known_structure_on_a_builtin_scm():
@@ -107,13 +117,16 @@ def test_the_graph_page_suggests_and_uses_the_suggestion():
     from app.logic import data as dp
 
     at = AppTest.from_file(MAIN, default_timeout=60).run()
-    at.session_state[dp.STATE_KEY] = dp.builtin_ref("loan", n=2000, seed=0)
+    at.session_state[dp.STATE_KEY] = dp.builtin_ref("chain5-lin", n=2000, seed=0)  # a class of undirected edges
     at.switch_page("views/graph.py").run()
     assert not at.exception
     at.button(key="graph-suggest").click().run()
     assert not at.exception and not at.error
     _, found, whole = at.session_state["graph:suggestion"]
     assert found.to_text() in [c.value for c in at.code]
+    assert found.directed == () and len(found.undirected) == 4  # x1 -- x2 -- x3 -- x4 -- x5: nothing to orient
+    a, b = found.undirected[0]  # named as guesses, not findings
+    assert any("points the undirected ones by column order" in c.value and f"{a} → {b}" in c.value for c in at.caption)
     at.button(key="graph-suggest-use").click().run()
     assert not at.exception and at.session_state["graph:drawing"].graph == whole
     assert at.text_area(key="graph-text").value.count("->") == len(whole.edges)

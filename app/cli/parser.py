@@ -309,14 +309,14 @@ def build_parser() -> argparse.ArgumentParser:
             examples:
               {PROG} suggest data.csv
               {PROG} suggest adult.csv --columns age sex education income --missing-marker '?' --drop-missing
-              {PROG} suggest data.csv --min-strength 0 --to dagitty -o start.dagitty --json suggestion.json"""),
+              {PROG} suggest data.csv --min-strength 0.1 --to dagitty -o start.dagitty --json suggestion.json"""),
     )
     p.add_argument("data", metavar="FILE.csv", help="the table")
     p.add_argument("--columns", nargs="+", metavar="NAME", help="the columns to search (default: all)")
     p.add_argument("--alpha", type=float, default=0.01, help="the tests' level (default 0.01)")
-    p.add_argument("--min-strength", type=float, default=0.1, help="a dependence weaker than this (|partial "
-                   "correlation| or its analogue) counts as absent, however significant (default 0.1; 0: significance "
-                   "alone, textbook PC)")
+    p.add_argument("--min-strength", type=float, default=0.0, help="a dependence weaker than this (|partial "
+                   "correlation| or its analogue) counts as absent, however significant (default 0: significance alone, "
+                   "PC as defined; e.g. 0.1 on a large real table with many tiny dependences)")
     p.add_argument("--max-cond", type=int, default=3, help="the largest conditioning set tried (default 3)")
     p.add_argument("--linear", action="store_true", help="adjust for conditioning columns linearly instead of by "
                    "splines (faster; assumes linear mechanisms)")

@@ -237,12 +237,14 @@ with right:
         )
         g1, g2 = st.columns(2)
         alpha = g1.select_slider("Test level (alpha)", ge.SUGGEST_ALPHAS, value=0.01, key="graph-suggest-alpha")
-        floor = g2.select_slider("Weakest dependence kept", ge.SUGGEST_STRENGTHS, value=MIN_STRENGTH,
+        floor = g2.select_slider("Weakest dependence kept", ge.SUGGEST_STRENGTHS, value=0.0,
                                  key="graph-suggest-strength",
                                  help="A dependence weaker than this (|partial correlation| or its analogue for "
-                                 "discrete columns) counts as absent however significant: with many rows tiny "
-                                 "dependences are significant. The default is the threshold at which the tests "
-                                 "below call a violation relevant; 0 is significance alone (textbook PC).")
+                                 "discrete columns) counts as absent however significant. 0 (the default) is "
+                                 "significance alone, PC as defined. On a large table with many tiny dependences a "
+                                 f"floor such as {MIN_STRENGTH:g} (the threshold at which the tests below call a "
+                                 "violation relevant) keeps them from becoming arrows, but it can also orient a false "
+                                 "collider where two columns are near-copies.")
         linear = st.checkbox("Adjust linearly (faster; assumes linear mechanisms)", key="graph-suggest-linear",
                              help="By default the tests adjust for the conditioning columns by splines, which also "
                              "removes nonlinear dependence; a linear adjustment can leave some (an extra arrow).")
@@ -262,6 +264,11 @@ with right:
             if found.conflicts:
                 st.caption("Oriented both ways by different tests, left undirected: "
                            + ", ".join(f"{a} -- {b}" for a, b in found.conflicts) + ".")
+            guessed = [(a, b) if whole.has_edge(a, b) else (b, a) for a, b in found.undirected
+                       if whole.has_edge(a, b) or whole.has_edge(b, a)]
+            if guessed:
+                st.caption("*Use as the graph* points the undirected ones by column order, not by the data: "
+                           + ", ".join(f"{a} → {b}" for a, b in guessed) + ". Turn those you know go the other way.")
             st.button("Use as the graph", key="graph-suggest-use", icon=":material/input:",
                       help="Replace the drawing by one graph of the suggested class: undirected edges are pointed by "
                       "column order; turn them as you know they go.",
