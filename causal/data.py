@@ -328,6 +328,10 @@ class MissingRows:
         return {"rows_before": self.rows_before, "rows_after": self.rows_after, "dropped": self.dropped,
                 "per_column": dict(self.per_column), "markers": list(self.markers)}
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "MissingRows":
+        return cls(int(d["rows_before"]), int(d["rows_after"]), dict(d["per_column"]), tuple(d.get("markers", ())))
+
 
 def drop_missing(
     df: pd.DataFrame, columns: Sequence[str] | None = None, markers: Sequence[str] = (),
@@ -370,7 +374,8 @@ def validate_table(
 
     Raises ``DataError`` naming the problem: missing or extra columns (``extra="drop"``
     drops them instead), missing values (``missing="drop"`` drops the rows with one in a
-    graph column instead; ``markers``: text read as missing, e.g. ``"?"``), text in a
+    graph column instead and records ``MissingRows.to_dict()`` in the result's
+    ``attrs["missing_rows"]``; ``markers``: text read as missing, e.g. ``"?"``), text in a
     numeric column, constant columns, too many categories, too few rows.
     """
     if missing not in ("error", "drop"):
@@ -396,11 +401,12 @@ def validate_table(
             f"{source} has column(s) not in the graph: {', '.join(extras)}; add them to the graph or drop them"
         )
     nodes = [n for n in graph.nodes if graph.kind(n) != "image"]
-    df = mark_missing(df[nodes], markers) if markers else df[nodes].copy()
+    df = mark_missing(df[nodes], markers)  # a copy, also without markers
     if missing == "drop":
         df, what = drop_missing(df)
         if what.dropped and len(df) < min_rows:
             raise DataError(f"{source}: {what.describe()}; at least {min_rows} rows are needed to train")
+        df.attrs["missing_rows"] = what.to_dict()  # what was left out, for whoever reports it
     if len(df) < min_rows:
         raise DataError(f"{source} has {len(df)} rows; at least {min_rows} are needed to train")
     for n in nodes:

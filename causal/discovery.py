@@ -45,6 +45,7 @@ import pandas as pd
 
 from causal.data import DataError, infer_kind
 from causal.graph import CPDAG, CausalGraph, Edge
+from causal.graph_text import quoted
 from causal.independence import BINS, REGRESSIONS, ci_test
 
 ALPHA = 0.01  # the tests' level (PC's usual choice)
@@ -84,10 +85,11 @@ class Suggestion:
 
     def to_text(self) -> str:
         """``a -> b`` for the oriented arrows, ``a -- b`` for the others, then lone columns."""
-        parts = [f"{a} -> {b}" for a, b in self.directed] + [f"{a} -- {b}" for a, b in self.undirected]
+        q = quoted
+        parts = [f"{q(a)} -> {q(b)}" for a, b in self.directed] + [f"{q(a)} -- {q(b)}" for a, b in self.undirected]
         linked = {v for e in (*self.directed, *self.undirected) for v in e}
-        parts += [v for v in self.nodes if v not in linked]
-        return "; ".join(_quoted(p) for p in parts) if parts else "(no columns)"
+        parts += [q(v) for v in self.nodes if v not in linked]
+        return "; ".join(parts) if parts else "(no columns)"
 
     def describe(self) -> str:
         """One paragraph: what was found and what it rests on."""
@@ -104,16 +106,6 @@ class Suggestion:
                 "alpha": self.alpha, "min_strength": self.min_strength, "max_cond": self.max_cond,
                 "regression": self.regression, "tests": self.tests, "seconds": self.seconds,
                 "dropped": [list(e) for e in self.dropped], "conflicts": [list(e) for e in self.conflicts]}
-
-
-def _quoted(part: str) -> str:
-    from causal.graph_text import quoted
-
-    if " -> " in part or " -- " in part:
-        sep = " -> " if " -> " in part else " -- "
-        a, b = part.split(sep, 1)
-        return f"{quoted(a)}{sep}{quoted(b)}"
-    return quoted(part)
 
 
 def suggest_graph(
@@ -199,15 +191,17 @@ def _one_dag(cols: list[str], directed: Sequence[Edge], undirected: Sequence[Edg
     g = nx.DiGraph()
     g.add_nodes_from(cols)
     dropped = []
-    for a, b in [*directed, *undirected]:  # undirected pairs come as (earlier, later) column
-        g.add_edge(a, b)
-        if not nx.is_directed_acyclic_graph(g):
+    # an oriented arrow is kept as the data point it or left out; an undirected pair, (earlier, later)
+    # column, is pointed forward, else backward
+    tries = [((a, b),) for a, b in directed] + [((a, b), (b, a)) for a, b in undirected]
+    for options in tries:
+        for a, b in options:
+            g.add_edge(a, b)
+            if nx.is_directed_acyclic_graph(g):
+                break
             g.remove_edge(a, b)
-            if not g.has_edge(b, a):
-                g.add_edge(b, a)
-                if not nx.is_directed_acyclic_graph(g):
-                    g.remove_edge(b, a)
-                    dropped.append((a, b))
+        else:
+            dropped.append(options[0])
     return CausalGraph(cols, list(g.edges), {c: k for c, k in kind.items()}), tuple(dropped)
 
 

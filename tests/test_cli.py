@@ -191,6 +191,16 @@ def test_train_on_a_csv_with_gaps_reads_markers_and_drops_rows_when_asked(capsys
     assert "dropped 3 of 300 rows (1.0%) with a missing value (age 1, income 2); 297 rows kept" in err
     assert "297 rows" in err and "rows with a missing value dropped" in out
 
+    # a workspace run stores the table it trained on, and says what was left out
+    code, _, err = run(capsys, *args, "--missing-marker", "?", "--drop-missing", "--workspace-run",
+                       "--workspace", tmp_path / "ws")
+    assert code == 0, err
+    from app.workspace import Workspace
+
+    [stored] = Workspace(tmp_path / "ws").datasets()
+    assert len(Workspace(tmp_path / "ws").load_dataset(stored.id)) == 297
+    assert "dropped 3 of 300 rows (1.0%)" in stored.description
+
     code, _, err = run(capsys, "train", "--dataset", "loan", "--drop-missing", *TINY, "--out", tmp_path / "n")
     assert code == 2 and "--drop-missing and --missing-marker apply to --data only" in err
 

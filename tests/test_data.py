@@ -305,6 +305,8 @@ def test_validate_table_drops_rows_with_a_gap_in_a_graph_column_only_when_asked(
         validate_table(df, g, extra="drop", markers=["?"])
     out = validate_table(df, g, extra="drop", markers=["?"], missing="drop")
     assert len(out) == 47 and out["a"].dtype == float and list(out.index) == list(range(47))  # 'unused' cost nothing
+    assert out.attrs["missing_rows"] == {"rows_before": 50, "rows_after": 47, "dropped": 3,
+                                         "per_column": {"a": 2, "b": 1}, "markers": []}
     assert out["a"].tolist() == pd.to_numeric(df["a"].drop([1, 2, 3])).tolist()
     with pytest.raises(DataError, match=r"dropped 3 of 50 rows .* at least 60 rows are needed"):
         validate_table(df, g, extra="drop", markers=["?"], missing="drop", min_rows=60)

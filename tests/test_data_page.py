@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from app.logic import data as dp
+from app.logic import missing
 from causal import datasets
 from causal.data import DataError
 
@@ -394,25 +395,25 @@ def gappy_table(n: int = 60) -> pd.DataFrame:
 
 
 def test_missing_overview_counts_empty_and_marked_cells() -> None:
-    gaps = dp.missing_overview(gappy_table().assign(rating=lambda d: d.rating.astype(str).where(d.index != 9, "n/a")))
+    gaps = missing.missing_overview(gappy_table().assign(rating=lambda d: d.rating.astype(str).where(d.index != 9, "n/a")))
     gaps = gaps.set_index("column")
     assert gaps.loc["x", "marked"] == 2 and gaps.loc["x", "empty"] == 0 and gaps.loc["x", "markers"] == "'?'"
     assert gaps.loc["group", "marked"] == 1 and gaps.loc["y", "empty"] == 2
     assert gaps.loc["rating", "markers"] == "'n/a'"  # offered, not read as missing unless the user says so
     assert gaps.loc["notes", "empty"] == 40 and "rating" in gaps.index
-    assert dp.missing_overview(good_table()).empty
+    assert missing.missing_overview(good_table()).empty
 
 
 def test_clean_upload_reads_markers_leaves_out_columns_and_drops_rows(cache: dp.UploadCache) -> None:
     key, raw = dp.remember_upload("gaps.csv", csv(gappy_table()), cache)
-    same, table, note = dp.clean_upload(key, cache=cache)
+    same, table, note = missing.clean_upload(key, cache=cache)
     assert same == key and table is raw and note == ""
-    key2, table, note = dp.clean_upload(key, ["?"], drop=True, leave_out=["notes"], cache=cache)
+    key2, table, note = missing.clean_upload(key, ["?"], drop=True, leave_out=["notes"], cache=cache)
     assert key2 != key and key2 in cache and cache.get(key) is raw  # the file as uploaded is kept
     assert len(table) == 60 - 5 and list(table.columns) == ["x", "y", "group", "rating"]
     assert table["x"].dtype == float and not table.isna().any().any()
     assert note == "left out notes; '?' read as missing; dropped 5 of 60 rows (8.3%) with a missing value (x 2, y 2, group 1); 55 rows kept"
-    _, everything, _ = dp.clean_upload(key, ["?"], drop=True, cache=cache)  # the mostly empty column costs rows
+    _, everything, _ = missing.clean_upload(key, ["?"], drop=True, cache=cache)  # the mostly empty column costs rows
     assert len(everything) == 19  # 20 rows have notes, row 3 of them a gap in x
     assert dp.loader_check(table) is None and "missing value" in dp.loader_check(raw.drop(columns="notes"))
 

@@ -109,6 +109,14 @@ def test_the_command_prints_the_class_and_writes_a_graph_and_json(capsys, tmp_pa
     assert code == 0 and "suggested class: a -> c; b -> c; c -> d" in out and "Warning" not in err
     assert set(CausalGraph.parse((tmp_path / "g.dagitty").read_text()).edges) == {("a", "c"), ("b", "c"), ("c", "d")}
     assert json.loads((tmp_path / "s.json").read_text())["directed"] == [["a", "c"], ["b", "c"], ["c", "d"]]
+    gappy = tmp_path / "g.csv"
+    collider().astype({"d": str}).assign(d=lambda t: t.d.where(t.index != 7, "?")).to_csv(gappy, index=False)
+    code = main(["suggest", str(gappy), "--missing-marker", "?"])
+    out, err = capsys.readouterr()
+    assert code == 2 and "column 'd' has 1 missing value(s)" in err and "--drop-missing" in err
+    code = main(["suggest", str(gappy), "--missing-marker", "?", "--drop-missing"])
+    out, err = capsys.readouterr()
+    assert code == 0 and "dropped 1 of 3,000 rows" in err and "a -> c; b -> c; c -> d" in out
 
 
 def test_the_graph_page_suggests_and_uses_the_suggestion():
@@ -145,3 +153,13 @@ def test_the_same_table_gives_the_same_suggestion_in_every_process():
     outs = {subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True,
                            env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")}
     assert len(outs) == 1, outs
+
+
+def test_one_graph_of_the_class_leaves_out_an_oriented_arrow_that_would_close_a_cycle():
+    """Finite samples can orient a cycle; the data's arrows are kept or left out, never turned."""
+    from causal.discovery import _one_dag
+
+    g, dropped = _one_dag(["a", "b", "c", "d"], [("a", "b"), ("b", "c"), ("c", "a")], [("a", "d"), ("c", "d")], {})
+    assert dropped == (("c", "a"),) and set(g.edges) == {("a", "b"), ("b", "c"), ("a", "d"), ("c", "d")}
+    g, dropped = _one_dag(["a", "b", "c"], [("b", "a"), ("c", "b")], [("a", "c")], {})
+    assert dropped == () and ("c", "a") in g.edges  # forward would close a cycle: pointed backward

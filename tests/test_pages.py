@@ -102,6 +102,18 @@ def _until(at, done, wait: float = 60.0, what: str = "the page"):
     pytest.fail(f"{what} did not settle within {wait} s:\n{_text(at)}")
 
 
+def _train_tiny(at, ws, steps: str = "80"):
+    """From the Train page: a tiny Causal Gen trained in the worker; the finished run."""
+    at.switch_page("views/train.py").run()
+    at.text_input(key="train-causal-gen-steps").set_value(steps)
+    at.text_input(key="train-causal-gen-hidden").set_value("8")
+    _button(at, "Start training").click().run()
+    _until(at, lambda a: a.success, what="training")
+    [run] = ws.runs()
+    assert run.status == "done", run.error
+    return run
+
+
 # ---------------------------------------------------------------------- home
 def test_home_page_explains_and_links_every_step(ws) -> None:
     at = _app()
@@ -197,13 +209,7 @@ def test_an_upload_whose_headers_have_spaces_trains_and_explores(ws) -> None:
     at.text_area(key="graph-text").set_value('"age (years)" -> "income €"; "age (years)" -> "number of kids"').run()
     _button(at, "Apply text").click().run()
     assert not at.exception and not at.error, _text(at)
-    at.switch_page("views/train.py").run()
-    at.text_input(key="train-causal-gen-steps").set_value("80")
-    at.text_input(key="train-causal-gen-hidden").set_value("8")
-    _button(at, "Start training").click().run()
-    _until(at, lambda a: a.success, what="training")
-    [run] = ws.runs()
-    assert run.status == "done", run.error
+    _train_tiny(at, ws)
     at.switch_page("views/explore.py").run()
     assert not at.exception and not at.error, _text(at)
     assert "income €" in _text(at)
@@ -227,13 +233,7 @@ def test_an_upload_with_gaps_trains_on_the_rows_kept_and_the_workspace_says_so(w
     at.switch_page("views/graph.py").run()
     at.text_area(key="graph-text").set_value("a -> b").run()
     _button(at, "Apply text").click().run()
-    at.switch_page("views/train.py").run()
-    at.text_input(key="train-causal-gen-steps").set_value("60")
-    at.text_input(key="train-causal-gen-hidden").set_value("8")
-    _button(at, "Start training").click().run()
-    _until(at, lambda a: a.success, what="training")
-    [run] = ws.runs()
-    assert run.status == "done", run.error
+    _train_tiny(at, ws, steps="60")
     [stored] = ws.datasets()
     assert len(ws.load_dataset(stored.id)) == 197
     assert "'?' read as missing; dropped 3 of 200 rows (1.5%) with a missing value (a 2, b 1)" in stored.description

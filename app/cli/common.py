@@ -87,6 +87,28 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _read_data(path: str, columns: Any, drop: bool, markers: Sequence[str] | None) -> tuple[pd.DataFrame, Any]:
+    """A --data table as the --drop-missing and --missing-marker flags ask: cells holding only a
+    marker read as missing; a gap in ``columns`` (those the table has; all when None) refused,
+    naming the column, or with ``drop`` its row left out and the count printed on stderr.
+    Returns (table, the ``causal.MissingRows`` of the drop or None)."""
+    from causal import DataError, drop_missing, mark_missing, read_table
+
+    table = read_table(path)
+    used = [c for c in (table.columns if columns is None else columns) if c in table.columns]
+    if drop:
+        table, gaps = drop_missing(table, columns=used, markers=markers or ())
+        print(f"{path}: {gaps.describe()}", file=sys.stderr)
+        return table, gaps
+    table = mark_missing(table, markers) if markers else table
+    holes = table[used].isna().sum()
+    if holes.any():
+        col = str(holes[holes > 0].index[0])
+        raise DataError(f"{path}: column '{col}' has {int(holes[col])} missing value(s); --drop-missing leaves the "
+                        "rows that have one out")
+    return table, None
+
+
 def _read_text(path: str | os.PathLike) -> str:
     """A graph file's text: a regular file of at most ``causal.limits.MAX_GRAPH_BYTES``."""
     from causal.limits import MAX_GRAPH_BYTES, read_text

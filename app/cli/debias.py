@@ -18,6 +18,7 @@ from app.cli.common import (
     _generators,
     _pairs,
     _partial,
+    _read_data,
     _workspace,
     _write_csv,
 )
@@ -112,8 +113,9 @@ def cmd_debias(args: argparse.Namespace) -> int:
         raise UsageError("-o OUT.csv is required (or .parquet; .zip for an image model)")
     model, folder, workspace = _model_folder(args.model_dir, args.workspace)
     edited = _edited(model, args)
-    if args.data:  # checked before anything is written
-        _real_rows(args, model)
+    # the report's real rows, checked before anything is written
+    real, gaps = _read_data(args.data, model.graph.nodes, args.drop_missing, args.missing_marker) if args.data \
+        else (None, None)
     if args.rows:
         if any(model.graph.kind(v) == "image" for v in model.graph.nodes):
             raise UsageError("--rows de-biases the rows of a table model; for an image model, call "
@@ -137,11 +139,10 @@ def cmd_debias(args: argparse.Namespace) -> int:
               f"(cut: {', '.join(map(str, edited.cuts))})")
     report = None
     if args.report:
-        report = _report(model, edited, args, drawn, n)
+        report = _report(model, edited, args, drawn, n, real)
         _write_text(args.report, _json(report.to_dict()))
         print(f"wrote the bias report to {args.report}")
     if args.manifest:
-        real = _real_rows(args, model) if args.data else None
         manifest = Manifest(
             model=args.model_dir if workspace else str(folder.resolve()),
             kind=model.kind, checkpoint_sha256=checkpoint_sha256(folder), graph=model.graph.to_text(),
@@ -151,7 +152,7 @@ def cmd_debias(args: argparse.Namespace) -> int:
             n=n, seed=args.seed, format=fmt, output_sha256=file_sha256(args.out),
             settings=_settings(model),
             source_data={"path": str(Path(args.data).resolve()), **frame_fingerprint(real),
-                         **({"missing": args.missing_rows.to_dict()} if getattr(args, "missing_rows", None) else {})}
+                         **({"missing": gaps.to_dict()} if gaps is not None else {})}
             if real is not None
             else {"schema_sha256": _schema_hash(model)},
             versions=library_versions(), report=report.to_dict() if report else None,
@@ -187,39 +188,13 @@ def _value(text: str) -> Any:
     return text if v is None else v
 
 
-def _report(model: Any, edited: Any, args: argparse.Namespace, drawn: Any, n: int) -> Any:
-    from causal import read_table
+def _report(model: Any, edited: Any, args: argparse.Namespace, drawn: Any, n: int, real: Any) -> Any:
     from causal.debias import debias_report
 
     sensitive, target = _roles(edited, args)
-    real = _real_rows(args, model) if args.data else None
     k = min(n, REPORT_ROWS)
     return debias_report(model, edited, sensitive, target, k, seed=args.seed, real=real, test=real,
                          data=drawn if drawn is not None and len(drawn) == k else None)
-
-
-def _real_rows(args: argparse.Namespace, model: Any) -> Any:
-    """The --data rows, read once: ``--missing-marker`` text read as missing; a gap in one of
-    the model's columns refused (naming it), or with ``--drop-missing`` its row left out and
-    the count printed (``args.missing_rows`` keeps it for the manifest)."""
-    from causal import DataError, drop_missing, mark_missing, read_table
-
-    if getattr(args, "real_rows", None) is not None:
-        return args.real_rows
-    real = read_table(args.data)
-    cols = [n for n in model.graph.nodes if n in real.columns]
-    if args.drop_missing:
-        real, args.missing_rows = drop_missing(real, columns=cols, markers=args.missing_marker or ())
-        print(f"{args.data}: {args.missing_rows.describe()}", file=sys.stderr)
-    else:
-        real = mark_missing(real, args.missing_marker) if args.missing_marker else real
-        gaps = real[cols].isna().sum()
-        if gaps.any():
-            col = str(gaps[gaps > 0].index[0])
-            raise DataError(f"{args.data}: column '{col}' has {int(gaps[col])} missing value(s); the report needs "
-                            "complete rows: --drop-missing leaves those rows out")
-    args.real_rows = real
-    return real
 
 
 def _reproduce(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from app.cli.common import UsageError, _graph_arg, _pairs
+from app.cli.common import UsageError, _graph_arg, _pairs, _read_data
 
 
 def _candidates(args: argparse.Namespace) -> list[Any]:
@@ -40,17 +40,11 @@ def _candidates(args: argparse.Namespace) -> list[Any]:
 
 
 def _data(args: argparse.Namespace, cands: Sequence[Any]) -> Any:
-    from causal import datasets, drop_missing, mark_missing, read_table
+    from causal import datasets
 
-    if args.data:
-        table = read_table(args.data)
-        if args.missing_marker:
-            table = mark_missing(table, args.missing_marker)
-        if args.drop_missing:  # the rows with a gap in a column some candidate uses
-            used = {n for c in cands for n in c.graph.nodes}
-            table, what = drop_missing(table, columns=[c for c in table.columns if c in used])
-            print(f"{args.data}: {what.describe()}", file=sys.stderr)
-        return table
+    if args.data:  # with --drop-missing: the rows with a gap in a column some candidate uses
+        used = list(dict.fromkeys(n for c in cands for n in c.graph.nodes))
+        return _read_data(args.data, used, args.drop_missing, args.missing_marker)[0]
     if args.drop_missing or args.missing_marker:
         raise UsageError("--drop-missing and --missing-marker apply to --data only")
     if args.dataset:

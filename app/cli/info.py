@@ -8,7 +8,7 @@ import argparse
 import textwrap
 from pathlib import Path
 
-from app.cli.common import PROG, UsageError, _draw_csv, _graph_arg, _info_stream
+from app.cli.common import PROG, UsageError, _draw_csv, _graph_arg, _info_stream, _read_data
 from causal import datasets
 
 FORMATS = ("text", "dagitty", "dot", "json")
@@ -100,17 +100,10 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     finds, one graph of it in --to format, and what it rests on."""
     import json
 
-    from causal import drop_missing, mark_missing, read_table
     from causal.discovery import suggest_graph
 
-    table = read_table(args.data)
-    cols = args.columns or [str(c) for c in table.columns]
-    if args.drop_missing:
-        table, what = drop_missing(table, columns=[c for c in cols if c in table.columns], markers=args.missing_marker or ())
-        print(f"{args.data}: {what.describe()}")
-    elif args.missing_marker:
-        table = mark_missing(table, args.missing_marker)
-    s = suggest_graph(table, columns=cols, alpha=args.alpha, min_strength=args.min_strength, max_cond=args.max_cond,
+    table, _ = _read_data(args.data, args.columns, args.drop_missing, args.missing_marker)
+    s = suggest_graph(table, columns=args.columns, alpha=args.alpha, min_strength=args.min_strength, max_cond=args.max_cond,
                       regression="linear" if args.linear else "spline")
     print(f"suggested class: {s.to_text()}")
     print(s.describe())

@@ -53,13 +53,15 @@ def _image_outputs(p: argparse.ArgumentParser) -> None:
     p.add_argument("--images-dir", metavar="DIR", help="image models: save each image as a PNG, with labels.csv")
 
 
-def _missing_options(p: argparse.ArgumentParser) -> None:
-    """--drop-missing and --missing-marker, for the commands that read a table with --data."""
+def _missing_options(p: argparse.ArgumentParser, table: str = "--data") -> None:
+    """--drop-missing and --missing-marker, for the commands that read a table (``table``: how
+    their help names it)."""
     p.add_argument("--drop-missing", action="store_true",
-                   help="--data: leave out the rows with a missing value in a graph column, and say how many "
-                   "(default: such a table is refused, naming the column)")
+                   help=f"{table}: leave out the rows with a missing value in a column the command uses (the graph's, "
+                   "the candidates' or the searched ones), and say how many (default: such a table is refused, "
+                   "naming the column)")
     p.add_argument("--missing-marker", action="append", metavar="TEXT",
-                   help="--data: a cell holding only TEXT is a missing value, repeatable (e.g. --missing-marker '?' "
+                   help=f"{table}: a cell holding only TEXT is a missing value, repeatable (e.g. --missing-marker '?' "
                    "for UCI tables); empty cells, NA and NaN always are")
 
 
@@ -323,8 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", choices=FORMATS, default="text", help="format of the graph written with -o (default text)")
     p.add_argument("-o", "--out", metavar="FILE", help="write one graph of the class here")
     p.add_argument("--json", metavar="FILE", help="write the suggestion (class, graph, settings, tests) as JSON")
-    p.add_argument("--drop-missing", action="store_true", help="leave out the rows with a missing value in the columns")
-    p.add_argument("--missing-marker", action="append", metavar="TEXT", help="a cell holding only TEXT is missing")
+    _missing_options(p, table="the table")
     p.set_defaults(run=cmd_suggest)
 
     p = sub.add_parser(

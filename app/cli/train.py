@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from app.cli.common import PROG, UsageError, _generators, _pairs, _read_text, _workspace
-from causal import CausalGraph, DataError, drop_missing
+from causal import CausalGraph, DataError, MissingRows
 from causal.sources import DEFAULT_ROWS, BuiltinImages, BuiltinTable, DataSource, ImageFolder, TableFile
 
 STOP_REASONS = {
@@ -137,12 +137,14 @@ def _train(args: argparse.Namespace) -> int:
         data, graph = jobs.load_inputs(spec, drop_extra=args.drop_extra)
     except jobs.ExtraColumnsError as e:
         raise DataError(f"{e} (--drop-extra drops them)") from None
-    if isinstance(source, TableFile) and source.missing == "drop":
-        print(f"{source.path}: {_missing_rows(source, graph).describe()}", file=sys.stderr)
+    gaps = (MissingRows.from_dict(data.attrs["missing_rows"])
+            if isinstance(source, TableFile) and source.missing == "drop" else None)
+    if gaps is not None:
+        print(f"{source.path}: {gaps.describe()}", file=sys.stderr)
     _generators().make_config(spec.kind, **spec.settings)  # a bad setting is refused before anything is printed
     short, full = _described(source, data, graph)
     if args.workspace_run:
-        return _train_workspace_run(args, spec, short, full)
+        return _train_workspace_run(args, spec, short, full, data if gaps is not None else None, gaps)
     return _train_to_out(args, spec, data, graph, short, full)
 
 
@@ -158,12 +160,6 @@ def _source(args: argparse.Namespace) -> DataSource:
     if args.dataset is not None:
         return BuiltinTable(args.dataset, rows=args.rows or DEFAULT_ROWS, seed=args.seed)
     return TableFile(args.data, missing="drop" if args.drop_missing else "error", markers=tuple(args.missing_marker or ()))
-
-
-def _missing_rows(source: TableFile, graph: CausalGraph) -> Any:
-    """What ``--drop-missing`` leaves out of the table for ``graph`` (``causal.data.MissingRows``)."""
-    table = source.load()
-    return drop_missing(table, columns=[n for n in graph.nodes if n in table.columns])[1]
 
 
 def _graph(args: argparse.Namespace, source: DataSource) -> CausalGraph:
@@ -240,23 +236,23 @@ def _print_trained(kind: str, source: str, r: dict[str, Any], saved: Path) -> No
     print(f"saved to: {saved}")
 
 
-def _train_workspace_run(args: argparse.Namespace, spec: Any, short: str, full: str) -> int:
-    """Register the run in the workspace (a CSV is stored in it first), then train it here,
-    in the foreground, exactly as a background worker would: the app shows its progress and
-    can cancel it."""
+def _train_workspace_run(args: argparse.Namespace, spec: Any, short: str, full: str, kept: Any = None,
+                         gaps: Any = None) -> int:
+    """Register the run in the workspace (a CSV is stored in it first: the file, or with
+    --drop-missing the table ``kept`` that was checked, its rows with gaps left out as
+    ``gaps`` says), then train it here, in the foreground, exactly as a background worker
+    would: the app shows its progress and can cancel it."""
     from app.worker import execute
     from app.workspace import StoredDataset
 
     ws = _workspace(args)
     if isinstance(spec.source, TableFile):
         path = Path(spec.source.path)
-        table, kept = spec.source.load(), ""
-        if spec.source.missing == "drop":  # the stored table is the one trained on: its rows with gaps left out
-            graph = CausalGraph.parse(spec.graph)
-            table, what = drop_missing(table, columns=[n for n in graph.nodes if n in table.columns])
-            kept = f" ({what.describe()})"
-        stored = ws.add_dataset(path.name, table, source=str(path.resolve()) + ("|drop-missing" if kept else ""),
-                                description=f"{path}{kept}" if kept else "")
+        if kept is None:
+            stored = ws.add_dataset(path.name, spec.source.load(), source=str(path.resolve()))
+        else:  # the stored table is the one trained on
+            stored = ws.add_dataset(path.name, kept, source=f"{path.resolve()}|drop-missing",
+                                    description=f"{path} ({gaps.describe()})")
         spec = dataclasses.replace(spec, source=StoredDataset(stored.id))
     run = ws.create_run(spec, pid=os.getpid())  # running here: no runner may claim it
     callbacks = [] if args.quiet else [_progress_printer(sys.stderr)]

@@ -21,7 +21,7 @@ import math
 import threading
 from collections import OrderedDict
 from functools import lru_cache
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -30,16 +30,13 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from causal import datasets
-from causal.data import (
-    MARKER_LIKE, MAX_CATEGORIES, MIN_ROWS, DataError, drop_missing, infer_kind, mark_missing, read_table,
-    schema_from_frame, validate_table,
-)
+from causal.data import MAX_CATEGORIES, MIN_ROWS, DataError, infer_kind, read_table, schema_from_frame, validate_table
 from causal.graph import CausalGraph, GraphError
 from causal.limits import MAX_UNPACKED_BYTES
 
 __all__ = [
     "KINDS", "STATE_KEY", "UPLOADS", "UploadCache",
-    "builtin_ref", "upload_ref", "raw_upload_key", "missing_overview", "clean_upload", "stored_ref", "pending_ref", "images_ref", "load_images", "lossy_images", "load_builtin", "load_stored", "read_upload", "remember_upload",
+    "builtin_ref", "upload_ref", "raw_upload_key", "stored_ref", "pending_ref", "images_ref", "load_images", "lossy_images", "load_builtin", "load_stored", "read_upload", "remember_upload",
     "read_image_upload", "store_image_upload", "load_stored_images", "IMAGE_RESIZE",
     "current_dataset", "current_kinds", "infer_kinds",
     "column_problems", "kind_problems", "table_problems", "loader_check", "summary_table",
@@ -354,61 +351,6 @@ def current_kinds(state: Mapping[str, Any], cache: UploadCache = UPLOADS) -> dic
     ref = state.get(STATE_KEY) or {}
     declared = dict(graph.kinds) if graph is not None else dict(ref.get("kinds", {}))
     return {**infer_kinds(df), **{c: k for c, k in declared.items() if c in df.columns}}
-
-
-# ---------------------------------------------------------------------- missing values
-def missing_overview(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per column with gaps or with cells that may mark one: its empty cells (empty,
-    NA, NaN: pandas reads those as missing), its text cells holding only text that often
-    marks a gap (``causal.data.MARKER_LIKE``: ``?``, as UCI tables write an unknown value,
-    ``unknown``, ``n/a``, ...) and which of those texts; no rows when there are none."""
-    rows = []
-    for c in df.columns:
-        col = df[c]
-        empty, marked, found = int(col.isna().sum()), 0, ""
-        if not (pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)):
-            text = col.astype("string").str.strip()
-            hit = text.str.lower().isin(MARKER_LIKE).fillna(False).to_numpy(dtype=bool)
-            marked = int(hit.sum())
-            found = ", ".join(repr(v) for v in pd.unique(text[hit])[:5])
-        if empty or marked:
-            rows.append({"column": str(c), "empty": empty, "marked": marked, "markers": found,
-                         "share": (empty + marked) / max(len(df), 1)})
-    return pd.DataFrame(rows, columns=["column", "empty", "marked", "markers", "share"])
-
-
-def clean_upload(raw_key: str, markers: Sequence[str] = (), drop: bool = False, leave_out: Sequence[str] = (),
-                 cache: UploadCache = UPLOADS) -> tuple[str, pd.DataFrame, str]:
-    """The upload held under ``raw_key`` with the columns ``leave_out`` removed, cells holding
-    only one of ``markers`` read as missing (``causal.data.mark_missing``) and, with
-    ``drop``, the rows that still have a missing value left out (``causal.data.drop_missing``).
-    The result is held in ``cache`` under a key of its own (the file's key and the options),
-    so that every page sees it as an upload. Returns (key, table, a note of what was done:
-    empty when nothing was)."""
-    raw = cache.get(raw_key)
-    if raw is None:
-        raise DataError("the uploaded file is no longer held by the server; upload it again on the Data page")
-    markers = tuple(m.strip() for m in markers if m.strip())
-    leave_out = tuple(c for c in leave_out if c in raw.columns)
-    if not (markers or drop or leave_out):
-        return raw_key, raw, ""
-    options = repr((markers, bool(drop), leave_out))
-    key = f"{raw_key}-{content_key(options.encode())[:8]}"
-    table = raw.drop(columns=list(leave_out))
-    notes = []
-    if leave_out:
-        notes.append("left out " + ", ".join(leave_out))
-    if markers:
-        notes.append(", ".join(repr(m) for m in markers) + " read as missing")
-    if drop:
-        table, what = drop_missing(table, markers=markers)
-        notes.append(what.describe())
-    elif markers:
-        table = mark_missing(table, markers)
-    if table.shape[1] == 0:
-        raise DataError("every column is left out; keep at least two")
-    cache.put(key, table)
-    return key, table, "; ".join(notes)
 
 
 # ---------------------------------------------------------------------- checks

@@ -13,6 +13,7 @@ import streamlit as st
 
 from app import plots
 from app.logic import data as dp
+from app.logic import missing as gaps_logic
 from causal import datasets
 from causal.data import DataError
 
@@ -210,12 +211,12 @@ def missing_options(raw_key: str) -> dict[str, Any]:
 def missing_values(raw_key: str, before: Mapping[str, Any]) -> tuple[str, pd.DataFrame, str]:
     """The upload's gaps, per column, and what to do about them: text read as missing, columns
     left out, rows with a missing value dropped (``before``: the choices the reference kept,
-    for when the widgets were not on the page). Returns ``dp.clean_upload``'s (key, table,
+    for when the widgets were not on the page). Returns ``app.logic.missing.clean_upload``'s (key, table,
     note); the table as uploaded when it has no gaps."""
     raw = dp.UPLOADS.get(raw_key)
     if raw is None:
         raise DataError("the uploaded file is no longer held by the server; upload it again")
-    gaps = dp.missing_overview(raw)
+    gaps = gaps_logic.missing_overview(raw)
     if gaps.empty and not before:
         return raw_key, raw, ""
     with st.expander("Missing values", expanded=True, icon=":material/healing:"):
@@ -242,7 +243,7 @@ def missing_values(raw_key: str, before: Mapping[str, Any]) -> tuple[str, pd.Dat
         st.checkbox("Drop the rows with a missing value", value=bool(before.get("drop", False)),
                     key=f"data-dropna-{raw_key}")
     opts = missing_options(raw_key)
-    return dp.clean_upload(raw_key, opts["markers"], opts["drop"], opts["leave_out"])
+    return gaps_logic.clean_upload(raw_key, opts["markers"], opts["drop"], opts["leave_out"])
 
 
 # ---------------------------------------------------------------------- uploaded images
