@@ -180,3 +180,21 @@ def test_a_canvas_value_of_an_older_graph_is_told_from_the_one_sent():
     moved = ge.to_flow(ge.new_drawing(new, "TB"))  # the same graph elsewhere on the canvas
     assert ge.shows_graph(moved, new)
     assert not ge.shows_graph({"nodes": [], "edges": []}, new)
+
+
+def test_the_editor_text_a_cut_short_run_leaves_in_the_browser_is_refilled_but_the_users_is_kept():
+    """A run cut short by the next one may never have shown the browser the new graph's text;
+    the next run then gets back the previous graph's text or the text just applied (another
+    form of the current graph). Both are replaced by the graph's own text; text describing
+    another graph is the user's own edit and stays."""
+    before, graph = CausalGraph.parse("x1 -> x2; x1 -> x3"), CausalGraph.parse("x1 -> x2; x2 -> x3; x1 -> x3")
+    want, old = ge.editor_text(graph), ge.editor_text(before)
+    assert want == "x1 -> x2\nx1 -> x3\nx2 -> x3"
+    assert ge.editor_is_stale("x1 -> x2; x2 -> x3; x1 -> x3", want, old, graph)  # the text just applied
+    assert ge.editor_is_stale("dag { x1 -> {x2 x3} x2 -> x3 }", want, old, graph)  # in any syntax
+    assert ge.editor_is_stale(old, want, old, graph)  # the previous graph's text
+    assert not ge.editor_is_stale(want, want, old, graph)
+    assert not ge.editor_is_stale(None, want, old, graph)
+    assert not ge.editor_is_stale("x1 -> x2; x2 -> x3", want, old, graph)  # another graph: the user's
+    assert not ge.editor_is_stale("x1 -> x2; x2 -> x3; x1 -> x3; w", want, old, graph)  # a node more
+    assert not ge.editor_is_stale("x1 -> x2; x2 ->", want, old, graph)  # half typed, unreadable: kept

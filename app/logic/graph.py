@@ -140,6 +140,27 @@ def editor_text(graph: CausalGraph) -> str:
     return graph.to_text().replace("; ", "\n")
 
 
+def editor_is_stale(shown: str | None, want: str, before: str | None, graph: CausalGraph) -> bool:
+    """Whether the text the browser handed back for the editor must be replaced by ``want``
+    (``graph``'s text): it is the previous graph's text ``before``, or it describes ``graph``
+    itself in another form, such as the text just applied when the run that put ``want`` in
+    the editor was cut short before the browser saw it (the next run then brings the typed
+    text back). Text that describes another graph is the user's and is kept.
+
+    >>> g = CausalGraph.parse("a -> b; b -> c")
+    >>> editor_is_stale("b -> c; a -> b", editor_text(g), None, g)
+    True
+    >>> editor_is_stale("a -> b; a -> c", editor_text(g), None, g)
+    False
+    """
+    if shown is None or shown == want:
+        return False
+    if shown == before:
+        return True
+    typed, _ = parse_graph(shown)
+    return typed is not None and set(typed.nodes) == set(graph.nodes) and set(typed.edges) == set(graph.edges)
+
+
 def keep_kinds(new: CausalGraph, old: CausalGraph) -> CausalGraph:
     """``new`` with the kinds ``old`` declared for the nodes ``new`` leaves undeclared
     (text without kinds must not forget that a node is binary)."""

@@ -158,10 +158,11 @@ with right:
     # The text box shows the graph after every edit. Streamlit forgets a widget's value when its page is
     # left (refill it on the way back), and a run cut short by the next one (the canvas answers a redraw at
     # any moment) may never have shown the browser the new text: the browser then sends back the text it
-    # had, the previous graph's, which must not stand (an Apply would bring the old graph back).
+    # had, the previous graph's, which must not stand (an Apply would bring the old graph back), or the
+    # text just applied, which is refilled in the graph's own form.
     want = ge.editor_text(drawing.graph)
     shown = st.session_state.get(TEXT)
-    came_back = shown is not None and shown == st.session_state.get(TEXT_OLD) and shown != want
+    came_back = ge.editor_is_stale(shown, want, st.session_state.get(TEXT_OLD), drawing.graph)
     if st.session_state.get(TEXT_REV) != drawing.revision or shown is None or came_back:
         if st.session_state.get(TEXT_REV) != drawing.revision:
             st.session_state[TEXT_OLD] = st.session_state.get(TEXT_SET)

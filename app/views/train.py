@@ -204,10 +204,14 @@ def live_runs() -> None:
     """The runs, refreshed while any is active; the page reruns once the last one ends."""
     ui.poll()
     runs = shown_runs()
+    if not any(r.active for r in runs):
+        # Before drawing anything: st.rerun() asks for *this* page again, and Streamlit keeps
+        # the newest request's page, so a click on another page that arrived while this
+        # fragment drew the finished run (the loss curves take a while) was overridden and the
+        # click lost. The full rerun draws the finished runs.
+        st.rerun()
     for run in runs:
         show_run(run)
-    if not any(r.active for r in runs):
-        st.rerun()
 
 
 st.subheader("Runs")
