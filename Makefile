@@ -44,6 +44,7 @@ bench-tabular: $(STAMP)
 	$(PY) bench/references.py --out docs/benchmarks.md
 	$(PY) bench/discrete.py --out docs/benchmarks.md
 	$(PY) bench/discovery.py --out docs/benchmarks.md
+	$(PY) bench/graph_checks.py --out docs/benchmarks.md
 	$(PY) bench/random_mlp.py --out docs/benchmarks.md
 
 bench-images: $(STAMP)

@@ -4,16 +4,24 @@ Every d-separation ``x ⟂ y | given`` that a graph implies is a claim the data 
 ``ci_test`` tests one claim, ``test_implications`` tests a basis of them for a graph and
 adjusts the p-values for multiplicity (Holm 1979).
 
-- All of x, y and ``given`` continuous: partial correlation with Fisher's z (residuals of
-  least-squares fits on ``given``; ``z = atanh(r)·sqrt(n − |given| − 3)``, standard normal
-  under the null). With ``regression="linear"`` (the default) it removes only the *linear*
-  part of ``given``'s influence, so a nonlinear mechanism can make a true independence look
-  rejected; ``regression="spline"`` fits a cubic-spline basis of ``given`` (with pairwise
-  products) instead, and ``n − |given| − 3`` becomes ``n − p − 3`` for ``p`` basis columns.
-- Anything discrete: a G-test (likelihood-ratio chi-square) of x ⟂ y within each stratum
-  of ``given``, continuous variables cut into quantile bins; statistics and degrees of
-  freedom add up over strata. Binning a continuous conditioning variable leaves some
-  dependence inside each bin, so with much data a true independence can be rejected.
+- x and y continuous (or binary, as 0/1), ``given`` continuous: partial correlation with
+  Fisher's z (residuals of least-squares fits on ``given``;
+  ``z = atanh(r)·sqrt(n − |given| − 3)``, standard normal under the null). With
+  ``regression="linear"`` (``ci_test``'s default) it removes only the *linear* part of
+  ``given``'s influence, so a nonlinear mechanism can make a true independence look
+  rejected; ``regression="spline"`` (``test_implications``'s default) fits a cubic-spline
+  basis of ``given`` (with pairwise products) instead, and ``n − |given| − 3`` becomes
+  ``n − p − 3`` for ``p`` basis columns.
+- The same with discrete columns in ``given``: they define strata, within each of which x
+  and y are regressed on the continuous rest of ``given``; the residuals, pooled over the
+  strata, give one partial correlation (``p`` counts every stratum's fitted columns). A
+  stratum with fewer rows than its regression needs plus 5 is left out.
+- x or y categorical (more than two values), or every column discrete: a G-test
+  (likelihood-ratio chi-square) of x ⟂ y within each stratum of ``given``, continuous
+  variables cut into quantile bins; statistics and degrees of freedom add up over strata.
+  Binning a continuous conditioning variable leaves some dependence inside each bin, so
+  with much data a true independence can be rejected; ``mixed="g-test"`` takes this test
+  for every mix of kinds (the rule before 2026-12-06).
 
 A large p-value never proves independence; it only says the data do not contradict it.
 And with many rows a small p-value does not say the dependence matters: tens of thousands
@@ -50,7 +58,9 @@ BINS = 4  # quantile bins for a continuous variable in a G-test
 MIN_STRATUM = 5  # a stratum of `given` with fewer rows than this is skipped by the G-test
 KNOTS = 5  # interior knots (quantiles) per conditioning variable for regression="spline"
 REGRESSIONS = ("linear", "spline")
+MIXED = ("strata", "g-test")
 DISCRETE = ("binary", "categorical")
+NUMERIC = ("continuous", "binary")  # kinds a partial correlation can test (binary as 0/1)
 MIN_STRENGTH = 0.1  # a rejected independence weaker than this (|partial r|, or its G-test equivalent) is negligible
 
 
@@ -133,11 +143,15 @@ def ci_test(
     kinds: Mapping[str, str] | None = None,
     bins: int = BINS,
     regression: str = "linear",
+    mixed: str = "strata",
 ) -> CITest:
     """Test ``x ⟂ y | given`` on ``data`` (rows with a missing value in these columns are
     dropped). Kinds come from ``kinds``, else ``causal.data.infer_kind``. ``bins``: quantile
     bins of a continuous variable in a G-test; ``regression``: ``"linear"`` or ``"spline"``,
-    how Fisher's z removes ``given`` (see the module docstring).
+    how Fisher's z removes ``given`` (see the module docstring). ``mixed``: how a test with
+    both discrete and continuous columns is made when x and y are continuous or binary:
+    ``"strata"`` (a partial correlation within the strata of the discrete conditioning
+    columns) or ``"g-test"`` (every continuous column binned; the test before 2026-12-06).
 
     Raises ``ValueError`` naming an unknown or constant column, a variable that is both
     tested and conditioned on, or too few rows.
@@ -145,6 +159,8 @@ def ci_test(
     given = (given,) if isinstance(given, str) else tuple(given)
     if regression not in REGRESSIONS:
         raise ValueError(f"regression must be one of {', '.join(REGRESSIONS)}, got {regression!r}")
+    if mixed not in MIXED:
+        raise ValueError(f"mixed must be one of {', '.join(MIXED)}, got {mixed!r}")
     cols = [x, y, *given]
     unknown = [c for c in cols if c not in data.columns]
     if unknown:
@@ -166,8 +182,10 @@ def ci_test(
         if df[c].nunique() < 2:
             raise ValueError(f"column '{c}' is constant in the {len(df)} complete rows; it cannot be tested")
     if all(kind[c] == "continuous" for c in cols):
-        return _fisher_z(df, x, y, given, regression)
-    return _g_test(df, x, y, given, kind, bins)
+        return _fisher_z(df, x, y, given, regression, kind)
+    if mixed == "g-test" or all(kind[c] in DISCRETE for c in cols) or kind[x] not in NUMERIC or kind[y] not in NUMERIC:
+        return _g_test(df, x, y, given, kind, bins)
+    return _fisher_z(df, x, y, given, regression, kind)
 
 
 def _numeric(s: pd.Series) -> np.ndarray:
@@ -185,6 +203,13 @@ def _spline_basis(z: np.ndarray) -> list[np.ndarray]:
     return [z, z**2, z**3] + [np.maximum(z - k, 0.0) ** 3 for k in knots]
 
 
+def _values(s: pd.Series, kind: str) -> np.ndarray:
+    """A column as numbers: a binary one as 0/1 codes (its categories in sorted order)."""
+    if kind == "binary":
+        return pd.factorize(s, sort=True)[0].astype(np.float64)
+    return _numeric(s)
+
+
 def _design(df: pd.DataFrame, given: tuple[str, ...], regression: str) -> np.ndarray:
     zs = [_numeric(df[c]) for c in given]
     cols = [np.ones(len(df))]
@@ -199,22 +224,51 @@ def _design(df: pd.DataFrame, given: tuple[str, ...], regression: str) -> np.nda
     return np.column_stack(cols)
 
 
-def _fisher_z(df: pd.DataFrame, x: str, y: str, given: tuple[str, ...], regression: str) -> CITest:
-    n = len(df)
-    xy = np.column_stack([_numeric(df[x]), _numeric(df[y])])
-    design = _design(df, given, regression)
-    coef, _, rank, _ = np.linalg.lstsq(design, xy, rcond=None)
-    dof = n - (int(rank) - 1) - 3  # n − |given| − 3 for a linear fit; n − p − 3 for p basis columns
-    if dof < 1:
-        p = (int(rank) if rank < n else design.shape[1]) - 1
-        raise ValueError(
-            f"{n} complete rows are too few to test {x} ⟂ {y} given {len(given)} variable(s); need at least {p + 4}"
-        )
-    res = xy - design @ coef
-    scale = res.std(axis=0)
-    method = ("partial correlation" if given else "correlation") + (" (spline regression)" if given and regression == "spline" else "")
+def _fisher_z(df: pd.DataFrame, x: str, y: str, given: tuple[str, ...], regression: str,
+              kind: Mapping[str, str]) -> CITest:
+    """Partial correlation of x and y (continuous, or binary as 0/1) given ``given``: the
+    discrete conditioning columns define strata, within each of which x and y are
+    regressed on the continuous ones (``_design``); the residuals pooled over the strata
+    give one correlation and Fisher's z. A stratum with too few rows for its regression is
+    left out, as the G-test leaves out small strata."""
+    discrete = tuple(c for c in given if kind[c] in DISCRETE)
+    cont = tuple(c for c in given if kind[c] not in DISCRETE)
+    xy = np.column_stack([_values(df[x], kind[x]), _values(df[y], kind[y])])
+    design = _design(df, cont, regression)
+    if discrete:
+        codes = np.column_stack([_codes(df[c], kind[c], 2) for c in discrete])
+        strata = np.unique(codes, axis=0, return_inverse=True)[1].reshape(-1)
+    else:
+        strata = np.zeros(len(df), dtype=np.int64)
+    res = np.zeros_like(xy)
+    used = np.zeros(len(df), dtype=bool)
+    ranks, n_strata, skipped_rows = 0, int(strata.max()) + 1, 0
+    for s_ in range(n_strata):
+        rows = np.flatnonzero(strata == s_)
+        coef, _, rank, _ = np.linalg.lstsq(design[rows], xy[rows], rcond=None)
+        if discrete and len(rows) < int(rank) + MIN_STRATUM:
+            skipped_rows += len(rows)
+            continue
+        res[rows] = xy[rows] - design[rows] @ coef
+        used[rows] = True
+        ranks += int(rank)
+    n = int(used.sum())
+    dof = n - (ranks - 1) - 3  # n − |given| − 3 for a linear fit; n − p − 3 for p fitted columns in all
+    method = ("partial correlation" if given else "correlation") + (" (spline regression)" if cont and regression == "spline" else "")
+    if discrete:
+        kept = len(np.unique(strata[used]))
+        method += f" within {kept} of {n_strata} strata of {', '.join(map(str, discrete))}"
     method += ", Fisher's z"
-    if (scale <= 1e-10 * (xy.std(axis=0) + 1e-300)).any():  # x or y is a function of `given`
+    if dof < 1:
+        if discrete and skipped_rows:
+            return CITest(x, y, given, 0.0, 0, 1.0, method + " (no stratum large enough: untested)", n, 0.0)
+        p = design.shape[1] - 1
+        raise ValueError(
+            f"{len(df)} complete rows are too few to test {x} ⟂ {y} given {len(given)} variable(s); need at least {p + 4}"
+        )
+    res, xy_used = res[used], xy[used]
+    scale = res.std(axis=0)
+    if (scale <= 1e-10 * (xy_used.std(axis=0) + 1e-300)).any():  # x or y is a function of `given`
         return CITest(x, y, given, 0.0, dof, 1.0, method + " (degenerate: a variable is determined by the others)", n, 0.0)
     r = float(np.clip(np.corrcoef(res[:, 0], res[:, 1])[0, 1], -1 + 1e-15, 1 - 1e-15))
     z = float(np.arctanh(r) * np.sqrt(dof))
@@ -287,16 +341,19 @@ def test_implications(
     kinds: Mapping[str, str] | None = None,
     alpha: float = 0.05,
     max_tests: int = 200,
-    regression: str = "linear",
+    regression: str = "spline",
     min_strength: float = MIN_STRENGTH,
+    mixed: str = "strata",
 ) -> list[ImplicationTest]:
     """Test ``graph.implied_independences()`` on ``data``, sorted by p-value (smallest first).
 
     Kinds come from ``kinds``, else the graph's declared kinds, else are inferred. Image
     nodes are left out. When there are more than ``max_tests`` implications, those with
     the smallest conditioning sets (the most powerful tests) are run. Holm's correction is
-    over the tests run. ``regression="spline"`` is the better choice when mechanisms may be
-    nonlinear (see ``ci_test``). A rejection weaker than ``min_strength`` is not
+    over the tests run. ``regression`` and ``mixed`` are ``ci_test``'s; the default here is
+    ``"spline"`` (``ci_test``'s is ``"linear"``): a check of a graph must not refute a true
+    graph whose mechanisms are nonlinear, and a linear adjustment does (docs/benchmarks.md,
+    *Checking a graph against the data*). A rejection weaker than ``min_strength`` is not
     ``relevant`` (see the module docstring).
 
     >>> from causal import datasets
@@ -321,7 +378,7 @@ def test_implications(
         if all(graph.kind(v) != "image" for v in (ind.x, ind.y, *ind.given))
     ]
     implied = sorted(implied, key=lambda ind: len(ind.given))[: max(0, max_tests)]
-    tests = [ci_test(data, ind.x, ind.y, ind.given, kinds, regression=regression) for ind in implied]
+    tests = [ci_test(data, ind.x, ind.y, ind.given, kinds, regression=regression, mixed=mixed) for ind in implied]
     adjusted = holm([t.p_value for t in tests])
     results = [
         ImplicationTest(ind, t, alpha, t.p_value < alpha, float(ph), float(ph) < alpha, min_strength)

@@ -63,16 +63,70 @@ def test_chain_discrete_uses_a_g_test_within_strata() -> None:
     assert (marginal.statistic, marginal.p_value, marginal.dof) == (pytest.approx(g), pytest.approx(p), dof)
 
 
-def test_mixed_kinds_bin_the_continuous_variables() -> None:
+def test_mixed_kinds_binary_as_numbers_categorical_by_g_test() -> None:
     df = continuous_chain(800, seed=2)
     df["a"] = (df["a"] > 0).astype(int)  # binary cause
-    t = ci_test(df, "a", "c")
-    assert t.method == "G-test; c in 4 quantile bins" and t.dof == 3 and t.p_value < 1e-10
-    t = ci_test(df, "a", "c", given=["b"], bins=3)
+    t = ci_test(df, "a", "c")  # a binary column is tested as 0/1: a point-biserial correlation
+    assert t.method == "correlation, Fisher's z" and t.dof == 800 - 3 and t.p_value < 1e-10
+    assert t.effect == pytest.approx(np.corrcoef(df.a, df.c)[0, 1])
+    # binary text labels are coded in sorted order ("no" 0, "yes" 1), so the sign follows the labels
+    labelled = ci_test(df.assign(a=np.where(df.a == 1, "yes", "no")), "a", "c")
+    assert labelled.effect == pytest.approx(t.effect)
+    t = ci_test(df, "a", "c", given=["b"])
+    assert t.method == "partial correlation, Fisher's z" and t.p_value > 0.01
+    # a categorical x or y (more than two values) is tested by the G-test, continuous columns binned
+    first = continuous_chain(800, seed=2)
+    cat = first.assign(a=pd.qcut(first.a, 3, labels=["lo", "mid", "hi"]).astype(str))
+    t = ci_test(cat, "a", "c", given=["b"], bins=3)
     assert t.method == "G-test in 3 of 3 strata; c, b in 3 quantile bins"
-    # kinds can be forced: c treated as categorical needs no bins, b as continuous does
-    t = ci_test(df.assign(c=(df.c > 0).astype(int)), "a", "c", kinds={"c": "categorical"})
+    # kinds can be forced: c treated as categorical needs no bins
+    t = ci_test(df.assign(c=(df.c > 0).astype(int)), "a", "c", kinds={"a": "categorical", "c": "categorical"})
     assert t.method == "G-test" and t.dof == 1
+
+
+def mixed_fork(n: int, seed: int, edge: float = 0.0) -> pd.DataFrame:
+    """A binary s and a continuous z cause x and y, nonlinearly and with s changing z's
+    effect, so that x ⟂ y | s, z (unless ``edge``: x -> y)."""
+    rng = np.random.default_rng(seed)
+    s = (rng.random(n) < 0.4).astype(int)
+    z = rng.normal(size=n) + s
+    x = np.sin(2 * z) + 2 * s * z + rng.normal(size=n)
+    y = z**2 / 2 - 3 * s + (1 - 2 * s) * z + edge * x + rng.normal(size=n)
+    return pd.DataFrame({"s": s, "z": z, "x": x, "y": y})
+
+
+def test_a_discrete_conditioning_column_defines_strata_for_the_partial_correlation() -> None:
+    """Binning z into quantile bins (the G-test) leaves its influence inside each bin, so on
+    many rows a true independence is rejected; regressing within the strata of s does not,
+    and it still finds an arrow x -> y."""
+    df = mixed_fork(20_000, seed=0)
+    t = ci_test(df, "x", "y", given=["s", "z"], regression="spline")
+    assert t.method == "partial correlation (spline regression) within 2 of 2 strata of s, Fisher's z"
+    assert t.p_value > 0.01 and abs(t.effect) < 0.02 and t.n == 20_000
+    kinds = {"x": "continuous", "y": "continuous", "s": "binary", "z": "continuous"}
+    binned = ind._g_test(df, "x", "y", ("s", "z"), kinds, 4)  # the test these columns had before
+    assert binned.method == "G-test in 8 of 8 strata; x, y, z in 4 quantile bins" and binned.p_value < 1e-6
+    found = ci_test(mixed_fork(2_000, seed=1, edge=0.2), "x", "y", given=["s", "z"], regression="spline")
+    assert found.p_value < 1e-4
+    # calibrated under the null: 200 data sets of 300 rows, rejection rate at 0.05
+    ps = np.asarray([ci_test(mixed_fork(300, seed), "x", "y", given=["s", "z"], regression="spline").p_value
+                     for seed in range(200)])
+    assert 0.02 <= float((ps < 0.05).mean()) <= 0.09 and 0.35 < float(np.median(ps)) < 0.65
+    # dof: n minus the fitted columns of every stratum (spline basis of z with its intercept, 9 each) minus 2
+    assert t.dof == 20_000 - (2 * 9 - 1) - 3
+
+
+def test_strata_too_small_for_their_regression_are_left_out() -> None:
+    rng = np.random.default_rng(4)
+    n = 300
+    z = rng.normal(size=n)
+    df = pd.DataFrame({"x": z + rng.normal(size=n), "y": z + rng.normal(size=n), "z": z,
+                       "g": np.where(np.arange(n) < 296, "big", "tiny")})  # 4 rows: too few beside z
+    t = ci_test(df, "x", "y", given=["g", "z"])
+    assert "within 1 of 2 strata of g" in t.method and t.n == 296 and t.p_value > 0.01
+    few = df.assign(g=np.arange(n) % 100)  # 100 strata of 3 rows: nothing testable
+    t = ci_test(few, "x", "y", given=["g", "z"], kinds={"g": "categorical"})
+    assert t.dof == 0 and t.p_value == 1.0 and "untested" in t.method
 
 
 def test_strata_too_small_are_skipped_and_an_empty_test_says_untested() -> None:
@@ -189,8 +243,9 @@ def test_implications_on_a_benchmark_are_sorted_and_holm_adjusted() -> None:
     assert ps == sorted(ps)
     assert all(r.p_holm >= r.p_value and r.alpha == 0.01 and r.rejected == (r.p_value < 0.01) for r in results)
     assert all(np.diff([r.p_holm for r in results]) >= 0)
-    # the graph's declared kind (A binary) selects the G-test for implications involving A
-    assert all(r.test.method.startswith("G-test") for r in results if "A" in (r.test.x, r.test.y, *r.test.given))
+    # the graph's declared kind (A binary): A tested as 0/1, and as a conditioning column its strata
+    assert all("Fisher's z" in r.test.method for r in results)
+    assert all("strata of A" in r.test.method for r in results if "A" in r.test.given)
     frame = implications_frame(results)
     assert list(frame["p"]) == ps and frame.shape == (len(results), 12)
 

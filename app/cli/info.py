@@ -9,7 +9,7 @@ import textwrap
 from pathlib import Path
 
 from app.cli.common import PROG, UsageError, _draw_csv, _graph_arg, _info_stream, _read_data
-from causal import datasets
+from causal import CausalGraph, datasets
 
 FORMATS = ("text", "dagitty", "dot", "json")
 
@@ -61,6 +61,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
         print(f"implied conditional independences ({len(found)}):" if found else "implied conditional independences: none (every pair is adjacent)")
         for ind in found:
             print(f"  {ind}")
+    status = _check_on_data(graph, args) if args.data else 0
     if args.mec:
         cp = graph.cpdag()
         print(f"Markov equivalence class (CPDAG): {cp}")
@@ -70,6 +71,37 @@ def cmd_graph(args: argparse.Namespace) -> int:
             print(f"  {graph.equivalence_class_size()} DAGs; undirected edges (--) can point either way")
         else:
             print(f"  {len(cp.undirected)} undirected edges (--) can point either way")
+    return status
+
+
+def _check_on_data(graph: CausalGraph, args: argparse.Namespace) -> int:
+    """Test the graph's implied independences on --data, as the Graph page does: 3 when a
+    rejection has practical strength (an arrow probably missing), else 0."""
+    from causal.independence import MIN_STRENGTH, implications_frame, test_implications
+
+    nodes = [v for v in graph.nodes if graph.kind(v) != "image"]
+    table, _ = _read_data(args.data, nodes, args.drop_missing, args.missing_marker)
+    results = test_implications(table, graph, alpha=args.alpha, regression="linear" if args.linear else "spline")
+    if args.csv:
+        implications_frame(results).to_csv(args.csv, index=False)
+    if not results:
+        print(f"{args.data}: the graph implies no conditional independence (every pair is adjacent): "
+              "the data cannot contradict it")
+        return 0
+    print(f"{args.data}: {len(results)} implied independence(s) tested on {len(table):,} rows "
+          f"({'linear' if args.linear else 'spline'} adjustment, Holm-adjusted at {args.alpha:g}):")
+    for r in results:
+        verdict = ("CONTRADICTED" if r.relevant else "rejected, negligible") if r.rejected_holm else "consistent"
+        print(f"  {verdict:<21} {r.independence}  p = {r.p_value:.3g} (Holm {r.p_holm:.3g}), strength {r.strength:.3f}"
+              f"  [{r.test.method}]")
+    bad = sum(r.relevant for r in results)
+    if bad:
+        print(f"the data contradict {bad} of the {len(results)} with a dependence of practical size (strength ≥ "
+              f"{MIN_STRENGTH:g}): an arrow is probably missing between those variables")
+        return 3
+    weak = sum(r.rejected_holm for r in results)
+    print(f"consistent with the data{f' ({weak} rejection(s) too weak to matter)' if weak else ''}; a large p-value "
+          "does not prove independence, it only fails to refute it")
     return 0
 
 

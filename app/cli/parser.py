@@ -287,7 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
             examples:
               {PROG} graph "x1 -> x2 -> x3; x1 -> x3"
               {PROG} graph model.dagitty --to dot -o model.dot
-              {PROG} graph "a -> b; c -> b; b -> d" --implications --mec"""),
+              {PROG} graph "a -> b; c -> b; b -> d" --implications --mec
+              {PROG} graph model.dagitty --data data.csv    # does the table contradict the graph?"""),
     )
     p.add_argument("graph", metavar="TEXT_OR_FILE", help="graph text, or a file holding it")
     p.add_argument("--to", choices=FORMATS, default="text", help="output format (default text: 'a -> b; ...')")
@@ -296,6 +297,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="list the conditional independences the graph implies (testable against data)")
     p.add_argument("--mec", action="store_true",
                    help="show the Markov equivalence class: the graphs no observational data can tell apart")
+    p.add_argument("--data", metavar="FILE.csv", help="test the implied independences on this table (Holm-adjusted; "
+                   "a rejection of practical strength says an arrow is probably missing); exit status 3 when the "
+                   "data contradict the graph")
+    p.add_argument("--alpha", type=float, default=0.05, help="--data: the tests' level after Holm's correction (default 0.05)")
+    p.add_argument("--linear", action="store_true", help="--data: adjust for conditioning columns linearly instead of "
+                   "by splines (faster; assumes linear mechanisms, so nonlinear ones look like missing arrows)")
+    p.add_argument("--csv", metavar="FILE", help="--data: write every test (independence, p, Holm p, strength, method) here")
+    _missing_options(p)
     p.set_defaults(run=cmd_graph)
 
     p = sub.add_parser(
@@ -303,7 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=fmt,
         help="a causal graph suggested by a table (PC): a starting point to draw from, with what the data cannot orient",
         description=_para("Search the table's conditional independences with the PC algorithm (pgmpy's, on this "
-        "project's tests: Fisher's z for continuous columns, a G-test when one is discrete) and print the Markov "
+        "project's tests: Fisher's z for continuous and binary columns, within the strata of discrete conditioning "
+        "columns; a G-test where a tested column is categorical) and print the Markov "
         "equivalence class found: the arrows the data orient, and '--' for adjacencies either direction fits. It "
         "assumes no hidden common cause of two columns and that no dependence cancels out; a suggestion to start "
         "drawing from, not a finding."),
