@@ -32,9 +32,12 @@ class Dependence:
     more than two values ("eta": the share of its variance, square-rooted, that the groups'
     means explain; the codes of unordered categories have no correlation); ``mi`` the mutual information
     in nats (continuous values in quantile bins) with the G-test's ``p_value`` (the
-    chi-square test of the mutual information); ``cond_p_value`` the G-test of the same
-    independence within strata of the sensitive attribute's non-descendants that are
-    ancestors of ``node`` (None when there are none)."""
+    chi-square test of the mutual information); ``cond_p_value`` the test of the same
+    independence given the sensitive attribute's non-descendants that are ancestors of
+    ``node`` (None when there are none): ``causal.independence.ci_test`` with the graph's
+    kinds and the spline adjustment of the Graph page's checks, a partial correlation within
+    the strata of the discrete ones where both columns are continuous or binary, else the
+    G-test."""
 
     node: str
     corr: float
@@ -137,7 +140,8 @@ def dependence(data: pd.DataFrame, graph: CausalGraph, sensitive: str, nodes: Se
         cond = None
         if conditional and given:
             try:
-                cond = float(ci_test(data, sensitive, node, given).p_value)
+                kinds = {v: k for v, k in graph.kinds.items() if k and v in (sensitive, node, *given)}
+                cond = float(ci_test(data, sensitive, node, given, kinds, regression="spline").p_value)
             except ValueError:
                 cond = None
         out.append(Dependence(node, corr, measure, mi, p, cond, given))

@@ -63,6 +63,11 @@ def test_parity_cut_of_the_true_loan_scm_removes_the_dependence_and_keeps_the_re
     before = db.dependence(uncut, scm.graph, "A", ["income"], conditional=False)[0]
     assert abs(dep.corr) <= 0.03 and dep.p_value > 0.001  # independent by construction; n = 10,000
     assert before.corr > 0.3 and before.p_value < 1e-10
+    # given A's non-descendant ancestors of income (age): a spline-adjusted partial correlation
+    (cond,) = db.dependence(cut, scm.graph, "A", ["income"])
+    (cond_before,) = db.dependence(uncut, scm.graph, "A", ["income"])
+    assert cond.given == cond_before.given == ("age",)
+    assert cond.cond_p_value > 0.001 and cond_before.cond_p_value < 1e-10
     # common random numbers: columns the cut cannot reach are the same rows exactly
     for col in ("A", "age", "amount", "duration", "edu"):
         np.testing.assert_array_equal(cut[col].to_numpy(), uncut[col].to_numpy())
