@@ -149,6 +149,10 @@ def test_editing_the_graph_updates_the_tests_of_its_implications(ws) -> None:
     assert any("contradict" in e.value for e in at.error), _text(at)  # the data (true graph has x1 -> x3) refute it
     table = _frame(at, "independence", "rejected (Holm)")
     assert table["independence"].tolist() == ["x1 ⟂ x3 | x2"] and bool(table["rejected (Holm)"].iloc[0])
+    assert at.radio(key="graph-regression").value == "spline"  # the default: no true nonlinear graph refuted
+    assert "spline regression" in _frame(at, "independence", "method")["method"].iloc[0]
+    at.radio(key="graph-regression").set_value("linear").run()
+    assert "spline" not in _frame(at, "independence", "method")["method"].iloc[0]
     # the edit controls: add the arrow back, and the data agree again
     at.selectbox(key="graph-edge-from").set_value("x1")
     at.selectbox(key="graph-edge-to").set_value("x3")
