@@ -15,10 +15,12 @@ For each built-in SCM with a testable implication, rows drawn with seed 1000 + s
   (a dependence weaker than the strength floor, or cancelled) is missed by every method alike.
 
 Methods: the adjustment for the conditioning set (``spline``, the default since 2026-12-06,
-or ``linear``, the page's default before) crossed with how tests with both discrete and
-continuous columns are made (``strata``: a partial correlation within the strata of the
-discrete conditioning columns, the default since 2026-12-06; ``g-test``: every continuous
-column cut into 4 quantile bins, the rule before). *linear, g-test* is what the page did before.
+or ``linear``, the page's default before), how tests with both discrete and continuous
+columns are made (``strata``: a partial correlation within the strata of the discrete
+conditioning columns, the default since 2026-12-06; ``g-test``: every continuous column cut
+into 4 quantile bins, the rule before), and whether a partial correlation also tests its
+interactions with the continuous conditioning columns (``interactions``, the default since
+2026-12-06). *linear, g-test (before)* is what the page did before.
 """
 
 from __future__ import annotations
@@ -44,11 +46,12 @@ from causal.independence import MIN_STRENGTH, ci_test, holm  # noqa: E402
 SCMS = ("chain5-lin", "fork-nlin", "simpson-nlin", "simpson-symprod", "large-backdoor", "loan", "hetero-nlin",
         "mlp-12", "discrete-12", "pendulum")
 ROWS = (2_000, 20_000)
-METHODS = {  # label: (regression, mixed)
-    "spline, strata (default)": ("spline", "strata"),
-    "linear, strata": ("linear", "strata"),
-    "spline, g-test": ("spline", "g-test"),
-    "linear, g-test (before)": ("linear", "g-test"),
+METHODS = {  # label: (regression, mixed, interactions)
+    "spline, strata, interactions (default)": ("spline", "strata", True),
+    "spline, strata": ("spline", "strata", False),
+    "linear, strata": ("linear", "strata", False),
+    "spline, g-test": ("spline", "g-test", False),
+    "linear, g-test (before)": ("linear", "g-test", False),
 }
 ALPHA = 0.05
 MAX_TESTS = 200  # test_implications' default
@@ -59,8 +62,9 @@ class Checker:
     when p_Holm < ALPHA and the strength reaches MIN_STRENGTH), with each test computed once
     per data set and method: the graphs with one arrow removed share most implications."""
 
-    def __init__(self, data: pd.DataFrame, kinds: dict, regression: str, mixed: str) -> None:
+    def __init__(self, data: pd.DataFrame, kinds: dict, regression: str, mixed: str, interactions: bool) -> None:
         self.data, self.kinds, self.regression, self.mixed = data, kinds, regression, mixed
+        self.interactions = interactions
         self.cache: dict[tuple, object] = {}
         self.seconds = 0.0
 
@@ -72,7 +76,7 @@ class Checker:
             if key not in self.cache:
                 t0 = time.perf_counter()
                 self.cache[key] = ci_test(self.data, ind.x, ind.y, ind.given, self.kinds, regression=self.regression,
-                                          mixed=self.mixed)
+                                          mixed=self.mixed, interactions=self.interactions)
                 self.seconds += time.perf_counter() - t0
             tests.append(self.cache[key])
         if not tests:
@@ -81,14 +85,14 @@ class Checker:
         return int(sum(p < ALPHA and t.strength >= MIN_STRENGTH for t, p in zip(tests, adjusted)))
 
 
-def run_scm(name: str, rows: int, seed: int, methods: dict[str, tuple[str, str]]) -> list[dict]:
+def run_scm(name: str, rows: int, seed: int, methods: dict[str, tuple[str, str, bool]]) -> list[dict]:
     ds = datasets.load(name, n=rows, seed=1000 + seed)
     g = ds.graph
     kinds = {v: k for v, k in g.kinds.items() if k}
     mixed_kinds = len({("continuous" if (kinds.get(v) or "continuous") == "continuous" else "discrete") for v in g.nodes}) > 1
     out = []
-    for label, (regression, mixed) in methods.items():
-        check = Checker(ds.data, kinds, regression, mixed)
+    for label, (regression, mixed, interactions) in methods.items():
+        check = Checker(ds.data, kinds, regression, mixed, interactions)
         alarms = check.contradictions(g)
         caught = [check.contradictions(CausalGraph(g.nodes, [e for e in g.edges if e != edge], kinds=g.kinds)) > 0
                   for edge in g.edges]

@@ -1,8 +1,8 @@
 """A causal graph suggested by the data: the PC algorithm (pgmpy's, order-independent
 "stable" variant) driven by this project's conditional independence tests
-(``causal.independence.ci_test``: Fisher's z for continuous and binary columns, within the
-strata of discrete conditioning columns; a G-test where a tested column is categorical or
-every one is discrete), as a *starting point* for the graph a user draws, never as the answer.
+(``causal.independence.ci_test``: a partial correlation for continuous and binary columns,
+within the strata of discrete conditioning columns and with its interactions with the
+continuous ones; a G-test where a tested column is categorical or every one is discrete), as a *starting point* for the graph a user draws, never as the answer.
 
 What the suggestion rests on, stated so a user can judge it (the Graph page shows it):
 
@@ -119,11 +119,12 @@ def suggest_graph(
     regression: str = REGRESSION,
     bins: int = BINS,
     mixed: str = "strata",
+    interactions: bool = True,
 ) -> Suggestion:
     """Run PC on ``columns`` of ``data`` (default: all) and return the ``Suggestion``.
 
-    ``kinds``: column kinds (else inferred); ``regression``, ``bins`` and ``mixed`` are
-    ``ci_test``'s. Rows with a missing value in these columns are
+    ``kinds``: column kinds (else inferred); ``regression``, ``bins``, ``mixed`` and
+    ``interactions`` are ``ci_test``'s. Rows with a missing value in these columns are
     left out. Raises ``DataError`` naming an unknown or constant column, or a table
     too small or too wide to search.
     """
@@ -164,7 +165,8 @@ def suggest_graph(
     def independent(x: int, y: int, given: Sequence[int], data: pd.DataFrame, significance_level: float = alpha,
                     **_: Any) -> bool:
         tests[0] += 1
-        t = ci_test(data, x, y, tuple(sorted(given)), by_number, bins=bins, regression=regression, mixed=mixed)
+        t = ci_test(data, x, y, tuple(sorted(given)), by_number, bins=bins, regression=regression, mixed=mixed,
+                    interactions=interactions)
         return bool(t.p_value >= significance_level or t.strength < min_strength)
 
     start = time.perf_counter()

@@ -4,18 +4,24 @@ Every d-separation ``x ⟂ y | given`` that a graph implies is a claim the data 
 ``ci_test`` tests one claim, ``test_implications`` tests a basis of them for a graph and
 adjusts the p-values for multiplicity (Holm 1979).
 
-- x and y continuous (or binary, as 0/1), ``given`` continuous: partial correlation with
-  Fisher's z (residuals of least-squares fits on ``given``;
-  ``z = atanh(r)·sqrt(n − |given| − 3)``, standard normal under the null). With
-  ``regression="linear"`` (``ci_test``'s default) it removes only the *linear* part of
-  ``given``'s influence, so a nonlinear mechanism can make a true independence look
-  rejected; ``regression="spline"`` (``test_implications``'s default) fits a cubic-spline
-  basis of ``given`` (with pairwise products) instead, and ``n − |given| − 3`` becomes
-  ``n − p − 3`` for ``p`` basis columns.
-- The same with discrete columns in ``given``: they define strata, within each of which x
-  and y are regressed on the continuous rest of ``given``; the residuals, pooled over the
-  strata, give one partial correlation (``p`` counts every stratum's fitted columns). A
-  stratum with fewer rows than its regression needs plus 5 is left out.
+- x and y continuous (or binary, as 0/1), no ``given``: their correlation with Fisher's z
+  (``z = atanh(r)·sqrt(n − 3)``, standard normal under independence).
+- The same given ``given``: x and y are regressed on ``given`` by least squares and their
+  residuals compared (a partial correlation). With ``regression="linear"`` (``ci_test``'s
+  default) the fit removes only the *linear* part of ``given``'s influence, so a nonlinear
+  mechanism can make a true independence look rejected; ``regression="spline"``
+  (``test_implications``'s default) fits a cubic-spline basis of ``given`` (with pairwise
+  products) instead. Discrete columns in ``given`` define strata, within each of which the
+  fit is made on the continuous rest; the residuals are pooled over the strata (a stratum
+  with fewer rows than its fit needs plus 5 is left out). The test is the generalized
+  covariance measure (Shah and Peters 2020): the mean of the residuals' product over its
+  own standard error, scaled by ``sqrt(n − p − 3)`` for ``p`` fitted columns (with one
+  variance it is Fisher's z; where the noise's scale changes with ``given`` it holds its
+  level and Fisher's z does not). A dependence that changes sign with a continuous
+  conditioning column (y = x·z given z) leaves the residuals uncorrelated, so the product
+  weighted by each standardized continuous column of ``given`` is tested too (a chi-square
+  quadratic form) and the p-value is the smaller of the two doubled (Bonferroni);
+  ``interactions=False`` tests the correlation alone.
 - x or y categorical (more than two values), or every column discrete: a G-test
   (likelihood-ratio chi-square) of x ⟂ y within each stratum of ``given``, continuous
   variables cut into quantile bins; statistics and degrees of freedom add up over strata.
@@ -27,7 +33,8 @@ A large p-value never proves independence; it only says the data do not contradi
 And with many rows a small p-value does not say the dependence matters: tens of thousands
 of rows reject dependences far too small to matter (or left by binning). Every test also
 reports a *strength* on one scale for both kinds, 0 (independent) to 1: the absolute
-partial correlation, or for a G-test Linfoot's informational coefficient of correlation
+partial correlation (or, where larger, the absolute correlation of one residual times a
+conditioning column with the other), or for a G-test Linfoot's informational coefficient of correlation
 ``sqrt(1 − exp(−2·I))`` of the conditional mutual information ``I`` (which equals ``|ρ|``
 for Gaussian variables). ``test_implications`` calls a rejection *relevant* when its
 strength is at least ``min_strength`` (0.1 by default, Cohen's "small" correlation).
@@ -68,10 +75,14 @@ MIN_STRENGTH = 0.1  # a rejected independence weaker than this (|partial r|, or 
 class CITest:
     """The result of testing ``x ⟂ y | given`` on ``n`` rows.
 
-    ``statistic`` is Fisher's z (signed) or the G statistic; ``dof`` is ``n − |given| − 3``
-    for Fisher's z and the chi-square degrees of freedom for the G-test (0: no stratum was
-    large enough to test anything, and ``p_value`` is 1). ``effect`` is the partial
-    correlation (Fisher's z) or the conditional mutual information in nats, ``G / 2n``.
+    ``statistic`` is Fisher's z (no ``given``), the generalized covariance measure's
+    statistic (signed; ``given``) or the G statistic; ``dof`` is ``n − p − 3`` for ``p``
+    fitted columns (``n − |given| − 3`` for a linear fit) for the first two and the
+    chi-square degrees of freedom for the G-test (0: no stratum was large enough to test
+    anything, and ``p_value`` is 1). ``effect`` is the partial
+    correlation (Fisher's z) or the conditional mutual information in nats, ``G / 2n``;
+    ``interaction`` the largest |correlation| of one residual times a conditioning column
+    with the other residual (None when the interactions were not tested).
     """
 
     x: str
@@ -83,11 +94,12 @@ class CITest:
     method: str
     n: int
     effect: float = float("nan")
+    interaction: float | None = None
 
     @property
     def strength(self) -> float:
         """How strong the dependence is, 0 to 1, on one scale for both tests: ``|effect|``
-        for a partial correlation; for a G-test Linfoot's informational coefficient of
+        for a partial correlation (or ``interaction`` where that is larger); for a G-test Linfoot's informational coefficient of
         correlation ``sqrt(1 − exp(−2·I))`` of the mutual information ``I = effect`` (nats),
         which is ``|ρ|`` for two Gaussian variables.
 
@@ -99,7 +111,7 @@ class CITest:
             return e
         if self.method.startswith("G-test"):
             return float(np.sqrt(-np.expm1(-2.0 * max(e, 0.0))))
-        return abs(e)
+        return abs(e) if self.interaction is None else max(abs(e), float(self.interaction))
 
     def __str__(self) -> str:
         cond = f" | {', '.join(self.given)}" if self.given else ""
@@ -144,6 +156,7 @@ def ci_test(
     bins: int = BINS,
     regression: str = "linear",
     mixed: str = "strata",
+    interactions: bool = True,
 ) -> CITest:
     """Test ``x ⟂ y | given`` on ``data`` (rows with a missing value in these columns are
     dropped). Kinds come from ``kinds``, else ``causal.data.infer_kind``. ``bins``: quantile
@@ -152,6 +165,9 @@ def ci_test(
     both discrete and continuous columns is made when x and y are continuous or binary:
     ``"strata"`` (a partial correlation within the strata of the discrete conditioning
     columns) or ``"g-test"`` (every continuous column binned; the test before 2026-12-06).
+    ``interactions``: a partial correlation given continuous columns also tests whether the
+    residuals' product moves with them (see the module docstring); its p-value is the
+    smaller of the two doubled (Bonferroni).
 
     Raises ``ValueError`` naming an unknown or constant column, a variable that is both
     tested and conditioned on, or too few rows.
@@ -182,10 +198,10 @@ def ci_test(
         if df[c].nunique() < 2:
             raise ValueError(f"column '{c}' is constant in the {len(df)} complete rows; it cannot be tested")
     if all(kind[c] == "continuous" for c in cols):
-        return _fisher_z(df, x, y, given, regression, kind)
+        return _fisher_z(df, x, y, given, regression, kind, interactions)
     if mixed == "g-test" or all(kind[c] in DISCRETE for c in cols) or kind[x] not in NUMERIC or kind[y] not in NUMERIC:
         return _g_test(df, x, y, given, kind, bins)
-    return _fisher_z(df, x, y, given, regression, kind)
+    return _fisher_z(df, x, y, given, regression, kind, interactions)
 
 
 def _numeric(s: pd.Series) -> np.ndarray:
@@ -225,7 +241,7 @@ def _design(df: pd.DataFrame, given: tuple[str, ...], regression: str) -> np.nda
 
 
 def _fisher_z(df: pd.DataFrame, x: str, y: str, given: tuple[str, ...], regression: str,
-              kind: Mapping[str, str]) -> CITest:
+              kind: Mapping[str, str], interactions: bool = True) -> CITest:
     """Partial correlation of x and y (continuous, or binary as 0/1) given ``given``: the
     discrete conditioning columns define strata, within each of which x and y are
     regressed on the continuous ones (``_design``); the residuals pooled over the strata
@@ -258,7 +274,12 @@ def _fisher_z(df: pd.DataFrame, x: str, y: str, given: tuple[str, ...], regressi
     if discrete:
         kept = len(np.unique(strata[used]))
         method += f" within {kept} of {n_strata} strata of {', '.join(map(str, discrete))}"
-    method += ", Fisher's z"
+    with_ = interactions and bool(cont)
+    if not given:
+        method += ", Fisher's z"
+    else:
+        method += "; generalized covariance measure" + (f", with its interactions with {', '.join(map(str, cont))}"
+                                                        if with_ else "")
     if dof < 1:
         if discrete and skipped_rows:
             return CITest(x, y, given, 0.0, 0, 1.0, method + " (no stratum large enough: untested)", n, 0.0)
@@ -271,9 +292,42 @@ def _fisher_z(df: pd.DataFrame, x: str, y: str, given: tuple[str, ...], regressi
     if (scale <= 1e-10 * (xy_used.std(axis=0) + 1e-300)).any():  # x or y is a function of `given`
         return CITest(x, y, given, 0.0, dof, 1.0, method + " (degenerate: a variable is determined by the others)", n, 0.0)
     r = float(np.clip(np.corrcoef(res[:, 0], res[:, 1])[0, 1], -1 + 1e-15, 1 - 1e-15))
-    z = float(np.arctanh(r) * np.sqrt(dof))
-    p = float(2 * stats.norm.sf(abs(z)))
-    return CITest(x, y, given, z, dof, p, method, n, r)
+    if not given:  # x ⟂ y: the product's variance is the product of the variances, Fisher's z is exact
+        z = float(np.arctanh(r) * np.sqrt(dof))
+        return CITest(x, y, given, z, dof, float(2 * stats.norm.sf(abs(z))), method, n, r)
+    zs = np.column_stack([_numeric(df[c]) for c in cont])[used] if with_ else None
+    z, p, inter = _gcm(res[:, 0], res[:, 1], zs, dof)
+    return CITest(x, y, given, z, dof, p, method, n, r, inter)
+
+
+def _gcm(rx: np.ndarray, ry: np.ndarray, zs: np.ndarray | None, dof: int) -> tuple[float, float, float | None]:
+    """The generalized covariance measure (Shah and Peters 2020) of two residuals: the
+    scaled mean of their product, whose variance is estimated from the products themselves
+    (so it holds its level where the noise's scale changes with the conditioning columns,
+    and Fisher's z, which assumes one variance, does not); scaled by ``sqrt(dof)`` rather
+    than ``sqrt(n)`` for the fitted columns, as Fisher's z is, so that the two agree where
+    Fisher's z is right. With ``zs`` (continuous conditioning columns) also the product
+    weighted by each standardized column: a dependence that changes sign with them leaves
+    the residuals uncorrelated and these sums nonzero; their quadratic form is chi-square,
+    and the p-value is the smaller of the two doubled (Bonferroni).
+
+    Returns the signed statistic, the p-value and the largest |correlation| of one residual
+    times a column with the other (None without ``zs``)."""
+    prod = rx * ry
+    sd = float(prod.std())
+    t = float(prod.mean() / sd * np.sqrt(dof)) if sd > 0 else 0.0
+    p = float(2 * stats.norm.sf(abs(t)))
+    if zs is None:
+        return t, p, None
+    h = (zs - zs.mean(axis=0)) / np.where(zs.std(axis=0) > 0, zs.std(axis=0), 1.0)
+    w = h * prod[:, None]
+    sums = w.mean(axis=0)
+    cov = np.atleast_2d(np.cov(w, rowvar=False))
+    q = float(sums @ np.linalg.pinv(cov) @ sums) * dof
+    p_int = float(stats.chi2.sf(q, max(1, np.linalg.matrix_rank(cov))))
+    rxh = rx[:, None] * h
+    inter = np.abs((rxh * ry[:, None]).sum(axis=0)) / np.sqrt((rxh**2).sum(axis=0) * (ry**2).sum())
+    return t, min(1.0, 2 * min(p, p_int)), float(np.max(inter))
 
 
 def _codes(s: pd.Series, kind: str, bins: int) -> np.ndarray:
@@ -344,13 +398,14 @@ def test_implications(
     regression: str = "spline",
     min_strength: float = MIN_STRENGTH,
     mixed: str = "strata",
+    interactions: bool = True,
 ) -> list[ImplicationTest]:
     """Test ``graph.implied_independences()`` on ``data``, sorted by p-value (smallest first).
 
     Kinds come from ``kinds``, else the graph's declared kinds, else are inferred. Image
     nodes are left out. When there are more than ``max_tests`` implications, those with
     the smallest conditioning sets (the most powerful tests) are run. Holm's correction is
-    over the tests run. ``regression`` and ``mixed`` are ``ci_test``'s; the default here is
+    over the tests run. ``regression``, ``mixed`` and ``interactions`` are ``ci_test``'s; the default here is
     ``"spline"`` (``ci_test``'s is ``"linear"``): a check of a graph must not refute a true
     graph whose mechanisms are nonlinear, and a linear adjustment does (docs/benchmarks.md,
     *Checking a graph against the data*). A rejection weaker than ``min_strength`` is not
@@ -378,7 +433,8 @@ def test_implications(
         if all(graph.kind(v) != "image" for v in (ind.x, ind.y, *ind.given))
     ]
     implied = sorted(implied, key=lambda ind: len(ind.given))[: max(0, max_tests)]
-    tests = [ci_test(data, ind.x, ind.y, ind.given, kinds, regression=regression, mixed=mixed) for ind in implied]
+    tests = [ci_test(data, ind.x, ind.y, ind.given, kinds, regression=regression, mixed=mixed,
+                     interactions=interactions) for ind in implied]
     adjusted = holm([t.p_value for t in tests])
     results = [
         ImplicationTest(ind, t, alpha, t.p_value < alpha, float(ph), float(ph) < alpha, min_strength)

@@ -43,8 +43,13 @@ def test_chain_continuous_marginal_dependence_and_conditional_independence() -> 
     assert marginal.p_value < 1e-20 and marginal.effect > 0.4  # corr(a, c) = 1/sqrt(3) ≈ 0.58
     assert conditional.p_value > 0.05 and abs(conditional.effect) < 0.1
     assert (conditional.n, conditional.dof, conditional.given) == (500, 500 - 1 - 3, ("b",))
-    # z is atanh of the partial correlation times sqrt(n - |given| - 3)
-    assert conditional.statistic == pytest.approx(np.arctanh(conditional.effect) * np.sqrt(496))
+    # the generalized covariance measure: the residuals' product's mean over its standard error,
+    # times sqrt(n - |given| - 3); with one variance it is close to Fisher's z of the partial correlation
+    ra = df.a - np.polyval(np.polyfit(df.b, df.a, 1), df.b)
+    rc = df.c - np.polyval(np.polyfit(df.b, df.c, 1), df.b)
+    prod = (ra * rc).to_numpy()
+    assert conditional.statistic == pytest.approx(prod.mean() / prod.std() * np.sqrt(496), rel=1e-6)
+    assert conditional.statistic == pytest.approx(np.arctanh(conditional.effect) * np.sqrt(496), abs=0.1)
 
 
 def test_chain_discrete_uses_a_g_test_within_strata() -> None:
@@ -73,7 +78,7 @@ def test_mixed_kinds_binary_as_numbers_categorical_by_g_test() -> None:
     labelled = ci_test(df.assign(a=np.where(df.a == 1, "yes", "no")), "a", "c")
     assert labelled.effect == pytest.approx(t.effect)
     t = ci_test(df, "a", "c", given=["b"])
-    assert t.method == "partial correlation, Fisher's z" and t.p_value > 0.01
+    assert t.method == "partial correlation; generalized covariance measure, with its interactions with b" and t.p_value > 0.01
     # a categorical x or y (more than two values) is tested by the G-test, continuous columns binned
     first = continuous_chain(800, seed=2)
     cat = first.assign(a=pd.qcut(first.a, 3, labels=["lo", "mid", "hi"]).astype(str))
@@ -101,7 +106,8 @@ def test_a_discrete_conditioning_column_defines_strata_for_the_partial_correlati
     and it still finds an arrow x -> y."""
     df = mixed_fork(20_000, seed=0)
     t = ci_test(df, "x", "y", given=["s", "z"], regression="spline")
-    assert t.method == "partial correlation (spline regression) within 2 of 2 strata of s, Fisher's z"
+    assert t.method == ("partial correlation (spline regression) within 2 of 2 strata of s; generalized covariance "
+                        "measure, with its interactions with z")
     assert t.p_value > 0.01 and abs(t.effect) < 0.02 and t.n == 20_000
     kinds = {"x": "continuous", "y": "continuous", "s": "binary", "z": "continuous"}
     binned = ind._g_test(df, "x", "y", ("s", "z"), kinds, 4)  # the test these columns had before
@@ -114,6 +120,36 @@ def test_a_discrete_conditioning_column_defines_strata_for_the_partial_correlati
     assert 0.02 <= float((ps < 0.05).mean()) <= 0.09 and 0.35 < float(np.median(ps)) < 0.65
     # dof: n minus the fitted columns of every stratum (spline basis of z with its intercept, 9 each) minus 2
     assert t.dof == 20_000 - (2 * 9 - 1) - 3
+
+
+def test_a_dependence_that_changes_sign_with_the_conditioning_column_is_found() -> None:
+    """y = x·z + noise: given z, x and y are dependent, but their residuals are uncorrelated
+    (the dependence flips sign with z). The partial correlation alone misses it; the test of
+    the residuals' product against z finds it, with a strength of practical size, and stays
+    calibrated where x ⟂ y | z holds (nonlinear in z, heteroscedastic)."""
+    rng = np.random.default_rng(7)
+    n = 2_000
+    z, x = rng.normal(size=n), rng.normal(size=n)
+    df = pd.DataFrame({"z": z, "x": x, "y": x * z + 0.5 * rng.normal(size=n)})
+    alone = ci_test(df, "x", "y", given=["z"], regression="spline", interactions=False)
+    both = ci_test(df, "x", "y", given=["z"], regression="spline")
+    assert alone.p_value > 0.01 and alone.strength < 0.1 and alone.interaction is None
+    assert alone.method.endswith("generalized covariance measure") and both.method.endswith("with its interactions with z")
+    assert both.p_value < 1e-10 and both.interaction > 0.5 and both.strength == both.interaction
+    assert both.effect == alone.effect and both.statistic == alone.statistic  # the correlation part is the same
+
+    def null(seed: int) -> float:
+        r = np.random.default_rng(seed)
+        z = r.normal(size=300)
+        x = np.sin(2 * z) + (0.5 + np.abs(z)) * r.normal(size=300)
+        y = z**2 + (0.5 + np.abs(z)) * r.normal(size=300)
+        return ci_test(pd.DataFrame({"z": z, "x": x, "y": y}), "x", "y", given=["z"], regression="spline").p_value
+
+    ps = np.asarray([null(seed) for seed in range(200)])
+    assert 0.01 <= float((ps < 0.05).mean()) <= 0.09
+    # no continuous column to interact with: the partial correlation alone
+    d = pd.DataFrame({"s": (z > 0).astype(int), "x": x, "y": x + rng.normal(size=n)})
+    assert "interactions" not in ci_test(d, "x", "y", given=["s"]).method
 
 
 def test_strata_too_small_for_their_regression_are_left_out() -> None:
@@ -244,7 +280,7 @@ def test_implications_on_a_benchmark_are_sorted_and_holm_adjusted() -> None:
     assert all(r.p_holm >= r.p_value and r.alpha == 0.01 and r.rejected == (r.p_value < 0.01) for r in results)
     assert all(np.diff([r.p_holm for r in results]) >= 0)
     # the graph's declared kind (A binary): A tested as 0/1, and as a conditioning column its strata
-    assert all("Fisher's z" in r.test.method for r in results)
+    assert all("correlation" in r.test.method and not r.test.method.startswith("G-test") for r in results)
     assert all("strata of A" in r.test.method for r in results if "A" in r.test.given)
     frame = implications_frame(results)
     assert list(frame["p"]) == ps and frame.shape == (len(results), 12)

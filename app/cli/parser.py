@@ -312,8 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=fmt,
         help="a causal graph suggested by a table (PC): a starting point to draw from, with what the data cannot orient",
         description=_para("Search the table's conditional independences with the PC algorithm (pgmpy's, on this "
-        "project's tests: Fisher's z for continuous and binary columns, within the strata of discrete conditioning "
-        "columns; a G-test where a tested column is categorical) and print the Markov "
+        "project's tests: a partial correlation for continuous and binary columns, within the strata of discrete "
+        "conditioning columns and with its interactions with the continuous ones; a G-test where a tested column is "
+        "categorical) and print the Markov "
         "equivalence class found: the arrows the data orient, and '--' for adjacencies either direction fits. It "
         "assumes no hidden common cause of two columns and that no dependence cancels out; a suggestion to start "
         "drawing from, not a finding."),

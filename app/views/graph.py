@@ -374,8 +374,10 @@ with tests:
                     "p": st.column_config.NumberColumn(format="%.3g"),
                     "p (Holm)": st.column_config.NumberColumn(format="%.3g"),
                     "strength": st.column_config.NumberColumn(
-                        format="%.3f", help="how strong the dependence is, 0 to 1: |partial correlation|, or for a "
-                        "G-test the same scale from the mutual information (sqrt(1 − exp(−2·I)))"),
+                        format="%.3f", help="how strong the dependence is, 0 to 1: |partial correlation| (or, where "
+                        "larger, that of one residual times a conditioning column with the other: a dependence that "
+                        "changes sign with it), or for a G-test the same scale from the mutual information "
+                        "(sqrt(1 − exp(−2·I)))"),
                     "relevant": st.column_config.CheckboxColumn(
                         help=f"rejected (Holm) and at least {MIN_STRENGTH:g} strong: a contradiction that matters"),
                     "effect": st.column_config.NumberColumn(format="%.3f", help="partial correlation, or mutual information (nats)"),
