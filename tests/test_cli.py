@@ -343,6 +343,11 @@ def test_graph_checked_on_a_table(capsys, tmp_path):
     assert code == 2 and "'edu' has 2 missing value(s)" in err
     code, out, err = run(capsys, "graph", truth, "--data", data, "--drop-missing")
     assert code == 0 and "tested on 2,998 rows" in out and "dropped 2 of 3,000 rows" in err
+    # more implications than are tested (200): the output says how many there were
+    names = [f"c{i}" for i in range(25)]
+    pd.DataFrame(np.random.default_rng(0).normal(size=(100, 25)), columns=names).to_csv(data, index=False)
+    code, out, _ = run(capsys, "graph", "\n".join(names), "--data", data)
+    assert code == 0 and "200 implied independence(s) tested (those with the smallest conditioning sets, of 300)" in out
 
 
 # ---------------------------------------------------------------------- bad input
