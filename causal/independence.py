@@ -399,6 +399,7 @@ def test_implications(
     min_strength: float = MIN_STRENGTH,
     mixed: str = "strata",
     interactions: bool = True,
+    cache: dict | None = None,
 ) -> list[ImplicationTest]:
     """Test ``graph.implied_independences()`` on ``data``, sorted by p-value (smallest first).
 
@@ -409,7 +410,9 @@ def test_implications(
     ``"spline"`` (``ci_test``'s is ``"linear"``): a check of a graph must not refute a true
     graph whose mechanisms are nonlinear, and a linear adjustment does (docs/benchmarks.md,
     *Checking a graph against the data*). A rejection weaker than ``min_strength`` is not
-    ``relevant`` (see the module docstring).
+    ``relevant`` (see the module docstring). ``cache``: a dict kept across calls on the same
+    data and settings (several candidate graphs share most of their implications), so each
+    test runs once.
 
     >>> from causal import datasets
     >>> ds = datasets.load("chain5-lin", n=500, seed=0)
@@ -433,8 +436,14 @@ def test_implications(
         if all(graph.kind(v) != "image" for v in (ind.x, ind.y, *ind.given))
     ]
     implied = sorted(implied, key=lambda ind: len(ind.given))[: max(0, max_tests)]
-    tests = [ci_test(data, ind.x, ind.y, ind.given, kinds, regression=regression, mixed=mixed,
-                     interactions=interactions) for ind in implied]
+    cache = {} if cache is None else cache
+    tests = []
+    for ind in implied:
+        key = (ind.x, ind.y, tuple(ind.given))
+        if key not in cache:
+            cache[key] = ci_test(data, ind.x, ind.y, ind.given, kinds, regression=regression, mixed=mixed,
+                                 interactions=interactions)
+        tests.append(cache[key])
     adjusted = holm([t.p_value for t in tests])
     results = [
         ImplicationTest(ind, t, alpha, t.p_value < alpha, float(ph), float(ph) < alpha, min_strength)

@@ -317,6 +317,28 @@ def test_classical_evidence_takes_any_column_name():
               CausalGraph(["a", "p44/42", "c"], [("a", "c"), ("c", "p44/42")])]
     ev = classical_evidence(data, graphs, {"a": "continuous", "p44/42": "continuous", "c": "continuous"}, permutations=5)
     assert ev[0].bic > ev[1].bic and ev[0].ci_failures == 0 < ev[1].ci_failures
+    assert ev[0].contradictions == 0 < ev[1].contradictions  # the Graph page's check, beside pgmpy's
+
+
+def test_classical_evidence_counts_the_graph_checks_contradictions_where_pgmpys_tests_refute_the_truth():
+    """fork-nlin's true graph: pgmpy's Pearson tests reject its implied independences (the
+    mechanisms are nonlinear); the Graph page's check does not, and it refutes the graph
+    without x3 -> x4. The counts survive the report's JSON."""
+    from causal import datasets
+    from causal.hypotheses import classical_evidence
+    from causal.hypotheses.report import HypothesisReport
+
+    ds = datasets.load("fork-nlin", n=2000, seed=1001)
+    wrong = CausalGraph(ds.graph.nodes, [e for e in ds.graph.edges if e != ("x3", "x4")])
+    kinds = {v: "continuous" for v in ds.graph.nodes}
+    truth, other = classical_evidence(ds.data, [ds.graph, wrong], kinds, permutations=0)
+    assert truth.ci_failures >= 1 and truth.contradictions == 0
+    assert other.contradictions >= 1
+    report = compare_hypotheses(chain(120), ["a -> b; b -> c", "a -> c; c -> b"],
+                                HypothesisConfig(folds=2, seeds=1, settings=FAST, permutations=0))
+    back = HypothesisReport.from_dict(json.loads(report.to_json()))
+    assert [c.classical.contradictions for c in back.candidates] == [c.classical.contradictions for c in report.candidates]
+    assert all(isinstance(c.classical.contradictions, int) for c in back.candidates)
 
 
 def test_ray_is_an_optional_extra():

@@ -106,6 +106,7 @@ def classical_frame(report: HypothesisReport) -> pd.DataFrame:
         if c.classical is not None:
             k = c.classical
             row.update({f"BIC ({k.bic_kind})": k.bic, "BDeu": k.bdeu, "implied CIs failed": f"{k.ci_failures} of {k.ci_tests}",
+                        "contradictions (Graph page's check)": k.contradictions,
                         "Fisher's C p": k.fisher_c_p, "permutation p": k.permutation_p})
         rows.append(row)
     return pd.DataFrame(rows)

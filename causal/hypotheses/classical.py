@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from causal.graph import CausalGraph
-from causal.independence import holm
+from causal.independence import holm, test_implications
 
 __all__ = ["Classical", "classical_evidence", "BINS"]
 
@@ -34,7 +34,10 @@ class Classical:
     their combined p-value (small: the data contradict the graph); ``lmc_violations`` of
     ``lmc_tests`` local Markov conditions rejected at ``alpha``, and
     ``permutation_p``: the share of random node relabellings that violate as few or fewer
-    (small: the graph fits the data better than random graphs of its shape)."""
+    (small: the graph fits the data better than random graphs of its shape);
+    ``contradictions``: the implied independences the Graph page's check calls contradicted
+    (``causal.independence.test_implications``: the project's tests, spline adjustment,
+    Holm at ``alpha`` and a strength of at least 0.1), beside pgmpy's count."""
 
     bic: float
     bic_kind: str
@@ -46,6 +49,7 @@ class Classical:
     lmc_violations: int
     permutation_p: float
     ci_test: str
+    contradictions: int | None = None
 
 
 def _pgmpy_quiet() -> Any:
@@ -155,6 +159,7 @@ def classical_evidence(
         bic_kind, bic_score = "conditional Gaussian", BICCondGauss(frame)
     bdeu_score = BDeu(_discretized(data, kinds), equivalent_sample_size=10)
     tests = _Tests(data, kinds)
+    checked: dict = {}  # the project's tests, shared by the candidates
     rng = np.random.default_rng(seed)
     out = []
     for g in graphs:
@@ -183,5 +188,7 @@ def classical_evidence(
                 h = _relabelled(g, rng.permutation(len(g.nodes)))
                 as_good += sum(tests.p(x, y, z) < alpha for x, y, z in _lmc(h)) <= violations
             perm_p = (1 + as_good) / (1 + permutations)
-        out.append(Classical(bic, bic_kind, bdeu, len(ps), failures, fisher, len(lmc), int(violations), perm_p, tests.name))
+        contradictions = sum(r.relevant for r in test_implications(data, g, kinds, alpha, cache=checked))
+        out.append(Classical(bic, bic_kind, bdeu, len(ps), failures, fisher, len(lmc), int(violations), perm_p, tests.name,
+                             int(contradictions)))
     return out

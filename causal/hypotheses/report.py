@@ -270,7 +270,8 @@ class HypothesisReport:
         cands = []
         for c in d["candidates"]:
             cl = c.get("classical")
-            classical = Classical(**{k: (num(v) if k not in ("bic_kind", "ci_test") and not isinstance(v, int) else v)
+            classical = Classical(**{k: (num(v) if k not in ("bic_kind", "ci_test", "contradictions")
+                                         and not isinstance(v, int) else v)
                                      for k, v in cl.items()}) if cl else None
             cands.append(CandidateResult(c["name"], tuple(tuple(e) for e in c["edges"]), num(c["score"]),
                                          (num(c["ci"][0]), num(c["ci"][1])), int(c["rank"]), int(c.get("mec", 0)),
