@@ -41,7 +41,7 @@ if str(ROOT) not in sys.path:
 from bench.run import markers, write_section  # noqa: E402
 from bench.tabular import machine  # noqa: E402
 from causal import CausalGraph, datasets  # noqa: E402
-from causal.independence import MIN_STRENGTH, ci_test, holm  # noqa: E402
+from causal.independence import MIN_STRENGTH, test_implications  # noqa: E402
 
 SCMS = ("chain5-lin", "fork-nlin", "simpson-nlin", "simpson-symprod", "large-backdoor", "loan", "hetero-nlin",
         "mlp-12", "discrete-12", "pendulum")
@@ -58,31 +58,21 @@ MAX_TESTS = 200  # test_implications' default
 
 
 class Checker:
-    """``test_implications``' verdict (Holm over the graph's implications, a contradiction
-    when p_Holm < ALPHA and the strength reaches MIN_STRENGTH), with each test computed once
-    per data set and method: the graphs with one arrow removed share most implications."""
+    """``test_implications``' verdicts on one data set with one method, each test computed
+    once (its ``cache``): the graphs with one arrow removed share most implications."""
 
     def __init__(self, data: pd.DataFrame, kinds: dict, regression: str, mixed: str, interactions: bool) -> None:
-        self.data, self.kinds, self.regression, self.mixed = data, kinds, regression, mixed
-        self.interactions = interactions
+        self.data, self.kinds = data, kinds
+        self.settings = {"regression": regression, "mixed": mixed, "interactions": interactions}
         self.cache: dict[tuple, object] = {}
         self.seconds = 0.0
 
     def contradictions(self, graph: CausalGraph) -> int:
-        implied = sorted(graph.implied_independences(), key=lambda ind: len(ind.given))[:MAX_TESTS]
-        tests = []
-        for ind in implied:
-            key = (ind.x, ind.y, tuple(ind.given))
-            if key not in self.cache:
-                t0 = time.perf_counter()
-                self.cache[key] = ci_test(self.data, ind.x, ind.y, ind.given, self.kinds, regression=self.regression,
-                                          mixed=self.mixed, interactions=self.interactions)
-                self.seconds += time.perf_counter() - t0
-            tests.append(self.cache[key])
-        if not tests:
-            return 0
-        adjusted = holm([t.p_value for t in tests])
-        return int(sum(p < ALPHA and t.strength >= MIN_STRENGTH for t, p in zip(tests, adjusted)))
+        t0 = time.perf_counter()
+        results = test_implications(self.data, graph, self.kinds, alpha=ALPHA, max_tests=MAX_TESTS, cache=self.cache,
+                                    **self.settings)
+        self.seconds += time.perf_counter() - t0
+        return int(sum(r.relevant for r in results))
 
 
 def run_scm(name: str, rows: int, seed: int, methods: dict[str, tuple[str, str, bool]]) -> list[dict]:
