@@ -8,10 +8,10 @@ empty graph (the baseline a user starts from).
 
 Settings compared (``--settings``): the default (spline adjustment, no strength floor:
 significance alone, PC as defined), strength floors of 0.05 and 0.1, the linear
-adjustment, and mixed kinds tested by the binned G-test (``mixed="g-test"``, the rule before
-2026-12-06; it differs from the default only where discrete and continuous columns meet),
-and the partial correlation without its interaction test (``interactions=False``, also the
-rule before 2026-12-06). Data: the built-in SCMs (their true graphs' classes; rows drawn with seed
+adjustment, and mixed kinds tested by the binned G-test (``mixed="g-test"``, the previous
+rule; it differs from the default only where discrete and continuous columns meet), and the
+partial correlation without its interaction test (``interactions=False``, also the previous
+rule). Data: the built-in SCMs (their true graphs' classes; rows drawn with seed
 1000 + seed), and the Sachs et al. (2005) protein table from ``../shared/data/sachs`` against
 its consensus arrows (17 of the file's 18: one closes a cycle), when present (raw and log-transformed; skipped with a message
 when absent).
@@ -47,8 +47,8 @@ SETTINGS = {
     "spline, floor 0.1": {"min_strength": 0.1},
     "linear, no floor": {"regression": "linear"},
     "linear, floor 0.1": {"regression": "linear", "min_strength": 0.1},
-    "mixed columns by binned G-test": {"mixed": "g-test"},  # the test for mixed kinds before 2026-12-06
-    "no interaction test": {"interactions": False},  # the partial correlation alone, as before 2026-12-06
+    "mixed columns by binned G-test": {"mixed": "g-test"},  # the previous test for mixed kinds
+    "no interaction test": {"interactions": False},  # the partial correlation alone, as before
 }
 SACHS = ROOT.parent / "shared" / "data" / "sachs"
 

@@ -14,13 +14,12 @@ For each built-in SCM with a testable implication, rows drawn with seed 1000 + s
   that graph reports at least one contradiction. An arrow whose removal the data cannot show
   (a dependence weaker than the strength floor, or cancelled) is missed by every method alike.
 
-Methods: the adjustment for the conditioning set (``spline``, the default since 2026-12-06,
-or ``linear``, the page's default before), how tests with both discrete and continuous
-columns are made (``strata``: a partial correlation within the strata of the discrete
-conditioning columns, the default since 2026-12-06; ``g-test``: every continuous column cut
-into 4 quantile bins, the rule before), and whether a partial correlation also tests its
-interactions with the continuous conditioning columns (``interactions``, the default since
-2026-12-06). *linear, g-test (before)* is what the page did before.
+Methods: the adjustment for the conditioning set (``spline``, the default, or ``linear``,
+the page's previous default), how tests with both discrete and continuous columns are made
+(``strata``: a partial correlation within the strata of the discrete conditioning columns,
+the default; ``g-test``: every continuous column cut into 4 quantile bins, the previous
+rule), and whether a partial correlation also tests its interactions (``interactions``, the
+default). *linear, g-test (before)* is what the page did before.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ adjusts the p-values for multiplicity (Holm 1979).
   variables cut into quantile bins; statistics and degrees of freedom add up over strata.
   Binning a continuous conditioning variable leaves some dependence inside each bin, so
   with much data a true independence can be rejected; ``mixed="g-test"`` takes this test
-  for every mix of kinds (the rule before 2026-12-06).
+  for every mix of kinds.
 
 A large p-value never proves independence; it only says the data do not contradict it.
 And with many rows a small p-value does not say the dependence matters: tens of thousands
@@ -168,7 +168,7 @@ def ci_test(
     how Fisher's z removes ``given`` (see the module docstring). ``mixed``: how a test with
     both discrete and continuous columns is made when x and y are continuous or binary:
     ``"strata"`` (a partial correlation within the strata of the discrete conditioning
-    columns) or ``"g-test"`` (every continuous column binned; the test before 2026-12-06).
+    columns) or ``"g-test"`` (every continuous column binned for a G-test).
     ``interactions``: a partial correlation given continuous columns also tests whether the
     residuals' product moves with them (see the module docstring); its p-value is the
     smaller of the two doubled (Bonferroni).
@@ -201,11 +201,11 @@ def ci_test(
             raise ValueError(f"column '{c}' has kind {kind[c]!r}; only continuous, binary and categorical can be tested")
         if df[c].nunique() < 2:
             raise ValueError(f"column '{c}' is constant in the {len(df)} complete rows; it cannot be tested")
-    if all(kind[c] == "continuous" for c in cols):
-        return _fisher_z(df, x, y, given, regression, kind, interactions)
-    if mixed == "g-test" or all(kind[c] in DISCRETE for c in cols) or kind[x] not in NUMERIC or kind[y] not in NUMERIC:
+    some_discrete = any(kind[c] in DISCRETE for c in cols)
+    if (kind[x] not in NUMERIC or kind[y] not in NUMERIC or all(kind[c] in DISCRETE for c in cols)
+            or (mixed == "g-test" and some_discrete)):
         return _g_test(df, x, y, given, kind, bins)
-    return _fisher_z(df, x, y, given, regression, kind, interactions)
+    return _partial_correlation(df, x, y, given, regression, kind, interactions)
 
 
 def _numeric(s: pd.Series) -> np.ndarray:
@@ -244,13 +244,13 @@ def _design(df: pd.DataFrame, given: tuple[str, ...], regression: str) -> np.nda
     return np.column_stack(cols)
 
 
-def _fisher_z(df: pd.DataFrame, x: str, y: str, given: tuple[str, ...], regression: str,
-              kind: Mapping[str, str], interactions: bool = True) -> CITest:
-    """Partial correlation of x and y (continuous, or binary as 0/1) given ``given``: the
-    discrete conditioning columns define strata, within each of which x and y are
+def _partial_correlation(df: pd.DataFrame, x: str, y: str, given: tuple[str, ...], regression: str,
+                         kind: Mapping[str, str], interactions: bool = True) -> CITest:
+    """x and y (continuous, or binary as 0/1) given ``given``, as the module docstring says:
+    the discrete conditioning columns define strata, within each of which x and y are
     regressed on the continuous ones (``_design``); the residuals pooled over the strata
-    give one correlation and Fisher's z. A stratum with too few rows for its regression is
-    left out, as the G-test leaves out small strata."""
+    are tested by Fisher's z (no ``given``) or ``_gcm``. A stratum with too few rows for its
+    regression is left out, as the G-test leaves out small strata."""
     discrete = tuple(c for c in given if kind[c] in DISCRETE)
     cont = tuple(c for c in given if kind[c] not in DISCRETE)
     xy = np.column_stack([_values(df[x], kind[x]), _values(df[y], kind[y])])
@@ -305,8 +305,7 @@ def _fisher_z(df: pd.DataFrame, x: str, y: str, given: tuple[str, ...], regressi
         # a dependence through a square (y = x² + noise) leaves the correlation at 0: the product of
         # the two columns weighted by each continuous one finds it. On normal scores (ranks through
         # the normal quantile), whose tails are Gaussian whatever the data's: a skewed column's cubed
-        # tail would otherwise break the normal approximation (10% rejections at 5% on 200 rows of a
-        # log-normal column).
+        # tail would otherwise break the normal approximation (docs/benchmarks.md, *Checking a graph*).
         scores = np.column_stack([_normal_scores(xy_used[:, i]) if kind[c] == "continuous" else xy_used[:, i]
                                   for i, c in enumerate((x, y))])
         scores -= scores.mean(axis=0)
@@ -326,10 +325,10 @@ def _gcm(rx: np.ndarray, ry: np.ndarray, zs: np.ndarray | None, dof: int) -> tup
     (so it holds its level where the noise's scale changes with the conditioning columns,
     and Fisher's z, which assumes one variance, does not); scaled by ``sqrt(dof)`` rather
     than ``sqrt(n)`` for the fitted columns, as Fisher's z is, so that the two agree where
-    Fisher's z is right. With ``zs`` (continuous conditioning columns) also the product
-    weighted by each standardized column: a dependence that changes sign with them leaves
-    the residuals uncorrelated and these sums nonzero; their quadratic form is chi-square,
-    and the p-value is the smaller of the two doubled (Bonferroni).
+    Fisher's z is right. With ``zs`` (the continuous conditioning columns' normal scores)
+    also the product weighted by each (``_weighted``): a dependence that changes sign with
+    them leaves the residuals uncorrelated and these sums nonzero; the p-value is the
+    smaller of the two doubled (Bonferroni).
 
     Returns the signed statistic, the p-value and the largest |correlation| of one residual
     times a column with the other (None without ``zs``)."""
