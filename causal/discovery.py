@@ -39,7 +39,7 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import networkx as nx
 import pandas as pd
@@ -120,12 +120,16 @@ def suggest_graph(
     bins: int = BINS,
     mixed: str = "strata",
     interactions: bool = True,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Suggestion:
     """Run PC on ``columns`` of ``data`` (default: all) and return the ``Suggestion``.
 
     ``kinds``: column kinds (else inferred); ``regression``, ``bins``, ``mixed`` and
-    ``interactions`` are ``ci_test``'s. Rows with a missing value in these columns are
-    left out. Raises ``DataError`` naming an unknown or constant column, or a table
+    ``interactions`` are ``ci_test``'s. ``progress``, if given, is called after each test
+    with the number of tests run so far and the size of that test's conditioning set (PC
+    tests sets of size 0, then 1, ... up to ``max_cond``; the total is not known in
+    advance); an exception it raises stops the search. Rows with a missing value in these
+    columns are left out. Raises ``DataError`` naming an unknown or constant column, or a table
     too small or too wide to search.
     """
     with warnings.catch_warnings():
@@ -167,6 +171,8 @@ def suggest_graph(
         tests[0] += 1
         t = ci_test(data, x, y, tuple(sorted(given)), by_number, bins=bins, regression=regression, mixed=mixed,
                     interactions=interactions)
+        if progress is not None:
+            progress(tests[0], len(given))
         return bool(t.p_value >= significance_level or t.strength < min_strength)
 
     start = time.perf_counter()

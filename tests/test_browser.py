@@ -125,11 +125,22 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     _record(health_seconds=round(time.monotonic() - started, 2))
     server_start[url] = started
     workspaces[url] = root
+    server_pids[url] = proc.pid
     return url
 
 
 server_start: dict[str, float] = {}
 workspaces: dict[str, Path] = {}
+server_pids: dict[str, int] = {}
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User and system CPU seconds of a process so far (Linux's /proc; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _ensure_done_run(server: str) -> None:
@@ -394,6 +405,41 @@ def test_typed_graph_edits_stick(server: str, browser) -> None:
     _apply_text(page, "x1 -> x2; x1 -> x3; x2 -> x3")  # typing still works after the form
     _graph_is(page, ["x1 -> x2", "x1 -> x3", "x2 -> x3"], nodes=3)
     _record(graph_journey_seconds=round(time.monotonic() - started, 1))
+    page.context.close()
+
+
+def test_a_suggestion_shows_its_progress_and_stops_on_request(server: str, browser) -> None:
+    """The Graph page's suggestion on a 12-column table takes seconds: the page counts the
+    tests as they run, and Stop ends the search at once, leaving no suggestion behind."""
+    from playwright.sync_api import expect
+
+    page = _new_page(browser)
+    _go(page, server, "data")
+    page.get_by_role("combobox", name=re.compile("^Dataset")).click()
+    page.get_by_role("option", name="mlp-12").click()
+    _idle(page)
+    _go(page, server, "graph")
+    page.get_by_text("Suggest from the data").click()
+    page.get_by_role("button", name=re.compile(r"Suggest$")).click()
+    expect(page.get_by_text(re.compile(r"independence tests in \d+ s"))).to_be_visible()
+    clicked = time.monotonic()
+    page.get_by_role("button", name=re.compile(r"Stop$")).click()
+    _idle(page, timeout=15_000)
+    stopped = time.monotonic() - clicked
+    _no_exception(page)
+    expect(page.get_by_text(re.compile(r"independence tests in"))).to_have_count(0)
+    expect(page.get_by_role("button", name=re.compile(r"Use as the graph$"))).to_have_count(0)  # no suggestion
+    expect(page.get_by_role("button", name=re.compile(r"Stop$"))).to_have_count(0)
+    _record(suggestion_stop_seconds=round(stopped, 2))
+    assert stopped < 10, f"the page stayed busy {stopped:.1f} s after Stop"
+    # Streamlit starts the next run at once and leaves the stopped one to end at its next drawn line
+    # (the progress line): the search must end there, not go on in the background for its whole 4 s.
+    before = _cpu_seconds(server_pids[server])
+    page.wait_for_timeout(5_000)
+    after = _cpu_seconds(server_pids[server])
+    if before is not None and after is not None:
+        _record(suggestion_cpu_after_stop=round(after - before, 2))
+        assert after - before < 1.5, f"the server computed {after - before:.1f} s in the 5 s after Stop"
     page.context.close()
 
 

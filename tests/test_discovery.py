@@ -163,3 +163,47 @@ def test_one_graph_of_the_class_leaves_out_an_oriented_arrow_that_would_close_a_
     assert dropped == (("c", "a"),) and set(g.edges) == {("a", "b"), ("b", "c"), ("a", "d"), ("c", "d")}
     g, dropped = _one_dag(["a", "b", "c"], [("b", "a"), ("c", "b")], [("a", "c")], {})
     assert dropped == () and ("c", "a") in g.edges  # forward would close a cycle: pointed backward
+
+
+def test_progress_is_reported_per_test_and_an_exception_from_it_stops_the_search():
+    seen: list[tuple[int, int]] = []
+    s = suggest_graph(collider(1000), progress=lambda tests, size: seen.append((tests, size)))
+    assert [t for t, _ in seen] == list(range(1, s.tests + 1))  # once per test, counted as the suggestion counts
+    sizes = [k for _, k in seen]
+    assert sizes[0] == 0 and max(sizes) >= 1 and sizes == sorted(sizes)  # PC goes up by conditioning-set size
+
+    class Stopped(Exception):
+        pass
+
+    def stop_at_three(tests: int, size: int) -> None:
+        if tests == 3:
+            raise Stopped
+
+    with pytest.raises(Stopped):
+        suggest_graph(collider(1000), progress=stop_at_three)
+
+
+def test_the_page_shows_the_search_going_on_and_offers_to_stop_it():
+    """The progress line is throttled (here to every test) and names the counts; Stop is on the
+    page while the search runs and gone once it has ended."""
+    from streamlit.testing.v1 import AppTest
+
+    from app.logic import data as dp
+    from app.logic import graph as ge
+
+    lines: list[str] = []
+    p = ge.SuggestProgress(lines.append, max_cond=3, every=0.0)
+    for i, k in enumerate([0, 0, 1, 2], start=1):
+        p(i, k)
+    assert len(lines) == 4 and lines[-1].startswith("4 independence tests") and "conditioning on 2 columns" in lines[-1]
+    quiet: list[str] = []
+    q = ge.SuggestProgress(quiet.append, max_cond=3, every=3600.0)
+    q(1, 0)
+    assert quiet == []  # nothing before the interval has passed
+
+    at = AppTest.from_file(MAIN, default_timeout=60).run()
+    at.session_state[dp.STATE_KEY] = dp.builtin_ref("triangle-lin", n=1000, seed=0)
+    at.switch_page("views/graph.py").run()
+    at.button(key="graph-suggest").click().run()
+    assert not at.exception and "graph:suggestion" in at.session_state
+    assert not [b for b in at.button if b.key == "graph-suggest-stop"]  # emptied when the search ended

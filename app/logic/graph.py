@@ -18,6 +18,7 @@ text; other pages read it with ``current_graph(st.session_state)``.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 from typing import Any, Iterable, Literal, Mapping, MutableMapping
 
@@ -558,8 +559,34 @@ SUGGEST_ALPHAS = (0.001, 0.01, 0.05)
 SUGGEST_STRENGTHS = (0.0, 0.02, 0.05, 0.1, 0.2)
 
 
+class SuggestProgress:
+    """What the page shows while PC runs: a callback for ``suggest_graph``'s ``progress`` that
+    hands ``show`` a line at most every ``every`` seconds (each line the page draws is also
+    where Streamlit can stop the run when the user clicks something, Stop included).
+
+    >>> seen = []
+    >>> p = SuggestProgress(seen.append, max_cond=3, every=0.0)
+    >>> p(1, 0); p(2, 1)
+    >>> seen[-1].startswith("2 independence tests")
+    True
+    """
+
+    def __init__(self, show: Any, max_cond: int, every: float = 0.25) -> None:
+        self.show, self.max_cond, self.every = show, max_cond, every
+        self.start = self.last = time.perf_counter()
+
+    def __call__(self, tests: int, size: int) -> None:
+        now = time.perf_counter()
+        if now - self.last < self.every:
+            return
+        self.last = now
+        self.show(f"{tests:,} independence tests in {now - self.start:.0f} s; now conditioning on {size} "
+                  f"column{'s' if size != 1 else ''} (PC goes up to {self.max_cond}; the total is not known "
+                  "in advance).")
+
+
 def suggest(data: pd.DataFrame, kinds: Mapping[str, str], current: CausalGraph, alpha: float, min_strength: float,
-            linear: bool) -> Any:
+            linear: bool, progress: Any = None) -> Any:
     """``causal.discovery.suggest_graph`` on the data's columns; where the current graph has
     image nodes, the suggestion keeps them with the arrows into them the current graph has
     (the labels the images show), so that it can replace the drawing."""
@@ -568,7 +595,7 @@ def suggest(data: pd.DataFrame, kinds: Mapping[str, str], current: CausalGraph, 
     images = [n for n in current.nodes if current.kind(n) == "image"]
     cols = [str(c) for c in data.columns if str(c) not in images]
     s = suggest_graph(data, columns=cols, kinds={c: k for c, k in kinds.items() if c in cols}, alpha=alpha,
-                      min_strength=min_strength, regression="linear" if linear else "spline")
+                      min_strength=min_strength, regression="linear" if linear else "spline", progress=progress)
     if not images:
         return s, s.graph
     into = [(p, n) for n in images for p in current.parents(n)]

@@ -18,6 +18,7 @@ from app import plots, ui
 from app.logic import data as dp
 from app.logic import graph as ge
 from causal.data import DataError
+from causal.discovery import MAX_COND
 from causal.graph import GraphError
 from causal.independence import MIN_STRENGTH, implications_frame, test_implications
 
@@ -251,11 +252,20 @@ with right:
                              "removes nonlinear dependence; a linear adjustment can leave some (an extra arrow).")
         asked = (key, alpha, floor, linear)
         if st.button("Suggest", key="graph-suggest", icon=":material/auto_awesome:"):
+            # a click starts the next run at once and stops this one at the next line it draws: the progress line,
+            # drawn every quarter second, is where a search the user left (Stop, or any other click) ends
+            stop, line = st.empty(), st.empty()
+            stop.button("Stop", key="graph-suggest-stop", icon=":material/stop:",
+                        help="Stops the search; a suggestion found before stays.")
             try:
                 with st.spinner("Testing independences…"):
-                    st.session_state[SUGGESTION] = (asked, *ge.suggest(data, kinds, drawing.graph, alpha, floor, linear))
+                    shown = ge.SuggestProgress(lambda text: line.caption(text), MAX_COND)
+                    st.session_state[SUGGESTION] = (asked, *ge.suggest(data, kinds, drawing.graph, alpha, floor, linear,
+                                                                       progress=shown))
             except (DataError, ValueError) as e:
                 st.error(f"No suggestion: {e}", icon=":material/error:")
+            stop.empty()
+            line.empty()
         kept = st.session_state.get(SUGGESTION)
         if kept is not None and kept[0][0] == key:  # a suggestion for these data (its settings may be older)
             _, found, whole = kept
