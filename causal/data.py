@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -423,8 +424,31 @@ def validate_table(
         if nuniq < 2:
             raise DataError(f"column '{n}' is constant ({shown(df[n].iloc[0])}); a constant cannot be modeled as a cause or effect")
         if kind in (None, "categorical") and not pd.api.types.is_numeric_dtype(df[n]) and nuniq > MAX_CATEGORIES:
-            raise DataError(f"column '{n}' has {nuniq} distinct text values; at most {MAX_CATEGORIES} categories are supported")
+            raise DataError(f"column '{n}' has {nuniq} distinct text values; at most {MAX_CATEGORIES} categories are "
+                            f"supported{text_column_hint(df[n])}")
     return df
+
+
+def text_column_hint(col: pd.Series) -> str:
+    """What a text column with too many values to be categories probably is, as the end of
+    a message: an identifier (every value differs), or dates; else ``""``.
+
+    >>> text_column_hint(pd.Series(["2024-01-0%d" % d for d in range(1, 10)]))
+    '; its values look like dates: turn them into a number (days since the first, say) or leave the column out'
+    >>> text_column_hint(pd.Series(["id%d" % i for i in range(9)]))
+    '; every value differs (an identifier?): leave the column out'
+    """
+    values = col.dropna().astype(str)
+    if not len(values):
+        return ""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pandas' note that it guessed the format
+        dates = pd.to_datetime(values.head(200), errors="coerce", format="mixed")
+    if dates.notna().mean() > 0.9 and values.head(200).str.contains(r"\d[-/.:]\d|\d[-/.]\w+[-/.]\d", regex=True).mean() > 0.9:
+        return "; its values look like dates: turn them into a number (days since the first, say) or leave the column out"
+    if values.nunique() == len(values):
+        return "; every value differs (an identifier?): leave the column out"
+    return ""
 
 
 def _as_numeric(name: str, col: pd.Series) -> pd.Series:

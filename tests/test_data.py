@@ -109,8 +109,23 @@ def test_not_a_dataframe():
 def test_too_many_categories():
     g = CausalGraph.parse("a -> b")
     df = pd.DataFrame({"a": [f"v{i}" for i in range(60)], "b": np.arange(60.0)})
-    with pytest.raises(DataError, match="column 'a' has 60 distinct text values; at most 50"):
+    with pytest.raises(DataError, match="column 'a' has 60 distinct text values; at most 50") as e:
         validate_table(df, g)
+    assert "an identifier?" in str(e.value)  # every value differs
+
+
+def test_a_date_or_an_identifier_column_is_named_as_such():
+    """Real tables carry dates and ids as text; the refusal says what they look like and what to do."""
+    g = CausalGraph.parse("a -> b")
+    dates = pd.date_range("2021-01-01", periods=80, freq="D")
+    for shown in (dates.strftime("%Y-%m-%d"), dates.strftime("%d/%m/%Y"), dates.strftime("%Y-%m-%d %H:%M")):
+        df = pd.DataFrame({"a": list(shown), "b": np.arange(80.0)})
+        with pytest.raises(DataError, match="look like dates: turn them into a number"):
+            validate_table(df, g)
+    labels = pd.DataFrame({"a": [f"group {i % 60}" for i in range(120)], "b": np.arange(120.0)})  # repeated labels
+    with pytest.raises(DataError) as e:
+        validate_table(labels, g)
+    assert "dates" not in str(e.value) and "identifier" not in str(e.value)
 
 
 def test_image_nodes_need_no_column():

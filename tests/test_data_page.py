@@ -137,7 +137,8 @@ def test_column_problems_name_each_problem() -> None:
     assert "no header" in found["Unnamed: 0"][0]
     assert "id" not in found  # 30 distinct text values are still within the limit
     many = pd.DataFrame({"id": [f"user{i}" for i in range(80)]})
-    assert dp.column_problems(many)["id"] == ["80 distinct text values; at most 50 categories are supported"]
+    assert dp.column_problems(many)["id"] == ["80 distinct text values; at most 50 categories are supported; every "
+                                              "value differs (an identifier?): leave the column out"]
     assert dp.column_problems(good_table()) == {}
 
 

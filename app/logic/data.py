@@ -30,7 +30,8 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from causal import datasets
-from causal.data import MAX_CATEGORIES, MIN_ROWS, DataError, infer_kind, read_table, schema_from_frame, validate_table
+from causal.data import (MAX_CATEGORIES, MIN_ROWS, DataError, infer_kind, read_table, schema_from_frame, text_column_hint,
+                         validate_table)
 from causal.graph import CausalGraph, GraphError
 from causal.limits import MAX_UNPACKED_BYTES
 
@@ -405,7 +406,8 @@ def column_problems(df: pd.DataFrame) -> dict[str, list[str]]:
                     f"(first {_show(text.iloc[0])} at {_row(text.index[0])})"
                 )
             if len(text) > len(values) / 2 and values.nunique() > MAX_CATEGORIES:
-                found.append(f"{values.nunique():,} distinct text values; at most {MAX_CATEGORIES} categories are supported")
+                found.append(f"{values.nunique():,} distinct text values; at most {MAX_CATEGORIES} categories are "
+                             f"supported{text_column_hint(values)}")
         if found:
             out[name] = found
     return out
