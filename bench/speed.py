@@ -4,6 +4,7 @@ both so that speed is not bought with quality.
     make bench-speed                      # builds .venv-dowhy (dowhy's pins conflict with ours), then runs this
     python bench/speed.py --dowhy-python .venv-dowhy/bin/python --out docs/benchmarks.md
     python bench/speed.py --profile --scms triangle-nlin large-backdoor   # where one fit's time goes (no dowhy)
+    python bench/speed.py --variant steps=1000,hidden=32    # also Causal Gen with these settings (the fast preset)
 
 For each SCM, 20,000 rows are drawn (seed 1000, as the tabular suite) and 2,500 test rows.
 Each fit runs in a fresh process of its own (Causal Gen at the library's defaults; dowhy.gcm's
@@ -50,8 +51,7 @@ from causal import CausalGraph
 from generators import build_model
 import_s = time.perf_counter() - t0
 data = pd.read_csv(sys.argv[1]); graph = CausalGraph.from_edges(json.load(open(sys.argv[2])), nodes=list(data.columns))
-threads = json.loads(sys.argv[7])
-model = build_model("causal-gen", graph, **({} if threads is None else {"threads": threads}))
+model = build_model("causal-gen", graph, **json.loads(sys.argv[7]))
 t = time.perf_counter(); report = model.fit(data, seed=0); fit_s = time.perf_counter() - t
 rows = pd.read_csv(sys.argv[4]); node, value = sys.argv[5].split("=")
 cf = model.counterfactual(rows, do={node: float(value)}, seed=0)
@@ -71,17 +71,36 @@ def _wait(procs: list[subprocess.Popen]) -> None:
             raise RuntimeError(f"a fit failed (exit {p.returncode}): {err[-2000:]}")
 
 
+def variant_settings(text: str) -> dict:
+    """``"steps=1000,hidden=32"`` -> Causal Gen's settings, parsed as the CLI's ``--set`` does."""
+    from generators.settings import parse_settings
+
+    pairs = dict(kv.split("=", 1) for kv in text.split(",") if kv)
+    return parse_settings("causal-gen", pairs)
+
+
+def _tool_settings(tool: str, threads: int | None) -> dict:
+    """Causal Gen's settings for ``tool`` ("causal-gen" or "causal-gen[k=v,...]")."""
+    settings = {} if threads is None else {"threads": threads}
+    if tool.startswith("causal-gen["):
+        settings.update(variant_settings(tool[len("causal-gen["):-1]))
+    return settings
+
+
 def _commands(tool: str, folder: Path, tag: str, dowhy_python: str, do: str,
               threads: int | None = None) -> tuple[list[str], Path, Path]:
-    out, cf = folder / f"{tool}-{tag}.json", folder / f"{tool}-{tag}-cf.csv"
+    safe = tool.replace("[", "_").replace("]", "").replace(",", "_").replace("=", "-")
+    out, cf = folder / f"{safe}-{tag}.json", folder / f"{safe}-{tag}-cf.csv"
     data, edges, rows = folder / "data.csv", folder / "edges.json", folder / "rows.csv"
-    if tool == "causal-gen":
-        return [sys.executable, "-c", OURS, str(data), str(edges), str(out), str(rows), do, str(cf), json.dumps(threads)], out, cf
+    if tool.startswith("causal-gen"):
+        return [sys.executable, "-c", OURS, str(data), str(edges), str(out), str(rows), do, str(cf),
+                json.dumps(_tool_settings(tool, threads))], out, cf
     return [dowhy_python, str(ROOT / "bench" / "dowhy_side.py"), str(data), str(edges), str(out), "--rows", str(rows),
             "--do", do, "--cf-out", str(cf)], out, cf
 
 
-def run_scm(name: str, dowhy_python: str, repeats: int, threads: int | None = None) -> dict:
+def run_scm(name: str, dowhy_python: str, repeats: int, threads: int | None = None,
+            variants: tuple[str, ...] = ()) -> dict:
     info = datasets.info(name)
     ds = datasets.load(name, n=N_TRAIN + N_TEST, seed=1000)
     train, test = ds.data.iloc[:N_TRAIN], ds.data.iloc[N_TRAIN:]
@@ -95,19 +114,22 @@ def run_scm(name: str, dowhy_python: str, repeats: int, threads: int | None = No
         train.to_csv(folder / "data.csv", index=False)
         test.to_csv(folder / "rows.csv", index=False)
         (folder / "edges.json").write_text(json.dumps([list(e) for e in ds.graph.edges]))
-        for tool in ("causal-gen", "dowhy.gcm"):
+        tools = ("causal-gen", *(f"causal-gen[{v}]" for v in variants), "dowhy.gcm")
+        for tool in tools:
             res[tool] = {"alone": [], "together": []}
         for r in range(repeats):  # alternate the tools: a drifting host affects both alike
-            for tool in ("causal-gen", "dowhy.gcm"):
+            for tool in tools:
                 cmd, out, cf = _commands(tool, folder, f"alone{r}", dowhy_python, f"{node}={value}", threads)
                 _wait([_run(cmd)])
                 timed = json.loads(out.read_text())
                 res[tool]["alone"].append(timed["fit_s"])
+                if "steps" in timed:
+                    res[tool].setdefault("steps", []).append(timed["steps"])
                 res[tool].setdefault("import", []).append(timed["import_s"])
                 if r == 0:
                     res[tool]["cf_rmse"] = counterfactual_rmse(
                         pd.read_csv(cf)[list(test.columns)], truth, scale)
-        for tool in ("causal-gen", "dowhy.gcm"):
+        for tool in tools:
             cmds = [_commands(tool, folder, f"together{i}", dowhy_python, f"{node}={value}", threads) for i in range(2)]
             _wait([_run(c) for c, _, _ in cmds])
             res[tool]["together"] = [json.loads(out.read_text())["fit_s"] for _, out, _ in cmds]
@@ -115,7 +137,7 @@ def run_scm(name: str, dowhy_python: str, repeats: int, threads: int | None = No
 
 
 def markdown(results: list[dict], command: str, seconds: float, repeats: int, threads: int | None = None,
-             host: tuple[float, float] | None = None) -> str:
+             host: tuple[float, float] | None = None, variants: tuple[str, ...] = ()) -> str:
     start, end = markers("speed")
     lines = [
         start,
@@ -146,6 +168,19 @@ def markdown(results: list[dict], command: str, seconds: float, repeats: int, th
         lines.append(f"| {r['scm']} | {r['do']} | {a:.1f} | {b:.1f} | {a / b:.2f} | {ta:.1f} ({ta / a:.2f}) | "
                      f"{tb:.1f} ({tb / b:.2f}) | {ours['cf_rmse']:.4f} | {theirs['cf_rmse']:.4f} | "
                      f"{np.median(ours['import']):.1f} / {np.median(theirs['import']):.1f} |")
+    for v in variants:
+        tool = f"causal-gen[{v}]"
+        lines += ["", f"Causal Gen with `{v}` in the same run (the same protocol; the default's CF RMSE beside it):", "",
+                  "| SCM | alone s | dowhy.gcm alone s | ratio | two at once s (x alone) | steps run | CF RMSE | "
+                  "CF RMSE dowhy.gcm | CF RMSE default |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for r in results:
+            ours, theirs = r[tool], r["dowhy.gcm"]
+            a, b = float(np.median(ours["alone"])), float(np.median(theirs["alone"]))
+            ta = max(ours["together"])
+            lines.append(f"| {r['scm']} | {a:.1f} | {b:.1f} | {a / b:.2f} | {ta:.1f} ({ta / a:.2f}) | "
+                         f"{int(np.median(ours.get('steps', [0])))} | {ours['cf_rmse']:.4f} | {theirs['cf_rmse']:.4f} | "
+                         f"{r['causal-gen']['cf_rmse']:.4f} |")
     lines += ["", "Targets (issue 19): Causal Gen alone no slower than dowhy.gcm alone (ratio ≤ 1); two Causal Gen fits at "
               "once each within 2.2x of its time alone.", end]
     return "\n".join(lines)
@@ -197,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=None, help="Causal Gen's `threads` setting (default: the model's choice, one)")
     ap.add_argument("--dowhy-python", default=os.environ.get("COUNTERFACTORY_DOWHY_PYTHON", str(ROOT / ".venv-dowhy" / "bin" / "python")))
     ap.add_argument("--out", type=Path, default=None, help="markdown file whose 'speed' section to replace")
+    ap.add_argument("--variant", action="append", default=[], metavar="K=V[,K=V...]",
+                    help="also time Causal Gen with these settings (e.g. steps=1000,hidden=32), alternating with the others")
     ap.add_argument("--profile", action="store_true", help="instead: where one default fit's time goes, per SCM (cProfile)")
     args = ap.parse_args(argv)
     if args.profile:
@@ -206,15 +243,17 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(args.dowhy_python).exists():
         print(f"no dowhy environment at {args.dowhy_python}: run `make bench-speed`, or pass --dowhy-python", file=sys.stderr)
         return 2
+    for v in args.variant:
+        variant_settings(v)  # a bad setting fails here, not after the first SCM
     t0, results = time.time(), []
     speed_before = reference_step_ms(threads=1)  # the host's own speed on one thread, as the fits run
     for name in args.scms:
-        r = run_scm(name, args.dowhy_python, args.repeats, args.threads)
+        r = run_scm(name, args.dowhy_python, args.repeats, args.threads, tuple(args.variant))
         results.append(r)
         print(json.dumps(r), flush=True)
     command = "python bench/speed.py " + " ".join(argv if argv is not None else sys.argv[1:])
     section = markdown(results, command.strip(), time.time() - t0, args.repeats, args.threads,
-                       host=(speed_before, reference_step_ms(threads=1)))
+                       host=(speed_before, reference_step_ms(threads=1)), variants=tuple(args.variant))
     print(section)
     if args.out:
         write_section(args.out, section, "speed")

@@ -23,7 +23,19 @@ from generators.checkpoint import matches_default
 from generators.registry import kind as model_kind
 from generators.training import TrainConfig
 
-__all__ = ["Setting", "settings_of", "parse_value", "parse_settings", "make_config"]
+__all__ = ["Setting", "settings_of", "parse_value", "parse_settings", "make_config", "PRESETS", "preset_settings"]
+
+# Named speed-for-accuracy trades, per kind: settings a user can pick by name (``build_model(...,
+# preset="fast")``, ``train --preset fast``, the Train page), expanded into ordinary settings so that
+# a run records the values, not the name. What each costs and buys is measured beside dowhy.gcm in
+# docs/benchmarks.md (*Fit time beside dowhy.gcm*).
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "causal-gen": {
+        # a quarter of the steps on networks half as wide: about dowhy.gcm's fit time, at a larger
+        # counterfactual error than the default's where a node needs its network
+        "fast": {"steps": 1000, "hidden": 32},
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -120,6 +132,22 @@ def parse_value(setting: Setting, text: str) -> Any:
     return text
 
 
+def preset_settings(kind: str, preset: str | None) -> dict[str, Any]:
+    """The settings ``preset`` stands for in ``kind`` (``{}`` for None); ``ValueError``
+    naming the presets ``kind`` has otherwise.
+
+    >>> preset_settings("causal-gen", "fast")
+    {'steps': 1000, 'hidden': 32}
+    """
+    if preset is None:
+        return {}
+    named = PRESETS.get(model_kind(kind).name, {})
+    if preset not in named:
+        have = f"its presets are {', '.join(named)}" if named else "it has none"
+        raise ValueError(f"{kind} has no preset '{preset}'; {have}")
+    return dict(named[preset])
+
+
 def parse_settings(kind: str, texts: Mapping[str, str]) -> dict[str, Any]:
     """Settings given as text (``{"hidden": "32"}``, as the CLI and the app's forms have them)
     typed like their defaults; an unknown name is refused with the list of valid ones."""
@@ -130,9 +158,11 @@ def parse_settings(kind: str, texts: Mapping[str, str]) -> dict[str, Any]:
     return {name: parse_value(known[name], text) for name, text in texts.items()}
 
 
-def make_config(kind: str, **settings: Any) -> Any:
+def make_config(kind: str, preset: str | None = None, **settings: Any) -> Any:
     """The frozen config of ``kind`` with ``settings`` applied; a training setting
-    (``max_epochs``, ``lr``, ``batch_size`` ...) goes to its ``train`` part."""
+    (``max_epochs``, ``lr``, ``batch_size`` ...) goes to its ``train`` part. ``preset``: a
+    named set of settings (``PRESETS``) applied first, so ``settings`` override it."""
+    settings = {**preset_settings(kind, preset), **settings}
     entry = model_kind(kind)
     cls = entry.config
     settings = _nested({**entry.preset, **settings}, cls(), kind)

@@ -108,6 +108,21 @@ def test_train_on_dataset_saves_model_and_reports(capsys, tmp_path):
     assert code == 0
 
 
+def test_a_preset_is_written_out_as_settings_that_set_overrides(capsys, tmp_path):
+    code, out, _ = run(capsys, "train", "--dataset", "triangle-lin", "-n", 300, "--preset", "fast", "--set", "steps=40",
+                       "--out", tmp_path / "m")
+    assert code == 0
+    model = load_model(tmp_path / "m", graph=TRIANGLE)
+    assert model.config.hidden == 32 and model.config.train.steps == 40  # the preset's width, --set's steps
+    code, _, err = run(capsys, "train", "--dataset", "triangle-lin", "--preset", "quick", "--out", tmp_path / "q")
+    assert code == 2 and "no preset 'quick'" in err and "its presets are fast" in err
+    code, _, err = run(capsys, "train", "--dataset", "triangle-lin", "--model", "linear-anm", "--preset", "fast",
+                       "--out", tmp_path / "q")
+    assert code == 2 and "linear-anm has no preset 'fast'; it has none" in err
+    code, out, _ = run(capsys, "settings", "causal-gen")
+    assert code == 0 and "preset fast (--preset fast): steps=1000, hidden=32" in out
+
+
 @pytest.mark.parametrize("kind", ["causal-gen", "causal-vgen", "linear-anm"])
 def test_every_model_kind_trains_saves_and_samples_from_disk(capsys, tmp_path, kind):
     code, out, _ = run(capsys, "train", "--dataset", "triangle-lin", "-n", 200, "--model", kind, *TINY,

@@ -53,6 +53,24 @@ def test_every_kind_of_the_registry_is_covered():
         assert generators.make_config(k.name) is not None
 
 
+def test_every_preset_names_settings_of_its_kind_and_builds():
+    """A preset is settings written out: each value is one its kind accepts, and given
+    settings override it."""
+    for kind, presets in generators.PRESETS.items():
+        known = {s.name for s in generators.settings_of(kind)}
+        for name, values in presets.items():
+            assert set(values) <= known, (kind, name)
+            model = build_model(kind, TABLE_GRAPH, preset=name)
+            cfg = generators.make_config(kind, **values)
+            assert model.config == cfg
+    m = build_model("causal-gen", TABLE_GRAPH, preset="fast", hidden=16)
+    assert m.config.hidden == 16 and m.config.train.steps == generators.PRESETS["causal-gen"]["fast"]["steps"]
+    with pytest.raises(ValueError, match="no preset 'slow'; its presets are fast"):
+        build_model("causal-gen", TABLE_GRAPH, preset="slow")
+    with pytest.raises(ValueError, match="either a config or a preset"):
+        build_model("causal-gen", TABLE_GRAPH, generators.make_config("causal-gen"), preset="fast")
+
+
 def _labels(x):
     return x.labels if isinstance(x, ImageData) else x
 

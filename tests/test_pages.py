@@ -503,3 +503,22 @@ def test_the_default_workspace_is_one_per_user(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("XDG_DATA_HOME", "relative/ignored")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert default_root() == tmp_path / "home" / ".local" / "share" / "counterfactory" / "workspace"
+
+
+def test_the_fast_preset_fills_the_form_and_the_run_records_its_values(ws) -> None:
+    """Speed: fast fills in Causal Gen's preset (steps=1000, hidden=32), each value still
+    editable; the run is trained with the values, which it records (not the preset's name)."""
+    from generators import PRESETS
+
+    at = _app("train")
+    assert at.text_input(key="train-causal-gen-steps").value == "4000"
+    at.radio(key="train-causal-gen-preset").set_value("fast").run()
+    fast = PRESETS["causal-gen"]["fast"]
+    assert at.text_input(key="train-causal-gen-steps-1000").value == str(fast["steps"])
+    assert at.text_input(key="train-causal-gen-hidden-32").value == str(fast["hidden"])
+    at.text_input(key="train-causal-gen-steps-1000").set_value("60")  # a preset's value stays editable
+    _button(at, "Start training").click().run()
+    _until(at, lambda a: a.success, what="training")
+    [run] = ws.runs()
+    assert run.status == "done", run.error
+    assert run.spec.settings == {"steps": 60, "hidden": 32}

@@ -127,6 +127,10 @@ def cmd_settings(args: argparse.Namespace) -> int:
         group = s.group
         note = f"  # {s.help}" if s.help else ""
         print(f"  {s.name}={s.default!r}{note}")
+    from generators import PRESETS
+
+    for name, values in PRESETS.get(entry.name, {}).items():
+        print(f"preset {name} (--preset {name}): " + ", ".join(f"{k}={v!r}" for k, v in values.items()))
     return 0
 
 

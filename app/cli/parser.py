@@ -129,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
               {PROG} train --data mydata.csv --graph "age -> income; edu -> income" --out runs/mine
               {PROG} train --data mydata.csv --graph-file graph.dot --drop-extra --out runs/mine
               {PROG} train --dataset loan --model causal-vgen --set max_epochs=50 --set hidden=32 --out runs/loan
+              {PROG} train --dataset loan --preset fast --out runs/quick    # a quarter of the steps, half the width
               {PROG} train --dataset loan --workspace-run --name "loan, default"   # a run the app lists
               {PROG} train --images faces --model causal-gan --out runs/faces          # minutes on a CPU
               {PROG} train --images faces --lossy dropout:0.9 --model causal-gan --set ambient=dropout:0.9 \\
@@ -161,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"model kind (default causal-gen); '{PROG} settings' lists the kinds, for tables and for images")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="a model or training setting, repeatable (e.g. --set max_epochs=50 --set hidden=32)")
+    p.add_argument("--preset", metavar="NAME", help="a named set of settings applied before --set: 'fast' for "
+                   "causal-gen (steps=1000, hidden=32: about dowhy.gcm's fit time, a larger counterfactual error "
+                   "where a node needs its network; docs/benchmarks.md)")
     p.add_argument("--drop-extra", action="store_true", help="ignore CSV columns that are not graph nodes (default: error)")
     _missing_options(p)
     p.add_argument("--seed", type=int, default=0, help="random seed for data drawing and training (default 0)")

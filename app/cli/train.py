@@ -31,13 +31,18 @@ STOP_REASONS = {
 
 
 # ---------------------------------------------------------------------- settings
-def _settings(items: Sequence[str] | None, kind: str) -> dict[str, Any]:
+def _settings(items: Sequence[str] | None, kind: str, preset: str | None = None) -> dict[str, Any]:
     """``--set key=value`` pairs, typed like the defaults of the model's settings
-    (``generators.parse_settings``, which names an unknown or badly typed one)."""
+    (``generators.parse_settings``, which names an unknown or badly typed one), over the
+    settings of ``--preset`` (written out, so that the run records values, not a name)."""
     raw = _pairs(items, "--set", "KEY")
     if "train" in raw:
         raise UsageError("set training options one by one, e.g. --set max_epochs=50 --set lr=0.001")
-    return _generators().parse_settings(kind, raw)
+    try:
+        named = _generators().preset_settings(kind, preset)
+    except ValueError as e:
+        raise UsageError(f"--preset: {e}") from None
+    return {**named, **_generators().parse_settings(kind, raw)}
 
 
 # ---------------------------------------------------------------------- training
@@ -129,7 +134,7 @@ def _train(args: argparse.Namespace) -> int:
     source = _source(args)
     graph = _graph(args, source)
     jobs.check_kind(args.model, graph)
-    spec = RunSpec(source, graph=graph.to_json(), kind=args.model, settings=_settings(args.set, args.model),
+    spec = RunSpec(source, graph=graph.to_json(), kind=args.model, settings=_settings(args.set, args.model, args.preset),
                    seed=args.seed, name=args.name or "")
     if (args.drop_missing or args.missing_marker) and not isinstance(source, TableFile):
         raise UsageError("--drop-missing and --missing-marker apply to --data only")

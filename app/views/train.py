@@ -17,7 +17,7 @@ from app.logic.train import ambient_prefill, form_settings, spec_for_session, st
 from app.workspace import RunRecord
 from causal.data import DataError, validate_table
 from causal.images import image_graph
-from generators import kinds_for, model_kind, settings_of
+from generators import PRESETS, kinds_for, model_kind, settings_of
 from generators.settings import parse_value
 
 POLL_SECONDS = 0.7
@@ -88,6 +88,14 @@ fields = settings_of(kind)
 by_name = {f.name: f for f in fields}
 main = form_settings(kind, images)
 prefill = {}
+if presets := PRESETS.get(kind):  # named speed-for-accuracy trades fill the form in; every value stays editable
+    speed = st.radio(
+        "Speed", ["default", *presets], horizontal=True, key=f"train-{kind}-preset",
+        help="  \n".join([f"**default**: the settings below as the model defines them (quality first)."]
+                         + [f"**{p}**: " + ", ".join(f"{k}={v}" for k, v in vals.items()) + ": about dowhy.gcm's fit "
+                            "time, a larger counterfactual error where a node needs its network (measured in "
+                            "docs/benchmarks.md, *Fit time beside dowhy.gcm*)." for p, vals in presets.items()]))
+    prefill.update({k: str(v) for k, v in presets.get(speed, {}).items()})
 if (ambient := ambient_prefill(st.session_state, kind)) is not None:  # lossy built-in images: AmbientGAN
     prefill["ambient"] = ambient
     main = [*main, ("ambient", "AmbientGAN measurement", "The data are seen through this measurement; generated "
@@ -108,8 +116,11 @@ with st.form(f"train-form-{kind}", border=True):
         grid = st.columns(3)
         for i, f in enumerate(rest):
             group = group_names.get(f.group, f.group)
-            values[f.name] = grid[i % 3].text_input(f"{group}: {f.name.split('.')[-1]}", value=str(f.default),
-                                                    key=f"train-{kind}-{f.name}", help=f.help or None)
+            values[f.name] = grid[i % 3].text_input(f"{group}: {f.name.split('.')[-1]}",
+                                                    value=prefill.get(f.name, str(f.default)),
+                                                    key=f"train-{kind}-{f.name}" + (f"-{prefill[f.name]}" if f.name in
+                                                                                  prefill else ""),
+                                                    help=f.help or None)
     name = st.text_input("Run name", placeholder=f"{ui.model_name(kind)} on {data_name}", key="train-name")
     submitted = st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:",
                                       disabled=problem is not None)
