@@ -160,7 +160,7 @@ def suggest_graph(
         if df[c].nunique() < 2:
             raise DataError(f"column '{c}' is constant; leave it out")
 
-    tests = [0]
+    tests, memo = [0], {}  # each column's codes and spline basis, computed once for every test
     # pgmpy walks sets of node names, whose order for text follows Python's per-process hash seed: the
     # search runs on the column numbers instead, so that the same table gives the same suggestion every time
     numbered = df.set_axis(range(len(cols)), axis=1)
@@ -170,7 +170,7 @@ def suggest_graph(
                     **_: Any) -> bool:
         tests[0] += 1
         t = ci_test(data, x, y, tuple(sorted(given)), by_number, bins=bins, regression=regression, mixed=mixed,
-                    interactions=interactions)
+                    interactions=interactions, memo=memo)
         if progress is not None:
             progress(tests[0], len(given))
         return bool(t.p_value >= significance_level or t.strength < min_strength)

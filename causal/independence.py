@@ -54,7 +54,7 @@ strength is at least ``min_strength`` (0.1 by default, Cohen's "small" correlati
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -161,9 +161,12 @@ def ci_test(
     regression: str = "linear",
     mixed: str = "strata",
     interactions: bool = True,
+    memo: dict | None = None,
 ) -> CITest:
     """Test ``x ⟂ y | given`` on ``data`` (rows with a missing value in these columns are
-    dropped). Kinds come from ``kinds``, else ``causal.data.infer_kind``. ``bins``: quantile
+    dropped). ``memo``: a dict kept by a caller that runs many tests on the same ``data``
+    (PC), holding each column's codes and spline basis so that they are computed once; it
+    is used only where no row was dropped. Kinds come from ``kinds``, else ``causal.data.infer_kind``. ``bins``: quantile
     bins of a continuous variable in a G-test; ``regression``: ``"linear"`` or ``"spline"``,
     how Fisher's z removes ``given`` (see the module docstring). ``mixed``: how a test with
     both discrete and continuous columns is made when x and y are continuous or binary:
@@ -202,10 +205,20 @@ def ci_test(
         if df[c].nunique() < 2:
             raise ValueError(f"column '{c}' is constant in the {len(df)} complete rows; it cannot be tested")
     some_discrete = any(kind[c] in DISCRETE for c in cols)
+    memo = memo if memo is not None and len(df) == len(data) else None  # a column's codes hold for all its rows
     if (kind[x] not in NUMERIC or kind[y] not in NUMERIC or all(kind[c] in DISCRETE for c in cols)
             or (mixed == "g-test" and some_discrete)):
-        return _g_test(df, x, y, given, kind, bins)
-    return _partial_correlation(df, x, y, given, regression, kind, interactions)
+        return _g_test(df, x, y, given, kind, bins, memo)
+    return _partial_correlation(df, x, y, given, regression, kind, interactions, memo)
+
+
+def _remembered(memo: dict | None, key: tuple, compute: Any) -> Any:
+    """``compute()``, kept in ``memo`` under ``key`` when there is a memo."""
+    if memo is None:
+        return compute()
+    if key not in memo:
+        memo[key] = compute()
+    return memo[key]
 
 
 def _numeric(s: pd.Series) -> np.ndarray:
@@ -230,13 +243,13 @@ def _values(s: pd.Series, kind: str) -> np.ndarray:
     return _numeric(s)
 
 
-def _design(df: pd.DataFrame, given: tuple[str, ...], regression: str) -> np.ndarray:
-    zs = [_numeric(df[c]) for c in given]
+def _design(df: pd.DataFrame, given: tuple[str, ...], regression: str, memo: dict | None = None) -> np.ndarray:
+    zs = [_remembered(memo, ("numeric", c), lambda c=c: _numeric(df[c])) for c in given]
     cols = [np.ones(len(df))]
     if regression == "linear":
         return np.column_stack(cols + zs)
-    for z in zs:
-        cols += _spline_basis(z)
+    for c, z in zip(given, zs):
+        cols += _remembered(memo, ("spline", c), lambda z=z: _spline_basis(z))
     std = [(z - z.mean()) / z.std() for z in zs]
     for i in range(len(std)):
         for j in range(i + 1, len(std)):
@@ -245,7 +258,7 @@ def _design(df: pd.DataFrame, given: tuple[str, ...], regression: str) -> np.nda
 
 
 def _partial_correlation(df: pd.DataFrame, x: str, y: str, given: tuple[str, ...], regression: str,
-                         kind: Mapping[str, str], interactions: bool = True) -> CITest:
+                         kind: Mapping[str, str], interactions: bool = True, memo: dict | None = None) -> CITest:
     """x and y (continuous, or binary as 0/1) given ``given``, as the module docstring says:
     the discrete conditioning columns define strata, within each of which x and y are
     regressed on the continuous ones (``_design``); the residuals pooled over the strata
@@ -254,17 +267,19 @@ def _partial_correlation(df: pd.DataFrame, x: str, y: str, given: tuple[str, ...
     discrete = tuple(c for c in given if kind[c] in DISCRETE)
     cont = tuple(c for c in given if kind[c] not in DISCRETE)
     xy = np.column_stack([_values(df[x], kind[x]), _values(df[y], kind[y])])
-    design = _design(df, cont, regression)
+    design = _design(df, cont, regression, memo)
     if discrete:
-        codes = np.column_stack([_codes(df[c], kind[c], 2) for c in discrete])
-        strata = np.unique(codes, axis=0, return_inverse=True)[1].reshape(-1)
+        strata = _strata(np.column_stack([_remembered(memo, ("codes", c, kind[c], 2), lambda c=c: _codes(df[c], kind[c], 2))
+                                          for c in discrete]))
     else:
         strata = np.zeros(len(df), dtype=np.int64)
     res = np.zeros_like(xy)
     used = np.zeros(len(df), dtype=bool)
     ranks, n_strata, skipped_rows = 0, int(strata.max()) + 1, 0
+    order = np.argsort(strata, kind="stable")  # each stratum's rows in table order, as flatnonzero gives them
+    ends = np.searchsorted(strata[order], np.arange(1, n_strata + 1))
     for s_ in range(n_strata):
-        rows = np.flatnonzero(strata == s_)
+        rows = order[ends[s_ - 1] if s_ else 0:ends[s_]]
         coef, _, rank, _ = np.linalg.lstsq(design[rows], xy[rows], rcond=None)
         if discrete and len(rows) < int(rank) + MIN_STRATUM:
             skipped_rows += len(rows)
@@ -372,14 +387,35 @@ def _codes(s: pd.Series, kind: str, bins: int) -> np.ndarray:
     return pd.factorize(np.asarray(codes), sort=True)[0].astype(np.int64)
 
 
-def _g_test(df: pd.DataFrame, x: str, y: str, given: tuple[str, ...], kind: Mapping[str, str], bins: int) -> CITest:
+def _strata(codes: np.ndarray) -> np.ndarray:
+    """The stratum of each row of ``codes`` (n x k integer codes, each column 0..k_j-1): the
+    distinct rows numbered in lexicographic order, as ``np.unique(codes, axis=0,
+    return_inverse=True)`` numbers them, by one mixed-radix key per row and a table of the
+    keys present (that ``np.unique`` sorts rows of several columns, ~10x slower at 30,000
+    rows); ``np.unique`` itself where the table would be large."""
+    codes = np.asarray(codes, dtype=np.int64).reshape(len(codes), -1)
+    sizes = [int(m) + 1 for m in codes.max(axis=0)] if len(codes) else []
+    total = int(np.prod(sizes, dtype=object)) if sizes else 1
+    if total > max(1 << 22, 4 * len(codes)):
+        return np.unique(codes, axis=0, return_inverse=True)[1].reshape(-1)
+    radix = np.cumprod([1, *sizes[:0:-1]])[::-1].astype(np.int64)  # the first column the most significant
+    key = codes @ radix
+    present = np.bincount(key, minlength=total) > 0
+    return (np.cumsum(present) - 1)[key]
+
+
+def _g_test(df: pd.DataFrame, x: str, y: str, given: tuple[str, ...], kind: Mapping[str, str], bins: int,
+            memo: dict | None = None) -> CITest:
     if bins < 2:
         raise ValueError(f"bins must be at least 2, got {bins}")
     n = len(df)
-    cx, cy = _codes(df[x], kind[x], bins), _codes(df[y], kind[y], bins)
+
+    def coded(c: str) -> np.ndarray:
+        return _remembered(memo, ("codes", c, kind[c], bins), lambda: _codes(df[c], kind[c], bins))
+
+    cx, cy = coded(x), coded(y)
     if given:
-        zs = np.column_stack([_codes(df[c], kind[c], bins) for c in given])
-        strata = np.unique(zs, axis=0, return_inverse=True)[1].reshape(-1)
+        strata = _strata(np.column_stack([coded(c) for c in given]))
     else:
         strata = np.zeros(n, dtype=np.int64)
     ns, nx, ny = int(strata.max()) + 1, int(cx.max()) + 1, int(cy.max()) + 1
