@@ -678,6 +678,9 @@ def test_an_image_model_trains_in_two_stages_on_one_progress_bar(server: str, br
     expect(page.get_by_text(re.compile(r"^Trained in"))).to_be_visible(timeout=300_000)
     assert seen and all(v < 100 for v, _ in seen), seen  # never full while the image networks still train
     assert any(re.search(r"about \d[^—]* left$", c) for _, c in seen), seen  # the time left is told
+    # "Trained in" comes from the page's full run after training, which goes on to draw the rest of the card: a
+    # click on the expander before that run ends can hit the one it is about to replace (collapsed), so wait for it
+    _idle(page, timeout=60_000)
     page.get_by_text("Loss curves").first.click()  # this run's card comes first
     # other image runs' cards (e.g. an earlier test's) keep their curves in the page, hidden: look at the shown ones
     expect(page.locator(".js-plotly-plot text:visible", has_text="stage 1: label mechanisms").first).to_be_visible()
