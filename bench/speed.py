@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.run import markers, write_section  # noqa: E402
+from bench.run import markers, parse_model, write_section  # noqa: E402
 from bench.tabular import machine, reference_step_ms  # noqa: E402
 from causal import datasets  # noqa: E402
 from causal.metrics import Standardizer, counterfactual_rmse  # noqa: E402
@@ -71,20 +71,10 @@ def _wait(procs: list[subprocess.Popen]) -> None:
             raise RuntimeError(f"a fit failed (exit {p.returncode}): {err[-2000:]}")
 
 
-def variant_settings(text: str) -> dict:
-    """``"steps=1000,hidden=32"`` -> Causal Gen's settings, parsed as the CLI's ``--set`` does."""
-    from generators.settings import parse_settings
-
-    pairs = dict(kv.split("=", 1) for kv in text.split(",") if kv)
-    return parse_settings("causal-gen", pairs)
-
-
 def _tool_settings(tool: str, threads: int | None) -> dict:
-    """Causal Gen's settings for ``tool`` ("causal-gen" or "causal-gen[k=v,...]")."""
-    settings = {} if threads is None else {"threads": threads}
-    if tool.startswith("causal-gen["):
-        settings.update(variant_settings(tool[len("causal-gen["):-1]))
-    return settings
+    """Causal Gen's settings for ``tool`` ("causal-gen" or "causal-gen[k=v,...]", read as
+    bench/run.py reads its model variants)."""
+    return {**({} if threads is None else {"threads": threads}), **parse_model(tool)[1]}
 
 
 def _commands(tool: str, folder: Path, tag: str, dowhy_python: str, do: str,
@@ -243,8 +233,10 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(args.dowhy_python).exists():
         print(f"no dowhy environment at {args.dowhy_python}: run `make bench-speed`, or pass --dowhy-python", file=sys.stderr)
         return 2
+    from generators import make_config
+
     for v in args.variant:
-        variant_settings(v)  # a bad setting fails here, not after the first SCM
+        make_config("causal-gen", **_tool_settings(f"causal-gen[{v}]", None))  # a bad setting fails here, not later
     t0, results = time.time(), []
     speed_before = reference_step_ms(threads=1)  # the host's own speed on one thread, as the fits run
     for name in args.scms:

@@ -441,10 +441,12 @@ def text_column_hint(col: pd.Series) -> str:
     values = col.dropna().astype(str)
     if not len(values):
         return ""
+    head = values.head(200)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pandas' note that it guessed the format
-        dates = pd.to_datetime(values.head(200), errors="coerce", format="mixed")
-    if dates.notna().mean() > 0.9 and values.head(200).str.contains(r"\d[-/.:]\d|\d[-/.]\w+[-/.]\d", regex=True).mean() > 0.9:
+        dates = pd.to_datetime(head, errors="coerce", format="mixed")
+    # dates as tables write them: digits joined by - / . or : (not a word pandas happens to parse)
+    if dates.notna().mean() > 0.9 and head.str.contains(r"\d[-/.:]\d|\d[-/.]\w+[-/.]\d", regex=True).mean() > 0.9:
         return "; its values look like dates: turn them into a number (days since the first, say) or leave the column out"
     if values.nunique() == len(values):
         return "; every value differs (an identifier?): leave the column out"

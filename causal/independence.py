@@ -164,9 +164,7 @@ def ci_test(
     memo: dict | None = None,
 ) -> CITest:
     """Test ``x ⟂ y | given`` on ``data`` (rows with a missing value in these columns are
-    dropped). ``memo``: a dict kept by a caller that runs many tests on the same ``data``
-    (PC), holding each column's codes and spline basis so that they are computed once; it
-    is used only where no row was dropped. Kinds come from ``kinds``, else ``causal.data.infer_kind``. ``bins``: quantile
+    dropped). Kinds come from ``kinds``, else ``causal.data.infer_kind``. ``bins``: quantile
     bins of a continuous variable in a G-test; ``regression``: ``"linear"`` or ``"spline"``,
     how Fisher's z removes ``given`` (see the module docstring). ``mixed``: how a test with
     both discrete and continuous columns is made when x and y are continuous or binary:
@@ -174,7 +172,9 @@ def ci_test(
     columns) or ``"g-test"`` (every continuous column binned for a G-test).
     ``interactions``: a partial correlation given continuous columns also tests whether the
     residuals' product moves with them (see the module docstring); its p-value is the
-    smaller of the two doubled (Bonferroni).
+    smaller of the two doubled (Bonferroni). ``memo``: a dict kept by a caller that runs
+    many tests on the same ``data`` (PC), holding each column's codes and spline basis so
+    that they are computed once; it is used only where no row was dropped.
 
     Raises ``ValueError`` naming an unknown or constant column, a variable that is both
     tested and conditioned on, or too few rows.
@@ -459,6 +459,13 @@ def holm(p_values: Sequence[float]) -> np.ndarray:
     return out
 
 
+def checkable_independences(graph: CausalGraph) -> list[Independence]:
+    """The independences ``graph`` implies among its table columns (image nodes left out),
+    which ``test_implications`` tests (at most ``max_tests`` of them)."""
+    return [ind for ind in graph.implied_independences()
+            if all(graph.kind(v) != "image" for v in (ind.x, ind.y, *ind.given))]
+
+
 def test_implications(
     data: pd.DataFrame,
     graph: CausalGraph,
@@ -501,11 +508,7 @@ def test_implications(
             f"the data have no column for node(s) {', '.join(missing)}; its columns are {', '.join(map(str, data.columns))}"
         )
     kinds = {**{v: k for v, k in graph.kinds.items() if k}, **dict(kinds or {})}
-    implied = [
-        ind for ind in graph.implied_independences()
-        if all(graph.kind(v) != "image" for v in (ind.x, ind.y, *ind.given))
-    ]
-    implied = sorted(implied, key=lambda ind: len(ind.given))[: max(0, max_tests)]
+    implied = sorted(checkable_independences(graph), key=lambda ind: len(ind.given))[: max(0, max_tests)]
     cache = {} if cache is None else cache
     tests = []
     for ind in implied:

@@ -259,7 +259,7 @@ with right:
                         help="Stops the search; a suggestion found before stays.")
             try:
                 with st.spinner("Testing independences…"):
-                    shown = ge.SuggestProgress(lambda text: line.caption(text), MAX_COND)
+                    shown = ge.SuggestProgress(line.caption, MAX_COND)
                     st.session_state[SUGGESTION] = (asked, *ge.suggest(data, kinds, drawing.graph, alpha, floor, linear,
                                                                        progress=shown))
             except (DataError, ValueError) as e:

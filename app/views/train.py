@@ -102,13 +102,20 @@ if (ambient := ambient_prefill(st.session_state, kind)) is not None:  # lossy bu
                     "images are measured alike before the discriminator and the labelers, so the GAN learns the clean "
                     "images. `none` trains on the lossy images as they are.")]
 shown_first = {name for name, _, _ in main}
+
+
+def field_key(name: str) -> str:
+    """A form field's key; a prefilled value is part of it, so a new prefill (another preset,
+    another measurement) shows instead of the text the field kept."""
+    return f"train-{kind}-{name}" + (f"-{prefill[name]}" if name in prefill else "")
+
+
 rest = [f for f in fields if f.name not in shown_first]
 with st.form(f"train-form-{kind}", border=True):
     cols = st.columns(len(main) + 1)
     values = {}
     for col, (name, label, help_text) in zip(cols, main):
-        values[name] = col.text_input(label, value=prefill.get(name, str(by_name[name].default)),
-                                      key=f"train-{kind}-{name}" + (f"-{prefill[name]}" if name in prefill else ""),
+        values[name] = col.text_input(label, value=prefill.get(name, str(by_name[name].default)), key=field_key(name),
                                       help=help_text)
     seed = cols[-1].number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, key=f"train-{kind}-seed",
                                  help="The same seed, data and settings give the same model.")
@@ -117,9 +124,7 @@ with st.form(f"train-form-{kind}", border=True):
         for i, f in enumerate(rest):
             group = group_names.get(f.group, f.group)
             values[f.name] = grid[i % 3].text_input(f"{group}: {f.name.split('.')[-1]}",
-                                                    value=prefill.get(f.name, str(f.default)),
-                                                    key=f"train-{kind}-{f.name}" + (f"-{prefill[f.name]}" if f.name in
-                                                                                  prefill else ""),
+                                                    value=prefill.get(f.name, str(f.default)), key=field_key(f.name),
                                                     help=f.help or None)
     name = st.text_input("Run name", placeholder=f"{ui.model_name(kind)} on {data_name}", key="train-name")
     submitted = st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:",
